@@ -1,0 +1,1 @@
+//! The rtc ops console.

@@ -1,0 +1,164 @@
+//! The command line: every subcommand and flag, defined once with clap. The man page and
+//! shell completions are generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// rtc: a clustered Pusher-protocol WebSocket server and the console that operates it.
+#[derive(Debug, Parser)]
+#[command(name = "rtc", version = crate::VERSION, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a Pusher Channels (protocol 7) WebSocket server and the Pusher HTTP API on one port.
+    ///
+    /// With no flags: listens on 0.0.0.0:8080 with one development app (its id, key and
+    /// secret are printed at start-up) and no Redis. Settings come from flags, then RTC_*
+    /// environment variables (and Laravel Reverb's REVERB_* names), then the --config file,
+    /// then defaults.
+    Serve(Box<ServeArgs>),
+    /// Print shell completions for rtc to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for rtc or one of its subcommands to stdout.
+    Man {
+        /// A subcommand's page instead of rtc(1).
+        subcommand: Option<String>,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Who may send client events (`client-*`), as Reverb's `accept_client_events_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientEvents {
+    /// Sockets subscribed to the channel (the default, as in Reverb and Pusher).
+    Members,
+    /// Any socket of the app, subscribed or not.
+    All,
+    /// Nobody: client events are refused with `pusher:error` 4301.
+    #[value(alias = "none")]
+    #[serde(alias = "none")]
+    Off,
+}
+
+/// Flags of `rtc serve`. Every one is optional here: the config layer fills in the file
+/// values and defaults, so precedence is flags > env > file > defaults.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file (see rtc.example.toml).
+    #[arg(long, short = 'c', env = "RTC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST].
+    #[arg(long, env = "RTC_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT].
+    #[arg(long, env = "RTC_PORT")]
+    pub port: Option<u16>,
+    /// Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH].
+    #[arg(long, env = "RTC_PATH", value_name = "PREFIX")]
+    pub path: Option<String>,
+    /// Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE].
+    #[arg(long, env = "RTC_MAX_REQUEST_SIZE", value_name = "BYTES")]
+    pub max_request_size: Option<usize>,
+    /// Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`.
+    /// When unset, a random one is generated and printed at start-up.
+    #[arg(long, env = "RTC_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// This node's id [default: derived from the hostname].
+    #[arg(long, env = "RTC_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Log format [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rtc=debug).
+    #[arg(long, env = "RTC_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Bytes queued for one socket before it is closed as a slow consumer (4100)
+    /// [default: 1048576].
+    #[arg(long, env = "RTC_OUTBOUND_QUEUE_BYTES", value_name = "BYTES")]
+    pub outbound_queue_bytes: Option<usize>,
+
+    /// Id of the app defined by flags/env; with --app-key and --app-secret it replaces
+    /// the development app [Reverb: REVERB_APP_ID].
+    #[arg(long, env = "RTC_APP_ID", help_heading = "App (flags/env)")]
+    pub app_id: Option<String>,
+    /// Key of the flags/env app [Reverb: REVERB_APP_KEY].
+    #[arg(long, env = "RTC_APP_KEY", help_heading = "App (flags/env)")]
+    pub app_key: Option<String>,
+    /// Secret of the flags/env app [Reverb: REVERB_APP_SECRET].
+    #[arg(
+        long,
+        env = "RTC_APP_SECRET",
+        hide_env_values = true,
+        help_heading = "App (flags/env)"
+    )]
+    pub app_secret: Option<String>,
+    /// Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT].
+    #[arg(
+        long,
+        env = "RTC_APP_ACTIVITY_TIMEOUT",
+        value_name = "SECS",
+        help_heading = "App (flags/env)"
+    )]
+    pub activity_timeout: Option<u64>,
+    /// Seconds of silence after which the server pings a socket [default: the activity
+    /// timeout; Reverb: REVERB_APP_PING_INTERVAL].
+    #[arg(
+        long,
+        env = "RTC_APP_PING_INTERVAL",
+        value_name = "SECS",
+        help_heading = "App (flags/env)"
+    )]
+    pub ping_interval: Option<u64>,
+    /// Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS].
+    #[arg(long, env = "RTC_APP_MAX_CONNECTIONS", help_heading = "App (flags/env)")]
+    pub max_connections: Option<u64>,
+    /// Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE].
+    #[arg(
+        long,
+        env = "RTC_APP_MAX_MESSAGE_SIZE",
+        value_name = "BYTES",
+        help_heading = "App (flags/env)"
+    )]
+    pub max_message_size: Option<usize>,
+    /// Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM].
+    #[arg(long, env = "RTC_APP_CLIENT_EVENTS", value_enum, help_heading = "App (flags/env)")]
+    pub client_events: Option<ClientEvents>,
+    /// Allowed Origin headers, comma-separated; `*` wildcards [default: *].
+    #[arg(
+        long,
+        env = "RTC_APP_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        help_heading = "App (flags/env)"
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Send pusher_internal:subscription_count to subscribers [default: false].
+    #[arg(long, env = "RTC_APP_SUBSCRIPTION_COUNT", help_heading = "App (flags/env)")]
+    pub subscription_count: Option<bool>,
+    /// Close sockets (4009) that have not signed in or joined a private/presence channel
+    /// within this many seconds; 0 = off [default: 0].
+    #[arg(
+        long,
+        env = "RTC_APP_REQUIRE_SIGNIN_WITHIN",
+        value_name = "SECS",
+        help_heading = "App (flags/env)"
+    )]
+    pub require_signin_within: Option<u64>,
+}

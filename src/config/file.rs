@@ -1,0 +1,93 @@
+//! The TOML file as written by users: every field optional, unknown keys refused.
+
+use serde::Deserialize;
+
+use crate::cli::{ClientEvents, LogFormat};
+
+/// The whole `rtc.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[[apps]]`.
+    #[serde(default)]
+    pub apps: Vec<AppSection>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Listen address.
+    pub host: Option<String>,
+    /// Listen port.
+    pub port: Option<u16>,
+    /// Route prefix.
+    pub path: Option<String>,
+    /// Largest HTTP body.
+    pub max_request_size: Option<usize>,
+    /// Admin token.
+    pub admin_token: Option<String>,
+    /// Node id.
+    pub node_id: Option<String>,
+    /// Log format.
+    pub log_format: Option<LogFormat>,
+    /// Per-socket outbound queue limit in bytes.
+    pub outbound_queue_bytes: Option<usize>,
+}
+
+/// One `[[apps]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// App id (the `/apps/{id}` in HTTP API paths).
+    pub id: Option<String>,
+    /// App key (the `/app/{key}` in WebSocket URLs).
+    pub key: Option<String>,
+    /// App secret.
+    pub secret: Option<String>,
+    /// Whether the app accepts connections and API calls.
+    pub enabled: Option<bool>,
+    /// Allowed `Origin` values (`*` wildcards).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Who may send client events.
+    pub client_events: Option<ClientEvents>,
+    /// Connection quota (0 = unlimited).
+    pub max_connections: Option<u64>,
+    /// Advertised activity timeout (s).
+    pub activity_timeout: Option<u64>,
+    /// Server ping after this much silence (s).
+    pub ping_interval: Option<u64>,
+    /// Seconds to wait for a pong before closing with 4201.
+    pub pong_timeout: Option<u64>,
+    /// Sign-in deadline (s, 0 = off).
+    pub require_signin_within: Option<u64>,
+    /// Send `pusher_internal:subscription_count`.
+    pub subscription_count: Option<bool>,
+    /// Largest client WebSocket message (bytes).
+    pub max_message_size: Option<usize>,
+    /// Largest event `data` (bytes).
+    pub max_event_data_size: Option<usize>,
+    /// Client events per socket per second.
+    pub client_event_rate: Option<u32>,
+    /// Members per presence channel.
+    pub max_presence_members: Option<usize>,
+    /// Bytes of presence `user_info`.
+    pub max_presence_user_info: Option<usize>,
+    /// Characters of a user id.
+    pub max_user_id_length: Option<usize>,
+    /// Channels one socket may join.
+    pub max_channels_per_socket: Option<usize>,
+    /// Channels in one HTTP publish.
+    pub max_channels_per_publish: Option<usize>,
+    /// Events in one batch.
+    pub max_batch_size: Option<usize>,
+    /// Watchlist events on/off.
+    pub watchlist: Option<bool>,
+    /// Ids in one watchlist.
+    pub max_watchlist_size: Option<usize>,
+    /// Cache channel TTL (s).
+    pub cache_ttl: Option<u64>,
+}

@@ -1,0 +1,713 @@
+//! Configuration for `rtc serve`: defaults < rtc.toml < environment < flags, resolved
+//! into one validated [`ServeConfig`]. Every problem is collected and reported with the
+//! field that caused it, before anything listens.
+
+mod file;
+
+use std::fmt;
+use std::path::Path;
+
+pub use file::{AppSection, FileConfig, ServerSection};
+
+use crate::cli::{ClientEvents, LogFormat, ServeArgs};
+use crate::secret::{random_token, Secret};
+
+/// Development app id, used when no app is configured.
+pub const DEV_APP_ID: &str = "100001";
+/// Development app key.
+pub const DEV_APP_KEY: &str = "rtc-dev-key";
+/// Development app secret.
+pub const DEV_APP_SECRET: &str = "rtc-dev-secret";
+
+/// One configuration problem, naming its source and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the bad value came from and which field, e.g. `rtc.toml: apps[0].key`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// All problems found in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated app.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// App id.
+    pub id: String,
+    /// App key.
+    pub key: String,
+    /// App secret.
+    pub secret: Secret,
+    /// Accepts connections and API calls.
+    pub enabled: bool,
+    /// Allowed `Origin` patterns.
+    pub allowed_origins: Vec<String>,
+    /// Who may send client events.
+    pub client_events: ClientEvents,
+    /// Connection quota, 0 = unlimited.
+    pub max_connections: u64,
+    /// Advertised `activity_timeout` (s).
+    pub activity_timeout: u64,
+    /// Server pings a socket silent this long (s).
+    pub ping_interval: u64,
+    /// Seconds to wait for the pong.
+    pub pong_timeout: u64,
+    /// Sign-in deadline (s), 0 = off.
+    pub require_signin_within: u64,
+    /// Send `pusher_internal:subscription_count`.
+    pub subscription_count: bool,
+    /// Largest client WebSocket message.
+    pub max_message_size: usize,
+    /// Largest event data.
+    pub max_event_data_size: usize,
+    /// Client events per socket per second.
+    pub client_event_rate: u32,
+    /// Members per presence channel.
+    pub max_presence_members: usize,
+    /// Bytes of presence user_info.
+    pub max_presence_user_info: usize,
+    /// Characters of a user id.
+    pub max_user_id_length: usize,
+    /// Channels per socket.
+    pub max_channels_per_socket: usize,
+    /// Channels per HTTP publish.
+    pub max_channels_per_publish: usize,
+    /// Events per batch.
+    pub max_batch_size: usize,
+    /// Watchlist events.
+    pub watchlist: bool,
+    /// Ids per watchlist.
+    pub max_watchlist_size: usize,
+    /// Cache channel TTL (s).
+    pub cache_ttl: u64,
+}
+
+impl AppConfig {
+    /// An app with every limit at its default.
+    pub fn with_credentials(id: &str, key: &str, secret: &str) -> Self {
+        AppConfig {
+            id: id.into(),
+            key: key.into(),
+            secret: Secret::new(secret),
+            enabled: true,
+            allowed_origins: vec!["*".into()],
+            client_events: ClientEvents::Members,
+            max_connections: 0,
+            activity_timeout: 120,
+            ping_interval: 120,
+            pong_timeout: 30,
+            require_signin_within: 0,
+            subscription_count: false,
+            max_message_size: 10_000,
+            max_event_data_size: 10_240,
+            client_event_rate: 10,
+            max_presence_members: 100,
+            max_presence_user_info: 1_024,
+            max_user_id_length: 128,
+            max_channels_per_socket: 100,
+            max_channels_per_publish: 100,
+            max_batch_size: 10,
+            watchlist: true,
+            max_watchlist_size: 100,
+            cache_ttl: 1_800,
+        }
+    }
+
+    /// Whether an `Origin` header value is allowed.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        if self.allowed_origins.iter().any(|p| p == "*") {
+            return true;
+        }
+        let Some(origin) = origin else {
+            // Non-browser clients send no Origin; only browsers are policed by it.
+            return true;
+        };
+        let host = origin.split("://").nth(1).unwrap_or(origin);
+        self.allowed_origins
+            .iter()
+            .any(|p| glob_match(p, origin) || glob_match(p, host))
+    }
+}
+
+/// `*` matches any run of characters; everything else literally (case-insensitive).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// The resolved configuration of `rtc serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub host: String,
+    /// Listen port (0 = any free port).
+    pub port: u16,
+    /// Route prefix: empty or `/something` without a trailing slash.
+    pub path: String,
+    /// Largest HTTP API body.
+    pub max_request_size: usize,
+    /// Admin token.
+    pub admin_token: Secret,
+    /// True when the token was generated because none was configured.
+    pub admin_token_generated: bool,
+    /// Node id.
+    pub node_id: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Per-socket outbound queue limit in bytes.
+    pub outbound_queue_bytes: usize,
+    /// Apps served.
+    pub apps: Vec<AppConfig>,
+    /// True when `apps` is the built-in development app.
+    pub dev_app: bool,
+}
+
+/// Looks up environment variables (injected so tests need not touch the process env).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, ignoring empty values.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+struct Resolver<'a> {
+    env: EnvLookup<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Resolver<'_> {
+    fn err(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A value from a Reverb environment name, parsed.
+    fn reverb<T: std::str::FromStr>(&mut self, name: &str) -> Option<T>
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = (self.env)(name)?;
+        match raw.trim().parse::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(format!("env {name}"), format!("'{raw}' is not valid: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Reads and parses a TOML config file.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigErrors> {
+    let field = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            field: field.clone(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse_file(&text, &field)
+}
+
+/// Parses TOML text (named `source` in errors).
+pub fn parse_file(text: &str, source: &str) -> Result<FileConfig, ConfigErrors> {
+    toml::from_str(text).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            field: source.to_string(),
+            message: e.to_string().trim().replace('\n', "\n    "),
+        }])
+    })
+}
+
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".into());
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+fn normalise_path(p: &str) -> String {
+    let t = p.trim().trim_end_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else if t.starts_with('/') {
+        t.to_string()
+    } else {
+        format!("/{t}")
+    }
+}
+
+/// Resolves flags, environment and file into a validated config.
+pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result<ServeConfig, ConfigErrors> {
+    let mut r = Resolver {
+        env,
+        errors: Vec::new(),
+    };
+    let s = &file.server;
+
+    let host = args
+        .host
+        .clone()
+        .or_else(|| (r.env)("REVERB_SERVER_HOST"))
+        .or_else(|| s.host.clone())
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let reverb_port = r.reverb::<u16>("REVERB_SERVER_PORT");
+    let port = args.port.or(reverb_port).or(s.port).unwrap_or(8080);
+    let path = normalise_path(
+        &args
+            .path
+            .clone()
+            .or_else(|| (r.env)("REVERB_SERVER_PATH"))
+            .or_else(|| s.path.clone())
+            .unwrap_or_default(),
+    );
+    if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+        r.err("server.path", format!("'{path}' is not a valid path prefix"));
+    }
+    let reverb_size = r.reverb::<usize>("REVERB_MAX_REQUEST_SIZE");
+    let max_request_size = args
+        .max_request_size
+        .or(reverb_size)
+        .or(s.max_request_size)
+        .unwrap_or(256 * 1024);
+    if max_request_size < 1024 {
+        r.err(
+            "server.max_request_size",
+            format!("{max_request_size} is too small; use at least 1024 bytes"),
+        );
+    }
+    let outbound_queue_bytes = args
+        .outbound_queue_bytes
+        .or(s.outbound_queue_bytes)
+        .unwrap_or(1024 * 1024);
+    if outbound_queue_bytes < 16 * 1024 {
+        r.err(
+            "server.outbound_queue_bytes",
+            format!("{outbound_queue_bytes} is too small; use at least 16384"),
+        );
+    }
+    let (admin_token, admin_token_generated) = match args.admin_token.clone().or_else(|| s.admin_token.clone()) {
+        Some(t) if t.len() < 16 => {
+            r.err(
+                "server.admin_token",
+                "is shorter than 16 characters; use a long random token",
+            );
+            (Secret::new(t), false)
+        }
+        Some(t) => (Secret::new(t), false),
+        None => (Secret::new(random_token(32)), true),
+    };
+    let node_id = args
+        .node_id
+        .clone()
+        .or_else(|| s.node_id.clone())
+        .unwrap_or_else(default_node_id);
+    if node_id.is_empty()
+        || node_id.len() > 64
+        || !node_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        r.err(
+            "server.node_id",
+            format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+        );
+    }
+    let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
+
+    // Apps: the file's, then the one defined by flags/env (RTC_APP_* or REVERB_APP_*).
+    let mut apps = Vec::new();
+    for (i, a) in file.apps.iter().enumerate() {
+        if let Some(app) = app_from_section(&mut r, i, a) {
+            apps.push(app);
+        }
+    }
+    let env_id = args.app_id.clone().or_else(|| (r.env)("REVERB_APP_ID"));
+    let env_key = args.app_key.clone().or_else(|| (r.env)("REVERB_APP_KEY"));
+    let env_secret = args.app_secret.clone().or_else(|| (r.env)("REVERB_APP_SECRET"));
+    let mut dev_app = false;
+    let env_app_index = match (env_id, env_key, env_secret) {
+        (Some(id), Some(key), Some(secret)) => {
+            let app = AppConfig::with_credentials(&id, &key, &secret);
+            if let Some(pos) = apps.iter().position(|a| a.id == id) {
+                apps[pos] = app;
+                Some(pos)
+            } else {
+                apps.push(app);
+                Some(apps.len() - 1)
+            }
+        }
+        (None, None, None) => None,
+        (id, key, secret) => {
+            let missing: Vec<&str> = [
+                ("app id", id.is_none()),
+                ("app key", key.is_none()),
+                ("app secret", secret.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| *n)
+            .collect();
+            r.err(
+                "env RTC_APP_* / REVERB_APP_*",
+                format!(
+                    "an app needs id, key and secret together; missing {}",
+                    missing.join(", ")
+                ),
+            );
+            None
+        }
+    };
+    if apps.is_empty() && r.errors.is_empty() {
+        apps.push(AppConfig::with_credentials(DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET));
+        dev_app = true;
+    }
+    // App options given by flags/env apply to the flags/env app, or to the dev app.
+    let target = if dev_app { Some(0) } else { env_app_index };
+    if let Some(i) = target {
+        apply_env_app_options(&mut r, args, &mut apps[i]);
+    }
+    check_unique(&mut r, &apps);
+
+    if r.errors.is_empty() {
+        Ok(ServeConfig {
+            host,
+            port,
+            path,
+            max_request_size,
+            admin_token,
+            admin_token_generated,
+            node_id,
+            log_format,
+            outbound_queue_bytes,
+            apps,
+            dev_app,
+        })
+    } else {
+        Err(ConfigErrors(r.errors))
+    }
+}
+
+fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) {
+    if let Some(v) = args
+        .activity_timeout
+        .or_else(|| r.reverb("REVERB_APP_ACTIVITY_TIMEOUT"))
+    {
+        app.activity_timeout = v;
+        app.ping_interval = v;
+    }
+    if let Some(v) = args.ping_interval.or_else(|| r.reverb("REVERB_APP_PING_INTERVAL")) {
+        app.ping_interval = v;
+    }
+    if let Some(v) = args.max_connections.or_else(|| r.reverb("REVERB_APP_MAX_CONNECTIONS")) {
+        app.max_connections = v;
+    }
+    if let Some(v) = args
+        .max_message_size
+        .or_else(|| r.reverb("REVERB_APP_MAX_MESSAGE_SIZE"))
+    {
+        app.max_message_size = v;
+    }
+    let reverb_ce = (r.env)("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM");
+    let ce = args
+        .client_events
+        .or_else(|| match reverb_ce.as_deref().map(str::trim) {
+            None => None,
+            Some("members") => Some(ClientEvents::Members),
+            Some("all") => Some(ClientEvents::All),
+            Some("none") | Some("off") => Some(ClientEvents::Off),
+            Some(other) => {
+                r.err(
+                    "env REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
+                    format!("'{other}' is not one of members, all, none"),
+                );
+                None
+            }
+        });
+    if let Some(v) = ce {
+        app.client_events = v;
+    }
+    if let Some(v) = &args.allowed_origins {
+        app.allowed_origins = v
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    if let Some(v) = args.subscription_count {
+        app.subscription_count = v;
+    }
+    if let Some(v) = args.require_signin_within {
+        app.require_signin_within = v;
+    }
+    validate_app(r, "app (flags/env)", app);
+}
+
+fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<AppConfig> {
+    let field = |name: &str| format!("config apps[{i}].{name}");
+    let mut missing = false;
+    for (name, v) in [("id", &a.id), ("key", &a.key), ("secret", &a.secret)] {
+        if v.as_deref().map(str::trim).unwrap_or("").is_empty() {
+            r.err(field(name), "is required");
+            missing = true;
+        }
+    }
+    if missing {
+        return None;
+    }
+    let mut app = AppConfig::with_credentials(
+        a.id.as_deref().unwrap_or_default(),
+        a.key.as_deref().unwrap_or_default(),
+        a.secret.as_deref().unwrap_or_default(),
+    );
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { app.$f = v; } )* };
+    }
+    set!(
+        enabled,
+        allowed_origins,
+        client_events,
+        max_connections,
+        activity_timeout,
+        pong_timeout,
+        require_signin_within,
+        subscription_count,
+        max_message_size,
+        max_event_data_size,
+        client_event_rate,
+        max_presence_members,
+        max_presence_user_info,
+        max_user_id_length,
+        max_channels_per_socket,
+        max_channels_per_publish,
+        max_batch_size,
+        watchlist,
+        max_watchlist_size,
+        cache_ttl
+    );
+    app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout);
+    validate_app(r, &format!("config apps[{i}]"), &app);
+    Some(app)
+}
+
+fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !ident(&app.id) {
+        r.err(
+            format!("{at}.id"),
+            format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.id),
+        );
+    }
+    if !ident(&app.key) {
+        r.err(
+            format!("{at}.key"),
+            format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.key),
+        );
+    }
+    if app.secret.expose().len() < 8 {
+        r.err(format!("{at}.secret"), "is shorter than 8 characters");
+    }
+    let ranges: [(&str, u64, u64, u64); 8] = [
+        ("activity_timeout", app.activity_timeout, 1, 3600),
+        ("ping_interval", app.ping_interval, 1, 3600),
+        ("pong_timeout", app.pong_timeout, 1, 600),
+        ("client_event_rate", app.client_event_rate as u64, 1, 100_000),
+        ("max_message_size", app.max_message_size as u64, 256, 16 * 1024 * 1024),
+        (
+            "max_event_data_size",
+            app.max_event_data_size as u64,
+            64,
+            16 * 1024 * 1024,
+        ),
+        (
+            "max_channels_per_socket",
+            app.max_channels_per_socket as u64,
+            1,
+            100_000,
+        ),
+        ("cache_ttl", app.cache_ttl, 1, 86_400),
+    ];
+    for (name, v, lo, hi) in ranges {
+        if v < lo || v > hi {
+            r.err(format!("{at}.{name}"), format!("{v} is out of range {lo}..={hi}"));
+        }
+    }
+    for (name, v) in [
+        ("max_presence_members", app.max_presence_members),
+        ("max_presence_user_info", app.max_presence_user_info),
+        ("max_user_id_length", app.max_user_id_length),
+        ("max_channels_per_publish", app.max_channels_per_publish),
+        ("max_batch_size", app.max_batch_size),
+        ("max_watchlist_size", app.max_watchlist_size),
+    ] {
+        if v == 0 {
+            r.err(format!("{at}.{name}"), "must be at least 1");
+        }
+    }
+}
+
+fn check_unique(r: &mut Resolver<'_>, apps: &[AppConfig]) {
+    for (i, a) in apps.iter().enumerate() {
+        for b in &apps[..i] {
+            if a.id == b.id {
+                r.err(format!("apps[{i}].id"), format!("'{}' is used by two apps", a.id));
+            }
+            if a.key == b.key {
+                r.err(format!("apps[{i}].key"), format!("'{}' is used by two apps", a.key));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_give_the_dev_app() {
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 8080));
+        assert!(c.dev_app);
+        assert_eq!(c.apps[0].key, DEV_APP_KEY);
+        assert!(c.admin_token_generated);
+    }
+
+    #[test]
+    fn reverb_env_defines_the_app_and_server() {
+        let env = |k: &str| -> Option<String> {
+            Some(
+                match k {
+                    "REVERB_APP_ID" => "42",
+                    "REVERB_APP_KEY" => "k",
+                    "REVERB_APP_SECRET" => "s3cr3t-value",
+                    "REVERB_SERVER_PORT" => "6001",
+                    "REVERB_SERVER_PATH" => "ws/",
+                    "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM" => "none",
+                    "REVERB_APP_MAX_CONNECTIONS" => "7",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &env).unwrap();
+        assert!(!c.dev_app);
+        assert_eq!(c.apps.len(), 1);
+        assert_eq!(c.apps[0].id, "42");
+        assert_eq!(c.apps[0].client_events, ClientEvents::Off);
+        assert_eq!(c.apps[0].max_connections, 7);
+        assert_eq!(c.port, 6001);
+        assert_eq!(c.path, "/ws");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let file = parse_file("[server]\nport = 1\nhost = \"1.1.1.1\"\n", "t").unwrap();
+        let env = |k: &str| (k == "REVERB_SERVER_PORT").then(|| "2".to_string());
+        let args = ServeArgs {
+            host: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
+        let c = resolve(&args, file, &env).unwrap();
+        assert_eq!(c.port, 2);
+        assert_eq!(c.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_values_are_all_reported_with_their_fields() {
+        let file = parse_file(
+            "[[apps]]\nid = \"a b\"\nkey = \"k\"\nsecret = \"x\"\nactivity_timeout = 0\n[[apps]]\nkey = \"k2\"\n",
+            "rtc.toml",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "REVERB_SERVER_PORT").then(|| "http".to_string());
+        let e = resolve(&ServeArgs::default(), file, &env).unwrap_err();
+        let text = e.to_string();
+        for needle in [
+            "apps[0].id",
+            "apps[0].secret",
+            "apps[0].activity_timeout",
+            "apps[1].id",
+            "apps[1].secret",
+            "REVERB_SERVER_PORT",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = parse_file("[server]\nprot = 1\n", "rtc.toml").unwrap_err();
+        assert!(e.to_string().contains("prot"), "{e}");
+    }
+
+    #[test]
+    fn origins_match_exact_and_wildcards() {
+        let mut a = AppConfig::with_credentials("1", "k", "secretsecret");
+        a.allowed_origins = vec!["https://app.example.com".into(), "*.example.org".into()];
+        assert!(a.origin_allowed(Some("https://app.example.com")));
+        assert!(a.origin_allowed(Some("https://x.example.org")));
+        assert!(!a.origin_allowed(Some("https://evil.com")));
+        assert!(!a.origin_allowed(Some("https://example.org.evil.com")));
+        assert!(a.origin_allowed(None));
+    }
+}

@@ -1,0 +1,186 @@
+//! Channel queries, presence users, connection count and user termination.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::events::body_or_error;
+use super::{respond, verify_request, ApiError};
+use crate::protocol::channel::ChannelKind;
+use crate::protocol::ChannelName;
+use crate::server::Node;
+
+fn info_list(params: &HashMap<String, String>) -> Vec<String> {
+    params
+        .get("info")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn channel_name(raw: &str) -> Result<ChannelName, ApiError> {
+    ChannelName::parse(raw).map_err(|e| ApiError::BadRequest(format!("Invalid channel name: {e}")))
+}
+
+/// `GET /apps/{app_id}/channels`.
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    Path(app_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let result = (|| {
+        let app = verify_request(&node, &app_id, &method, &uri, b"")?;
+        let prefix = params.get("filter_by_prefix").cloned().unwrap_or_default();
+        let info = info_list(&params);
+        for i in &info {
+            match i.as_str() {
+                "user_count" if prefix.starts_with("presence-") => {}
+                "user_count" => {
+                    return Err(ApiError::BadRequest(
+                        "info=user_count is only valid with filter_by_prefix=presence-".into(),
+                    ))
+                }
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Unknown info attribute '{}'",
+                        other.chars().take(32).collect::<String>()
+                    )))
+                }
+            }
+        }
+        let mut channels = serde_json::Map::new();
+        for (name, counts) in app.channels(&prefix) {
+            let mut attrs = serde_json::Map::new();
+            if !info.is_empty() && name.kind() == ChannelKind::Presence {
+                attrs.insert("user_count".into(), counts.users.into());
+            }
+            channels.insert(name.to_string(), Value::Object(attrs));
+        }
+        Ok(serde_json::json!({ "channels": channels }))
+    })();
+    respond(&node, result)
+}
+
+/// `GET /apps/{app_id}/channels/{channel}`.
+pub async fn info(
+    State(node): State<Arc<Node>>,
+    Path((app_id, channel)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let result = (|| {
+        let app = verify_request(&node, &app_id, &method, &uri, b"")?;
+        let name = channel_name(&channel)?;
+        let counts = app.channel_counts(&name);
+        let mut out = serde_json::Map::new();
+        out.insert("occupied".into(), (counts.subscriptions > 0).into());
+        for i in info_list(&params) {
+            match i.as_str() {
+                "user_count" if name.kind() == ChannelKind::Presence => {
+                    out.insert("user_count".into(), counts.users.into());
+                }
+                "user_count" => {
+                    return Err(ApiError::BadRequest(
+                        "info=user_count is only valid for presence channels".into(),
+                    ))
+                }
+                "subscription_count" => {
+                    out.insert("subscription_count".into(), counts.subscriptions.into());
+                }
+                "cache" if name.is_cache() => {
+                    if let Some(c) = app.cached(&name) {
+                        out.insert(
+                            "cache".into(),
+                            serde_json::json!({"event": c.event, "data": c.data, "ttl": app.cache_ttl_left(&c)}),
+                        );
+                    }
+                }
+                "cache" => {
+                    return Err(ApiError::BadRequest(
+                        "info=cache is only valid for cache channels".into(),
+                    ))
+                }
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Unknown info attribute '{}'",
+                        other.chars().take(32).collect::<String>()
+                    )))
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    })();
+    respond(&node, result)
+}
+
+/// `GET /apps/{app_id}/channels/{channel}/users`.
+pub async fn users(
+    State(node): State<Arc<Node>>,
+    Path((app_id, channel)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let result = (|| {
+        let app = verify_request(&node, &app_id, &method, &uri, b"")?;
+        let name = channel_name(&channel)?;
+        if name.kind() != ChannelKind::Presence {
+            return Err(ApiError::BadRequest(
+                "Users can only be listed for presence channels".into(),
+            ));
+        }
+        let users: Vec<Value> = app
+            .presence_users(&name)
+            .into_iter()
+            .map(|id| serde_json::json!({ "id": id }))
+            .collect();
+        Ok(serde_json::json!({ "users": users }))
+    })();
+    respond(&node, result)
+}
+
+/// `POST /apps/{app_id}/users/{user_id}/terminate_connections`.
+pub async fn terminate_user(
+    State(node): State<Arc<Node>>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = (|| {
+        let body = body_or_error(body, node.config.max_request_size)?;
+        let app = verify_request(&node, &app_id, &method, &uri, &body)?;
+        if user_id.is_empty() || user_id.chars().count() > app.config.max_user_id_length {
+            return Err(ApiError::BadRequest("Invalid user id".into()));
+        }
+        app.terminate_user(&user_id);
+        Ok(serde_json::json!({}))
+    })();
+    respond(&node, result)
+}
+
+/// `GET /apps/{app_id}/connections` (Reverb's extension): open connections.
+pub async fn connections(
+    State(node): State<Arc<Node>>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let result = (|| {
+        let app = verify_request(&node, &app_id, &method, &uri, b"")?;
+        Ok(serde_json::json!({ "connections": app.connection_count() }))
+    })();
+    respond(&node, result)
+}

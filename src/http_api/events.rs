@@ -1,0 +1,238 @@
+//! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{respond, verify_request, ApiError};
+use crate::protocol::channel::ChannelKind;
+use crate::protocol::frame::MAX_EVENT_NAME_LEN;
+use crate::protocol::{ChannelName, SocketId};
+use crate::server::{App, Node};
+
+/// One event as the HTTP API receives it.
+#[derive(Debug, Deserialize)]
+struct EventBody {
+    name: Option<String>,
+    data: Option<Value>,
+    channels: Option<Vec<String>>,
+    channel: Option<String>,
+    socket_id: Option<String>,
+    info: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchBody {
+    batch: Option<Vec<EventBody>>,
+}
+
+/// A validated event, ready to publish.
+struct Event {
+    name: String,
+    data: String,
+    channels: Vec<ChannelName>,
+    except: Option<SocketId>,
+    info: Vec<String>,
+}
+
+pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("Request body over the limit of {limit} bytes"))
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Request body is not valid JSON: {e}")))
+}
+
+fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError> {
+    let name = e.name.ok_or_else(|| ApiError::BadRequest("Missing 'name'".into()))?;
+    if name.is_empty() || name.chars().count() > MAX_EVENT_NAME_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "Event name must be 1-{MAX_EVENT_NAME_LEN} characters"
+        )));
+    }
+    let data = match e.data {
+        Some(Value::String(s)) => s,
+        Some(v) => v.to_string(),
+        None => return Err(ApiError::BadRequest("Missing 'data'".into())),
+    };
+    let limit = app.config.max_event_data_size;
+    if data.len() > limit {
+        return Err(ApiError::TooLarge(format!(
+            "Event data is {} bytes; the limit is {limit}",
+            data.len()
+        )));
+    }
+    let names: Vec<String> = match (e.channels, e.channel) {
+        (Some(list), None) => list,
+        (None, Some(one)) => vec![one],
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("Give 'channels' or 'channel', not both".into())),
+        (None, None) => return Err(ApiError::BadRequest("Missing 'channels'".into())),
+    };
+    if names.is_empty() {
+        return Err(ApiError::BadRequest("'channels' is empty".into()));
+    }
+    if !allow_many && names.len() > 1 {
+        return Err(ApiError::BadRequest("A batch event takes one 'channel'".into()));
+    }
+    let max = app.config.max_channels_per_publish;
+    if names.len() > max {
+        return Err(ApiError::BadRequest(format!(
+            "{} channels given; the limit is {max} per event",
+            names.len()
+        )));
+    }
+    let mut channels = Vec::with_capacity(names.len());
+    for n in &names {
+        let c = ChannelName::parse(n).map_err(|err| {
+            ApiError::BadRequest(format!(
+                "Invalid channel name '{}': {err}",
+                n.chars().take(64).collect::<String>()
+            ))
+        })?;
+        channels.push(c);
+    }
+    let encrypted = channels
+        .iter()
+        .filter(|c| c.kind() == ChannelKind::PrivateEncrypted)
+        .count();
+    if encrypted > 0 && channels.len() > 1 {
+        return Err(ApiError::BadRequest(
+            "An event for an encrypted channel must name only that channel".into(),
+        ));
+    }
+    let except = match e.socket_id {
+        None => None,
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(
+            s.parse::<SocketId>()
+                .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+        ),
+    };
+    let info: Vec<String> = e
+        .info
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for i in &info {
+        if i != "user_count" && i != "subscription_count" {
+            return Err(ApiError::BadRequest(format!(
+                "Unknown info attribute '{}'",
+                i.chars().take(32).collect::<String>()
+            )));
+        }
+    }
+    Ok(Event {
+        name,
+        data,
+        channels,
+        except,
+        info,
+    })
+}
+
+/// The `info` attributes of each channel of an event, after publishing.
+fn info_for(app: &App, ev: &Event) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for c in &ev.channels {
+        let counts = app.channel_counts(c);
+        let mut attrs = serde_json::Map::new();
+        if ev.info.iter().any(|i| i == "user_count") && c.kind() == ChannelKind::Presence {
+            attrs.insert("user_count".into(), counts.users.into());
+        }
+        if ev.info.iter().any(|i| i == "subscription_count") {
+            attrs.insert("subscription_count".into(), counts.subscriptions.into());
+        }
+        out.insert(c.to_string(), Value::Object(attrs));
+    }
+    out
+}
+
+fn publish(app: &App, ev: &Event) {
+    for c in &ev.channels {
+        app.publish(c, &ev.name, &ev.data, ev.except, None);
+    }
+}
+
+/// `POST /apps/{app_id}/events`.
+pub async fn trigger(
+    State(node): State<Arc<Node>>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = (|| {
+        let body = body_or_error(body, node.config.max_request_size)?;
+        let app = verify_request(&node, &app_id, &method, &uri, &body)?;
+        let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
+        publish(&app, &ev);
+        if ev.info.is_empty() {
+            Ok(serde_json::json!({}))
+        } else {
+            Ok(serde_json::json!({"channels": info_for(&app, &ev)}))
+        }
+    })();
+    respond(&node, result)
+}
+
+/// `POST /apps/{app_id}/batch_events`.
+pub async fn trigger_batch(
+    State(node): State<Arc<Node>>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = (|| {
+        let body = body_or_error(body, node.config.max_request_size)?;
+        let app = verify_request(&node, &app_id, &method, &uri, &body)?;
+        let batch = parse_json::<BatchBody>(&body)?
+            .batch
+            .ok_or_else(|| ApiError::BadRequest("Missing 'batch'".into()))?;
+        let max = app.config.max_batch_size;
+        if batch.len() > max {
+            return Err(ApiError::BadRequest(format!(
+                "Batch of {} events; the limit is {max}",
+                batch.len()
+            )));
+        }
+        // Validate everything before publishing anything.
+        let events = batch
+            .into_iter()
+            .map(|e| validate(&app, e, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ev in &events {
+            publish(&app, ev);
+        }
+        if events.iter().all(|e| e.info.is_empty()) {
+            Ok(serde_json::json!({}))
+        } else {
+            let items: Vec<Value> = events
+                .iter()
+                .map(|ev| {
+                    info_for(&app, ev)
+                        .into_iter()
+                        .next()
+                        .map(|(_, v)| v)
+                        .unwrap_or_else(|| serde_json::json!({}))
+                })
+                .collect();
+            Ok(serde_json::json!({"batch": items}))
+        }
+    })();
+    respond(&node, result)
+}

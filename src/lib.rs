@@ -1,0 +1,29 @@
+//! rtc: a clustered Pusher-protocol (version 7) WebSocket server and the on-call console
+//! that operates it.
+//!
+//! # Layout
+//! * [`protocol`]: the Pusher wire protocol with no I/O: frames, channel names, socket
+//!   ids, close codes, signatures.
+//! * [`config`]: flags, `RTC_*`/`REVERB_*` environment and `rtc.toml`, resolved into one
+//!   validated [`config::ServeConfig`].
+//! * [`server`]: the node: WebSocket upgrade, one task per socket, channels, presence,
+//!   fan-out, health.
+//! * [`http_api`]: the signed Pusher HTTP API.
+//! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
+//! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
+//! * [`cli`]: the command line, from which the man page and completions are generated.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod http_api;
+pub mod logging;
+pub mod manpage;
+pub mod metrics;
+pub mod protocol;
+pub mod secret;
+pub mod serve;
+pub mod server;
+
+/// The version, with the git revision when built from a checkout.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RTC_GIT_REV"), ")");

@@ -1,0 +1,195 @@
+//! Node metrics: Prometheus counters and gauges (served at `/metrics`) that the admin
+//! stats endpoint also reads for the console.
+//!
+//! Fast-moving quantities are counter pairs (opened/closed) rather than gauges alone,
+//! and hot paths add per fan-out, not per recipient. Labels are per app, never per
+//! channel or socket.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// `app` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppLabel {
+    /// App id.
+    pub app: String,
+}
+
+/// `kind` label (channel type, auth kind, limit name…).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The kind.
+    pub kind: String,
+}
+
+/// `status` label for HTTP API calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Every metric of a node.
+pub struct Metrics {
+    registry: Registry,
+    /// Open connections per app.
+    pub connections: Family<AppLabel, Gauge>,
+    /// Connections accepted, per app.
+    pub connections_opened: Family<AppLabel, Counter>,
+    /// Connections closed, per app.
+    pub connections_closed: Family<AppLabel, Counter>,
+    /// Upgrades refused (503 draining, admission control).
+    pub upgrades_refused: Family<KindLabel, Counter>,
+    /// Current subscriptions by channel type.
+    pub subscriptions: Family<KindLabel, Gauge>,
+    /// Private/presence subscribe attempts (the load on the app's auth endpoint).
+    pub auth_requests: Counter,
+    /// Signature failures by kind (channel, user, http).
+    pub auth_failures: Family<KindLabel, Counter>,
+    /// Frames received from clients.
+    pub frames_in: Counter,
+    /// Bytes received from clients.
+    pub bytes_in: Counter,
+    /// Frames queued to clients.
+    pub frames_out: Counter,
+    /// Bytes queued to clients.
+    pub bytes_out: Counter,
+    /// Events published (HTTP API and client events), before fan-out.
+    pub broadcasts: Counter,
+    /// Client events accepted.
+    pub client_events: Counter,
+    /// Presence members (user, channel) on this node.
+    pub presence_members: Gauge,
+    /// Presence frames (member_added/removed, presence subscription_succeeded) queued.
+    pub presence_frames: Counter,
+    /// HTTP API requests by status.
+    pub http_requests: Family<StatusLabel, Counter>,
+    /// Rate-limit and size-limit hits by limit name.
+    pub limit_hits: Family<KindLabel, Counter>,
+    /// Sockets closed as slow consumers (4100).
+    pub slow_consumers: Counter,
+    /// Pongs received (answers to server pings, and pusher:ping from clients).
+    pub pongs: Counter,
+    /// Protocol errors sent (pusher:error) by kind.
+    pub protocol_errors: Family<KindLabel, Counter>,
+    /// The open-file limit after raising it at start-up.
+    pub open_files_limit: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `rtc_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rtc");
+        let m = Metrics {
+            connections: Family::default(),
+            connections_opened: Family::default(),
+            connections_closed: Family::default(),
+            upgrades_refused: Family::default(),
+            subscriptions: Family::default(),
+            auth_requests: Counter::default(),
+            auth_failures: Family::default(),
+            frames_in: Counter::default(),
+            bytes_in: Counter::default(),
+            frames_out: Counter::default(),
+            bytes_out: Counter::default(),
+            broadcasts: Counter::default(),
+            client_events: Counter::default(),
+            presence_members: Gauge::default(),
+            presence_frames: Counter::default(),
+            http_requests: Family::default(),
+            limit_hits: Family::default(),
+            slow_consumers: Counter::default(),
+            pongs: Counter::default(),
+            protocol_errors: Family::default(),
+            open_files_limit: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        registry.register(
+            "connections_opened",
+            "WebSocket connections accepted",
+            m.connections_opened.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "WebSocket connections closed",
+            m.connections_closed.clone(),
+        );
+        registry.register(
+            "upgrades_refused",
+            "WebSocket upgrades refused before accepting",
+            m.upgrades_refused.clone(),
+        );
+        registry.register(
+            "subscriptions",
+            "Current channel subscriptions by channel type",
+            m.subscriptions.clone(),
+        );
+        registry.register(
+            "auth_requests",
+            "Private and presence subscribe attempts",
+            m.auth_requests.clone(),
+        );
+        registry.register("auth_failures", "Signature checks that failed", m.auth_failures.clone());
+        registry.register("frames_in", "Frames received from clients", m.frames_in.clone());
+        registry.register("bytes_in", "Bytes received from clients", m.bytes_in.clone());
+        registry.register("frames_out", "Frames queued to clients", m.frames_out.clone());
+        registry.register("bytes_out", "Bytes queued to clients", m.bytes_out.clone());
+        registry.register("broadcasts", "Events published before fan-out", m.broadcasts.clone());
+        registry.register("client_events", "Client events accepted", m.client_events.clone());
+        registry.register(
+            "presence_members",
+            "Presence members on this node",
+            m.presence_members.clone(),
+        );
+        registry.register(
+            "presence_frames",
+            "Presence frames queued to clients",
+            m.presence_frames.clone(),
+        );
+        registry.register("http_requests", "HTTP API requests by status", m.http_requests.clone());
+        registry.register("limit_hits", "Requests refused by a limit", m.limit_hits.clone());
+        registry.register(
+            "slow_consumers",
+            "Sockets closed for not reading (4100)",
+            m.slow_consumers.clone(),
+        );
+        registry.register("pongs", "Pongs and pings received from clients", m.pongs.clone());
+        registry.register("protocol_errors", "pusher:error frames sent", m.protocol_errors.clone());
+        registry.register(
+            "open_files_limit",
+            "Open-file limit of the process",
+            m.open_files_limit.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one hit of a named limit.
+    pub fn limit_hit(&self, kind: &str) {
+        self.limit_hits.get_or_create(&KindLabel { kind: kind.into() }).inc();
+    }
+
+    /// Counts one protocol error sent.
+    pub fn protocol_error(&self, kind: &str) {
+        self.protocol_errors
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

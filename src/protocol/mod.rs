@@ -1,0 +1,15 @@
+//! The Pusher Channels protocol (version 7), with no I/O: channel names, socket ids,
+//! close codes, signatures and the JSON frames exchanged with clients.
+//!
+//! Everything here is pure so it can be tested with byte-level fixtures and reused by
+//! `rtc bench` (a client) as well as by the server.
+
+pub mod auth;
+pub mod channel;
+pub mod close;
+pub mod frame;
+pub mod socket_id;
+
+pub use channel::{ChannelKind, ChannelName};
+pub use close::CloseCode;
+pub use socket_id::SocketId;

@@ -1,0 +1,129 @@
+//! Start-up of `rtc serve`: resolve the config (exit 2 on a bad one, before anything
+//! listens), raise the open-file limit, bind, print the banner, serve until a signal.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::{self, ConfigErrors, FileConfig, ServeConfig};
+use crate::server::{self, Node};
+
+/// Why `rtc serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid (exit code 2).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Resolves flags, environment and file into a config.
+///
+/// # Errors
+/// Every problem found, each naming its field.
+pub fn load_config(args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
+    let file = match &args.config {
+        Some(path) => config::read_file(path)?,
+        None => FileConfig::default(),
+    };
+    config::resolve(args, file, &config::process_env)
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the resulting limit.
+pub fn raise_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(0),
+    }
+}
+
+fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "rtc listening on http://{addr}{}", config.path);
+    if config.dev_app {
+        let a = &config.apps[0];
+        let _ = writeln!(
+            out,
+            "WARNING: no app configured; serving the DEVELOPMENT app (do not use in production):\n  app id: {}\n  key:    {}\n  secret: {}",
+            a.id,
+            a.key,
+            a.secret.expose()
+        );
+    }
+    if config.admin_token_generated {
+        let _ = writeln!(
+            out,
+            "admin token (generated; set --admin-token or RTC_ADMIN_TOKEN to fix it): {}",
+            config.admin_token.expose()
+        );
+    }
+    let _ = writeln!(out, "open-file limit: {files}");
+    let _ = out.flush();
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs `rtc serve` to completion.
+///
+/// # Errors
+/// A bad config, a failed bind or a server error.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let config = load_config(&args)?;
+    crate::logging::init(config.log_format);
+    let files = raise_file_limit();
+    let quota: u64 = config.apps.iter().map(|a| a.max_connections).sum();
+    if quota > 0 && files < quota {
+        tracing::warn!(
+            open_files = files,
+            app_quota = quota,
+            "The open-file limit is below the apps' connection quotas; raise LimitNOFILE / ulimit -n."
+        );
+    }
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind {
+        addr: addr.clone(),
+        source,
+    })?;
+    let local = listener.local_addr()?;
+    let node = Node::new(config);
+    node.metrics.open_files_limit.set(files as i64);
+    banner(&node.config, local, files);
+    tracing::info!(addr = %local, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
+    server::run(listener, node, shutdown_signal()).await?;
+    tracing::info!("Stopped.");
+    Ok(())
+}

@@ -1,0 +1,541 @@
+//! One app's live state on this node: channels and their subscribers, signed-in users,
+//! watchlists and the cache-channel store. All fan-out goes through here.
+//!
+//! Locking: a channel is created, joined and removed under its `channels` shard lock
+//! (a `DashMap` entry), then its own `subs` lock; fan-out clones the channel's `Arc`
+//! under a brief shard read lock and iterates `subs` under a read lock. No lock is held
+//! across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use super::channel::{Channel, Member, Subscriber};
+use super::conn_handle::ConnHandle;
+use super::Frame;
+use crate::config::AppConfig;
+use crate::metrics::{AppLabel, KindLabel, Metrics};
+use crate::protocol::channel::ChannelKind;
+use crate::protocol::close::CloseCode;
+use crate::protocol::frame;
+use crate::protocol::{ChannelName, SocketId};
+
+/// Channels above this many subscribers get `subscription_count` at most every
+/// [`COUNT_THROTTLE`] (Pusher's rule).
+const COUNT_THROTTLE_ABOVE: usize = 100;
+/// Minimum interval between `subscription_count` events on a large channel.
+const COUNT_THROTTLE: Duration = Duration::from_secs(5);
+
+/// The last event published to a cache channel.
+#[derive(Clone)]
+pub struct CachedEvent {
+    /// The frame, replayed as is to new subscribers.
+    pub frame: Frame,
+    /// Event name.
+    pub event: String,
+    /// Event data.
+    pub data: String,
+    /// When it was stored.
+    pub stored: Instant,
+}
+
+/// A presence identity for a subscription: user id and raw `user_info` JSON.
+#[derive(Clone)]
+pub struct PresenceIdentity {
+    /// The user id (string form).
+    pub user_id: Arc<str>,
+    /// Raw JSON of `user_info`.
+    pub info: Arc<str>,
+}
+
+/// Why a subscription was refused after its signature checked out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The presence channel has its maximum of distinct members.
+    #[error("Presence channel is full ({0} members)")]
+    PresenceFull(usize),
+}
+
+/// Aggregates about one channel for the HTTP API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelCounts {
+    /// Subscribed sockets.
+    pub subscriptions: usize,
+    /// Distinct presence users.
+    pub users: usize,
+}
+
+/// One app's state.
+pub struct App {
+    /// Its configuration.
+    pub config: AppConfig,
+    label: AppLabel,
+    channels: DashMap<ChannelName, Arc<Channel>>,
+    sockets: DashMap<SocketId, Arc<ConnHandle>>,
+    users: DashMap<String, Vec<Arc<ConnHandle>>>,
+    watchers: DashMap<String, Vec<Arc<ConnHandle>>>,
+    cache: DashMap<ChannelName, CachedEvent>,
+    connections: AtomicU64,
+    metrics: Arc<Metrics>,
+    tasks: TaskTracker,
+}
+
+impl App {
+    /// A new app with no connections.
+    pub fn new(config: AppConfig, metrics: Arc<Metrics>, tasks: TaskTracker) -> Self {
+        let label = AppLabel { app: config.id.clone() };
+        App {
+            config,
+            label,
+            channels: DashMap::new(),
+            sockets: DashMap::new(),
+            users: DashMap::new(),
+            watchers: DashMap::new(),
+            cache: DashMap::new(),
+            connections: AtomicU64::new(0),
+            metrics,
+            tasks,
+        }
+    }
+
+    /// Takes one connection slot; false when the app is at its quota.
+    pub fn try_admit(&self) -> bool {
+        let max = self.config.max_connections;
+        let prev = self.connections.fetch_add(1, Ordering::AcqRel);
+        if max > 0 && prev >= max {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back a slot taken by [`App::try_admit`].
+    pub fn release(&self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Open connections on this node.
+    pub fn connection_count(&self) -> u64 {
+        self.connections.load(Ordering::Acquire)
+    }
+
+    /// Records a live connection (for `socket_id` lookups).
+    pub fn register(&self, conn: Arc<ConnHandle>) {
+        self.metrics.connections.get_or_create(&self.label).inc();
+        self.metrics.connections_opened.get_or_create(&self.label).inc();
+        self.sockets.insert(conn.socket_id, conn);
+    }
+
+    /// Forgets a connection: leaves its channels (members and watchers are told) and
+    /// frees its slot. `channels` are the ones it was subscribed to.
+    pub fn unregister(self: &Arc<Self>, conn: &Arc<ConnHandle>, channels: Vec<(ChannelName, Option<Arc<str>>)>) {
+        for (name, user) in channels {
+            self.unsubscribe(conn, &name, user.as_ref());
+        }
+        if let Some(user_id) = conn.user_id.get() {
+            self.sign_out(conn, user_id);
+        }
+        self.sockets.remove(&conn.socket_id);
+        self.metrics.connections.get_or_create(&self.label).dec();
+        self.metrics.connections_closed.get_or_create(&self.label).inc();
+        self.release();
+    }
+
+    fn sub_gauge(&self, kind: ChannelKind, delta: i64) {
+        self.metrics
+            .subscriptions
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            })
+            .inc_by(delta);
+    }
+
+    /// Subscribes `conn`. Queues `subscription_succeeded` (with members for presence)
+    /// to it before any later event of the channel, then the cached event or
+    /// `cache_miss` for cache channels. Returns false if it was already subscribed.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        conn: &Arc<ConnHandle>,
+        name: &ChannelName,
+        presence: Option<PresenceIdentity>,
+    ) -> Result<bool, SubscribeError> {
+        let kind = name.kind();
+        // The shard lock (guard) is held until the subscriber is in, so a concurrent
+        // unsubscribe cannot remove the channel from the map under us.
+        let guard = self
+            .channels
+            .entry(name.clone())
+            .or_insert_with(|| Arc::new(Channel::new(name.clone())));
+        let channel = guard.value().clone();
+        let mut subs = channel.subs.write();
+        if subs.contains_key(&conn.socket_id) {
+            return Ok(false);
+        }
+        if let Some(p) = &presence {
+            let mut members = channel.members.lock();
+            let is_new_user = !members.contains_key(&p.user_id);
+            if is_new_user && members.len() >= self.config.max_presence_members {
+                return Err(SubscribeError::PresenceFull(self.config.max_presence_members));
+            }
+            let m = members.entry(p.user_id.clone()).or_insert_with(|| Member {
+                info: p.info.clone(),
+                sockets: 0,
+            });
+            m.sockets += 1;
+            if is_new_user {
+                self.metrics.presence_members.inc();
+                let added = Frame::from(frame::member_added(name.as_str(), &p.user_id, &p.info));
+                let mut n = 0;
+                for sub in subs.values() {
+                    sub.conn.push(added.clone());
+                    n += 1;
+                }
+                self.count_out(n, added.len());
+                self.metrics.presence_frames.inc_by(n as u64);
+            }
+            let ok = Frame::from(frame::presence_subscription_succeeded(
+                name.as_str(),
+                members.iter().map(|(id, m)| (&**id, &*m.info)),
+            ));
+            self.metrics.presence_frames.inc();
+            self.count_out(1, ok.len());
+            conn.push(ok);
+        } else {
+            let ok = Frame::from(frame::subscription_succeeded(name.as_str()));
+            self.count_out(1, ok.len());
+            conn.push(ok);
+        }
+        subs.insert(
+            conn.socket_id,
+            Subscriber {
+                conn: conn.clone(),
+                user_id: presence.map(|p| p.user_id),
+            },
+        );
+        if name.is_cache() {
+            let f = match self.cached(name) {
+                Some(c) => c.frame,
+                None => Frame::from(frame::cache_miss(name.as_str())),
+            };
+            self.count_out(1, f.len());
+            conn.push(f);
+        }
+        let count = subs.len();
+        drop(subs);
+        drop(guard);
+        self.sub_gauge(kind, 1);
+        self.after_count_change(&channel, count);
+        Ok(true)
+    }
+
+    /// Removes `conn` from a channel; tells the other members when the user's last
+    /// socket leaves a presence channel; drops the channel when it empties.
+    pub fn unsubscribe(self: &Arc<Self>, conn: &ConnHandle, name: &ChannelName, user: Option<&Arc<str>>) {
+        let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
+            return;
+        };
+        let channel = entry.get().clone();
+        let mut subs = channel.subs.write();
+        if subs.remove(&conn.socket_id).is_none() {
+            return;
+        }
+        self.sub_gauge(name.kind(), -1);
+        if let Some(user_id) = user {
+            let mut members = channel.members.lock();
+            let gone = match members.get_mut(user_id) {
+                Some(m) if m.sockets > 1 => {
+                    m.sockets -= 1;
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            };
+            if gone {
+                members.remove(user_id);
+                self.metrics.presence_members.dec();
+                let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
+                let mut n = 0;
+                for sub in subs.values() {
+                    sub.conn.push(removed.clone());
+                    n += 1;
+                }
+                self.count_out(n, removed.len());
+                self.metrics.presence_frames.inc_by(n as u64);
+            }
+        }
+        let count = subs.len();
+        drop(subs);
+        if count == 0 {
+            entry.remove();
+        } else {
+            drop(entry);
+            self.after_count_change(&channel, count);
+        }
+    }
+
+    fn count_out(&self, frames: usize, len: usize) {
+        self.metrics.frames_out.inc_by(frames as u64);
+        self.metrics.bytes_out.inc_by((frames * len) as u64);
+    }
+
+    /// Sends `subscription_count` after a change, throttled on large channels.
+    fn after_count_change(self: &Arc<Self>, channel: &Arc<Channel>, count: usize) {
+        let kind = channel.name.kind();
+        if !self.config.subscription_count || matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser) {
+            return;
+        }
+        if count <= COUNT_THROTTLE_ABOVE {
+            *channel.count_sent.lock() = (Some(Instant::now()), false);
+            self.send_count(channel);
+            return;
+        }
+        let mut g = channel.count_sent.lock();
+        let now = Instant::now();
+        match g.0 {
+            Some(last) if now.duration_since(last) < COUNT_THROTTLE => {
+                if !g.1 {
+                    g.1 = true;
+                    let at = last + COUNT_THROTTLE;
+                    let app = self.clone();
+                    let ch = channel.clone();
+                    self.tasks.spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        *ch.count_sent.lock() = (Some(Instant::now()), false);
+                        app.send_count(&ch);
+                    });
+                }
+            }
+            _ => {
+                *g = (Some(now), false);
+                drop(g);
+                self.send_count(channel);
+            }
+        }
+    }
+
+    fn send_count(&self, channel: &Channel) {
+        let count = channel.subscriber_count();
+        if count == 0 {
+            return;
+        }
+        let f = Frame::from(frame::subscription_count(channel.name.as_str(), count));
+        let n = channel.fan_out(&f, None);
+        self.count_out(n, f.len());
+    }
+
+    /// The live cache entry of a cache channel, if not expired.
+    pub fn cached(&self, name: &ChannelName) -> Option<CachedEvent> {
+        let ttl = Duration::from_secs(self.config.cache_ttl);
+        let hit = self.cache.get(name).map(|c| c.clone());
+        match hit {
+            Some(c) if c.stored.elapsed() < ttl => Some(c),
+            Some(_) => {
+                self.cache.remove(name);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Seconds left before a cache entry expires.
+    pub fn cache_ttl_left(&self, c: &CachedEvent) -> u64 {
+        self.config.cache_ttl.saturating_sub(c.stored.elapsed().as_secs())
+    }
+
+    /// Publishes an event to a channel on this node: stores it for cache channels,
+    /// routes `#server-to-user-` by signed-in user, fans out once-encoded bytes.
+    /// Returns the number of sockets it was queued to.
+    pub fn publish(
+        &self,
+        channel: &ChannelName,
+        event: &str,
+        data: &str,
+        except: Option<SocketId>,
+        user_id: Option<&str>,
+    ) -> usize {
+        let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
+        self.metrics.broadcasts.inc();
+        if channel.is_cache() {
+            self.cache.insert(
+                channel.clone(),
+                CachedEvent {
+                    frame: f.clone(),
+                    event: event.into(),
+                    data: data.into(),
+                    stored: Instant::now(),
+                },
+            );
+        }
+        let n = if let Some(uid) = channel.server_to_user_id() {
+            self.send_to_user(uid, &f, except)
+        } else {
+            let ch = self.channels.get(channel).map(|c| c.value().clone());
+            ch.map(|c| c.fan_out(&f, except)).unwrap_or(0)
+        };
+        self.count_out(n, f.len());
+        n
+    }
+
+    fn send_to_user(&self, user_id: &str, f: &Frame, except: Option<SocketId>) -> usize {
+        let conns: Vec<Arc<ConnHandle>> = self.users.get(user_id).map(|v| v.clone()).unwrap_or_default();
+        let mut n = 0;
+        for c in conns.iter().filter(|c| Some(c.socket_id) != except) {
+            c.push(f.clone());
+            n += 1;
+        }
+        n
+    }
+
+    /// Records a successful sign-in; sends the watchlist status to the socket and
+    /// `online` to the user's watchers when this is their first socket.
+    pub fn sign_in(&self, conn: &Arc<ConnHandle>, user_id: &str, watchlist: &[String]) {
+        let first = {
+            let mut e = self.users.entry(user_id.to_string()).or_default();
+            let first = e.is_empty();
+            if !e.iter().any(|c| c.socket_id == conn.socket_id) {
+                e.push(conn.clone());
+            }
+            first
+        };
+        if self.config.watchlist && !watchlist.is_empty() {
+            for w in watchlist {
+                self.watchers.entry(w.clone()).or_default().push(conn.clone());
+            }
+            let (online, offline): (Vec<&str>, Vec<&str>) = watchlist
+                .iter()
+                .map(String::as_str)
+                .partition(|w| self.users.contains_key(*w));
+            let f = Frame::from(frame::watchlist_events(&online, &offline));
+            self.count_out(1, f.len());
+            conn.push(f);
+        }
+        if first && self.config.watchlist {
+            self.notify_watchers(user_id, true);
+        }
+    }
+
+    fn notify_watchers(&self, user_id: &str, online: bool) {
+        let conns: Vec<Arc<ConnHandle>> = self.watchers.get(user_id).map(|v| v.clone()).unwrap_or_default();
+        if conns.is_empty() {
+            return;
+        }
+        let ids = [user_id];
+        let f = if online {
+            Frame::from(frame::watchlist_events(&ids, &[]))
+        } else {
+            Frame::from(frame::watchlist_events(&[], &ids))
+        };
+        for c in &conns {
+            c.push(f.clone());
+        }
+        self.count_out(conns.len(), f.len());
+    }
+
+    fn sign_out(&self, conn: &ConnHandle, user_id: &str) {
+        let last = match self.users.entry(user_id.to_string()) {
+            Entry::Occupied(mut e) => {
+                e.get_mut().retain(|c| c.socket_id != conn.socket_id);
+                if e.get().is_empty() {
+                    e.remove();
+                    true
+                } else {
+                    false
+                }
+            }
+            Entry::Vacant(_) => false,
+        };
+        // Drop this socket from every watchlist it registered.
+        self.watchers.retain(|_, v| {
+            v.retain(|c| c.socket_id != conn.socket_id);
+            !v.is_empty()
+        });
+        if last && self.config.watchlist {
+            self.notify_watchers(user_id, false);
+        }
+    }
+
+    /// Closes every socket signed in as `user_id` (4009); returns how many.
+    pub fn terminate_user(&self, user_id: &str) -> usize {
+        let conns: Vec<Arc<ConnHandle>> = self.users.get(user_id).map(|v| v.clone()).unwrap_or_default();
+        for c in &conns {
+            c.close(CloseCode::Unauthorized, "Connection terminated by the app");
+        }
+        conns.len()
+    }
+
+    /// Subscriptions and presence users of one channel on this node.
+    pub fn channel_counts(&self, name: &ChannelName) -> ChannelCounts {
+        match self.channels.get(name).map(|c| c.value().clone()) {
+            Some(c) => ChannelCounts {
+                subscriptions: c.subscriber_count(),
+                users: c.user_count(),
+            },
+            None => ChannelCounts::default(),
+        }
+    }
+
+    /// Occupied channels (not user channels) whose name starts with `prefix`.
+    pub fn channels(&self, prefix: &str) -> Vec<(ChannelName, ChannelCounts)> {
+        let mut out: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|e| e.key().kind() != ChannelKind::ServerToUser && e.key().as_str().starts_with(prefix))
+            .map(|e| {
+                let c = e.value();
+                (
+                    e.key().clone(),
+                    ChannelCounts {
+                        subscriptions: c.subscriber_count(),
+                        users: c.user_count(),
+                    },
+                )
+            })
+            .filter(|(_, c)| c.subscriptions > 0)
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// User ids present in a presence channel on this node.
+    pub fn presence_users(&self, name: &ChannelName) -> Vec<String> {
+        let Some(c) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = c.members.lock().keys().map(|k| k.to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Every channel with its subscriber count, for the admin stats' top channels.
+    pub fn channel_sizes(&self) -> HashMap<ChannelName, ChannelCounts> {
+        self.channels
+            .iter()
+            .map(|e| {
+                let c = e.value();
+                (
+                    e.key().clone(),
+                    ChannelCounts {
+                        subscriptions: c.subscriber_count(),
+                        users: c.user_count(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Every live connection handle (for shutdown and drain).
+    pub fn connection_handles(&self) -> Vec<Arc<ConnHandle>> {
+        self.sockets.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Whether a socket id is live on this node.
+    pub fn has_socket(&self, id: &SocketId) -> bool {
+        self.sockets.contains_key(id)
+    }
+}

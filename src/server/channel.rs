@@ -1,0 +1,75 @@
+//! One channel's local subscribers and presence members.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Frame;
+use parking_lot::{Mutex, RwLock};
+use tokio::time::Instant;
+
+use super::conn_handle::ConnHandle;
+use crate::protocol::{ChannelName, SocketId};
+
+/// One subscriber of a channel.
+pub struct Subscriber {
+    /// The connection.
+    pub conn: Arc<ConnHandle>,
+    /// For presence channels, the user id from the signed channel data.
+    pub user_id: Option<Arc<str>>,
+}
+
+/// A presence member on this node: their info and how many of their sockets are in.
+pub struct Member {
+    /// Raw JSON of `user_info` (or `null`).
+    pub info: Arc<str>,
+    /// Sockets of this user subscribed here.
+    pub sockets: u32,
+}
+
+/// A channel with at least one local subscriber.
+pub struct Channel {
+    /// Its name.
+    pub name: ChannelName,
+    /// Subscribers by socket id. Fan-out holds the read lock while queueing frames.
+    pub subs: RwLock<HashMap<SocketId, Subscriber>>,
+    /// Presence members by user id (presence channels only).
+    pub members: Mutex<HashMap<Arc<str>, Member>>,
+    /// When `subscription_count` was last sent, and whether a send is scheduled.
+    pub count_sent: Mutex<(Option<Instant>, bool)>,
+}
+
+impl Channel {
+    /// An empty channel.
+    pub fn new(name: ChannelName) -> Self {
+        Channel {
+            name,
+            subs: RwLock::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
+            count_sent: Mutex::new((None, false)),
+        }
+    }
+
+    /// Number of local subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.subs.read().len()
+    }
+
+    /// Number of distinct presence users.
+    pub fn user_count(&self) -> usize {
+        self.members.lock().len()
+    }
+
+    /// Queues `frame` to every subscriber except `except`; returns how many got it.
+    pub fn fan_out(&self, frame: &Frame, except: Option<SocketId>) -> usize {
+        let subs = self.subs.read();
+        let mut n = 0;
+        for (id, sub) in subs.iter() {
+            if Some(*id) == except {
+                continue;
+            }
+            sub.conn.push(frame.clone());
+            n += 1;
+        }
+        n
+    }
+}

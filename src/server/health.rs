@@ -1,0 +1,92 @@
+//! Health routes: `/up` (Reverb's), `/ready` (for load balancers) and `/live` (for
+//! liveness probes: stays 200 while draining, so the orchestrator does not kill a
+//! node that is shedding its sockets).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::Node;
+
+/// The node's serving state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Accepting sockets.
+    Serving,
+    /// Refusing new sockets and shedding the existing ones.
+    Draining,
+}
+
+impl NodeState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Serving => "serving",
+            NodeState::Draining => "draining",
+        }
+    }
+}
+
+/// Shared serving state.
+pub struct Health {
+    state: AtomicU8,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Health {
+    /// Serving.
+    pub fn new() -> Self {
+        Health {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> NodeState {
+        match self.state.load(Ordering::Acquire) {
+            0 => NodeState::Serving,
+            _ => NodeState::Draining,
+        }
+    }
+
+    /// Flips to draining; returns false if it already was.
+    pub fn start_draining(&self) -> bool {
+        self.state.swap(1, Ordering::AcqRel) == 0
+    }
+}
+
+fn readiness(node: &Node) -> Response {
+    match node.health.state() {
+        NodeState::Serving => (StatusCode::OK, Json(serde_json::json!({"health": "OK"}))).into_response(),
+        NodeState::Draining => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("x-health-check", "DRAINING")],
+            Json(serde_json::json!({"health": "DRAINING"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /up`: 200 `{"health":"OK"}` while serving, 503 while draining.
+pub async fn up(State(node): State<Arc<Node>>) -> Response {
+    readiness(&node)
+}
+
+/// `GET /ready`: as `/up`.
+pub async fn ready(State(node): State<Arc<Node>>) -> Response {
+    readiness(&node)
+}
+
+/// `GET /live`: 200 while the process runs, draining or not.
+pub async fn live(State(node): State<Arc<Node>>) -> Response {
+    Json(serde_json::json!({"live": true, "state": node.health.state().as_str()})).into_response()
+}

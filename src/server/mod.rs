@@ -1,0 +1,153 @@
+//! `rtc serve`: the node, its listener and its routes.
+//!
+//! * [`Node`]: everything a node holds (config, apps, metrics, health, shutdown).
+//! * `ws`: the WebSocket upgrade at `/app/{key}`; `conn` and `session`: one task per
+//!   socket and the protocol logic it runs.
+//! * `app`, `channel`: per-app channels, presence, users and fan-out.
+//! * `outbox`: the bounded per-socket queue that makes slow readers harmless.
+
+pub mod app;
+pub mod channel;
+pub mod conn;
+pub mod conn_handle;
+pub mod health;
+pub mod outbox;
+pub mod session;
+pub mod ws;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+pub use app::App;
+pub use health::{Health, NodeState};
+
+/// A frame as queued to sockets: UTF-8 text validated once, shared by every recipient.
+pub type Frame = axum::extract::ws::Utf8Bytes;
+
+/// Everything one node holds.
+pub struct Node {
+    /// Resolved configuration.
+    pub config: ServeConfig,
+    apps_by_id: HashMap<String, Arc<App>>,
+    apps_by_key: HashMap<String, Arc<App>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Serving / draining state.
+    pub health: Health,
+    /// Cancelled when the node stops: every socket task watches it.
+    pub shutdown: CancellationToken,
+    /// Every task the node spawns, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// When the node started.
+    pub started: Instant,
+    /// Random id of this process (changes on every restart).
+    pub boot_id: String,
+}
+
+impl Node {
+    /// Builds a node from a validated config.
+    pub fn new(config: ServeConfig) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let tasks = TaskTracker::new();
+        let mut apps_by_id = HashMap::new();
+        let mut apps_by_key = HashMap::new();
+        for a in &config.apps {
+            let app = Arc::new(App::new(a.clone(), metrics.clone(), tasks.clone()));
+            apps_by_id.insert(a.id.clone(), app.clone());
+            apps_by_key.insert(a.key.clone(), app);
+        }
+        Arc::new(Node {
+            config,
+            apps_by_id,
+            apps_by_key,
+            metrics,
+            health: Health::new(),
+            shutdown: CancellationToken::new(),
+            tasks,
+            started: Instant::now(),
+            boot_id: crate::secret::random_token(12),
+        })
+    }
+
+    /// The app with this id.
+    pub fn app_by_id(&self, id: &str) -> Option<&Arc<App>> {
+        self.apps_by_id.get(id)
+    }
+
+    /// The app with this key.
+    pub fn app_by_key(&self, key: &str) -> Option<&Arc<App>> {
+        self.apps_by_key.get(key)
+    }
+
+    /// Every app.
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
+        self.apps_by_id.values()
+    }
+
+    /// Open sockets on this node, all apps.
+    pub fn connection_count(&self) -> u64 {
+        self.apps().map(|a| a.connection_count()).sum()
+    }
+}
+
+/// The routes of a node (WebSocket, HTTP API, health, metrics, admin).
+pub fn router(node: Arc<Node>) -> Router {
+    let routes = Router::new()
+        .route("/app/{key}", any(ws::upgrade))
+        .route("/app/", any(ws::missing_key))
+        .route("/up", get(health::up))
+        .route("/ready", get(health::ready))
+        .route("/live", get(health::live))
+        .merge(crate::http_api::routes())
+        .merge(crate::admin::routes());
+    let prefix = node.config.path.clone();
+    let routes = if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(&prefix, routes)
+    };
+    routes
+        .fallback(crate::http_api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(node.config.max_request_size))
+        .with_state(node)
+}
+
+/// Serves `listener` until `shutdown` resolves, then closes every socket and waits
+/// (bounded) for their tasks.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = node.shutdown.clone();
+    let serve = axum::serve(listener, app).with_graceful_shutdown({
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    });
+    let trigger = {
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    };
+    let trigger = tokio::spawn(trigger);
+    let result = serve.await;
+    trigger.abort();
+    node.tasks.close();
+    // Socket tasks see the cancelled token and close their sockets; bound the wait.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), node.tasks.wait()).await;
+    result
+}

@@ -1,0 +1,126 @@
+//! The WebSocket upgrade at `/app/{key}`: refuse while draining (HTTP 503, never an
+//! accepted upgrade followed by 4200, which makes pusher-js retry in a tight loop),
+//! check the app, protocol version and origin, then hand the socket to its task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{conn, Frame, Node, NodeState};
+use crate::metrics::KindLabel;
+use crate::protocol::{frame, CloseCode};
+
+/// Read buffer per socket. tungstenite's default (128 KiB) would cost gigabytes at
+/// 100k sockets; messages from clients are small (the default limit is 10 KB), and a
+/// larger message simply takes several reads.
+pub const READ_BUFFER_SIZE: usize = 2 * 1024;
+/// Frames are buffered up to this size before a write; every batch is flushed.
+pub const WRITE_BUFFER_SIZE: usize = 8 * 1024;
+/// Hard cap on tungstenite's write buffer (the outbox bounds the queue before it).
+pub const MAX_WRITE_BUFFER_SIZE: usize = 1024 * 1024;
+/// Seconds a client is told to wait before retrying a refused upgrade.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// Protocol versions accepted (pusher-js sends 7).
+const PROTOCOLS: std::ops::RangeInclusive<u32> = 5..=7;
+
+/// `GET /app/{key}`.
+pub async fn upgrade(
+    State(node): State<Arc<Node>>,
+    Path(key): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if node.health.state() == NodeState::Draining {
+        node.metrics
+            .upgrades_refused
+            .get_or_create(&KindLabel {
+                kind: "draining".into(),
+            })
+            .inc();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                ("retry-after", RETRY_AFTER_SECS.to_string()),
+                ("x-health-check", "DRAINING".to_string()),
+            ],
+            "Node is draining; connect to another node.\n",
+        )
+            .into_response();
+    }
+    let app = node.app_by_key(&key).cloned();
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let refusal = match (&app, params.get("protocol")) {
+        (None, _) => Some(CloseCode::AppNotFound),
+        (Some(a), _) if !a.config.enabled => Some(CloseCode::AppDisabled),
+        (Some(_), None) => Some(CloseCode::NoProtocol),
+        (Some(_), Some(p)) if !p.parse::<u32>().is_ok_and(|v| PROTOCOLS.contains(&v)) => {
+            Some(CloseCode::UnsupportedProtocol)
+        }
+        (Some(a), _) if !a.config.origin_allowed(origin) => Some(CloseCode::Unauthorized),
+        _ => None,
+    };
+    let max_message = app.as_ref().map(|a| a.config.max_message_size).unwrap_or(10_000);
+    // Messages up to twice the app's limit are read and answered with pusher:error;
+    // beyond that tungstenite refuses them and the socket closes with 1009.
+    let hard_cap = (max_message * 2).max(4096);
+    let ws = ws
+        .read_buffer_size(READ_BUFFER_SIZE)
+        .write_buffer_size(WRITE_BUFFER_SIZE)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_SIZE)
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap);
+    let tasks = node.tasks.clone();
+    ws.on_upgrade(move |socket| {
+        tasks.track_future(async move {
+            match (refusal, app) {
+                (None, Some(app)) => {
+                    if app.try_admit() {
+                        conn::run(node, app, socket).await;
+                    } else {
+                        node.metrics.limit_hit("max_connections");
+                        refuse(socket, CloseCode::OverQuota).await;
+                    }
+                }
+                (code, _) => refuse(socket, code.unwrap_or(CloseCode::AppNotFound)).await,
+            }
+        })
+    })
+}
+
+/// `/app/` without a key: 4005 after the upgrade, as Pusher does.
+pub async fn missing_key(
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => ws
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .on_upgrade(|socket| refuse(socket, CloseCode::PathNotFound)),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": "Not found"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Sends `pusher:error` with the code, then the close frame, then drops the socket.
+pub async fn refuse(mut socket: WebSocket, code: CloseCode) {
+    let err = Frame::from(frame::error_frame(Some(code.code()), code.reason()));
+    let _ = socket.send(Message::Text(err)).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: code.code(),
+            reason: code.reason().into(),
+        })))
+        .await;
+}
