@@ -18,16 +18,16 @@ pub fn routes() -> Router<Arc<Node>> {
         .route("/admin/stats", get(stats))
 }
 
-/// Checks the bearer token; `Err` is the 401 response.
-pub fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the bearer token; returns the 401 response when it is missing or wrong.
+pub fn refuse_unauthorized(node: &Node, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(t) if node.config.admin_token.matches(t) => Ok(()),
-        _ => Err((
+        Some(t) if node.config.admin_token.matches(t) => None,
+        _ => Some((
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer")],
             axum::Json(
@@ -39,7 +39,7 @@ pub fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&node, &headers) {
+    if let Some(r) = refuse_unauthorized(&node, &headers) {
         return r;
     }
     (
@@ -53,7 +53,7 @@ async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response 
 }
 
 async fn stats(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&node, &headers) {
+    if let Some(r) = refuse_unauthorized(&node, &headers) {
         return r;
     }
     let apps: Vec<serde_json::Value> = node

@@ -75,26 +75,21 @@ fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
     let _ = out.flush();
 }
 
-/// Waits for SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs SIGINT and SIGTERM handlers now (so a signal that arrives right after the
+/// banner is not lost) and returns a future that resolves on the first of them.
+///
+/// # Errors
+/// The handlers could not be installed.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
 
 /// Runs `rtc serve` to completion.
@@ -121,9 +116,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     let node = Node::new(config);
     node.metrics.open_files_limit.set(files as i64);
+    let stop = shutdown_signal()?;
     banner(&node.config, local, files);
     tracing::info!(addr = %local, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
-    server::run(listener, node, shutdown_signal()).await?;
+    server::run(listener, node, stop).await?;
     tracing::info!("Stopped.");
     Ok(())
 }

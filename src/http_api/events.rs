@@ -14,6 +14,7 @@ use super::{respond, verify_request, ApiError};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::MAX_EVENT_NAME_LEN;
 use crate::protocol::{ChannelName, SocketId};
+use crate::server::app::Origin;
 use crate::server::{App, Node};
 
 /// One event as the HTTP API receives it.
@@ -163,7 +164,7 @@ fn info_for(app: &App, ev: &Event) -> serde_json::Map<String, Value> {
 
 fn publish(app: &App, ev: &Event) {
     for c in &ev.channels {
-        app.publish(c, &ev.name, &ev.data, ev.except, None);
+        app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server);
     }
 }
 

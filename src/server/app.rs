@@ -54,6 +54,18 @@ pub struct PresenceIdentity {
     pub info: Arc<str>,
 }
 
+/// Who published an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// The HTTP API (cached on cache channels).
+    Server,
+    /// A client event; on presence channels it carries the sender's user id.
+    Client {
+        /// The sender's presence user id.
+        user_id: Option<&'a str>,
+    },
+}
+
 /// Why a subscription was refused after its signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubscribeError {
@@ -348,8 +360,9 @@ impl App {
         self.config.cache_ttl.saturating_sub(c.stored.elapsed().as_secs())
     }
 
-    /// Publishes an event to a channel on this node: stores it for cache channels,
-    /// routes `#server-to-user-` by signed-in user, fans out once-encoded bytes.
+    /// Publishes an event to a channel on this node: stores it for cache channels
+    /// (server events only: client events are never cached), routes
+    /// `#server-to-user-` by signed-in user, fans out once-encoded bytes.
     /// Returns the number of sockets it was queued to.
     pub fn publish(
         &self,
@@ -357,11 +370,15 @@ impl App {
         event: &str,
         data: &str,
         except: Option<SocketId>,
-        user_id: Option<&str>,
+        origin: Origin<'_>,
     ) -> usize {
+        let user_id = match origin {
+            Origin::Client { user_id } => user_id,
+            Origin::Server => None,
+        };
         let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
         self.metrics.broadcasts.inc();
-        if channel.is_cache() {
+        if channel.is_cache() && origin == Origin::Server {
             self.cache.insert(
                 channel.clone(),
                 CachedEvent {

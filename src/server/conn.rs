@@ -19,12 +19,19 @@ use crate::protocol::{frame, CloseCode, SocketId};
 const BATCH: usize = 64;
 /// A write that makes no progress this long means the client is gone or hopelessly slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed for the final `pusher:error` and close frame.
+/// Time allowed for the final `pusher:error` and close frame, and for the client's
+/// close reply.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a socket is held after a close that follows a read error, so the client
+/// can read the close frame before the connection is torn down.
+const LINGER: Duration = Duration::from_millis(500);
 
 enum Exit {
     /// Close with a code (and maybe a `pusher:error` first).
     Close(CloseRequest),
+    /// Close after a read error: the read side is unusable, so linger briefly instead
+    /// of completing the handshake.
+    CloseAfterReadError(CloseRequest),
     /// The peer is gone or the stream failed: nothing more to send.
     Gone,
 }
@@ -40,25 +47,51 @@ fn close_req(code: CloseCode, reason: impl Into<String>, with_error: bool) -> Ex
 /// Classifies a read error: invalid UTF-8 → 1007, over the size cap → 1009.
 fn read_error_exit(e: axum::Error) -> Exit {
     let inner = e.into_inner();
+    let req = |code: CloseCode, with_error| {
+        Exit::CloseAfterReadError(CloseRequest {
+            code,
+            reason: code.reason().into(),
+            with_error,
+        })
+    };
     match inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-        Some(tokio_tungstenite::tungstenite::Error::Utf8(_)) => {
-            close_req(CloseCode::InvalidPayload, CloseCode::InvalidPayload.reason(), false)
-        }
-        Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) => {
-            close_req(CloseCode::MessageTooBig, CloseCode::MessageTooBig.reason(), true)
-        }
+        Some(tokio_tungstenite::tungstenite::Error::Utf8(_)) => req(CloseCode::InvalidPayload, false),
+        Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) => req(CloseCode::MessageTooBig, true),
         _ => Exit::Gone,
     }
 }
 
-async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>) -> bool {
+/// Writes a batch and flushes. Gives up (false) on a write error, after
+/// [`WRITE_TIMEOUT`] without completing, or as soon as a close is requested while the
+/// socket is clogged (the slow-consumer case).
+async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>, handle: &ConnHandle) -> bool {
     let write = async {
         for f in batch.drain(..) {
             socket.feed(Message::Text(f)).await?;
         }
         socket.flush().await
     };
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
+    tokio::select! {
+        r = tokio::time::timeout(WRITE_TIMEOUT, write) => matches!(r, Ok(Ok(()))),
+        () = handle.outbox.close_requested() => {
+            batch.clear();
+            false
+        }
+    }
+}
+
+/// Completes the closing handshake: reads (and drops) until the client's close frame
+/// or end of stream, so the kernel sends FIN rather than a reset that could destroy
+/// the close frame before the client reads it.
+async fn drain_until_closed(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Runs a socket that has been admitted to `app` until it closes.
@@ -93,7 +126,13 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
             }
             () = handle.outbox.ready() => {
                 let close = handle.outbox.take(&mut batch, BATCH);
-                if !batch.is_empty() && !write_batch(&mut socket, &mut batch).await {
+                if !batch.is_empty() && !write_batch(&mut socket, &mut batch, &handle).await {
+                    if let Some(c) = handle.outbox.take(&mut batch, 0) {
+                        if c.code == CloseCode::OverCapacity {
+                            node.metrics.slow_consumers.inc();
+                        }
+                        break Exit::Close(c);
+                    }
                     break Exit::Gone;
                 }
                 if let Some(c) = close {
@@ -159,7 +198,12 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
         }
     };
 
-    if let Exit::Close(req) = exit {
+    let (req, after_read_error) = match exit {
+        Exit::Close(r) => (Some(r), false),
+        Exit::CloseAfterReadError(r) => (Some(r), true),
+        Exit::Gone => (None, false),
+    };
+    if let Some(req) = req {
         let close = async {
             if req.with_error {
                 let err = frame::error_frame(Some(req.code.code()), &req.reason);
@@ -173,7 +217,12 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                 })))
                 .await
         };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        let sent = matches!(tokio::time::timeout(CLOSE_TIMEOUT, close).await, Ok(Ok(())));
+        if sent && after_read_error {
+            tokio::time::sleep(LINGER).await;
+        } else if sent {
+            drain_until_closed(&mut socket).await;
+        }
     }
     session.finish();
 }

@@ -46,6 +46,9 @@ pub enum Push {
 pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Signalled on close requests only, so a task blocked writing to a clogged socket
+    /// can give up at once.
+    close_notify: Notify,
     limit: usize,
 }
 
@@ -55,6 +58,7 @@ impl Outbox {
         Outbox {
             inner: Mutex::new(Inner::default()),
             notify: Notify::new(),
+            close_notify: Notify::new(),
             limit: limit_bytes,
         }
     }
@@ -76,6 +80,7 @@ impl Outbox {
             });
             drop(g);
             self.notify.notify_one();
+            self.close_notify.notify_one();
             return Push::Overflowed;
         }
         g.bytes += frame.len();
@@ -100,6 +105,7 @@ impl Outbox {
         }
         drop(g);
         self.notify.notify_one();
+        self.close_notify.notify_one();
     }
 
     /// Whether a close has been requested.
@@ -110,6 +116,11 @@ impl Outbox {
     /// Waits until there is something to do.
     pub async fn ready(&self) {
         self.notify.notified().await
+    }
+
+    /// Waits for a close request (used while blocked writing).
+    pub async fn close_requested(&self) {
+        self.close_notify.notified().await
     }
 
     /// Moves up to `max` queued frames into `out`; returns a pending close request, if

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::app::{App, PresenceIdentity, SubscribeError};
+use super::app::{App, Origin, PresenceIdentity, SubscribeError};
 use super::conn_handle::ConnHandle;
 use super::{Frame, Node};
 use crate::cli::ClientEvents;
@@ -398,8 +398,11 @@ impl Session {
             );
         }
         self.node.metrics.client_events.inc();
+        let origin = Origin::Client {
+            user_id: user.as_deref(),
+        };
         self.app
-            .publish(&name, event, data, Some(self.handle.socket_id), user.as_deref());
+            .publish(&name, event, data, Some(self.handle.socket_id), origin);
     }
 
     /// Leaves every channel and releases the connection.

@@ -1,0 +1,348 @@
+//! Test harness: an in-process node on a free loopback port, a raw protocol client and
+//! a signed HTTP API client. Every wait is bounded.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rtc::cli::ServeArgs;
+use rtc::config;
+use rtc::protocol::auth;
+use rtc::server::{self, Node};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Default wait for anything the test expects to happen.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub const APP_ID: &str = "100001";
+pub const KEY: &str = "app-key";
+pub const SECRET: &str = "app-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Config with one app (extra TOML appended inside its [[apps]] table).
+pub fn one_app(extra: &str) -> String {
+    format!(
+        "[server]\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[[apps]]\nid = \"{APP_ID}\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n{extra}\n"
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(toml: &str) -> TestServer {
+        let file = config::parse_file(toml, "test.toml").expect("test config parses");
+        let args = ServeArgs {
+            host: Some("127.0.0.1".into()),
+            port: Some(0),
+            ..Default::default()
+        };
+        let cfg = config::resolve(&args, file, &|_| None).expect("test config resolves");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let node = Node::new(cfg);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server::run(listener, node.clone(), async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            node,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn ws_url(&self, key: &str) -> String {
+        format!(
+            "ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false",
+            self.addr
+        )
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(&self.ws_url(KEY)).await
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(self.addr, APP_ID, KEY, SECRET)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+}
+
+/// A raw Pusher-protocol client.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub socket_id: String,
+}
+
+/// What a client saw when waiting.
+#[derive(Debug)]
+pub enum Seen {
+    Event(Value),
+    Closed(Option<u16>),
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let mut c = Client::connect_raw(url).await;
+        let hello = c.expect_event("pusher:connection_established").await;
+        let data: Value = serde_json::from_str(hello["data"].as_str().expect("data is a string")).unwrap();
+        c.socket_id = data["socket_id"].as_str().unwrap().to_string();
+        assert!(data["activity_timeout"].as_u64().is_some());
+        c
+    }
+
+    /// Connects without waiting for connection_established.
+    pub async fn connect_raw(url: &str) -> Client {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client {
+            ws,
+            socket_id: String::new(),
+        }
+    }
+
+    pub async fn send_json(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::Text(s.to_string().into())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.unwrap();
+    }
+
+    /// Next event or close, within `within`; `None` on timeout.
+    pub async fn next_within(&mut self, within: Duration) -> Option<Seen> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) => return Some(Seen::Closed(None)),
+                Ok(Some(Err(_))) => return Some(Seen::Closed(None)),
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                Message::Text(t) => {
+                    return Some(Seen::Event(
+                        serde_json::from_str(t.as_str()).expect("server sends JSON"),
+                    ))
+                }
+                Message::Close(f) => return Some(Seen::Closed(f.map(|f| u16::from(f.code)))),
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn next_event(&mut self) -> Value {
+        match self.next_within(WAIT).await {
+            Some(Seen::Event(v)) => v,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// Waits for an event with this name, skipping others.
+    pub async fn expect_event(&mut self, name: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Seen::Event(v)) if v["event"] == name => return v,
+                Some(Seen::Event(_)) => continue,
+                other => panic!("waiting for {name}: got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Seen::Closed(code)) => return code,
+                Some(Seen::Event(_)) => continue,
+                None => panic!("no close within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event must be a pusher:error; returns its decoded data.
+    pub async fn expect_error(&mut self) -> Value {
+        let e = self.expect_event("pusher:error").await;
+        serde_json::from_str(e["data"].as_str().expect("error data is a string")).unwrap()
+    }
+
+    /// Sends a ping and waits for the pong: proves the socket is alive and that
+    /// everything sent before it has been handled.
+    pub async fn roundtrip(&mut self) -> Vec<Value> {
+        self.send_json(json!({"event":"pusher:ping","data":{}})).await;
+        let mut before = Vec::new();
+        loop {
+            let v = self.next_event().await;
+            if v["event"] == "pusher:pong" {
+                return before;
+            }
+            before.push(v);
+        }
+    }
+
+    pub async fn subscribe(&mut self, channel: &str) -> Value {
+        self.subscribe_with(channel, None, None).await;
+        self.expect_event("pusher_internal:subscription_succeeded").await
+    }
+
+    pub async fn subscribe_with(&mut self, channel: &str, auth: Option<String>, channel_data: Option<String>) {
+        let mut data = json!({ "channel": channel });
+        if let Some(a) = auth {
+            data["auth"] = json!(a);
+        }
+        if let Some(d) = channel_data {
+            data["channel_data"] = json!(d);
+        }
+        self.send_json(json!({"event":"pusher:subscribe","data": data})).await;
+    }
+
+    pub async fn subscribe_private(&mut self, channel: &str) -> Value {
+        let a = auth::auth_for(
+            KEY,
+            SECRET,
+            &auth::channel_string_to_sign(&self.socket_id, channel, None),
+        );
+        self.subscribe_with(channel, Some(a), None).await;
+        self.expect_event("pusher_internal:subscription_succeeded").await
+    }
+
+    pub async fn subscribe_presence(&mut self, channel: &str, user_id: &str) -> Value {
+        let data = json!({"user_id": user_id, "user_info": {"name": format!("user {user_id}")}}).to_string();
+        let a = auth::auth_for(
+            KEY,
+            SECRET,
+            &auth::channel_string_to_sign(&self.socket_id, channel, Some(&data)),
+        );
+        self.subscribe_with(channel, Some(a), Some(data)).await;
+        self.expect_event("pusher_internal:subscription_succeeded").await
+    }
+
+    pub async fn signin(&mut self, user_data: &str) -> Value {
+        let a = auth::auth_for(KEY, SECRET, &auth::user_string_to_sign(&self.socket_id, user_data));
+        self.send_json(json!({"event":"pusher:signin","data":{"auth": a, "user_data": user_data}}))
+            .await;
+        self.expect_event("pusher:signin_success").await
+    }
+
+    /// Asserts nothing but the pong arrives in a ping round trip.
+    pub async fn assert_quiet(&mut self) {
+        let got = self.roundtrip().await;
+        assert!(got.is_empty(), "expected nothing, got {got:?}");
+    }
+}
+
+/// Decodes an event's double-encoded data.
+pub fn data_of(v: &Value) -> Value {
+    serde_json::from_str(v["data"].as_str().expect("data is a JSON string")).expect("data decodes")
+}
+
+/// A signed HTTP API client.
+pub struct Api {
+    base: String,
+    app_id: String,
+    key: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr, app_id: &str, key: &str, secret: &str) -> Api {
+        Api {
+            base: format!("http://{addr}"),
+            app_id: app_id.into(),
+            key: key.into(),
+            secret: secret.into(),
+            http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
+        }
+    }
+
+    pub fn with_secret(mut self, s: &str) -> Api {
+        self.secret = s.into();
+        self
+    }
+
+    /// Sends a signed request; returns status and JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>, query: &[(&str, &str)]) -> (u16, Value) {
+        self.call_at(method, path, body.map(|b| b.to_string()), query, now_secs())
+            .await
+    }
+
+    pub async fn call_at(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        query: &[(&str, &str)],
+        ts: u64,
+    ) -> (u16, Value) {
+        let full = format!("/apps/{}{}", self.app_id, path);
+        let body = body.unwrap_or_default();
+        let extra: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let qs = auth::sign_request(&self.key, &self.secret, method, &full, body.as_bytes(), ts, &extra);
+        self.raw(method, &format!("{full}?{qs}"), body).await
+    }
+
+    pub async fn raw(&self, method: &str, path_and_query: &str, body: String) -> (u16, Value) {
+        let url = format!("{}{}", self.base, path_and_query);
+        let req = match method {
+            "GET" => self.http.get(url),
+            _ => self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body),
+        };
+        let res = req.send().await.expect("http request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn trigger(&self, channels: &[&str], name: &str, data: &str) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/events",
+            Some(json!({"name": name, "channels": channels, "data": data})),
+            &[],
+        )
+        .await
+    }
+}
