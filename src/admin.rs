@@ -56,24 +56,5 @@ async fn stats(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse_unauthorized(&node, &headers) {
         return r;
     }
-    let apps: Vec<serde_json::Value> = node
-        .apps()
-        .map(|a| {
-            serde_json::json!({
-                "id": a.config.id,
-                "connections": a.connection_count(),
-                "channels": a.channels("").len(),
-            })
-        })
-        .collect();
-    axum::Json(serde_json::json!({
-        "node_id": node.config.node_id,
-        "boot_id": node.boot_id,
-        "version": crate::VERSION,
-        "state": node.health.state().as_str(),
-        "uptime_secs": node.started.elapsed().as_secs(),
-        "connections": node.connection_count(),
-        "apps": apps,
-    }))
-    .into_response()
+    axum::Json(crate::server::stats::snapshot(&node)).into_response()
 }

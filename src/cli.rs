@@ -24,6 +24,13 @@ pub enum Command {
     /// environment variables (and Laravel Reverb's REVERB_* names), then the --config file,
     /// then defaults.
     Serve(Box<ServeArgs>),
+    /// Live dashboard of every node: connections against the planning line, pub/sub
+    /// buffer, presence cost, auth rate, CPU, lag, drain state.
+    Top(rtc_console::TopArgs),
+    /// The same figures once, as a table or --json; exits 1 when an alert fires.
+    Status(rtc_console::StatusArgs),
+    /// Measure a Pusher-compatible server: connections, fan-out, presence, the mix.
+    Bench(crate::bench::BenchArgs),
     /// Print shell completions for rtc to stdout.
     Completions {
         /// The shell.
@@ -94,6 +101,34 @@ pub struct ServeArgs {
     /// [default: 1048576].
     #[arg(long, env = "RTC_OUTBOUND_QUEUE_BYTES", value_name = "BYTES")]
     pub outbound_queue_bytes: Option<usize>,
+
+    /// Redis URL of the cluster's pub/sub Redis; setting it switches cluster mode on
+    /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].
+    #[arg(
+        long,
+        env = "RTC_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub redis_url: Option<String>,
+    /// Cluster name: prefixes every Redis key and channel, so clusters can share a Redis
+    /// [default: local; Reverb: REVERB_SCALING_CHANNEL].
+    #[arg(long = "cluster", env = "RTC_CLUSTER", value_name = "NAME", help_heading = "Cluster")]
+    pub cluster_name: Option<String>,
+    /// URL at which the console and other nodes reach this node [default: http://HOST:PORT,
+    /// with 127.0.0.1 for 0.0.0.0].
+    #[arg(long, env = "RTC_ADVERTISE_URL", value_name = "URL", help_heading = "Cluster")]
+    pub advertise_url: Option<String>,
+    /// Connections per node the cluster is planned for; the console and `rtc roll` warn
+    /// and refuse against it [default: 12000].
+    #[arg(
+        long,
+        env = "RTC_PLANNING_LINE",
+        value_name = "CONNECTIONS",
+        help_heading = "Cluster"
+    )]
+    pub planning_line: Option<u64>,
 
     /// Id of the app defined by flags/env; with --app-key and --app-secret it replaces
     /// the development app [Reverb: REVERB_APP_ID].

@@ -11,9 +11,12 @@
 //! * [`http_api`]: the signed Pusher HTTP API.
 //! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
 //! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
+//! * [`bench`]: `rtc bench`, a Pusher-protocol load generator (a client; it never uses
+//!   server internals).
 //! * [`cli`]: the command line, from which the man page and completions are generated.
 
 pub mod admin;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod http_api;

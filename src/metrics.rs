@@ -77,6 +77,21 @@ pub struct Metrics {
     pub protocol_errors: Family<KindLabel, Counter>,
     /// The open-file limit after raising it at start-up.
     pub open_files_limit: Gauge,
+    /// Totals of the labelled families above (for the admin stats).
+    pub totals: Totals,
+}
+
+/// Unlabelled totals of the labelled counter families, read by the admin stats.
+#[derive(Default)]
+pub struct Totals {
+    /// All auth failures.
+    pub auth_failures: Counter,
+    /// All HTTP API requests.
+    pub http_requests: Counter,
+    /// All limit hits.
+    pub limit_hits: Counter,
+    /// All refused upgrades.
+    pub upgrades_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -111,6 +126,7 @@ impl Metrics {
             pongs: Counter::default(),
             protocol_errors: Family::default(),
             open_files_limit: Gauge::default(),
+            totals: Totals::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -176,6 +192,27 @@ impl Metrics {
     /// Counts one hit of a named limit.
     pub fn limit_hit(&self, kind: &str) {
         self.limit_hits.get_or_create(&KindLabel { kind: kind.into() }).inc();
+        self.totals.limit_hits.inc();
+    }
+
+    /// Counts one failed signature check (`channel`, `user` or `http`).
+    pub fn auth_failure(&self, kind: &str) {
+        self.auth_failures.get_or_create(&KindLabel { kind: kind.into() }).inc();
+        self.totals.auth_failures.inc();
+    }
+
+    /// Counts one HTTP API response.
+    pub fn http_request(&self, status: u16) {
+        self.http_requests.get_or_create(&StatusLabel { status }).inc();
+        self.totals.http_requests.inc();
+    }
+
+    /// Counts one refused WebSocket upgrade.
+    pub fn upgrade_refused(&self, kind: &str) {
+        self.upgrades_refused
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+        self.totals.upgrades_refused.inc();
     }
 
     /// Counts one protocol error sent.

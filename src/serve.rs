@@ -97,7 +97,7 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
 /// # Errors
 /// A bad config, a failed bind or a server error.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let config = load_config(&args)?;
+    let mut config = load_config(&args)?;
     crate::logging::init(config.log_format);
     let files = raise_file_limit();
     let quota: u64 = config.apps.iter().map(|a| a.max_connections).sum();
@@ -114,6 +114,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         source,
     })?;
     let local = listener.local_addr()?;
+    config.port = local.port();
     let node = Node::new(config);
     node.metrics.open_files_limit.set(files as i64);
     let stop = shutdown_signal()?;

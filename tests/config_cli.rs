@@ -44,10 +44,16 @@ fn a_bad_config_file_exits_2_naming_the_fields() {
     let out = rtc().args(["serve", "--config"]).arg(f.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("apps[0].secret") && err.contains("apps[0].activity_timeout"), "{err}");
+    assert!(
+        err.contains("apps[0].secret") && err.contains("apps[0].activity_timeout"),
+        "{err}"
+    );
     assert!(!err.contains("s3kr1t"), "the secret value must not be echoed: {err}");
 
-    let out = rtc().args(["serve", "--config", "/nonexistent/rtc.toml"]).output().unwrap();
+    let out = rtc()
+        .args(["serve", "--config", "/nonexistent/rtc.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -55,7 +61,11 @@ fn a_bad_config_file_exits_2_naming_the_fields() {
 fn bad_flags_and_env_exit_2() {
     let out = rtc().args(["serve", "--port", "http"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = rtc().args(["serve"]).env("REVERB_SERVER_PORT", "nope").output().unwrap();
+    let out = rtc()
+        .args(["serve"])
+        .env("REVERB_SERVER_PORT", "nope")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REVERB_SERVER_PORT"));
     let out = rtc().args(["serve", "--app-id", "1"]).output().unwrap();
@@ -64,6 +74,8 @@ fn bad_flags_and_env_exit_2() {
 }
 
 /// Starts `rtc serve` and returns the child and the "listening" line.
+// The caller owns the child and waits for it.
+#[allow(clippy::zombie_processes)]
 fn start(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -82,7 +94,11 @@ fn start(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
         let line = rx.recv_timeout(left).expect("rtc printed its banner");
         lines.push(line.clone());
         if line.starts_with("open-file limit") {
-            let listen = lines.iter().find(|l| l.starts_with("rtc listening on ")).cloned().unwrap();
+            let listen = lines
+                .iter()
+                .find(|l| l.starts_with("rtc listening on "))
+                .cloned()
+                .unwrap();
             return (child, listen, lines);
         }
     }
@@ -93,7 +109,10 @@ fn defaults_print_the_dev_app_and_reverb_env_replaces_it() {
     let (mut child, listen, lines) = start(rtc().args(["serve", "--host", "127.0.0.1", "--port", "0"]));
     assert!(listen.starts_with("rtc listening on http://127.0.0.1:"));
     let banner = lines.join("\n");
-    assert!(banner.contains("DEVELOPMENT app") && banner.contains("rtc-dev-key"), "{banner}");
+    assert!(
+        banner.contains("DEVELOPMENT app") && banner.contains("rtc-dev-key"),
+        "{banner}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -133,8 +152,20 @@ fn sigterm_stops_the_server_cleanly() {
 fn serve_help_documents_every_flag() {
     let out = rtc().args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--config", "--host", "--port", "--path", "--admin-token", "--app-id", "--app-key", "--app-secret",
-        "--activity-timeout", "--max-connections", "--client-events", "--allowed-origins"] {
+    for flag in [
+        "--config",
+        "--host",
+        "--port",
+        "--path",
+        "--admin-token",
+        "--app-id",
+        "--app-key",
+        "--app-secret",
+        "--activity-timeout",
+        "--max-connections",
+        "--client-events",
+        "--allowed-origins",
+    ] {
         assert!(help.contains(flag), "{flag} missing");
     }
     for env in ["RTC_HOST", "REVERB_SERVER_PORT", "REVERB_APP_KEY"] {

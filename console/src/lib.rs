@@ -1,1 +1,31 @@
-//! The rtc ops console.
+//! The rtc ops console: `rtc top` and `rtc status` (and, later, `rtc drain` and `rtc roll`).
+//!
+//! It talks to nodes only over the wire (their `/admin/*` HTTP endpoints and the
+//! cluster registry in Redis) and never links the server. [`model`] is the contract.
+//!
+//! # Layout (data flows top to bottom)
+//! * [`cli`]: the flags of `top` and `status` and their resolution against `rtc.toml`.
+//! * [`client`]: the wire: admin HTTP requests, Redis registry reads, reply parsers.
+//! * [`collect`]: the collector task, producing immutable [`snapshot::ClusterSnapshot`]s.
+//! * [`figures`]: rates, trends and totals derived from consecutive snapshots.
+//! * [`alerts`]: the failure signals judged from figures, with stable codes.
+//! * [`capacity`]: the headroom check before draining a node.
+//! * [`status`]: `rtc status`, table or JSON, and the exit codes ([`Exit`]).
+//! * [`top`]: `rtc top`, the TUI: state, pure update, key table, theme, views.
+//! * [`units`]: number formatting.
+
+pub mod alerts;
+pub mod capacity;
+pub mod cli;
+pub mod client;
+pub mod collect;
+pub mod figures;
+pub mod model;
+pub mod snapshot;
+pub mod status;
+pub mod top;
+pub mod units;
+
+pub use cli::{StatusArgs, TopArgs};
+pub use status::{run_status, Exit};
+pub use top::run_top;

@@ -14,6 +14,29 @@ pub struct FileConfig {
     /// `[[apps]]`.
     #[serde(default)]
     pub apps: Vec<AppSection>,
+    /// `[cluster]`: this node's cluster membership.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+    /// `[clusters.NAME]`: clusters the console operates (read by `rtc top`, `status`,
+    /// `drain`, `roll`; ignored by `rtc serve`).
+    #[serde(default)]
+    pub clusters: Option<toml::Table>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Cluster name.
+    pub name: Option<String>,
+    /// Redis URL.
+    pub redis_url: Option<String>,
+    /// Advertised base URL.
+    pub advertise_url: Option<String>,
+    /// Planning line (connections per node).
+    pub planning_line: Option<u64>,
+    /// Seconds after which a silent node counts as dead.
+    pub node_ttl: Option<u64>,
 }
 
 /// `[server]`.

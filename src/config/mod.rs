@@ -7,7 +7,7 @@ mod file;
 use std::fmt;
 use std::path::Path;
 
-pub use file::{AppSection, FileConfig, ServerSection};
+pub use file::{AppSection, ClusterSection, FileConfig, ServerSection};
 
 use crate::cli::{ClientEvents, LogFormat, ServeArgs};
 use crate::secret::{random_token, Secret};
@@ -172,6 +172,41 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
+/// Cluster membership of a node (cluster mode is on when this is present).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Cluster name (prefix of every Redis key and channel).
+    pub name: String,
+    /// Redis URL (may hold a password: never printed).
+    pub redis_url: Secret,
+    /// Where the console and other nodes reach this node.
+    pub advertise_url: String,
+    /// Planning line: connections per node.
+    pub planning_line: u64,
+    /// A node silent this long is dead: its sockets stop counting, its presence
+    /// members are removed.
+    pub node_ttl: std::time::Duration,
+}
+
+impl ClusterConfig {
+    /// The Redis URL with any password replaced, for logs.
+    pub fn redis_url_redacted(&self) -> String {
+        redact_url(self.redis_url.expose())
+    }
+}
+
+/// Replaces the password of a URL (`redis://user:pass@host`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***@{}", &url[..s + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The resolved configuration of `rtc serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -197,6 +232,8 @@ pub struct ServeConfig {
     pub apps: Vec<AppConfig>,
     /// True when `apps` is the built-in development app.
     pub dev_app: bool,
+    /// Cluster membership, when cluster mode is on.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Looks up environment variables (injected so tests need not touch the process env).
@@ -420,6 +457,8 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     }
     check_unique(&mut r, &apps);
 
+    let cluster = resolve_cluster(&mut r, args, &file.cluster, &host, port);
+
     if r.errors.is_empty() {
         Ok(ServeConfig {
             host,
@@ -433,10 +472,103 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             outbound_queue_bytes,
             apps,
             dev_app,
+            cluster,
         })
     } else {
         Err(ConfigErrors(r.errors))
     }
+}
+
+fn resolve_cluster(
+    r: &mut Resolver<'_>,
+    args: &ServeArgs,
+    file: &ClusterSection,
+    host: &str,
+    port: u16,
+) -> Option<ClusterConfig> {
+    let reverb_enabled = (r.env)("REVERB_SCALING_ENABLED").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+    let reverb_url = if reverb_enabled {
+        (r.env)("REDIS_URL").or_else(|| {
+            let host = (r.env)("REDIS_HOST").unwrap_or_else(|| "127.0.0.1".into());
+            let port = (r.env)("REDIS_PORT").unwrap_or_else(|| "6379".into());
+            let db = (r.env)("REDIS_DB").unwrap_or_else(|| "0".into());
+            let auth = match ((r.env)("REDIS_USERNAME"), (r.env)("REDIS_PASSWORD")) {
+                (Some(u), Some(p)) => format!("{u}:{p}@"),
+                (None, Some(p)) => format!(":{p}@"),
+                (Some(u), None) => format!("{u}@"),
+                (None, None) => String::new(),
+            };
+            Some(format!("redis://{auth}{host}:{port}/{db}"))
+        })
+    } else {
+        None
+    };
+    let url = args
+        .redis_url
+        .clone()
+        .or(reverb_url)
+        .or_else(|| file.redis_url.clone())?;
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+        r.err(
+            "cluster.redis_url",
+            format!("'{}' must start with redis://, rediss:// or unix://", redact_url(&url)),
+        );
+    } else if redis::Client::open(url.as_str()).is_err() {
+        r.err(
+            "cluster.redis_url",
+            format!("'{}' is not a valid Redis URL", redact_url(&url)),
+        );
+    }
+    let name = args
+        .cluster_name
+        .clone()
+        .or_else(|| {
+            if reverb_enabled {
+                (r.env)("REVERB_SCALING_CHANNEL")
+            } else {
+                None
+            }
+        })
+        .or_else(|| file.name.clone())
+        .unwrap_or_else(|| "local".into());
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        r.err(
+            "cluster.name",
+            format!("'{name}' must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+        );
+    }
+    let advertise_url = args
+        .advertise_url
+        .clone()
+        .or_else(|| file.advertise_url.clone())
+        .unwrap_or_else(|| {
+            let h = if host == "0.0.0.0" || host == "::" {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            format!("http://{h}:{port}")
+        });
+    let planning_line = args.planning_line.or(file.planning_line).unwrap_or(12_000);
+    if planning_line == 0 {
+        r.err("cluster.planning_line", "must be at least 1");
+    }
+    let ttl = file.node_ttl.unwrap_or(5);
+    if !(2..=60).contains(&ttl) {
+        r.err("cluster.node_ttl", format!("{ttl} is out of range 2..=60 seconds"));
+    }
+    Some(ClusterConfig {
+        name,
+        redis_url: Secret::new(url),
+        advertise_url: advertise_url.trim_end_matches('/').to_string(),
+        planning_line,
+        node_ttl: std::time::Duration::from_secs(ttl),
+    })
 }
 
 fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) {
@@ -692,6 +824,30 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn reverb_scaling_env_switches_cluster_mode_on() {
+        let env = |k: &str| -> Option<String> {
+            Some(
+                match k {
+                    "REVERB_SCALING_ENABLED" => "true",
+                    "REVERB_SCALING_CHANNEL" => "prod",
+                    "REDIS_HOST" => "10.1.2.3",
+                    "REDIS_PASSWORD" => "hunter2",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &env).unwrap();
+        let cl = c.cluster.expect("cluster mode");
+        assert_eq!(cl.name, "prod");
+        assert_eq!(cl.redis_url.expose(), "redis://:hunter2@10.1.2.3:6379/0");
+        assert_eq!(cl.redis_url_redacted(), "redis://:***@10.1.2.3:6379/0");
+        assert!(!format!("{cl:?}").contains("hunter2"));
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
+        assert!(c.cluster.is_none());
     }
 
     #[test]

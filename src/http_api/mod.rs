@@ -19,7 +19,6 @@ use axum::Router;
 pub use error::ApiError;
 pub use signing::{verify_request, MAX_CLOCK_SKEW_SECS};
 
-use crate::metrics::StatusLabel;
 use crate::server::Node;
 
 /// The HTTP API routes.
@@ -43,12 +42,7 @@ pub(crate) fn respond(node: &Arc<Node>, result: Result<serde_json::Value, ApiErr
         Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
     };
-    node.metrics
-        .http_requests
-        .get_or_create(&StatusLabel {
-            status: res.status().as_u16(),
-        })
-        .inc();
+    node.metrics.http_request(res.status().as_u16());
     res
 }
 

@@ -43,10 +43,7 @@ pub fn verify_request(
         .collect();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let fail = |why: &str| {
-        node.metrics
-            .auth_failures
-            .get_or_create(&crate::metrics::KindLabel { kind: "http".into() })
-            .inc();
+        node.metrics.auth_failure("http");
         Err(ApiError::Unauthorized(why.to_string()))
     };
     let Some(key) = get("auth_key") else {

@@ -94,6 +94,8 @@ pub struct App {
     watchers: DashMap<String, Vec<Arc<ConnHandle>>>,
     cache: DashMap<ChannelName, CachedEvent>,
     connections: AtomicU64,
+    opened: AtomicU64,
+    closed: AtomicU64,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
 }
@@ -111,6 +113,8 @@ impl App {
             watchers: DashMap::new(),
             cache: DashMap::new(),
             connections: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
             metrics,
             tasks,
         }
@@ -141,6 +145,7 @@ impl App {
     pub fn register(&self, conn: Arc<ConnHandle>) {
         self.metrics.connections.get_or_create(&self.label).inc();
         self.metrics.connections_opened.get_or_create(&self.label).inc();
+        self.opened.fetch_add(1, Ordering::Relaxed);
         self.sockets.insert(conn.socket_id, conn);
     }
 
@@ -156,6 +161,7 @@ impl App {
         self.sockets.remove(&conn.socket_id);
         self.metrics.connections.get_or_create(&self.label).dec();
         self.metrics.connections_closed.get_or_create(&self.label).inc();
+        self.closed.fetch_add(1, Ordering::Relaxed);
         self.release();
     }
 
@@ -542,6 +548,39 @@ impl App {
                         users: c.user_count(),
                     },
                 )
+            })
+            .collect()
+    }
+
+    /// Connections accepted since start.
+    pub fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed since start.
+    pub fn closed(&self) -> u64 {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Occupied channels on this node.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Per-channel figures for the admin stats.
+    pub fn channel_stats(&self) -> Vec<rtc_model::ChannelStats> {
+        self.channels
+            .iter()
+            .map(|e| {
+                let c = e.value();
+                rtc_model::ChannelStats {
+                    app: self.config.id.clone(),
+                    name: e.key().to_string(),
+                    kind: e.key().kind().as_str().to_string(),
+                    subscribers: c.subscriber_count() as u64,
+                    members: c.user_count() as u64,
+                    frames_out: c.frames_out.load(Ordering::Relaxed),
+                }
             })
             .collect()
     }

@@ -1,6 +1,7 @@
 //! One channel's local subscribers and presence members.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::Frame;
@@ -36,6 +37,8 @@ pub struct Channel {
     pub members: Mutex<HashMap<Arc<str>, Member>>,
     /// When `subscription_count` was last sent, and whether a send is scheduled.
     pub count_sent: Mutex<(Option<Instant>, bool)>,
+    /// Frames queued to this channel's subscribers (for the console's top channels).
+    pub frames_out: AtomicU64,
 }
 
 impl Channel {
@@ -46,6 +49,7 @@ impl Channel {
             subs: RwLock::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             count_sent: Mutex::new((None, false)),
+            frames_out: AtomicU64::new(0),
         }
     }
 
@@ -70,6 +74,7 @@ impl Channel {
             sub.conn.push(frame.clone());
             n += 1;
         }
+        self.frames_out.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 }

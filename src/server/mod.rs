@@ -13,6 +13,7 @@ pub mod conn_handle;
 pub mod health;
 pub mod outbox;
 pub mod session;
+pub mod stats;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -53,6 +54,8 @@ pub struct Node {
     pub started: Instant,
     /// Random id of this process (changes on every restart).
     pub boot_id: String,
+    /// CPU, RSS and loop lag, kept current by the samplers.
+    pub process: stats::ProcessFigures,
 }
 
 impl Node {
@@ -77,6 +80,7 @@ impl Node {
             tasks,
             started: Instant::now(),
             boot_id: crate::secret::random_token(12),
+            process: stats::ProcessFigures::default(),
         })
     }
 
@@ -93,6 +97,36 @@ impl Node {
     /// Every app.
     pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
         self.apps_by_id.values()
+    }
+
+    /// Whether the node is cut off from its cluster.
+    pub fn is_degraded(&self) -> bool {
+        false
+    }
+
+    /// The URL the console reaches this node at.
+    pub fn advertise_url(&self) -> String {
+        match &self.config.cluster {
+            Some(c) => c.advertise_url.clone(),
+            None => {
+                let h = if self.config.host == "0.0.0.0" {
+                    "127.0.0.1"
+                } else {
+                    self.config.host.as_str()
+                };
+                format!("http://{h}:{}", self.config.port)
+            }
+        }
+    }
+
+    /// Cluster bus figures (cluster mode only).
+    pub fn pubsub_stats(&self) -> Option<rtc_model::PubSubStats> {
+        None
+    }
+
+    /// Drain progress (while draining).
+    pub fn drain_stats(&self) -> Option<rtc_model::DrainStats> {
+        None
     }
 
     /// Open sockets on this node, all apps.
@@ -130,6 +164,7 @@ pub async fn run(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    stats::spawn_samplers(&node);
     let app = router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = node.shutdown.clone();
     let serve = axum::serve(listener, app).with_graceful_shutdown({

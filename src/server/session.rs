@@ -10,7 +10,6 @@ use super::app::{App, Origin, PresenceIdentity, SubscribeError};
 use super::conn_handle::ConnHandle;
 use super::{Frame, Node};
 use crate::cli::ClientEvents;
-use crate::metrics::KindLabel;
 use crate::protocol::auth::{self, AuthError};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::{self, ClientFrame};
@@ -179,11 +178,7 @@ impl Session {
     }
 
     fn auth_failed(&self, kind: &str, channel: Option<&str>, e: &AuthError) {
-        self.node
-            .metrics
-            .auth_failures
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .inc();
+        self.node.metrics.auth_failure(kind);
         self.error("auth", None, &e.to_string());
         if let Some(c) = channel {
             self.send(frame::subscription_error(c, &e.to_string(), 401));

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{conn, Frame, Node, NodeState};
-use crate::metrics::KindLabel;
 use crate::protocol::{frame, CloseCode};
 
 /// Read buffer per socket. tungstenite's default (128 KiB) would cost gigabytes at
@@ -41,12 +40,7 @@ pub async fn upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     if node.health.state() == NodeState::Draining {
-        node.metrics
-            .upgrades_refused
-            .get_or_create(&KindLabel {
-                kind: "draining".into(),
-            })
-            .inc();
+        node.metrics.upgrade_refused("draining");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [

@@ -1,0 +1,314 @@
+//! Alerts: the failure signals from the brief, judged from figures. Each has a stable
+//! code (the `code` key in `rtc status --json`) and a sentence for the operator.
+//!
+//! `Warning` and `Critical` alerts make `rtc status` exit 1; `Info` ones (a Redis shared
+//! with other work) are shown but do not fail a monitoring check.
+
+use serde::Serialize;
+
+use crate::figures::{Health, NodeFigures, Thresholds};
+use crate::snapshot::ClusterSnapshot;
+use crate::units;
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing; does not fail `rtc status`.
+    Info,
+    /// Act soon.
+    Warning,
+    /// Act now.
+    Critical,
+}
+
+impl Severity {
+    /// A glyph that tells severities apart without colour.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Severity::Info => "i",
+            Severity::Warning => "!",
+            Severity::Critical => "✖",
+        }
+    }
+}
+
+/// What an alert is about. The serialized names are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Connections above the planning line.
+    OverPlanningLine,
+    /// The net connect rate crosses the line within the projection window.
+    ProjectedOverPlanningLine,
+    /// Connections at or above the near fraction of the line.
+    NearPlanningLine,
+    /// Pub/sub output buffer above the fraction of Redis's limit.
+    PubsubBufferHigh,
+    /// Pub/sub output buffer growing for longer than the threshold.
+    PubsubBufferGrowing,
+    /// Bus lag above the threshold.
+    PubsubLagHigh,
+    /// Event-loop lag above the threshold.
+    LoopLagHigh,
+    /// Registered node no longer heartbeating.
+    NodeStale,
+    /// `--node` that does not answer.
+    NodeUnreachable,
+    /// Node cut off from the cluster bus.
+    NodeDegraded,
+    /// Drain closed sockets at its deadline instead of pacing them.
+    DrainForced,
+    /// Redis cannot be read.
+    RedisUnreachable,
+    /// Redis holds keys that are not rtc's.
+    RedisShared,
+    /// No node registered in the cluster.
+    NoNodes,
+}
+
+impl AlertKind {
+    /// The stable code, as in JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertKind::OverPlanningLine => "over_planning_line",
+            AlertKind::ProjectedOverPlanningLine => "projected_over_planning_line",
+            AlertKind::NearPlanningLine => "near_planning_line",
+            AlertKind::PubsubBufferHigh => "pubsub_buffer_high",
+            AlertKind::PubsubBufferGrowing => "pubsub_buffer_growing",
+            AlertKind::PubsubLagHigh => "pubsub_lag_high",
+            AlertKind::LoopLagHigh => "loop_lag_high",
+            AlertKind::NodeStale => "node_stale",
+            AlertKind::NodeUnreachable => "node_unreachable",
+            AlertKind::NodeDegraded => "node_degraded",
+            AlertKind::DrainForced => "drain_forced",
+            AlertKind::RedisUnreachable => "redis_unreachable",
+            AlertKind::RedisShared => "redis_shared",
+            AlertKind::NoNodes => "no_nodes",
+        }
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// What it is about.
+    #[serde(rename = "code")]
+    pub kind: AlertKind,
+    /// How bad.
+    pub severity: Severity,
+    /// The node concerned; `None` for cluster-wide alerts.
+    pub node: Option<String>,
+    /// A sentence for the operator.
+    pub message: String,
+}
+
+fn alert(kind: AlertKind, severity: Severity, node: Option<&str>, message: String) -> Alert {
+    Alert {
+        kind,
+        severity,
+        node: node.map(str::to_string),
+        message,
+    }
+}
+
+/// Judges one snapshot's figures. Worst first, then by node id.
+pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(redis) = &snap.redis {
+        if let Some(e) = &redis.error {
+            out.push(alert(
+                AlertKind::RedisUnreachable,
+                Severity::Critical,
+                None,
+                format!("redis unreachable: {e}"),
+            ));
+        } else {
+            if nodes.is_empty() {
+                out.push(alert(
+                    AlertKind::NoNodes,
+                    Severity::Warning,
+                    None,
+                    "no node registered in this cluster".to_string(),
+                ));
+            }
+            if redis.keyspace.foreign > 0 {
+                out.push(alert(
+                    AlertKind::RedisShared,
+                    Severity::Info,
+                    None,
+                    format!(
+                        "redis shared with other work: {} of {} sampled keys are outside 'rtc:'; \
+                         use a dedicated pub/sub Redis",
+                        redis.keyspace.foreign, redis.keyspace.scanned
+                    ),
+                ));
+            }
+        }
+    }
+    for n in nodes {
+        node_alerts(n, t, &mut out);
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.node.cmp(&b.node))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    out
+}
+
+fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
+    let id = Some(n.id.as_str());
+    match n.health {
+        Health::Stale => {
+            out.push(alert(
+                AlertKind::NodeStale,
+                Severity::Critical,
+                id,
+                format!("{}: stale, no heartbeat (registry key expired)", n.id),
+            ));
+            return;
+        }
+        Health::Unreachable => {
+            let why = n.problem.as_deref().unwrap_or("no answer");
+            out.push(alert(
+                AlertKind::NodeUnreachable,
+                Severity::Critical,
+                id,
+                format!("{}: unreachable: {why}", n.id),
+            ));
+            return;
+        }
+        Health::Degraded => out.push(alert(
+            AlertKind::NodeDegraded,
+            Severity::Critical,
+            id,
+            format!("{}: degraded, cut off from the cluster bus", n.id),
+        )),
+        _ => {}
+    }
+
+    let line = n.planning_line;
+    let net = n.connects_per_s.zip(n.disconnects_per_s).map(|(c, d)| c - d);
+    if n.connections > line {
+        out.push(alert(
+            AlertKind::OverPlanningLine,
+            Severity::Critical,
+            id,
+            format!(
+                "{}: {} connections, over the planning line of {} by {}",
+                n.id,
+                units::count(n.connections),
+                units::count(line),
+                units::count(n.connections - line)
+            ),
+        ));
+    } else if let Some(secs) = net
+        .filter(|&r| r > 0.0 && n.health != Health::Draining)
+        .map(|r| (line - n.connections) as f64 / r)
+        .filter(|&s| s <= t.projection_secs)
+    {
+        out.push(alert(
+            AlertKind::ProjectedOverPlanningLine,
+            Severity::Warning,
+            id,
+            format!(
+                "{}: at {}/s net, crosses the planning line of {} in ~{}",
+                n.id,
+                units::short(net.unwrap_or(0.0)),
+                units::count(line),
+                units::duration(secs.ceil() as u64)
+            ),
+        ));
+    } else if n.line_fraction >= t.near_fraction {
+        out.push(alert(
+            AlertKind::NearPlanningLine,
+            Severity::Warning,
+            id,
+            format!(
+                "{}: at {} of the planning line ({} of {})",
+                n.id,
+                units::percent(n.line_fraction),
+                units::count(n.connections),
+                units::count(line)
+            ),
+        ));
+    }
+
+    if let Some(p) = &n.pubsub {
+        if let (Some(f), Some(b), Some(l)) = (p.buffer_fraction, p.buffer_bytes, p.limit_bytes) {
+            if f >= t.buffer_fraction {
+                out.push(alert(
+                    AlertKind::PubsubBufferHigh,
+                    if f >= 0.8 {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    id,
+                    format!(
+                        "{}: pub/sub buffer {} of {} limit ({}); Redis drops the node at the limit",
+                        n.id,
+                        units::bytes(b),
+                        units::bytes(l),
+                        units::percent(f)
+                    ),
+                ));
+            }
+        }
+        if p.growing_secs > t.buffer_growing_secs {
+            let size = p
+                .buffer_bytes
+                .map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
+            out.push(alert(
+                AlertKind::PubsubBufferGrowing,
+                Severity::Warning,
+                id,
+                format!(
+                    "{}: pub/sub buffer growing for {} (now {size}): the node reads slower than Redis sends",
+                    n.id,
+                    units::duration(p.growing_secs as u64)
+                ),
+            ));
+        }
+        if p.lag_ms >= t.pubsub_lag_ms {
+            out.push(alert(
+                AlertKind::PubsubLagHigh,
+                Severity::Warning,
+                id,
+                format!("{}: pub/sub lag {}", n.id, units::millis(p.lag_ms)),
+            ));
+        }
+    }
+    if n.loop_lag_ms >= t.loop_lag_ms {
+        out.push(alert(
+            AlertKind::LoopLagHigh,
+            if n.loop_lag_ms >= 4.0 * t.loop_lag_ms {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            id,
+            format!(
+                "{}: event loop {} late; pongs and fan-out fall behind",
+                n.id,
+                units::millis(n.loop_lag_ms)
+            ),
+        ));
+    }
+    if let Some(d) = &n.drain {
+        if d.forced > 0 {
+            out.push(alert(
+                AlertKind::DrainForced,
+                Severity::Warning,
+                id,
+                format!(
+                    "{}: drain deadline closed {} sockets at once",
+                    n.id,
+                    units::count(d.forced)
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Command-line arguments of `rtc top` and `rtc status` (clap derive: the doc comments
+//! are the `--help` text and the man page), and their resolution against `rtc.toml`.
+//!
+//! Two stages, as in ripgrep: the raw flags ([`SourceArgs`]) are resolved once into a
+//! validated [`Resolved`] (a [`Source`], a token, an interval, a planning line).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::collect::Source;
+
+/// Shortest poll interval accepted: faster adds load on every node for no new signal
+/// (nodes refresh their registry entry once a second).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest poll interval accepted.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Where the console reads figures from, shared by `top` and `status`.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url,
+    /// admin_token, planning_line). When no source is given and the file has exactly one
+    /// cluster, that one is used.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["redis_url", "nodes"])]
+    pub cluster: Option<String>,
+
+    /// Config file holding the [clusters.NAME] tables.
+    #[arg(long, value_name = "PATH", env = "RTC_CONFIG", default_value = "rtc.toml")]
+    pub config: PathBuf,
+
+    /// Read the node registry straight from this Redis (the cluster's pub/sub Redis), e.g.
+    /// redis://127.0.0.1:6379.
+    #[arg(long, value_name = "URL", conflicts_with = "nodes")]
+    pub redis_url: Option<String>,
+
+    /// Cluster name in the registry when using --redis-url (keys start with rtc:NAME:).
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    pub cluster_name: String,
+
+    /// A standalone node's base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for
+    /// several nodes.
+    #[arg(long = "node", value_name = "URL")]
+    pub nodes: Vec<String>,
+
+    /// Admin token sent as 'Authorization: Bearer' to nodes' /admin endpoints (overrides
+    /// the cluster's admin_token).
+    #[arg(long, value_name = "TOKEN", env = "RTC_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Connections per node to plan for (default: the cluster's planning_line, else the
+    /// node's own, else 12000).
+    #[arg(long, value_name = "CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub planning_line: Option<u64>,
+}
+
+/// `rtc top`: the live dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Where to read figures from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Allow actions that change the cluster (d: drain the selected node, after a
+    /// confirmation showing the capacity check). Read-only without it.
+    #[arg(long)]
+    pub write: bool,
+
+    /// No colour (also when NO_COLOR is set). States keep their glyphs.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `rtc status`: the same figures once, for scripts and monitoring checks.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Where to read figures from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Print JSON (stable snake_case keys) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Where figures come from.
+    pub source: Source,
+    /// Admin token for nodes' endpoints.
+    pub token: Option<String>,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Planning line override (flag, else the cluster's config).
+    pub planning_line: Option<u64>,
+}
+
+/// The part of `rtc.toml` the console reads; other tables belong to `rtc serve`.
+#[derive(Debug, Default, Deserialize)]
+struct ConsoleFile {
+    #[serde(default)]
+    clusters: BTreeMap<String, ClusterEntry>,
+}
+
+/// One `[clusters.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterEntry {
+    redis_url: String,
+    admin_token: Option<String>,
+    planning_line: Option<u64>,
+}
+
+impl SourceArgs {
+    /// Resolves the flags (and the config file when needed) into settings.
+    ///
+    /// # Errors
+    /// A message for the operator naming the flag, file or key at fault.
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        if !self.nodes.is_empty() {
+            for url in &self.nodes {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!(
+                        "--node '{url}': expected a base URL such as http://127.0.0.1:6001"
+                    ));
+                }
+            }
+            return Ok(Resolved {
+                source: Source::Nodes {
+                    urls: self.nodes.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
+                },
+                token: self.token.clone(),
+                interval: self.interval,
+                planning_line: self.planning_line,
+            });
+        }
+        if let Some(url) = &self.redis_url {
+            return Ok(Resolved {
+                source: Source::Cluster {
+                    redis_url: url.clone(),
+                    cluster: self.cluster_name.clone(),
+                },
+                token: self.token.clone(),
+                interval: self.interval,
+                planning_line: self.planning_line,
+            });
+        }
+        let file = read_config(&self.config, self.cluster.is_some())?;
+        let (name, entry) = match &self.cluster {
+            Some(name) => {
+                let entry = file.clusters.get(name).ok_or_else(|| {
+                    let known: Vec<&str> = file.clusters.keys().map(String::as_str).collect();
+                    format!(
+                        "{}: no [clusters.{name}] table (clusters defined: {})",
+                        self.config.display(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                })?;
+                (name.clone(), entry)
+            }
+            None if file.clusters.len() == 1 => {
+                let (name, entry) = file.clusters.iter().next().ok_or("unreachable")?;
+                (name.clone(), entry)
+            }
+            None => {
+                return Err("no source: pass --cluster NAME (a [clusters.NAME] table in rtc.toml), \
+                     --redis-url URL, or --node URL"
+                    .to_string())
+            }
+        };
+        if !entry.redis_url.contains("://") {
+            return Err(format!(
+                "{}: 'clusters.{name}.redis_url' = '{}': missing \"://\"; expected redis://host:port",
+                self.config.display(),
+                crate::client::redact_url(&entry.redis_url)
+            ));
+        }
+        if entry.planning_line == Some(0) {
+            return Err(format!(
+                "{}: 'clusters.{name}.planning_line' = 0: must be at least 1",
+                self.config.display()
+            ));
+        }
+        Ok(Resolved {
+            source: Source::Cluster {
+                redis_url: entry.redis_url.clone(),
+                cluster: name,
+            },
+            token: self.token.clone().or_else(|| entry.admin_token.clone()),
+            interval: self.interval,
+            planning_line: self.planning_line.or(entry.planning_line),
+        })
+    }
+}
+
+/// Reads the console's part of the config. A missing file is an error only when a
+/// cluster was asked for by name.
+fn read_config(path: &Path, required: bool) -> Result<ConsoleFile, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(ConsoleFile::default()),
+        Err(e) => {
+            return Err(format!(
+                "{}: cannot read: {e} (set --config or RTC_CONFIG)",
+                path.display()
+            ))
+        }
+    };
+    parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_config(text: &str) -> Result<ConsoleFile, String> {
+    toml::from_str(text).map_err(|e| e.message().to_string())
+}
+
+/// Parses `1s`, `500ms`, `2.5s`, `2` (seconds) within [`MIN_INTERVAL`]..=[`MAX_INTERVAL`].
+///
+/// # Errors
+/// The reason, for clap to show next to the flag.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use e.g. 1s, 500ms, 2.5s"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' is not a duration; use e.g. 1s, 500ms, 2.5s"));
+    }
+    let d = Duration::from_secs_f64(v * scale);
+    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+        return Err(format!("'{s}' is out of range: use 250ms to 60s"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        s: SourceArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SourceArgs, clap::Error> {
+        let mut v = vec!["t", "--config", "/nonexistent/rtc.toml"];
+        v.extend_from_slice(args);
+        T::try_parse_from(v).map(|t| t.s)
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_interval("10ms").is_err());
+        assert!(parse_interval("fast").is_err());
+    }
+
+    #[test]
+    fn node_mode_and_conflicts() {
+        let r = parse(&["--node", "http://127.0.0.1:6001/", "--token", "t"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            r.source,
+            Source::Nodes {
+                urls: vec!["http://127.0.0.1:6001".into()]
+            }
+        );
+        assert_eq!(r.token.as_deref(), Some("t"));
+        assert!(parse(&["--node", "http://a", "--redis-url", "redis://b"]).is_err());
+        assert!(parse(&["--cluster", "x", "--redis-url", "redis://b"]).is_err());
+        let err = parse(&["--node", "127.0.0.1:6001"]).unwrap().resolve().unwrap_err();
+        assert!(err.contains("expected a base URL"), "{err}");
+        let err = parse(&[]).unwrap().resolve().unwrap_err();
+        assert!(err.contains("no source"), "{err}");
+    }
+
+    #[test]
+    fn redis_mode_uses_cluster_name() {
+        let r = parse(&["--redis-url", "redis://127.0.0.1:6379", "--cluster-name", "prod"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            r.source,
+            Source::Cluster {
+                redis_url: "redis://127.0.0.1:6379".into(),
+                cluster: "prod".into()
+            }
+        );
+    }
+
+    #[test]
+    fn config_file_clusters() {
+        let file = parse_config(
+            "[server]\nport = 6001\n\n[clusters.prod]\nredis_url = \"redis://10.0.0.9:6379\"\n\
+             admin_token = \"s3cret\"\nplanning_line = 15000\n",
+        )
+        .unwrap();
+        let prod = &file.clusters["prod"];
+        assert_eq!(prod.redis_url, "redis://10.0.0.9:6379");
+        assert_eq!(prod.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!(prod.planning_line, Some(15_000));
+        let err = parse_config("[clusters.prod]\nredis_url = \"x\"\nplanning = 3\n").unwrap_err();
+        assert!(err.contains("planning"), "{err}");
+    }
+
+    #[test]
+    fn cluster_from_file_on_disk() {
+        let dir = std::env::temp_dir().join(format!("rtc-console-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rtc.toml");
+        std::fs::write(
+            &path,
+            "[clusters.prod]\nredis_url = \"redis://127.0.0.1:6379\"\nadmin_token = \"tok\"\n",
+        )
+        .unwrap();
+        let args = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "prod"])
+            .unwrap()
+            .s;
+        let r = args.resolve().unwrap();
+        assert_eq!(r.token.as_deref(), Some("tok"));
+        assert_eq!(r.planning_line, None);
+        // Exactly one cluster: used without --cluster.
+        let only = T::try_parse_from(["t", "--config", path.to_str().unwrap()]).unwrap().s;
+        assert!(matches!(only.resolve().unwrap().source, Source::Cluster { .. }));
+        let missing = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "qa"])
+            .unwrap()
+            .s;
+        let err = missing.resolve().unwrap_err();
+        assert!(err.contains("no [clusters.qa] table (clusters defined: prod)"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

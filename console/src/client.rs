@@ -1,0 +1,416 @@
+//! The wire: a node's admin API over HTTP and the cluster registry in Redis. Every call
+//! is bounded by a timeout; the parsers for Redis's text replies are pure and tested.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use crate::model::{self, NodeStats};
+use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample};
+
+/// Longest wait for one admin request: a node slower than this is shown as unreachable
+/// rather than stalling the whole poll.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one round of Redis reads.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// `SCAN` calls per poll when sampling the keyspace for foreign keys.
+const SCAN_CALLS: usize = 4;
+/// `COUNT` hint per `SCAN` call.
+const SCAN_COUNT: usize = 250;
+
+/// Talks to nodes' admin endpoints.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl AdminClient {
+    /// A client sending `token` as the bearer admin token.
+    ///
+    /// # Errors
+    /// When the HTTP stack cannot be initialised.
+    pub fn new(token: Option<String>) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .connect_timeout(HTTP_TIMEOUT)
+            .user_agent(concat!("rtc-console/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        Ok(AdminClient { http, token })
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// `GET {url}/admin/stats`.
+    ///
+    /// # Errors
+    /// Why the node's stats could not be had, worded for the operator.
+    pub async fn fetch_stats(&self, url: &str) -> Result<NodeStats, NodeProblem> {
+        let endpoint = format!("{}/admin/stats", url.trim_end_matches('/'));
+        let resp = self
+            .authorize(self.http.get(&endpoint))
+            .send()
+            .await
+            .map_err(|e| NodeProblem::Unreachable(describe(&e)))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(NodeProblem::Unreachable(
+                "401: admin token refused (set --token or RTC_ADMIN_TOKEN)".to_string(),
+            ));
+        }
+        if !status.is_success() {
+            return Err(NodeProblem::Unreachable(format!("HTTP {}", status.as_u16())));
+        }
+        let body = resp.bytes().await.map_err(|e| NodeProblem::Unreachable(describe(&e)))?;
+        serde_json::from_slice(&body).map_err(|e| NodeProblem::Undecodable(format!("bad stats JSON: {e}")))
+    }
+
+    /// `POST {url}/admin/drain`. Returns the node's answer.
+    ///
+    /// # Errors
+    /// The transport error or the node's refusal, worded for the operator.
+    pub async fn request_drain(&self, url: &str) -> Result<String, String> {
+        let endpoint = format!("{}/admin/drain", url.trim_end_matches('/'));
+        let resp = self
+            .authorize(self.http.post(&endpoint))
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        let body = body.trim().chars().take(200).collect::<String>();
+        if status.is_success() {
+            Ok(if body.is_empty() {
+                format!("HTTP {}", status.as_u16())
+            } else {
+                body
+            })
+        } else {
+            Err(format!("HTTP {}: {body}", status.as_u16()))
+        }
+    }
+}
+
+/// A short reason for a transport error (reqwest's own text repeats the URL).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("no answer within {}s", HTTP_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Reads the registry and Redis's own figures for one cluster.
+pub struct RegistryReader {
+    client: redis::Client,
+    cluster: String,
+    conn: Option<MultiplexedConnection>,
+}
+
+impl RegistryReader {
+    /// A reader for `cluster` at `redis_url` (not yet connected).
+    ///
+    /// # Errors
+    /// When the URL is not a Redis URL.
+    pub fn new(redis_url: &str, cluster: &str) -> Result<Self, String> {
+        let client = redis::Client::open(redis_url)
+            .map_err(|e| format!("'{}' is not a Redis URL: {e}", redact_url(redis_url)))?;
+        Ok(RegistryReader {
+            client,
+            cluster: cluster.to_string(),
+            conn: None,
+        })
+    }
+
+    /// One poll: the nodes (from the registry) and Redis's figures. On failure the
+    /// connection is dropped and re-opened next time; the sample carries the error.
+    pub async fn read(&mut self) -> (Vec<NodeSample>, RedisSample) {
+        match tokio::time::timeout(REDIS_TIMEOUT, self.read_inner()).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.conn = None;
+                (
+                    Vec::new(),
+                    RedisSample {
+                        error: Some(e.to_string()),
+                        ..RedisSample::default()
+                    },
+                )
+            }
+            Err(_) => {
+                self.conn = None;
+                let e = format!("no answer within {}s", REDIS_TIMEOUT.as_secs());
+                (
+                    Vec::new(),
+                    RedisSample {
+                        error: Some(e),
+                        ..RedisSample::default()
+                    },
+                )
+            }
+        }
+    }
+
+    async fn read_inner(&mut self) -> redis::RedisResult<(Vec<NodeSample>, RedisSample)> {
+        let mut conn = match &self.conn {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.client.get_multiplexed_async_connection().await?;
+                self.conn = Some(c.clone());
+                c
+            }
+        };
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(model::registry_set_key(&self.cluster))
+            .query_async(&mut conn)
+            .await?;
+        ids.sort();
+        let values: Vec<Option<String>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let keys: Vec<String> = ids.iter().map(|id| model::registry_key(&self.cluster, id)).collect();
+            redis::cmd("MGET").arg(keys).query_async(&mut conn).await?
+        };
+        let client_list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut conn)
+            .await?;
+        let subscribers = parse_client_list(&client_list);
+        // CONFIG is often disabled on managed Redis: an unknown limit, not an error.
+        let limit: Option<BufferLimit> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("client-output-buffer-limit")
+            .query_async::<Vec<String>>(&mut conn)
+            .await
+            .ok()
+            .and_then(|v| v.get(1).and_then(|s| parse_pubsub_limit(s)));
+        let info_server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
+        let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        let keyspace = self.sample_keys(&mut conn).await?;
+
+        let nodes = ids
+            .into_iter()
+            .zip(values)
+            .map(|(id, value)| {
+                let (stats, problem) = match value {
+                    None => (None, Some(NodeProblem::Expired)),
+                    Some(json) => match serde_json::from_str::<NodeStats>(&json) {
+                        Ok(s) => (Some(s), None),
+                        Err(e) => (None, Some(NodeProblem::Undecodable(format!("bad registry JSON: {e}")))),
+                    },
+                };
+                let name = stats
+                    .as_ref()
+                    .and_then(|s| s.pubsub.as_ref())
+                    .map(|p| p.client_name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| subscriber_name(&self.cluster, &id));
+                let pubsub_omem = subscribers.iter().find(|c| c.name == name).map(|c| c.omem);
+                let url = stats
+                    .as_ref()
+                    .map(|s| s.advertise_url.clone())
+                    .filter(|u| !u.is_empty());
+                NodeSample {
+                    id,
+                    url,
+                    stats,
+                    problem,
+                    pubsub_omem,
+                }
+            })
+            .collect();
+        let redis = RedisSample {
+            error: None,
+            version: info_field(&info_server, "redis_version")
+                .unwrap_or_default()
+                .to_string(),
+            used_memory: info_field(&info_memory, "used_memory")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            pubsub_clients: subscribers.len() as u64,
+            pubsub_limit: limit,
+            keyspace,
+        };
+        Ok((nodes, redis))
+    }
+
+    /// A bounded `SCAN`: enough to notice a cache or queue sharing this Redis.
+    async fn sample_keys(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<KeySample> {
+        let mut sample = KeySample::default();
+        let mut cursor: u64 = 0;
+        for _ in 0..SCAN_CALLS {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(conn)
+                .await?;
+            sample.scanned += keys.len() as u64;
+            for k in keys.into_iter().filter(|k| !k.starts_with("rtc:")) {
+                sample.foreign += 1;
+                if sample.examples.len() < 3 {
+                    sample.examples.push(k.chars().take(40).collect());
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                sample.complete = true;
+                break;
+            }
+        }
+        Ok(sample)
+    }
+}
+
+/// The conventional `CLIENT SETNAME` of a node's subscriber connection.
+pub fn subscriber_name(cluster: &str, node_id: &str) -> String {
+    format!("rtc:{cluster}:{node_id}:sub")
+}
+
+/// One `CLIENT LIST` entry, the fields the console needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEntry {
+    /// `name=`.
+    pub name: String,
+    /// `omem=`: output buffer memory, bytes.
+    pub omem: u64,
+}
+
+/// Parses `CLIENT LIST` output (one client per line, `key=value` fields).
+pub fn parse_client_list(text: &str) -> Vec<ClientEntry> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut entry = ClientEntry {
+                name: String::new(),
+                omem: 0,
+            };
+            for field in line.split_whitespace() {
+                if let Some(v) = field.strip_prefix("name=") {
+                    entry.name = v.to_string();
+                } else if let Some(v) = field.strip_prefix("omem=") {
+                    entry.omem = v.parse().unwrap_or(0);
+                }
+            }
+            entry
+        })
+        .collect()
+}
+
+/// Parses the `pubsub` class out of `client-output-buffer-limit`'s value
+/// (`normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60`).
+pub fn parse_pubsub_limit(value: &str) -> Option<BufferLimit> {
+    let tokens: Vec<&str> = value.split_whitespace().collect();
+    let at = tokens.iter().position(|t| t.eq_ignore_ascii_case("pubsub"))?;
+    let hard = parse_size(tokens.get(at + 1)?)?;
+    let soft = parse_size(tokens.get(at + 2)?)?;
+    let secs = tokens.get(at + 3)?.parse().ok()?;
+    Some(BufferLimit {
+        hard_bytes: hard,
+        soft_bytes: soft,
+        soft_secs: secs,
+    })
+}
+
+/// Redis memory sizes: plain bytes or with a `kb`/`mb`/`gb` (1024) or `k`/`m`/`g` (1000) suffix.
+fn parse_size(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1_024,
+        "m" => 1_000_000,
+        "mb" => 1_024 * 1_024,
+        "g" => 1_000_000_000,
+        "gb" => 1_024 * 1_024 * 1_024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// A field of `INFO` output (`key:value` lines).
+pub fn info_field<'a>(info: &'a str, key: &str) -> Option<&'a str> {
+    info.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == key).then(|| v.trim())
+    })
+}
+
+/// A Redis URL with any password replaced, for messages and headers.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_list_finds_named_subscribers() {
+        let text = "id=5 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=8 name=rtc:prod:node-1:sub age=9 \
+                    idle=0 flags=P db=0 sub=1 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 \
+                    multi-mem=0 obl=0 oll=3 omem=1048576 tot-mem=1070000 events=rw cmd=subscribe user=default\n\
+                    id=6 addr=127.0.0.1:5001 fd=9 name= age=1 flags=P omem=0 cmd=subscribe\n";
+        let list = parse_client_list(text);
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            list[0],
+            ClientEntry {
+                name: "rtc:prod:node-1:sub".into(),
+                omem: 1_048_576
+            }
+        );
+        assert_eq!(list[1].name, "");
+    }
+
+    #[test]
+    fn pubsub_limit_is_parsed_from_config_value() {
+        let v = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        assert_eq!(
+            parse_pubsub_limit(v),
+            Some(BufferLimit {
+                hard_bytes: 33_554_432,
+                soft_bytes: 8_388_608,
+                soft_secs: 60
+            })
+        );
+        assert_eq!(
+            parse_pubsub_limit("pubsub 32mb 8mb 60").map(|l| l.hard_bytes),
+            Some(33_554_432)
+        );
+        assert_eq!(parse_pubsub_limit("normal 0 0 0"), None);
+        assert_eq!(BufferLimit::default().effective(), None);
+    }
+
+    #[test]
+    fn info_fields_and_redaction() {
+        let info = "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n";
+        assert_eq!(info_field(info, "used_memory"), Some("1048576"));
+        assert_eq!(info_field(info, "nope"), None);
+        assert_eq!(redact_url("redis://:hunter2@db:6379/0"), "redis://:***@db:6379/0");
+        assert_eq!(redact_url("redis://app:pw@db"), "redis://app:***@db");
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,705 @@
+//! The view model: per-node and cluster figures derived from consecutive snapshots.
+//!
+//! [`Tracker::ingest`] is a pure function of the snapshots it has seen: counters become
+//! rates over the nodes' own `ts_ms`, buffers get a trend, nodes that vanished keep their
+//! last known figures marked stale, and [`crate::alerts`] judges the result. `rtc top`
+//! feeds it a stream, `rtc status` feeds it two polls; both print the same figures.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::alerts::{self, Alert, Severity};
+use crate::model::{NodeState, NodeStats};
+use crate::snapshot::{ClusterSnapshot, NodeProblem, RedisSample};
+
+/// The planning line when neither the operator nor the node sets one: the connections
+/// one Reverb process is known to hold before its event loop falls behind.
+pub const DEFAULT_PLANNING_LINE: u64 = 12_000;
+
+/// The judgement calls behind the alerts. Defaults are the brief's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// Planning line for every node; `None` uses each node's own, else the default.
+    pub planning_line: Option<u64>,
+    /// Warn when a node is at this fraction of its line.
+    pub near_fraction: f64,
+    /// Warn when the current net connect rate would cross the line within this many seconds.
+    pub projection_secs: f64,
+    /// Warn when a pub/sub buffer passes this fraction of Redis's limit.
+    pub buffer_fraction: f64,
+    /// Warn when a pub/sub buffer has kept growing for longer than this.
+    pub buffer_growing_secs: f64,
+    /// Warn when the event loop is this late (ms).
+    pub loop_lag_ms: f64,
+    /// Warn when publish-to-receipt lag on the bus is this high (ms).
+    pub pubsub_lag_ms: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            planning_line: None,
+            near_fraction: 0.9,
+            projection_secs: 60.0,
+            buffer_fraction: 0.5,
+            buffer_growing_secs: 10.0,
+            loop_lag_ms: 50.0,
+            pubsub_lag_ms: 500.0,
+        }
+    }
+}
+
+/// A node's condition as the console sees it (its own state plus reachability).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Accepting sockets.
+    Serving,
+    /// Starting up.
+    Starting,
+    /// Draining (refusing new sockets, shedding).
+    Draining,
+    /// Serving locally but cut off from the cluster bus.
+    Degraded,
+    /// Registered but no longer heartbeating.
+    Stale,
+    /// Its admin endpoint does not answer.
+    Unreachable,
+    /// It did not say.
+    #[default]
+    Unknown,
+}
+
+impl Health {
+    /// A glyph that tells the state apart without colour.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Health::Serving => "●",
+            Health::Starting => "○",
+            Health::Draining => "◐",
+            Health::Degraded => "◆",
+            Health::Stale | Health::Unreachable => "✖",
+            Health::Unknown => "?",
+        }
+    }
+
+    /// A short word for the state.
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Serving => "serving",
+            Health::Starting => "starting",
+            Health::Draining => "draining",
+            Health::Degraded => "degraded",
+            Health::Stale => "stale",
+            Health::Unreachable => "down",
+            Health::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the figures shown are a live reading (not last-known values).
+    pub fn is_live(self) -> bool {
+        !matches!(self, Health::Stale | Health::Unreachable)
+    }
+}
+
+/// Direction of a buffer over the last two polls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// Larger than the poll before.
+    Rising,
+    /// Smaller than the poll before.
+    Falling,
+    /// Unchanged, or no earlier poll.
+    #[default]
+    Steady,
+}
+
+impl Trend {
+    /// `↑`, `↓` or a space.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Trend::Rising => "↑",
+            Trend::Falling => "↓",
+            Trend::Steady => " ",
+        }
+    }
+}
+
+/// The cluster bus as seen from one node and from Redis.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PubSubFigures {
+    /// Whether the node's subscriber is connected.
+    pub connected: bool,
+    /// Output buffer Redis holds for the node's subscriber (`omem`), bytes.
+    pub buffer_bytes: Option<u64>,
+    /// Redis's pub/sub output buffer limit, bytes.
+    pub limit_bytes: Option<u64>,
+    /// `buffer_bytes / limit_bytes`.
+    pub buffer_fraction: Option<f64>,
+    /// Buffer direction (Redis's `omem`, else the node's backlog).
+    pub trend: Trend,
+    /// Seconds the buffer has grown without a pause (0 when not growing).
+    pub growing_secs: f64,
+    /// Publish-to-receipt lag, mean over the node's last second, ms.
+    pub lag_ms: f64,
+    /// Largest lag in the node's last second, ms.
+    pub lag_max_ms: f64,
+    /// Messages received but not yet fanned out.
+    pub backlog: u64,
+    /// Reconnections to Redis since start.
+    pub reconnects: u64,
+}
+
+/// Progress of a drain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DrainFigures {
+    /// Fraction of the sockets at the start that are gone (0..=1).
+    pub progress: f64,
+    /// Sockets at the start of the drain.
+    pub sockets_at_start: u64,
+    /// Sockets still open.
+    pub sockets_left: u64,
+    /// Reconnect hints sent.
+    pub hints_sent: u64,
+    /// Seconds since the drain began.
+    pub elapsed_secs: f64,
+    /// Seconds of the pacing window.
+    pub window_secs: f64,
+    /// Seconds until the deadline.
+    pub deadline_secs: f64,
+    /// Sockets closed at the deadline.
+    pub forced: u64,
+}
+
+/// One node's row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeFigures {
+    /// Node id.
+    pub id: String,
+    /// Admin base URL, when known.
+    pub url: Option<String>,
+    /// Condition.
+    pub health: Health,
+    /// Why the node is stale or down.
+    pub problem: Option<String>,
+    /// Seconds since the figures were read from the node (0 when live).
+    pub age_secs: f64,
+    /// rtc version.
+    pub version: String,
+    /// Seconds since the node started.
+    pub uptime_secs: u64,
+    /// Open sockets.
+    pub connections: u64,
+    /// The line the node is judged against.
+    pub planning_line: u64,
+    /// `connections / planning_line`.
+    pub line_fraction: f64,
+    /// Sockets opened per second.
+    pub connects_per_s: Option<f64>,
+    /// Sockets closed per second.
+    pub disconnects_per_s: Option<f64>,
+    /// Process CPU, percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// Frames queued to clients per second.
+    pub frames_out_per_s: Option<f64>,
+    /// Events published per second (before fan-out).
+    pub broadcasts_per_s: Option<f64>,
+    /// Occupied channels.
+    pub channels: u64,
+    /// Subscriptions.
+    pub subscriptions: u64,
+    /// Presence channels.
+    pub presence_channels: u64,
+    /// Presence members.
+    pub presence_members: u64,
+    /// Presence frames per second.
+    pub presence_frames_per_s: Option<f64>,
+    /// Presence frames as a share of all frames out.
+    pub presence_share: Option<f64>,
+    /// Private/presence subscribes per second (the app's auth endpoint load).
+    pub auth_requests_per_s: Option<f64>,
+    /// Signature failures per second.
+    pub auth_failures_per_s: Option<f64>,
+    /// Pongs and pings received per second.
+    pub pongs_per_s: Option<f64>,
+    /// Event-loop lag, ms.
+    pub loop_lag_ms: f64,
+    /// Open-file limit (the real ceiling on sockets).
+    pub open_files_limit: u64,
+    /// Cluster bus figures (cluster mode).
+    pub pubsub: Option<PubSubFigures>,
+    /// Drain progress while draining.
+    pub drain: Option<DrainFigures>,
+}
+
+/// The cluster totals row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Nodes known.
+    pub nodes_total: u64,
+    /// Nodes with a live reading.
+    pub nodes_up: u64,
+    /// Open sockets on live nodes.
+    pub connections: u64,
+    /// Sum of the live nodes' planning lines.
+    pub planning_line: u64,
+    /// `connections / planning_line`.
+    pub line_fraction: f64,
+    /// Sum over live nodes.
+    pub connects_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub disconnects_per_s: Option<f64>,
+    /// Mean over live nodes.
+    pub cpu_percent: f64,
+    /// Sum over live nodes.
+    pub rss_bytes: u64,
+    /// Sum over live nodes.
+    pub frames_out_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub broadcasts_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub presence_channels: u64,
+    /// Sum over live nodes.
+    pub presence_members: u64,
+    /// Sum over live nodes.
+    pub presence_frames_per_s: Option<f64>,
+    /// Presence frames as a share of all frames out.
+    pub presence_share: Option<f64>,
+    /// Sum over live nodes.
+    pub auth_requests_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub auth_failures_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub pongs_per_s: Option<f64>,
+    /// Worst over live nodes, ms.
+    pub loop_lag_ms: f64,
+    /// Largest pub/sub buffer among live nodes, bytes.
+    pub max_buffer_bytes: Option<u64>,
+}
+
+/// One channel, merged over the nodes that report it among their top channels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChannelFigures {
+    /// App id.
+    pub app: String,
+    /// Channel name.
+    pub name: String,
+    /// Channel type as the node reports it.
+    pub kind: String,
+    /// Subscribers (sum over nodes).
+    pub subscribers: u64,
+    /// Presence members (sum of each node's local members).
+    pub members: u64,
+    /// Frames out per second (sum over nodes).
+    pub frames_out_per_s: Option<f64>,
+    /// Nodes reporting it.
+    pub nodes: u64,
+}
+
+/// Everything a screen or a status report shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClusterFigures {
+    /// When the snapshot was taken, unix ms (console clock).
+    pub taken_ms: u64,
+    /// Whether the source answered at all.
+    pub source_reachable: bool,
+    /// Per node, by id.
+    pub nodes: Vec<NodeFigures>,
+    /// Cluster totals.
+    pub totals: Totals,
+    /// Most expensive channels, by frames out per second.
+    pub channels: Vec<ChannelFigures>,
+    /// Redis's own view (cluster mode).
+    pub redis: Option<RedisSample>,
+    /// Alerts, worst first.
+    pub alerts: Vec<Alert>,
+}
+
+impl ClusterFigures {
+    /// The worst alert severity, if any alert fired.
+    pub fn worst(&self) -> Option<Severity> {
+        self.alerts.iter().map(|a| a.severity).max()
+    }
+
+    /// A node by id.
+    pub fn node(&self, id: &str) -> Option<&NodeFigures> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+/// What the tracker remembers about one node between snapshots.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    /// Latest stats that differ from the previous ones (by `ts_ms`).
+    last: Option<NodeStats>,
+    /// Console time when `last` was read.
+    seen_ms: u64,
+    /// Rates computed when `last` arrived; reused while the node's report is unchanged.
+    rates: Rates,
+    /// Buffer metric at the previous poll, when that poll was, and when it started rising.
+    buffer: Option<u64>,
+    buffer_ms: u64,
+    growing_since_ms: Option<u64>,
+    trend: Trend,
+    /// Per-channel rates keyed by (app, name).
+    channel_rates: BTreeMap<(String, String), f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Rates {
+    known: bool,
+    connects: f64,
+    disconnects: f64,
+    frames_out: f64,
+    broadcasts: f64,
+    presence_frames: f64,
+    auth_requests: f64,
+    auth_failures: f64,
+    pongs: f64,
+}
+
+impl Rates {
+    fn between(prev: &NodeStats, cur: &NodeStats) -> Rates {
+        let secs = cur.ts_ms.saturating_sub(prev.ts_ms) as f64 / 1000.0;
+        let (p, c) = (&prev.counters, &cur.counters);
+        let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
+        Rates {
+            known: true,
+            connects: per(p.connections_opened, c.connections_opened),
+            disconnects: per(p.connections_closed, c.connections_closed),
+            frames_out: per(p.frames_out, c.frames_out),
+            broadcasts: per(p.broadcasts, c.broadcasts),
+            presence_frames: per(p.presence_frames, c.presence_frames),
+            auth_requests: per(p.auth_requests, c.auth_requests),
+            auth_failures: per(p.auth_failures, c.auth_failures),
+            pongs: per(p.pongs, c.pongs),
+        }
+    }
+
+    fn get(&self, v: f64) -> Option<f64> {
+        self.known.then_some(v)
+    }
+}
+
+/// Turns a sequence of snapshots into figures. Deterministic: same snapshots in, same
+/// figures out (no clock reads, no I/O).
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    thresholds: Thresholds,
+    nodes: BTreeMap<String, Memory>,
+}
+
+impl Tracker {
+    /// A tracker judging with these thresholds.
+    pub fn new(thresholds: Thresholds) -> Self {
+        Tracker {
+            thresholds,
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The thresholds in force.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// Feeds the next snapshot and returns its figures.
+    pub fn ingest(&mut self, snap: &ClusterSnapshot) -> ClusterFigures {
+        let limit = snap
+            .redis
+            .as_ref()
+            .and_then(|r| r.pubsub_limit)
+            .and_then(|l| l.effective());
+        let mut nodes = Vec::with_capacity(snap.nodes.len());
+        for sample in &snap.nodes {
+            let mem = self.nodes.entry(sample.id.clone()).or_default();
+            let (health, problem) = match (&sample.stats, &sample.problem) {
+                (Some(cur), _) if cur.ts_ms == 0 => {
+                    // A node that does not stamp its report: the poll time stands in.
+                    let stamped = NodeStats {
+                        ts_ms: snap.taken_ms,
+                        ..cur.clone()
+                    };
+                    observe(mem, &stamped, snap.taken_ms);
+                    (health_of(cur), None)
+                }
+                (Some(cur), _) => {
+                    observe(mem, cur, snap.taken_ms);
+                    (health_of(cur), None)
+                }
+                (None, Some(NodeProblem::Expired)) => (Health::Stale, Some("registry key expired".to_string())),
+                (None, Some(NodeProblem::Unreachable(e))) => (Health::Unreachable, Some(e.clone())),
+                (None, Some(NodeProblem::Undecodable(e))) => (Health::Unknown, Some(e.clone())),
+                (None, None) => (Health::Unknown, None),
+            };
+            if !health.is_live() || sample.stats.is_none() {
+                mem.rates = Rates::default();
+                mem.trend = Trend::Steady;
+                mem.growing_since_ms = None;
+                mem.buffer = None;
+            } else {
+                let metric = sample
+                    .pubsub_omem
+                    .or_else(|| sample.stats.as_ref()?.pubsub.as_ref().map(|p| p.backlog));
+                track_buffer(mem, metric, snap.taken_ms);
+            }
+            let fig = node_figures(sample, mem, health, problem, snap.taken_ms, limit, &self.thresholds);
+            nodes.push(fig);
+        }
+        // Forget nodes that left the registry.
+        self.nodes.retain(|id, _| snap.nodes.iter().any(|n| &n.id == id));
+
+        let channels = self.channels(snap);
+        let totals = totals(&nodes);
+        let alerts = alerts::evaluate(&nodes, snap, &self.thresholds);
+        ClusterFigures {
+            taken_ms: snap.taken_ms,
+            source_reachable: snap.source_reachable(),
+            nodes,
+            totals,
+            channels,
+            redis: snap.redis.clone(),
+            alerts,
+        }
+    }
+
+    fn channels(&self, snap: &ClusterSnapshot) -> Vec<ChannelFigures> {
+        let mut merged: BTreeMap<(String, String), ChannelFigures> = BTreeMap::new();
+        for sample in &snap.nodes {
+            let Some(stats) = &sample.stats else { continue };
+            let mem = self.nodes.get(&sample.id);
+            for ch in &stats.top_channels {
+                let key = (ch.app.clone(), ch.name.clone());
+                let rate = mem.and_then(|m| m.channel_rates.get(&key).copied());
+                let entry = merged.entry(key).or_insert_with(|| ChannelFigures {
+                    app: ch.app.clone(),
+                    name: ch.name.clone(),
+                    kind: ch.kind.clone(),
+                    ..ChannelFigures::default()
+                });
+                entry.subscribers += ch.subscribers;
+                entry.members += ch.members;
+                entry.nodes += 1;
+                if let Some(r) = rate {
+                    entry.frames_out_per_s = Some(entry.frames_out_per_s.unwrap_or(0.0) + r);
+                }
+            }
+        }
+        let mut out: Vec<ChannelFigures> = merged.into_values().collect();
+        out.sort_by(|a, b| {
+            let ra = a.frames_out_per_s.unwrap_or(-1.0);
+            let rb = b.frames_out_per_s.unwrap_or(-1.0);
+            rb.total_cmp(&ra)
+                .then(b.subscribers.cmp(&a.subscribers))
+                .then(a.name.cmp(&b.name))
+        });
+        out
+    }
+}
+
+/// Records fresh stats: rates against the previous report of the same process.
+fn observe(mem: &mut Memory, cur: &NodeStats, now_ms: u64) {
+    match &mem.last {
+        // Same report read twice (the node writes once a second): keep the rates.
+        Some(prev) if prev.boot_id == cur.boot_id && prev.ts_ms == cur.ts_ms => {}
+        Some(prev) if prev.boot_id == cur.boot_id && prev.ts_ms < cur.ts_ms => {
+            mem.rates = Rates::between(prev, cur);
+            let secs = cur.ts_ms.saturating_sub(prev.ts_ms) as f64 / 1000.0;
+            mem.channel_rates = cur
+                .top_channels
+                .iter()
+                .filter_map(|c| {
+                    let p = prev.top_channels.iter().find(|p| p.app == c.app && p.name == c.name)?;
+                    let r = c.frames_out.saturating_sub(p.frames_out) as f64 / secs;
+                    Some(((c.app.clone(), c.name.clone()), r))
+                })
+                .collect();
+            mem.last = Some(cur.clone());
+        }
+        // First sight, a restart (new boot id) or a clock step back: no rates yet.
+        _ => {
+            mem.rates = Rates::default();
+            mem.channel_rates.clear();
+            mem.last = Some(cur.clone());
+        }
+    }
+    mem.seen_ms = now_ms;
+}
+
+fn track_buffer(mem: &mut Memory, metric: Option<u64>, now_ms: u64) {
+    match (mem.buffer, metric) {
+        (Some(prev), Some(cur)) if cur > prev => {
+            mem.trend = Trend::Rising;
+            // It started rising at the previous poll.
+            mem.growing_since_ms.get_or_insert(mem.buffer_ms);
+        }
+        (Some(prev), Some(cur)) if cur < prev => {
+            mem.trend = Trend::Falling;
+            mem.growing_since_ms = None;
+        }
+        _ => {
+            mem.trend = Trend::Steady;
+            mem.growing_since_ms = None;
+        }
+    }
+    mem.buffer = metric;
+    mem.buffer_ms = now_ms;
+}
+
+fn health_of(s: &NodeStats) -> Health {
+    let cut_off = s.pubsub.as_ref().is_some_and(|p| !p.connected);
+    match s.state {
+        Some(NodeState::Degraded) => Health::Degraded,
+        Some(NodeState::Draining) => Health::Draining,
+        _ if cut_off => Health::Degraded,
+        Some(NodeState::Serving) => Health::Serving,
+        Some(NodeState::Starting) => Health::Starting,
+        Some(NodeState::Unknown) | None => Health::Unknown,
+    }
+}
+
+fn node_figures(
+    sample: &crate::snapshot::NodeSample,
+    mem: &Memory,
+    health: Health,
+    problem: Option<String>,
+    now_ms: u64,
+    limit: Option<u64>,
+    t: &Thresholds,
+) -> NodeFigures {
+    let fallback = NodeStats::default();
+    let s = sample.stats.as_ref().or(mem.last.as_ref()).unwrap_or(&fallback);
+    let r = mem.rates;
+    let line = t
+        .planning_line
+        .or((s.planning_line > 0).then_some(s.planning_line))
+        .unwrap_or(DEFAULT_PLANNING_LINE);
+    let frames_out = r.get(r.frames_out);
+    let presence_share = match (r.get(r.presence_frames), frames_out) {
+        (Some(p), Some(f)) if f > 0.0 => Some(p / f),
+        _ => None,
+    };
+    let pubsub = s.pubsub.as_ref().map(|p| {
+        let buffer = sample.pubsub_omem;
+        PubSubFigures {
+            connected: p.connected,
+            buffer_bytes: buffer,
+            limit_bytes: limit,
+            buffer_fraction: match (buffer, limit) {
+                (Some(b), Some(l)) if l > 0 => Some(b as f64 / l as f64),
+                _ => None,
+            },
+            trend: mem.trend,
+            growing_secs: mem
+                .growing_since_ms
+                .map_or(0.0, |since| now_ms.saturating_sub(since) as f64 / 1000.0),
+            lag_ms: p.lag_ms,
+            lag_max_ms: p.lag_max_ms,
+            backlog: p.backlog,
+            reconnects: p.reconnects,
+        }
+    });
+    let drain = s.drain.as_ref().map(|d| DrainFigures {
+        progress: if d.sockets_at_start > 0 {
+            1.0 - d.sockets_left.min(d.sockets_at_start) as f64 / d.sockets_at_start as f64
+        } else {
+            1.0
+        },
+        sockets_at_start: d.sockets_at_start,
+        sockets_left: d.sockets_left,
+        hints_sent: d.hints_sent,
+        elapsed_secs: d.elapsed_secs,
+        window_secs: d.window_secs,
+        deadline_secs: d.deadline_secs,
+        forced: d.forced,
+    });
+    let url = sample
+        .url
+        .clone()
+        .or_else(|| (!s.advertise_url.is_empty()).then(|| s.advertise_url.clone()));
+    NodeFigures {
+        id: sample.id.clone(),
+        url,
+        health,
+        problem,
+        age_secs: if sample.stats.is_some() || mem.last.is_none() {
+            0.0
+        } else {
+            now_ms.saturating_sub(mem.seen_ms) as f64 / 1000.0
+        },
+        version: s.version.clone(),
+        uptime_secs: s.uptime_secs,
+        connections: s.connections,
+        planning_line: line,
+        line_fraction: s.connections as f64 / line.max(1) as f64,
+        connects_per_s: r.get(r.connects),
+        disconnects_per_s: r.get(r.disconnects),
+        cpu_percent: s.cpu_percent,
+        rss_bytes: s.rss_bytes,
+        frames_out_per_s: frames_out,
+        broadcasts_per_s: r.get(r.broadcasts),
+        channels: s.channels,
+        subscriptions: s.subscriptions,
+        presence_channels: s.presence_channels,
+        presence_members: s.presence_members,
+        presence_frames_per_s: r.get(r.presence_frames),
+        presence_share,
+        auth_requests_per_s: r.get(r.auth_requests),
+        auth_failures_per_s: r.get(r.auth_failures),
+        pongs_per_s: r.get(r.pongs),
+        loop_lag_ms: s.loop_lag_ms,
+        open_files_limit: s.open_files_limit,
+        pubsub,
+        drain,
+    }
+}
+
+fn totals(nodes: &[NodeFigures]) -> Totals {
+    let live: Vec<&NodeFigures> = nodes.iter().filter(|n| n.health.is_live()).collect();
+    let sum = |f: fn(&NodeFigures) -> Option<f64>| -> Option<f64> {
+        live.iter()
+            .filter_map(|n| f(n))
+            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
+    };
+    let connections: u64 = live.iter().map(|n| n.connections).sum();
+    let planning_line: u64 = live.iter().map(|n| n.planning_line).sum();
+    let frames_out = sum(|n| n.frames_out_per_s);
+    let presence_frames = sum(|n| n.presence_frames_per_s);
+    Totals {
+        nodes_total: nodes.len() as u64,
+        nodes_up: live.len() as u64,
+        connections,
+        planning_line,
+        line_fraction: if planning_line > 0 {
+            connections as f64 / planning_line as f64
+        } else {
+            0.0
+        },
+        connects_per_s: sum(|n| n.connects_per_s),
+        disconnects_per_s: sum(|n| n.disconnects_per_s),
+        cpu_percent: if live.is_empty() {
+            0.0
+        } else {
+            live.iter().map(|n| n.cpu_percent).sum::<f64>() / live.len() as f64
+        },
+        rss_bytes: live.iter().map(|n| n.rss_bytes).sum(),
+        frames_out_per_s: frames_out,
+        broadcasts_per_s: sum(|n| n.broadcasts_per_s),
+        presence_channels: live.iter().map(|n| n.presence_channels).sum(),
+        presence_members: live.iter().map(|n| n.presence_members).sum(),
+        presence_frames_per_s: presence_frames,
+        presence_share: match (presence_frames, frames_out) {
+            (Some(p), Some(f)) if f > 0.0 => Some(p / f),
+            _ => None,
+        },
+        auth_requests_per_s: sum(|n| n.auth_requests_per_s),
+        auth_failures_per_s: sum(|n| n.auth_failures_per_s),
+        pongs_per_s: sum(|n| n.pongs_per_s),
+        loop_lag_ms: live.iter().map(|n| n.loop_lag_ms).fold(0.0, f64::max),
+        max_buffer_bytes: live.iter().filter_map(|n| n.pubsub.as_ref()?.buffer_bytes).max(),
+    }
+}

@@ -1,0 +1,261 @@
+//! Rates, trends, totals and alerts derived from snapshots.
+
+use rtc_console::alerts::{AlertKind, Severity};
+use rtc_console::capacity::drain_headroom;
+use rtc_console::figures::{ClusterFigures, Health, Thresholds, Tracker, Trend};
+use rtc_console::model::NodeState;
+use rtc_console::snapshot::{ClusterSnapshot, RedisSample};
+use rtc_console::status::{exit_for, Exit};
+
+use crate::fixtures::{self, poll, stats, T0};
+
+fn run(polls: &[ClusterSnapshot]) -> ClusterFigures {
+    let mut t = Tracker::new(Thresholds::default());
+    let mut last = ClusterFigures::default();
+    for p in polls {
+        last = t.ingest(p);
+    }
+    last
+}
+
+fn kinds(f: &ClusterFigures, node: &str) -> Vec<AlertKind> {
+    f.alerts
+        .iter()
+        .filter(|a| a.node.as_deref() == Some(node))
+        .map(|a| a.kind)
+        .collect()
+}
+
+#[test]
+fn rates_come_from_counter_deltas_over_the_nodes_own_clock() {
+    let f = run(&[poll(0, false), poll(1, false)]);
+    let n = f.node("node-1").unwrap();
+    assert_eq!(n.connects_per_s, Some(20.0));
+    assert_eq!(n.disconnects_per_s, Some(15.0));
+    assert_eq!(n.frames_out_per_s, Some(12_000.0));
+    assert_eq!(n.broadcasts_per_s, Some(200.0));
+    assert_eq!(n.presence_frames_per_s, Some(3_500.0));
+    assert_eq!(n.presence_share, Some(3_500.0 / 12_000.0));
+    assert_eq!(n.auth_requests_per_s, Some(40.0));
+    assert_eq!(n.auth_failures_per_s, Some(1.0));
+    assert_eq!(n.pongs_per_s, Some(330.0));
+    // Totals over the five live nodes.
+    assert_eq!(f.totals.nodes_up, 5);
+    assert_eq!(f.totals.frames_out_per_s, Some(60_000.0));
+    let ch = &f.channels[0];
+    assert_eq!(
+        (ch.name.as_str(), ch.frames_out_per_s, ch.nodes),
+        ("prices", Some(30_000.0), 5)
+    );
+}
+
+#[test]
+fn first_poll_has_no_rates() {
+    let f = run(&[poll(0, false)]);
+    let n = f.node("node-1").unwrap();
+    assert_eq!(n.connects_per_s, None);
+    assert_eq!(n.presence_share, None);
+    assert_eq!(f.totals.frames_out_per_s, None);
+}
+
+#[test]
+fn rates_survive_a_repeated_report_and_reset_on_restart() {
+    let mut t = Tracker::new(Thresholds::default());
+    t.ingest(&poll(0, false));
+    t.ingest(&poll(1, false));
+    // The console polled faster than the node writes: the same report again.
+    let mut again = poll(1, false);
+    again.taken_ms += 500;
+    let f = t.ingest(&again);
+    assert_eq!(f.node("node-1").unwrap().frames_out_per_s, Some(12_000.0));
+    // A restart (new boot id, counters from zero): no rate until the next report.
+    let mut restarted = poll(2, false);
+    let s = restarted.nodes[0].stats.as_mut().unwrap();
+    s.boot_id = "node-1-boot-2".into();
+    s.counters = Default::default();
+    let f = t.ingest(&restarted);
+    assert_eq!(f.node("node-1").unwrap().frames_out_per_s, None);
+}
+
+#[test]
+fn planning_line_alerts() {
+    let f = run(&fixtures::cluster(false));
+    assert!(kinds(&f, "node-1").is_empty(), "{:?}", f.alerts);
+    assert_eq!(
+        kinds(&f, "node-2"),
+        [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh]
+    );
+    assert_eq!(
+        kinds(&f, "node-3"),
+        [AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]
+    );
+    let over = f.alerts.iter().find(|a| a.kind == AlertKind::OverPlanningLine).unwrap();
+    assert_eq!(over.severity, Severity::Critical);
+    assert_eq!(
+        over.message,
+        "node-2: 12,480 connections, over the planning line of 12,000 by 480"
+    );
+}
+
+#[test]
+fn projection_warns_before_the_line_is_crossed() {
+    // 11,040 connections gaining 40 net per second: the line is 24 s away.
+    let mk = |i: u64| {
+        let mut s = stats("node-1", 1, i, 11_000 + 40 * i);
+        s.counters.connections_opened = 100 + 40 * i;
+        s.counters.connections_closed = 0;
+        ClusterSnapshot {
+            taken_ms: T0 + i * 1000,
+            nodes: vec![rtc_console::snapshot::NodeSample {
+                id: "node-1".into(),
+                url: None,
+                stats: Some(s),
+                problem: None,
+                pubsub_omem: None,
+            }],
+            redis: None,
+        }
+    };
+    let f = run(&[mk(0), mk(1)]);
+    let a = &f.alerts[0];
+    assert_eq!(a.kind, AlertKind::ProjectedOverPlanningLine);
+    assert_eq!(
+        a.message,
+        "node-1: at 40/s net, crosses the planning line of 12,000 in ~24s"
+    );
+    // A flag overrides every node's own line.
+    let mut t = Tracker::new(Thresholds {
+        planning_line: Some(20_000),
+        ..Thresholds::default()
+    });
+    t.ingest(&mk(0));
+    let f = t.ingest(&mk(1));
+    assert_eq!(f.nodes[0].planning_line, 20_000);
+    assert!(f.alerts.is_empty());
+}
+
+#[test]
+fn growing_buffer_alert_needs_more_than_ten_seconds_of_growth() {
+    let polls = fixtures::cluster(false);
+    let f = run(&polls[..11]);
+    let p = f.node("node-3").unwrap().pubsub.clone().unwrap();
+    assert_eq!((p.trend, p.growing_secs), (Trend::Rising, 10.0));
+    assert!(!kinds(&f, "node-3").contains(&AlertKind::PubsubBufferGrowing));
+    let f = run(&polls[..12]);
+    assert!(kinds(&f, "node-3").contains(&AlertKind::PubsubBufferGrowing));
+    // One shrinking poll resets the clock.
+    let mut shrink = poll(12, false);
+    shrink.nodes[2].pubsub_omem = Some(1024);
+    let mut t = Tracker::new(Thresholds::default());
+    for p in &polls[..12] {
+        t.ingest(p);
+    }
+    let f = t.ingest(&shrink);
+    let p = f.node("node-3").unwrap().pubsub.clone().unwrap();
+    assert_eq!((p.trend, p.growing_secs), (Trend::Falling, 0.0));
+}
+
+#[test]
+fn buffer_near_the_redis_limit_is_critical() {
+    let mut s = poll(1, false);
+    s.nodes[0].pubsub_omem = Some(fixtures::LIMIT * 9 / 10);
+    let f = run(&[poll(0, false), s]);
+    let a = f.alerts.iter().find(|a| a.kind == AlertKind::PubsubBufferHigh).unwrap();
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(
+        a.message,
+        "node-1: pub/sub buffer 29M of 32M limit (90%); Redis drops the node at the limit"
+    );
+}
+
+#[test]
+fn stale_node_keeps_last_figures_and_alerts() {
+    let f = run(&fixtures::cluster(false));
+    let n = f.node("node-5").unwrap();
+    assert_eq!(n.health, Health::Stale);
+    assert_eq!(n.connections, 8_000);
+    assert_eq!(n.age_secs, 10.0);
+    assert_eq!(n.connects_per_s, None);
+    assert_eq!(kinds(&f, "node-5"), [AlertKind::NodeStale]);
+    assert_eq!(f.totals.nodes_up, 4);
+    assert_eq!(f.totals.nodes_total, 5);
+    assert_eq!(exit_for(&f), Exit::Alert);
+}
+
+#[test]
+fn draining_node_progress_and_forced_closes() {
+    let f = run(&fixtures::cluster(false));
+    let n = f.node("node-4").unwrap();
+    assert_eq!(n.health, Health::Draining);
+    let d = n.drain.clone().unwrap();
+    assert_eq!(d.sockets_left, 11_000 - 330 * 14);
+    assert!((d.progress - 0.42).abs() < 1e-9, "{}", d.progress);
+    assert!(kinds(&f, "node-4").is_empty());
+    let mut forced = poll(14, false);
+    forced.nodes[3].stats.as_mut().unwrap().drain.as_mut().unwrap().forced = 1_200;
+    let f = run(&[poll(13, false), forced]);
+    assert_eq!(kinds(&f, "node-4"), [AlertKind::DrainForced]);
+}
+
+#[test]
+fn degraded_and_redis_alerts_and_exit_codes() {
+    let mut s = poll(0, false);
+    s.nodes.truncate(1);
+    s.nodes[0].stats.as_mut().unwrap().pubsub.as_mut().unwrap().connected = false;
+    let f = run(&[s.clone()]);
+    assert_eq!(f.nodes[0].health, Health::Degraded);
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::NodeDegraded]);
+
+    s.nodes[0].stats.as_mut().unwrap().pubsub.as_mut().unwrap().connected = true;
+    s.nodes[0].stats.as_mut().unwrap().state = Some(NodeState::Serving);
+    let f = run(&[s.clone()]);
+    assert_eq!(exit_for(&f), Exit::Ok);
+
+    // Shared Redis: an Info alert that does not fail the check.
+    s.redis = Some(fixtures::redis(true));
+    let f = run(&[s.clone()]);
+    assert_eq!(f.alerts[0].kind, AlertKind::RedisShared);
+    assert_eq!(f.alerts[0].severity, Severity::Info);
+    assert_eq!(exit_for(&f), Exit::Ok);
+
+    let down = ClusterSnapshot {
+        taken_ms: T0,
+        nodes: Vec::new(),
+        redis: Some(RedisSample {
+            error: Some("cannot connect".into()),
+            ..RedisSample::default()
+        }),
+    };
+    let f = run(&[down]);
+    assert_eq!(f.alerts[0].kind, AlertKind::RedisUnreachable);
+    assert_eq!(exit_for(&f), Exit::Unavailable);
+
+    let f = run(&[fixtures::standalone(0)]);
+    assert_eq!(f.node("127.0.0.1:6002").unwrap().health, Health::Unreachable);
+    assert_eq!(kinds(&f, "127.0.0.1:6002"), [AlertKind::NodeUnreachable]);
+    assert_eq!(exit_for(&f), Exit::Alert);
+}
+
+#[test]
+fn headroom_check_spreads_the_node_over_live_survivors() {
+    let f = run(&fixtures::cluster(false));
+    // node-1 (9,800) onto node-2 (12,480) and node-3 (10,900); node-4 drains, node-5 is stale.
+    let h = drain_headroom(&f, "node-1").unwrap();
+    assert_eq!((h.survivors, h.moving, h.survivors_connections), (2, 9_800, 23_380));
+    assert_eq!((h.busiest_after, h.line, h.ok), (17_380, 12_000, false));
+    assert_eq!(h.url.as_deref(), Some("http://10.0.0.1:6001"));
+    assert_eq!(
+        h.summary(),
+        "2 survivors hold 23,380; + 9,800 from node-1 → busiest 17,380 vs line 12,000: OVER the line"
+    );
+
+    let mut small = poll(0, false);
+    small.nodes.truncate(3);
+    small.nodes[0].stats.as_mut().unwrap().connections = 1_000;
+    small.nodes[1].stats.as_mut().unwrap().connections = 5_000;
+    small.nodes[2].stats.as_mut().unwrap().connections = 5_000;
+    let f = run(&[small]);
+    let h = drain_headroom(&f, "node-1").unwrap();
+    assert_eq!((h.busiest_after, h.ok), (5_500, true));
+    assert!(drain_headroom(&f, "nope").is_none());
+}

@@ -1,0 +1,193 @@
+//! Fixed snapshots built from `NodeStats` values: a 5-node cluster with one node over the
+//! planning line, one near it with a growing pub/sub buffer, one draining and one that
+//! stopped heartbeating.
+
+use rtc_console::model::{ChannelStats, Counters, DrainStats, NodeState, NodeStats, PubSubStats};
+use rtc_console::snapshot::{BufferLimit, ClusterSnapshot, KeySample, NodeProblem, NodeSample, RedisSample};
+
+/// First poll, unix ms.
+pub const T0: u64 = 1_800_000_000_000;
+/// Polls in [`cluster`].
+pub const POLLS: u64 = 15;
+/// Redis's pub/sub hard limit in the fixture (Redis's default, 32 MiB).
+pub const LIMIT: u64 = 32 * 1024 * 1024;
+
+/// A serving node at poll `i` with counters advancing at fixed rates per second.
+pub fn stats(id: &str, host: u8, i: u64, connections: u64) -> NodeStats {
+    let secs = 10_000 + i;
+    NodeStats {
+        schema: 1,
+        ts_ms: T0 + i * 1000 - 40,
+        node_id: id.to_string(),
+        boot_id: format!("{id}-boot"),
+        version: "0.1.0".to_string(),
+        cluster: "prod".to_string(),
+        advertise_url: format!("http://10.0.0.{host}:6001"),
+        hostname: format!("host-{host}"),
+        pid: 1000 + u32::from(host),
+        state: Some(NodeState::Serving),
+        uptime_secs: 3 * 3600 + 720 + i,
+        connections,
+        planning_line: 12_000,
+        open_files_limit: 1_048_576,
+        channels: 1_204,
+        subscriptions: connections * 3,
+        presence_channels: 3,
+        presence_members: 1_250,
+        cpu_percent: 41.0,
+        rss_bytes: 512 * 1024 * 1024,
+        loop_lag_ms: 2.0,
+        counters: Counters {
+            connections_opened: 50_000 + 20 * secs,
+            connections_closed: 40_000 + 15 * secs,
+            frames_out: 12_000 * secs,
+            broadcasts: 200 * secs,
+            presence_frames: 3_500 * secs,
+            auth_requests: 40 * secs,
+            auth_failures: secs,
+            pongs: 330 * secs,
+            ..Counters::default()
+        },
+        pubsub: Some(PubSubStats {
+            connected: true,
+            lag_ms: 1.2,
+            lag_max_ms: 4.0,
+            client_name: format!("rtc:prod:{id}:sub"),
+            ..PubSubStats::default()
+        }),
+        drain: None,
+        top_channels: vec![
+            ChannelStats {
+                app: "app-1".into(),
+                name: "prices".into(),
+                kind: "public".into(),
+                subscribers: 6_000,
+                members: 0,
+                frames_out: 6_000 * secs,
+            },
+            ChannelStats {
+                app: "app-1".into(),
+                name: "presence-lobby".into(),
+                kind: "presence".into(),
+                subscribers: 1_250,
+                members: 1_250,
+                frames_out: 3_500 * secs,
+            },
+            ChannelStats {
+                app: "app-1".into(),
+                name: "private-orders.42".into(),
+                kind: "private".into(),
+                subscribers: 250,
+                members: 0,
+                frames_out: 1_000 * secs,
+            },
+        ],
+        apps: Vec::new(),
+    }
+}
+
+fn sample(id: &str, stats: Option<NodeStats>, omem: Option<u64>) -> NodeSample {
+    NodeSample {
+        id: id.to_string(),
+        url: stats.as_ref().map(|s| s.advertise_url.clone()),
+        problem: if stats.is_some() {
+            None
+        } else {
+            Some(NodeProblem::Expired)
+        },
+        stats,
+        pubsub_omem: omem,
+    }
+}
+
+/// Redis's figures; `shared` adds keys outside `rtc:`.
+pub fn redis(shared: bool) -> RedisSample {
+    RedisSample {
+        error: None,
+        version: "7.0.15".into(),
+        used_memory: 48 * 1024 * 1024,
+        pubsub_clients: 4,
+        pubsub_limit: Some(BufferLimit {
+            hard_bytes: LIMIT,
+            soft_bytes: 8 * 1024 * 1024,
+            soft_secs: 60,
+        }),
+        keyspace: KeySample {
+            scanned: if shared { 412 } else { 10 },
+            foreign: if shared { 402 } else { 0 },
+            examples: if shared {
+                vec!["laravel_cache:user:17".into(), "queues:default".into()]
+            } else {
+                Vec::new()
+            },
+            complete: true,
+        },
+    }
+}
+
+/// Poll `i` of the scenario.
+pub fn poll(i: u64, shared: bool) -> ClusterSnapshot {
+    let n1 = stats("node-1", 1, i, 9_800);
+    let mut n2 = stats("node-2", 2, i, 12_480);
+    n2.cpu_percent = 88.0;
+    n2.loop_lag_ms = 64.0;
+    let n3 = stats("node-3", 3, i, 10_900);
+    let mut n4 = stats("node-4", 4, i, 11_000 - 330 * i);
+    n4.state = Some(NodeState::Draining);
+    n4.drain = Some(DrainStats {
+        sockets_at_start: 11_000,
+        sockets_left: 11_000 - 330 * i,
+        hints_sent: 330 * i,
+        elapsed_secs: i as f64,
+        window_secs: 25.0,
+        deadline_secs: 28.0 - i as f64,
+        forced: 0,
+    });
+    // node-5 stopped heartbeating after poll 4: its key expired, its id stays registered.
+    let n5 = (i <= 4).then(|| stats("node-5", 5, i, 8_000));
+    // node-3's subscriber falls behind: Redis's buffer for it grows 0.5 MiB per second.
+    let omem3 = 2 * 1024 * 1024 + i * 512 * 1024;
+    ClusterSnapshot {
+        taken_ms: T0 + i * 1000,
+        nodes: vec![
+            sample("node-1", Some(n1), Some(0)),
+            sample("node-2", Some(n2), Some(16_384)),
+            sample("node-3", Some(n3), Some(omem3)),
+            sample("node-4", Some(n4), Some(0)),
+            sample("node-5", n5, None),
+        ],
+        redis: Some(redis(shared)),
+    }
+}
+
+/// Every poll of the scenario.
+pub fn cluster(shared: bool) -> Vec<ClusterSnapshot> {
+    (0..POLLS).map(|i| poll(i, shared)).collect()
+}
+
+/// Two standalone nodes (`--node` mode, no Redis): the second does not answer.
+pub fn standalone(i: u64) -> ClusterSnapshot {
+    let mut a = stats("edge-a", 7, i, 4_200);
+    a.cluster = String::new();
+    a.pubsub = None;
+    ClusterSnapshot {
+        taken_ms: T0 + i * 1000,
+        nodes: vec![
+            NodeSample {
+                id: "edge-a".into(),
+                url: Some("http://127.0.0.1:6001".into()),
+                stats: Some(a),
+                problem: None,
+                pubsub_omem: None,
+            },
+            NodeSample {
+                id: "127.0.0.1:6002".into(),
+                url: Some("http://127.0.0.1:6002".into()),
+                stats: None,
+                problem: Some(NodeProblem::Unreachable("cannot connect".into())),
+                pubsub_omem: None,
+            },
+        ],
+        redis: None,
+    }
+}

@@ -1,0 +1,186 @@
+//! Rendering snapshots on ratatui's `TestBackend` at 80×24 and 120×40 (gitui style):
+//! the text of every frame is committed under `snapshots/`.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+use rtc_console::figures::Thresholds;
+use rtc_console::top::state::State;
+use rtc_console::top::theme::Theme;
+use rtc_console::top::update::{update, Event};
+use rtc_console::top::view;
+
+use crate::fixtures::{self, T0};
+use crate::update::loaded;
+
+fn draw(state: &State, theme: Theme, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| view::draw(f, state, &theme)).unwrap();
+    term
+}
+
+fn press(state: &mut State, code: KeyCode) {
+    update(state, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+/// The frame as plain text, one line per row.
+pub fn text(term: &Terminal<TestBackend>) -> String {
+    let buf = term.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn nodes_80x24() {
+    let term = draw(&loaded(false), Theme::MONO, 80, 24);
+    insta::assert_snapshot!("nodes_80x24", term.backend());
+    let t = text(&term);
+    // The planning-line marker, the over-the-line glyphs, the stale and draining rows.
+    assert!(t.contains('┃'), "{t}");
+    assert!(t.contains("12,480▲"), "{t}");
+    assert!(t.contains("✖ stale"), "{t}");
+    assert!(t.contains("◐ drain 42%"), "{t}");
+    assert!(t.contains("node-3: pub/sub buffer growing for 14s"), "{t}");
+}
+
+#[test]
+fn nodes_120x40() {
+    let term = draw(&loaded(false), Theme::MONO, 120, 40);
+    insta::assert_snapshot!("nodes_120x40", term.backend());
+}
+
+#[test]
+fn narrow_terminal_drops_columns() {
+    let term = draw(&loaded(false), Theme::MONO, 64, 20);
+    insta::assert_snapshot!("nodes_64x20", term.backend());
+    let t = text(&term);
+    assert!(!t.contains("OUT/S"), "{t}");
+    assert!(t.contains("PUBSUB"), "{t}");
+}
+
+#[test]
+fn too_small_screen() {
+    let term = draw(&loaded(false), Theme::MONO, 50, 12);
+    insta::assert_snapshot!("too_small_50x12", term.backend());
+    assert!(text(&term).contains("have 50×12, need 60×15"));
+}
+
+#[test]
+fn channels_80x24() {
+    let mut s = loaded(false);
+    press(&mut s, KeyCode::Tab);
+    insta::assert_snapshot!("channels_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn redis_view_shared_80x24() {
+    let mut s = State::new(
+        "cluster prod".into(),
+        Duration::from_secs(1),
+        false,
+        Thresholds::default(),
+    );
+    for snap in fixtures::cluster(true) {
+        update(&mut s, Event::Snapshot(Box::new(snap)));
+    }
+    update(&mut s, Event::Tick(T0 + 14_800));
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Tab);
+    insta::assert_snapshot!("redis_shared_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn node_detail_120x40() {
+    let mut s = loaded(false);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("detail_node3_120x40", draw(&s, Theme::MONO, 120, 40).backend());
+}
+
+#[test]
+fn node_detail_80x24() {
+    let mut s = loaded(false);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!("detail_node4_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn drain_confirmation_80x24() {
+    let mut s = loaded(true);
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE)),
+    );
+    insta::assert_snapshot!("confirm_drain_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn help_80x24() {
+    let mut s = loaded(false);
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)),
+    );
+    insta::assert_snapshot!("help_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn stale_data_and_freeze_are_marked() {
+    let mut s = loaded(false);
+    update(&mut s, Event::Tick(T0 + 30_000));
+    let t = text(&draw(&s, Theme::MONO, 80, 24));
+    assert!(t.contains("STALE"), "{t}");
+    assert!(t.contains("data 16.0 s old"), "{t}");
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE)),
+    );
+    let t = text(&draw(&s, Theme::MONO, 80, 24));
+    assert!(t.contains("FROZEN"), "{t}");
+}
+
+#[test]
+fn standalone_nodes_before_and_after_data() {
+    let mut s = State::new(
+        "2 standalone nodes".into(),
+        Duration::from_secs(1),
+        false,
+        Thresholds::default(),
+    );
+    let t = text(&draw(&s, Theme::MONO, 80, 24));
+    assert!(t.contains("waiting for the first poll of 2 standalone nodes"), "{t}");
+    update(&mut s, Event::Snapshot(Box::new(fixtures::standalone(0))));
+    update(&mut s, Event::Snapshot(Box::new(fixtures::standalone(1))));
+    update(&mut s, Event::Tick(T0 + 1_300));
+    insta::assert_snapshot!("standalone_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+}
+
+#[test]
+fn mono_theme_has_no_colour_and_colour_theme_marks_the_over_node() {
+    let s = loaded(false);
+    let mono = draw(&s, Theme::MONO, 80, 24);
+    let buf = mono.backend().buffer();
+    assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+
+    let color = draw(&s, Theme::COLOR, 80, 24);
+    let t = text(&color);
+    let row = t.lines().position(|l| l.starts_with("node-2")).unwrap() as u16;
+    let buf = color.backend().buffer();
+    let over: Vec<Color> = (0..80).map(|x| buf[(x, row)].fg).collect();
+    assert!(over.contains(&Color::LightRed), "{over:?}");
+}
