@@ -8,6 +8,7 @@
 //!   validated [`config::ServeConfig`].
 //! * [`server`]: the node: WebSocket upgrade, one task per socket, channels, presence,
 //!   fan-out, health.
+//! * [`cluster`]: cluster mode over Redis: the bus, the registry, shared state.
 //! * [`http_api`]: the signed Pusher HTTP API.
 //! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
 //! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http_api;
 pub mod logging;

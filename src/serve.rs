@@ -27,6 +27,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The node had to stop (e.g. its id is taken by another live node).
+    #[error("{0}")]
+    Fatal(String),
 }
 
 /// Resolves flags, environment and file into a config.
@@ -120,7 +123,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let stop = shutdown_signal()?;
     banner(&node.config, local, files);
     tracing::info!(addr = %local, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
-    server::run(listener, node, stop).await?;
+    server::run(listener, node.clone(), stop).await?;
+    if let Some(reason) = node.cluster.as_ref().and_then(|c| c.fatal.lock().clone()) {
+        return Err(ServeError::Fatal(reason));
+    }
     tracing::info!("Stopped.");
     Ok(())
 }

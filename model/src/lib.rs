@@ -184,6 +184,8 @@ pub struct NodeStats {
     pub state: Option<NodeState>,
     /// Seconds since start.
     pub uptime_secs: u64,
+    /// Live nodes of the cluster as this node sees them (itself included; 1 standalone).
+    pub live_nodes: u64,
     /// Open sockets.
     pub connections: u64,
     /// The planning line for this node (connections).

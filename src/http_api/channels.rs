@@ -12,9 +12,21 @@ use serde_json::Value;
 
 use super::events::body_or_error;
 use super::{respond, verify_request, ApiError};
+use crate::cluster::query;
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::ChannelName;
+use crate::server::app::{App, ChannelCounts};
 use crate::server::Node;
+
+/// Counts of one channel: cluster-wide in a cluster (local if Redis is unreachable).
+pub(crate) async fn counts_of(node: &Node, app: &App, name: &ChannelName) -> ChannelCounts {
+    match &node.cluster {
+        Some(c) => query::channel_counts(c, app, name)
+            .await
+            .unwrap_or_else(|_| app.channel_counts(name)),
+        None => app.channel_counts(name),
+    }
+}
 
 fn info_list(params: &HashMap<String, String>) -> Vec<String> {
     params
@@ -40,7 +52,7 @@ pub async fn list(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
         let prefix = params.get("filter_by_prefix").cloned().unwrap_or_default();
         let info = info_list(&params);
@@ -61,7 +73,13 @@ pub async fn list(
             }
         }
         let mut channels = serde_json::Map::new();
-        for (name, counts) in app.channels(&prefix) {
+        let listed = match &node.cluster {
+            Some(c) => query::channels(c, &app, &prefix)
+                .await
+                .unwrap_or_else(|_| app.channels(&prefix)),
+            None => app.channels(&prefix),
+        };
+        for (name, counts) in listed {
             let mut attrs = serde_json::Map::new();
             if !info.is_empty() && name.kind() == ChannelKind::Presence {
                 attrs.insert("user_count".into(), counts.users.into());
@@ -69,7 +87,8 @@ pub async fn list(
             channels.insert(name.to_string(), Value::Object(attrs));
         }
         Ok(serde_json::json!({ "channels": channels }))
-    })();
+    }
+    .await;
     respond(&node, result)
 }
 
@@ -81,10 +100,10 @@ pub async fn info(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
         let name = channel_name(&channel)?;
-        let counts = app.channel_counts(&name);
+        let counts = counts_of(&node, &app, &name).await;
         let mut out = serde_json::Map::new();
         out.insert("occupied".into(), (counts.subscriptions > 0).into());
         for i in info_list(&params) {
@@ -101,10 +120,17 @@ pub async fn info(
                     out.insert("subscription_count".into(), counts.subscriptions.into());
                 }
                 "cache" if name.is_cache() => {
-                    if let Some(c) = app.cached(&name) {
+                    let cached = match &node.cluster {
+                        Some(c) => query::cached(c, &app, &name).await.ok().flatten(),
+                        None => app.cached(&name).map(|c| {
+                            let ttl = app.cache_ttl_left(&c);
+                            (c.event, c.data, ttl)
+                        }),
+                    };
+                    if let Some((event, data, ttl)) = cached {
                         out.insert(
                             "cache".into(),
-                            serde_json::json!({"event": c.event, "data": c.data, "ttl": app.cache_ttl_left(&c)}),
+                            serde_json::json!({"event": event, "data": data, "ttl": ttl}),
                         );
                     }
                 }
@@ -122,7 +148,8 @@ pub async fn info(
             }
         }
         Ok(Value::Object(out))
-    })();
+    }
+    .await;
     respond(&node, result)
 }
 
@@ -133,7 +160,7 @@ pub async fn users(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
         let name = channel_name(&channel)?;
         if name.kind() != ChannelKind::Presence {
@@ -141,13 +168,16 @@ pub async fn users(
                 "Users can only be listed for presence channels".into(),
             ));
         }
-        let users: Vec<Value> = app
-            .presence_users(&name)
-            .into_iter()
-            .map(|id| serde_json::json!({ "id": id }))
-            .collect();
+        let ids = match &node.cluster {
+            Some(c) => query::presence_users(c, &app, &name)
+                .await
+                .unwrap_or_else(|_| app.presence_users(&name)),
+            None => app.presence_users(&name),
+        };
+        let users: Vec<Value> = ids.into_iter().map(|id| serde_json::json!({ "id": id })).collect();
         Ok(serde_json::json!({ "users": users }))
-    })();
+    }
+    .await;
     respond(&node, result)
 }
 
@@ -159,7 +189,7 @@ pub async fn terminate_user(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
         if user_id.is_empty() || user_id.chars().count() > app.config.max_user_id_length {
@@ -167,7 +197,8 @@ pub async fn terminate_user(
         }
         app.terminate_user(&user_id);
         Ok(serde_json::json!({}))
-    })();
+    }
+    .await;
     respond(&node, result)
 }
 
@@ -178,9 +209,14 @@ pub async fn connections(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
-        Ok(serde_json::json!({ "connections": app.connection_count() }))
-    })();
+        let n = match &node.cluster {
+            Some(c) => query::connections(c, &app),
+            None => app.connection_count(),
+        };
+        Ok(serde_json::json!({ "connections": n }))
+    }
+    .await;
     respond(&node, result)
 }

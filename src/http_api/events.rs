@@ -146,10 +146,10 @@ fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError
 }
 
 /// The `info` attributes of each channel of an event, after publishing.
-fn info_for(app: &App, ev: &Event) -> serde_json::Map<String, Value> {
+async fn info_for(node: &Node, app: &App, ev: &Event) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for c in &ev.channels {
-        let counts = app.channel_counts(c);
+        let counts = super::channels::counts_of(node, app, c).await;
         let mut attrs = serde_json::Map::new();
         if ev.info.iter().any(|i| i == "user_count") && c.kind() == ChannelKind::Presence {
             attrs.insert("user_count".into(), counts.users.into());
@@ -162,7 +162,7 @@ fn info_for(app: &App, ev: &Event) -> serde_json::Map<String, Value> {
     out
 }
 
-fn publish(app: &App, ev: &Event) {
+fn publish(app: &Arc<App>, ev: &Event) {
     for c in &ev.channels {
         app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server);
     }
@@ -176,7 +176,7 @@ pub async fn trigger(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
         let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
@@ -184,9 +184,10 @@ pub async fn trigger(
         if ev.info.is_empty() {
             Ok(serde_json::json!({}))
         } else {
-            Ok(serde_json::json!({"channels": info_for(&app, &ev)}))
+            Ok(serde_json::json!({"channels": info_for(&node, &app, &ev).await}))
         }
-    })();
+    }
+    .await;
     respond(&node, result)
 }
 
@@ -198,7 +199,7 @@ pub async fn trigger_batch(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
         let batch = parse_json::<BatchBody>(&body)?
@@ -222,18 +223,19 @@ pub async fn trigger_batch(
         if events.iter().all(|e| e.info.is_empty()) {
             Ok(serde_json::json!({}))
         } else {
-            let items: Vec<Value> = events
-                .iter()
-                .map(|ev| {
-                    info_for(&app, ev)
-                        .into_iter()
+            let mut items: Vec<Value> = Vec::new();
+            for ev in &events {
+                let info = info_for(&node, &app, ev).await;
+                items.push(
+                    info.into_iter()
                         .next()
                         .map(|(_, v)| v)
-                        .unwrap_or_else(|| serde_json::json!({}))
-                })
-                .collect();
+                        .unwrap_or_else(|| serde_json::json!({})),
+                );
+            }
             Ok(serde_json::json!({"batch": items}))
         }
-    })();
+    }
+    .await;
     respond(&node, result)
 }

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use super::channel::{Channel, Member, Subscriber};
 use super::conn_handle::ConnHandle;
 use super::Frame;
+use crate::cluster::{BusMessage, Cluster, StateOp};
 use crate::config::AppConfig;
 use crate::metrics::{AppLabel, KindLabel, Metrics};
 use crate::protocol::channel::ChannelKind;
@@ -98,11 +99,12 @@ pub struct App {
     closed: AtomicU64,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl App {
     /// A new app with no connections.
-    pub fn new(config: AppConfig, metrics: Arc<Metrics>, tasks: TaskTracker) -> Self {
+    pub fn new(config: AppConfig, metrics: Arc<Metrics>, tasks: TaskTracker, cluster: Option<Arc<Cluster>>) -> Self {
         let label = AppLabel { app: config.id.clone() };
         App {
             config,
@@ -117,14 +119,20 @@ impl App {
             closed: AtomicU64::new(0),
             metrics,
             tasks,
+            cluster,
         }
     }
 
-    /// Takes one connection slot; false when the app is at its quota.
+    /// Takes one connection slot; false when the app is at its quota. In a cluster the
+    /// quota counts every node (the others as of their last heartbeat).
     pub fn try_admit(&self) -> bool {
         let max = self.config.max_connections;
+        let elsewhere = match (&self.cluster, max) {
+            (Some(c), m) if m > 0 => c.live().app_connections(&self.config.id),
+            _ => 0,
+        };
         let prev = self.connections.fetch_add(1, Ordering::AcqRel);
-        if max > 0 && prev >= max {
+        if max > 0 && prev + elsewhere >= max {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
@@ -177,6 +185,10 @@ impl App {
     /// Subscribes `conn`. Queues `subscription_succeeded` (with members for presence)
     /// to it before any later event of the channel, then the cached event or
     /// `cache_miss` for cache channels. Returns false if it was already subscribed.
+    ///
+    /// In a cluster, presence members and cache entries live in Redis: the state task
+    /// sends `subscription_succeeded` with every member of the cluster, decides whether
+    /// this is the user's first socket anywhere, and replays cache channels.
     pub fn subscribe(
         self: &Arc<Self>,
         conn: &Arc<ConnHandle>,
@@ -195,6 +207,7 @@ impl App {
         if subs.contains_key(&conn.socket_id) {
             return Ok(false);
         }
+        let mut cluster_op = None;
         if let Some(p) = &presence {
             let mut members = channel.members.lock();
             let is_new_user = !members.contains_key(&p.user_id);
@@ -208,22 +221,24 @@ impl App {
             m.sockets += 1;
             if is_new_user {
                 self.metrics.presence_members.inc();
-                let added = Frame::from(frame::member_added(name.as_str(), &p.user_id, &p.info));
-                let mut n = 0;
-                for sub in subs.values() {
-                    sub.conn.push(added.clone());
-                    n += 1;
-                }
-                self.count_out(n, added.len());
-                self.metrics.presence_frames.inc_by(n as u64);
             }
-            let ok = Frame::from(frame::presence_subscription_succeeded(
-                name.as_str(),
-                members.iter().map(|(id, m)| (&**id, &*m.info)),
-            ));
-            self.metrics.presence_frames.inc();
-            self.count_out(1, ok.len());
-            conn.push(ok);
+            if self.cluster.is_some() {
+                cluster_op = Some(is_new_user);
+            } else {
+                if is_new_user {
+                    let added = Frame::from(frame::member_added(name.as_str(), &p.user_id, &p.info));
+                    let n = channel.fan_out_to(subs.values(), &added, None);
+                    self.count_out(n, added.len());
+                    self.metrics.presence_frames.inc_by(n as u64);
+                }
+                let ok = Frame::from(frame::presence_subscription_succeeded(
+                    name.as_str(),
+                    members.iter().map(|(id, m)| (&**id, &*m.info)),
+                ));
+                self.metrics.presence_frames.inc();
+                self.count_out(1, ok.len());
+                conn.push(ok);
+            }
         } else {
             let ok = Frame::from(frame::subscription_succeeded(name.as_str()));
             self.count_out(1, ok.len());
@@ -233,10 +248,11 @@ impl App {
             conn.socket_id,
             Subscriber {
                 conn: conn.clone(),
-                user_id: presence.map(|p| p.user_id),
+                user_id: presence.as_ref().map(|p| p.user_id.clone()),
             },
         );
-        if name.is_cache() {
+        let replay_here = name.is_cache() && self.cluster.is_none();
+        if replay_here {
             let f = match self.cached(name) {
                 Some(c) => c.frame,
                 None => Frame::from(frame::cache_miss(name.as_str())),
@@ -248,12 +264,32 @@ impl App {
         drop(subs);
         drop(guard);
         self.sub_gauge(kind, 1);
+        if let Some(cluster) = &self.cluster {
+            if let (Some(local_first), Some(p)) = (cluster_op, presence) {
+                cluster.op(StateOp::PresenceJoin {
+                    app: self.clone(),
+                    channel: name.clone(),
+                    user_id: p.user_id,
+                    info: p.info,
+                    conn: conn.clone(),
+                    local_first,
+                });
+            }
+            if name.is_cache() {
+                cluster.op(StateOp::CacheReplay {
+                    app: self.clone(),
+                    channel: name.clone(),
+                    conn: conn.clone(),
+                });
+            }
+        }
         self.after_count_change(&channel, count);
         Ok(true)
     }
 
     /// Removes `conn` from a channel; tells the other members when the user's last
-    /// socket leaves a presence channel; drops the channel when it empties.
+    /// socket leaves a presence channel (in a cluster: the last socket anywhere);
+    /// drops the channel when it empties.
     pub fn unsubscribe(self: &Arc<Self>, conn: &ConnHandle, name: &ChannelName, user: Option<&Arc<str>>) {
         let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
             return;
@@ -264,6 +300,7 @@ impl App {
             return;
         }
         self.sub_gauge(name.kind(), -1);
+        let mut left_node = None;
         if let Some(user_id) = user {
             let mut members = channel.members.lock();
             let gone = match members.get_mut(user_id) {
@@ -277,14 +314,14 @@ impl App {
             if gone {
                 members.remove(user_id);
                 self.metrics.presence_members.dec();
-                let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
-                let mut n = 0;
-                for sub in subs.values() {
-                    sub.conn.push(removed.clone());
-                    n += 1;
+                if self.cluster.is_some() {
+                    left_node = Some(user_id.clone());
+                } else {
+                    let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
+                    let n = channel.fan_out_to(subs.values(), &removed, None);
+                    self.count_out(n, removed.len());
+                    self.metrics.presence_frames.inc_by(n as u64);
                 }
-                self.count_out(n, removed.len());
-                self.metrics.presence_frames.inc_by(n as u64);
             }
         }
         let count = subs.len();
@@ -293,8 +330,15 @@ impl App {
             entry.remove();
         } else {
             drop(entry);
-            self.after_count_change(&channel, count);
         }
+        if let (Some(cluster), Some(user_id)) = (&self.cluster, left_node) {
+            cluster.op(StateOp::PresenceLeave {
+                app: self.clone(),
+                channel: name.clone(),
+                user_id,
+            });
+        }
+        self.after_count_change(&channel, count);
     }
 
     fn count_out(&self, frames: usize, len: usize) {
@@ -302,16 +346,31 @@ impl App {
         self.metrics.bytes_out.inc_by((frames * len) as u64);
     }
 
-    /// Sends `subscription_count` after a change, throttled on large channels.
+    /// After a subscriber count change: keeps the cluster's per-node count current and
+    /// sends `subscription_count` (throttled on large channels).
     fn after_count_change(self: &Arc<Self>, channel: &Arc<Channel>, count: usize) {
         let kind = channel.name.kind();
-        if !self.config.subscription_count || matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser) {
-            return;
+        let counted =
+            self.config.subscription_count && !matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser);
+        let emit = counted && self.count_due(channel, count);
+        if let Some(cluster) = &self.cluster {
+            cluster.op(StateOp::SubsCount {
+                app: self.clone(),
+                channel: channel.name.clone(),
+                local: count,
+                emit,
+            });
+        } else if emit {
+            self.send_count_frame(&channel.name, count as u64);
         }
+    }
+
+    /// Whether a `subscription_count` event is due now; on a large channel inside the
+    /// throttle window, schedules one for the end of the window instead.
+    fn count_due(self: &Arc<Self>, channel: &Arc<Channel>, count: usize) -> bool {
         if count <= COUNT_THROTTLE_ABOVE {
             *channel.count_sent.lock() = (Some(Instant::now()), false);
-            self.send_count(channel);
-            return;
+            return true;
         }
         let mut g = channel.count_sent.lock();
         let now = Instant::now();
@@ -325,24 +384,37 @@ impl App {
                     self.tasks.spawn(async move {
                         tokio::time::sleep_until(at).await;
                         *ch.count_sent.lock() = (Some(Instant::now()), false);
-                        app.send_count(&ch);
+                        let local = ch.subscriber_count();
+                        match &app.cluster {
+                            Some(c) => c.op(StateOp::SubsCount {
+                                app: app.clone(),
+                                channel: ch.name.clone(),
+                                local,
+                                emit: true,
+                            }),
+                            None => app.send_count_frame(&ch.name, local as u64),
+                        }
                     });
                 }
+                false
             }
             _ => {
                 *g = (Some(now), false);
-                drop(g);
-                self.send_count(channel);
+                true
             }
         }
     }
 
-    fn send_count(&self, channel: &Channel) {
-        let count = channel.subscriber_count();
-        if count == 0 {
+    /// Sends `pusher_internal:subscription_count` with `count` to the channel's local
+    /// subscribers.
+    pub fn send_count_frame(&self, name: &ChannelName, count: u64) {
+        if !self.config.subscription_count || count == 0 {
             return;
         }
-        let f = Frame::from(frame::subscription_count(channel.name.as_str(), count));
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        let f = Frame::from(frame::subscription_count(name.as_str(), count as usize));
         let n = channel.fan_out(&f, None);
         self.count_out(n, f.len());
     }
@@ -366,12 +438,11 @@ impl App {
         self.config.cache_ttl.saturating_sub(c.stored.elapsed().as_secs())
     }
 
-    /// Publishes an event to a channel on this node: stores it for cache channels
-    /// (server events only: client events are never cached), routes
-    /// `#server-to-user-` by signed-in user, fans out once-encoded bytes.
-    /// Returns the number of sockets it was queued to.
+    /// Publishes an event: fans it out to this node's subscribers and, in a cluster,
+    /// publishes it once on the bus for the other nodes. Cache channels keep it (server
+    /// events only: client events are never cached). Returns the local recipients.
     pub fn publish(
-        &self,
+        self: &Arc<Self>,
         channel: &ChannelName,
         event: &str,
         data: &str,
@@ -382,19 +453,53 @@ impl App {
             Origin::Client { user_id } => user_id,
             Origin::Server => None,
         };
-        let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
         self.metrics.broadcasts.inc();
         if channel.is_cache() && origin == Origin::Server {
+            let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), None));
             self.cache.insert(
                 channel.clone(),
                 CachedEvent {
-                    frame: f.clone(),
+                    frame: f,
                     event: event.into(),
                     data: data.into(),
                     stored: Instant::now(),
                 },
             );
+            if let Some(cluster) = &self.cluster {
+                cluster.op(StateOp::CacheSet {
+                    app: self.clone(),
+                    channel: channel.clone(),
+                    event: event.into(),
+                    data: data.into(),
+                });
+            }
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(
+                &self.config.id,
+                BusMessage::Event {
+                    channel: channel.to_string(),
+                    event: event.to_string(),
+                    data: data.to_string(),
+                    except: except.map(|s| s.to_string()),
+                    user_id: user_id.map(str::to_string),
+                },
+            );
+        }
+        self.deliver_local(channel, event, data, except, user_id)
+    }
+
+    /// Fans an event out to this node's subscribers only (also used for events from
+    /// other nodes); `#server-to-user-` channels go to the user's signed-in sockets.
+    pub fn deliver_local(
+        &self,
+        channel: &ChannelName,
+        event: &str,
+        data: &str,
+        except: Option<SocketId>,
+        user_id: Option<&str>,
+    ) -> usize {
+        let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
         let n = if let Some(uid) = channel.server_to_user_id() {
             self.send_to_user(uid, &f, except)
         } else {
@@ -403,6 +508,89 @@ impl App {
         };
         self.count_out(n, f.len());
         n
+    }
+
+    /// Sends `member_added` to a presence channel's local subscribers (but `except`).
+    pub fn fan_out_member_added(&self, name: &ChannelName, user_id: &str, info: &str, except: Option<SocketId>) {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        let f = Frame::from(frame::member_added(name.as_str(), user_id, info));
+        let n = channel.fan_out(&f, except);
+        self.count_out(n, f.len());
+        self.metrics.presence_frames.inc_by(n as u64);
+    }
+
+    /// Sends `member_removed` to a presence channel's local subscribers, unless the
+    /// user is (again) present here.
+    pub fn fan_out_member_removed(&self, name: &ChannelName, user_id: &str) {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        if channel.members.lock().contains_key(user_id) {
+            return;
+        }
+        let f = Frame::from(frame::member_removed(name.as_str(), user_id));
+        let n = channel.fan_out(&f, None);
+        self.count_out(n, f.len());
+        self.metrics.presence_frames.inc_by(n as u64);
+    }
+
+    /// Whether a socket is subscribed to a channel on this node.
+    pub fn is_subscribed(&self, name: &ChannelName, socket: SocketId) -> bool {
+        self.channels
+            .get(name)
+            .is_some_and(|c| c.subs.read().contains_key(&socket))
+    }
+
+    /// This node's members of a presence channel: (user id, raw info).
+    pub fn local_members(&self, name: &ChannelName) -> Vec<(String, String)> {
+        self.channels
+            .get(name)
+            .map(|c| {
+                c.members
+                    .lock()
+                    .iter()
+                    .map(|(id, m)| (id.to_string(), m.info.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every presence channel on this node with its members.
+    pub fn local_presence(&self) -> Vec<(ChannelName, Vec<(String, String)>)> {
+        self.channels
+            .iter()
+            .filter(|e| e.key().kind() == ChannelKind::Presence)
+            .map(|e| {
+                let members = e
+                    .value()
+                    .members
+                    .lock()
+                    .iter()
+                    .map(|(id, m)| (id.to_string(), m.info.to_string()))
+                    .collect();
+                (e.key().clone(), members)
+            })
+            .collect()
+    }
+
+    /// Every channel on this node with its subscriber count.
+    pub fn local_channel_counts(&self) -> Vec<(ChannelName, usize)> {
+        self.channels
+            .iter()
+            .map(|e| (e.key().clone(), e.value().subscriber_count()))
+            .collect()
+    }
+
+    /// Users signed in on this node.
+    pub fn local_online_users(&self) -> Vec<String> {
+        self.users.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Whether a user is signed in on this node.
+    pub fn is_signed_in_locally(&self, user_id: &str) -> bool {
+        self.users.contains_key(user_id)
     }
 
     fn send_to_user(&self, user_id: &str, f: &Frame, except: Option<SocketId>) -> usize {
@@ -416,8 +604,9 @@ impl App {
     }
 
     /// Records a successful sign-in; sends the watchlist status to the socket and
-    /// `online` to the user's watchers when this is their first socket.
-    pub fn sign_in(&self, conn: &Arc<ConnHandle>, user_id: &str, watchlist: &[String]) {
+    /// `online` to the user's watchers when this is their first socket (in a cluster:
+    /// first anywhere).
+    pub fn sign_in(self: &Arc<Self>, conn: &Arc<ConnHandle>, user_id: &str, watchlist: &[String]) {
         let first = {
             let mut e = self.users.entry(user_id.to_string()).or_default();
             let first = e.is_empty();
@@ -430,20 +619,37 @@ impl App {
             for w in watchlist {
                 self.watchers.entry(w.clone()).or_default().push(conn.clone());
             }
-            let (online, offline): (Vec<&str>, Vec<&str>) = watchlist
-                .iter()
-                .map(String::as_str)
-                .partition(|w| self.users.contains_key(*w));
-            let f = Frame::from(frame::watchlist_events(&online, &offline));
-            self.count_out(1, f.len());
-            conn.push(f);
+            match &self.cluster {
+                Some(c) => c.op(StateOp::WatchStatus {
+                    app: self.clone(),
+                    conn: conn.clone(),
+                    ids: watchlist.to_vec(),
+                }),
+                None => {
+                    let (online, offline): (Vec<&str>, Vec<&str>) = watchlist
+                        .iter()
+                        .map(String::as_str)
+                        .partition(|w| self.users.contains_key(*w));
+                    let f = Frame::from(frame::watchlist_events(&online, &offline));
+                    self.count_out(1, f.len());
+                    conn.push(f);
+                }
+            }
         }
-        if first && self.config.watchlist {
-            self.notify_watchers(user_id, true);
+        if first {
+            match &self.cluster {
+                Some(c) => c.op(StateOp::OnlineJoin {
+                    app: self.clone(),
+                    user_id: user_id.to_string(),
+                }),
+                None if self.config.watchlist => self.notify_watchers(user_id, true),
+                None => {}
+            }
         }
     }
 
-    fn notify_watchers(&self, user_id: &str, online: bool) {
+    /// Tells this node's watchers of `user_id` that it came online or went offline.
+    pub fn notify_watchers(&self, user_id: &str, online: bool) {
         let conns: Vec<Arc<ConnHandle>> = self.watchers.get(user_id).map(|v| v.clone()).unwrap_or_default();
         if conns.is_empty() {
             return;
@@ -460,7 +666,7 @@ impl App {
         self.count_out(conns.len(), f.len());
     }
 
-    fn sign_out(&self, conn: &ConnHandle, user_id: &str) {
+    fn sign_out(self: &Arc<Self>, conn: &ConnHandle, user_id: &str) {
         let last = match self.users.entry(user_id.to_string()) {
             Entry::Occupied(mut e) => {
                 e.get_mut().retain(|c| c.socket_id != conn.socket_id);
@@ -478,13 +684,34 @@ impl App {
             v.retain(|c| c.socket_id != conn.socket_id);
             !v.is_empty()
         });
-        if last && self.config.watchlist {
-            self.notify_watchers(user_id, false);
+        if last {
+            match &self.cluster {
+                Some(c) => c.op(StateOp::OnlineLeave {
+                    app: self.clone(),
+                    user_id: user_id.to_string(),
+                }),
+                None if self.config.watchlist => self.notify_watchers(user_id, false),
+                None => {}
+            }
         }
     }
 
-    /// Closes every socket signed in as `user_id` (4009); returns how many.
+    /// Closes every socket signed in as `user_id` (4009), on every node; returns how
+    /// many were on this one.
     pub fn terminate_user(&self, user_id: &str) -> usize {
+        if let Some(c) = &self.cluster {
+            c.publish(
+                &self.config.id,
+                BusMessage::Terminate {
+                    user_id: user_id.to_string(),
+                },
+            );
+        }
+        self.terminate_user_local(user_id)
+    }
+
+    /// Closes this node's sockets signed in as `user_id`.
+    pub fn terminate_user_local(&self, user_id: &str) -> usize {
         let conns: Vec<Arc<ConnHandle>> = self.users.get(user_id).map(|v| v.clone()).unwrap_or_default();
         for c in &conns {
             c.close(CloseCode::Unauthorized, "Connection terminated by the app");

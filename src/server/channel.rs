@@ -66,9 +66,19 @@ impl Channel {
     /// Queues `frame` to every subscriber except `except`; returns how many got it.
     pub fn fan_out(&self, frame: &Frame, except: Option<SocketId>) -> usize {
         let subs = self.subs.read();
+        self.fan_out_to(subs.values(), frame, except)
+    }
+
+    /// As [`Channel::fan_out`] over subscribers the caller already holds locked.
+    pub fn fan_out_to<'a>(
+        &self,
+        subs: impl Iterator<Item = &'a Subscriber>,
+        frame: &Frame,
+        except: Option<SocketId>,
+    ) -> usize {
         let mut n = 0;
-        for (id, sub) in subs.iter() {
-            if Some(*id) == except {
+        for sub in subs {
+            if Some(sub.conn.socket_id) == except {
                 continue;
             }
             sub.conn.push(frame.clone());

@@ -64,8 +64,18 @@ impl Health {
     }
 }
 
+/// Readiness. A degraded node (cut off from its cluster's Redis) still answers 200:
+/// it serves its own sockets, and failing readiness on every node at once when Redis
+/// goes down would take the whole cluster out of the load balancer. The header and
+/// body say "DEGRADED" for monitoring.
 fn readiness(node: &Node) -> Response {
     match node.health.state() {
+        NodeState::Serving if node.is_degraded() => (
+            StatusCode::OK,
+            [("x-health-check", "DEGRADED")],
+            Json(serde_json::json!({"health": "DEGRADED"})),
+        )
+            .into_response(),
         NodeState::Serving => (StatusCode::OK, Json(serde_json::json!({"health": "OK"}))).into_response(),
         NodeState::Draining => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Cluster;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 pub use app::App;
@@ -56,6 +57,9 @@ pub struct Node {
     pub boot_id: String,
     /// CPU, RSS and loop lag, kept current by the samplers.
     pub process: stats::ProcessFigures,
+    /// Cluster membership (cluster mode only).
+    pub cluster: Option<Arc<Cluster>>,
+    cluster_rx: parking_lot::Mutex<Option<crate::cluster::Receivers>>,
 }
 
 impl Node {
@@ -63,10 +67,22 @@ impl Node {
     pub fn new(config: ServeConfig) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let tasks = TaskTracker::new();
+        let boot_id = crate::secret::random_token(12);
+        let (cluster, cluster_rx) = match &config.cluster {
+            // The URL was validated with the config, so this cannot fail here.
+            Some(c) => match Cluster::new(c.clone(), &config.node_id, &boot_id) {
+                Ok((cluster, rx)) => (Some(cluster), Some(rx)),
+                Err(e) => {
+                    tracing::error!(error = %e, "Cluster mode could not start; serving standalone.");
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        };
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
         for a in &config.apps {
-            let app = Arc::new(App::new(a.clone(), metrics.clone(), tasks.clone()));
+            let app = Arc::new(App::new(a.clone(), metrics.clone(), tasks.clone(), cluster.clone()));
             apps_by_id.insert(a.id.clone(), app.clone());
             apps_by_key.insert(a.key.clone(), app);
         }
@@ -79,8 +95,10 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks,
             started: Instant::now(),
-            boot_id: crate::secret::random_token(12),
+            boot_id,
             process: stats::ProcessFigures::default(),
+            cluster,
+            cluster_rx: parking_lot::Mutex::new(cluster_rx),
         })
     }
 
@@ -101,7 +119,7 @@ impl Node {
 
     /// Whether the node is cut off from its cluster.
     pub fn is_degraded(&self) -> bool {
-        false
+        self.cluster.as_ref().is_some_and(|c| c.is_degraded())
     }
 
     /// The URL the console reaches this node at.
@@ -121,7 +139,7 @@ impl Node {
 
     /// Cluster bus figures (cluster mode only).
     pub fn pubsub_stats(&self) -> Option<rtc_model::PubSubStats> {
-        None
+        self.cluster.as_ref().map(|c| c.pubsub_stats())
     }
 
     /// Drain progress (while draining).
@@ -165,6 +183,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     stats::spawn_samplers(&node);
+    if let (Some(cluster), Some(rx)) = (&node.cluster, node.cluster_rx.lock().take()) {
+        tracing::info!(cluster = %cluster.config.name, node = %cluster.node_id, redis = %cluster.config.redis_url_redacted(), "Cluster mode.");
+        cluster.start(&node, rx);
+    }
     let app = router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = node.shutdown.clone();
     let serve = axum::serve(listener, app).with_graceful_shutdown({
@@ -184,5 +206,9 @@ pub async fn run(
     node.tasks.close();
     // Socket tasks see the cancelled token and close their sockets; bound the wait.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), node.tasks.wait()).await;
+    // Only then stop the cluster tasks, so the closed sockets' leaves are published.
+    if let Some(cluster) = &node.cluster {
+        cluster.shutdown().await;
+    }
     result
 }

@@ -154,6 +154,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
         pid: std::process::id(),
         state: Some(state),
         uptime_secs: node.started.elapsed().as_secs(),
+        live_nodes: 1 + node.cluster.as_ref().map_or(0, |c| c.live().others.len() as u64),
         connections: node.connection_count(),
         planning_line: cluster.map(|c| c.planning_line).unwrap_or(12_000),
         open_files_limit: m.open_files_limit.get().max(0) as u64,

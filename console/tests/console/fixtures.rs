@@ -27,6 +27,7 @@ pub fn stats(id: &str, host: u8, i: u64, connections: u64) -> NodeStats {
         pid: 1000 + u32::from(host),
         state: Some(NodeState::Serving),
         uptime_secs: 3 * 3600 + 720 + i,
+        live_nodes: 5,
         connections,
         planning_line: 12_000,
         open_files_limit: 1_048_576,

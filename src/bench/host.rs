@@ -1,0 +1,148 @@
+//! The machine the generator runs on: its file limit, ephemeral ports, and the CPU and
+//! memory figures of a process read from `/proc` (the generator's own or the server's).
+
+use std::io;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Clock ticks per second in `/proc/PID/stat` (`USER_HZ`): 100 on every Linux ABI that
+/// `rtc` builds for; it is fixed by the kernel ABI, not by `CONFIG_HZ`.
+const USER_HZ: f64 = 100.0;
+
+/// The open-file limit before and after raising it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct FileLimit {
+    /// Soft limit found at start.
+    pub soft_before: u64,
+    /// Soft limit in force (raised to the hard limit when allowed).
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+    /// Why raising failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raise_error: Option<String>,
+}
+
+/// Raises the soft open-file limit to the hard limit, as `rtc serve` does.
+pub(crate) fn raise_file_limit() -> FileLimit {
+    let (soft_before, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
+    // `increase_nofile_limit` caps an unlimited hard limit at what the kernel accepts.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => FileLimit {
+            soft_before,
+            soft,
+            hard,
+            raise_error: None,
+        },
+        Err(e) => FileLimit {
+            soft_before,
+            soft: soft_before,
+            hard,
+            raise_error: Some(e.to_string()),
+        },
+    }
+}
+
+/// The local port range for outgoing connections (`ip_local_port_range`), as a count.
+pub(crate) fn ephemeral_ports() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|s| s.parse::<u32>().ok());
+    let (low, high) = (it.next()??, it.next()??);
+    Some(high.saturating_sub(low) + 1)
+}
+
+/// The cores a process may run on, as `Cpus_allowed_list` writes them (e.g. `0-1`).
+pub(crate) fn cpus_allowed_list(pid: Option<u32>) -> Option<String> {
+    let status = std::fs::read_to_string(proc_path(pid, "status")).ok()?;
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    Some(list.trim().to_string())
+}
+
+/// How many cores a `Cpus_allowed_list` names, e.g. 1 under `taskset -c 0`.
+pub(crate) fn count_cpus(list: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        n += match part.split_once('-') {
+            Some((a, b)) => b.trim().parse::<usize>().ok()? - a.trim().parse::<usize>().ok()? + 1,
+            None => part.trim().parse::<usize>().map(|_| 1).ok()?,
+        };
+    }
+    Some(n)
+}
+
+fn proc_path(pid: Option<u32>, file: &str) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}/{file}"),
+        None => format!("/proc/self/{file}"),
+    }
+}
+
+/// One reading of a process's CPU time and resident memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcSample {
+    /// When it was read.
+    pub at: Instant,
+    /// User + system CPU time of every thread so far.
+    pub cpu: Duration,
+    /// Resident set size (KiB).
+    pub rss_kib: u64,
+}
+
+/// Reads `/proc/PID/stat` and `/proc/PID/status` (`None` = this process).
+///
+/// # Errors
+/// The process is gone or `/proc` is not mounted.
+pub(crate) fn sample(pid: Option<u32>) -> io::Result<ProcSample> {
+    let at = Instant::now();
+    let stat = std::fs::read_to_string(proc_path(pid, "stat"))?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/PID/stat layout");
+    // The command name (field 2) may hold spaces and parentheses; the rest follows the
+    // last ')'. Fields from there: state(3) ... utime(14) stime(15).
+    let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(bad);
+    let cpu_ticks = ticks(11)? + ticks(12)?;
+    let status = std::fs::read_to_string(proc_path(pid, "status"))?;
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(ProcSample {
+        at,
+        cpu: Duration::from_secs_f64(cpu_ticks as f64 / USER_HZ),
+        rss_kib,
+    })
+}
+
+/// CPU used between two samples, in cores (1.0 = one core busy all the time).
+pub(crate) fn cores_used(from: &ProcSample, to: &ProcSample) -> f64 {
+    let wall = to.at.saturating_duration_since(from.at).as_secs_f64();
+    if wall <= 0.0 {
+        return 0.0;
+    }
+    to.cpu.saturating_sub(from.cpu).as_secs_f64() / wall
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_cpu_lists() {
+        assert_eq!(count_cpus("0"), Some(1));
+        assert_eq!(count_cpus("0-3,6,8-9"), Some(7));
+        assert_eq!(count_cpus("x"), None);
+    }
+
+    #[test]
+    fn reads_own_process() {
+        let a = sample(None).expect("own /proc");
+        assert!(a.rss_kib > 0);
+        let list = cpus_allowed_list(None).expect("own status");
+        assert!(count_cpus(&list).is_some_and(|n| n >= 1));
+        let b = sample(None).expect("own /proc");
+        assert!(cores_used(&a, &b) >= 0.0);
+    }
+}

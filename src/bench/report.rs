@@ -1,0 +1,453 @@
+//! The figures of a run, the verdict on what limited them, and their two renderings: a
+//! human table and JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::book::DeliverySummary;
+use super::histogram::Percentiles;
+use super::host::FileLimit;
+use super::publish::PublishOutcome;
+
+/// Share of its cores above which a process counts as saturated.
+const SATURATED: f64 = 0.85;
+
+/// Everything a run measured.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// The `--url` loaded.
+    pub target: String,
+    /// The scenario's flags.
+    pub parameters: serde_json::Value,
+    /// Seconds of the steady phase (hold, publishing, churn, settling).
+    pub steady_seconds: f64,
+    /// Limits in force and the ones hit.
+    pub limits: Limits,
+    /// Ramp and socket figures.
+    pub connections: Connections,
+    /// The publisher, for fanout and mixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishOutcome>,
+    /// Deliveries of published events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Deliveries>,
+    /// The presence channel under churn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+    /// The server process, with `--server-pid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<Server>,
+    /// The generator's own load.
+    pub generator: Generator,
+    /// What limited the figures.
+    pub verdict: Verdict,
+    /// Things the reader should know.
+    pub warnings: Vec<String>,
+}
+
+/// Limits of the generator's machine.
+#[derive(Debug, Serialize)]
+pub(crate) struct Limits {
+    /// Open files of the generator.
+    pub open_files: FileLimit,
+    /// Local ports per source address.
+    pub ephemeral_ports: Option<u32>,
+    /// Source addresses used (empty: the kernel's choice).
+    pub source_addresses: Vec<String>,
+    /// Limits that made sockets fail.
+    pub hit: Vec<String>,
+}
+
+/// Socket figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Connections {
+    /// Sockets asked for.
+    pub requested: u64,
+    /// Sockets started before the deadline.
+    pub started: u64,
+    /// Sockets that got `connection_established`.
+    pub connected: u64,
+    /// Sockets whose subscriptions all succeeded.
+    pub ready: u64,
+    /// Sockets that never became ready.
+    pub failed: u64,
+    /// Ready sockets lost later.
+    pub dropped: u64,
+    /// Seconds from the first socket's start to the last one settling.
+    pub ramp_seconds: f64,
+    /// Asked ramp rate.
+    pub ramp_rate_target: f64,
+    /// Sockets started per second (the generator keeping to --rate).
+    pub ramp_rate_achieved: f64,
+    /// TCP connect to `connection_established`.
+    pub connect_latency: Percentiles,
+    /// First subscribe to last `subscription_succeeded`.
+    pub subscribe_latency: Percentiles,
+    /// Why sockets failed.
+    pub failures: BTreeMap<String, u64>,
+    /// Why ready sockets were lost.
+    pub drops: BTreeMap<String, u64>,
+    /// `pusher:error` frames received after subscribing.
+    pub server_errors: BTreeMap<String, u64>,
+    /// `pusher:ping` sent by the sockets after idle periods.
+    pub pings_sent: u64,
+    /// Server pings answered.
+    pub pongs_sent: u64,
+    /// Client pings with no message back within 30 s.
+    pub pongs_missing: u64,
+}
+
+/// Delivery figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Deliveries {
+    /// Counts and latencies.
+    #[serde(flatten)]
+    pub summary: DeliverySummary,
+    /// Copies received per second of publishing.
+    pub per_second: f64,
+    /// Event frames that were not the bench's.
+    pub foreign: u64,
+}
+
+/// Presence figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Presence {
+    /// Members when churn started.
+    pub members: u64,
+    /// Joins sent.
+    pub joins: u64,
+    /// Leaves sent.
+    pub leaves: u64,
+    /// Member frames the joins and leaves owed.
+    pub frames_expected: u64,
+    /// Member frames received during the steady phase.
+    pub frames_received: u64,
+    /// Received member frames per second.
+    pub frames_per_second: f64,
+    /// From the join/leave command to each member frame.
+    pub latency: Percentiles,
+}
+
+/// The server process.
+#[derive(Debug, Serialize)]
+pub(crate) struct Server {
+    /// Its pid.
+    pub pid: u32,
+    /// Cores it may run on.
+    pub cpus_allowed: Option<usize>,
+    /// RSS before the ramp (KiB).
+    pub rss_before_kib: u64,
+    /// RSS at the end of the steady phase (KiB).
+    pub rss_after_kib: u64,
+    /// RSS growth per open socket (KiB).
+    pub rss_per_socket_kib: Option<f64>,
+    /// CPU during the steady phase, in cores.
+    pub cpu_cores: f64,
+    /// Frames the generator received per CPU-second of the server, steady phase.
+    pub frames_per_cpu_second: Option<f64>,
+}
+
+/// The generator process.
+#[derive(Debug, Serialize)]
+pub(crate) struct Generator {
+    /// Cores it may run on.
+    pub cores_available: usize,
+    /// CPU during the steady phase, in cores.
+    pub cpu_cores: f64,
+    /// CPU over the whole run, in seconds.
+    pub cpu_seconds_total: f64,
+    /// RSS at the end of the steady phase (KiB).
+    pub rss_kib: u64,
+    /// Frames received per second, steady phase.
+    pub frames_per_second: f64,
+}
+
+/// What limited the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Bottleneck {
+    /// Neither side was saturated: the figures are the server's at this load.
+    None,
+    /// The server used nearly all its cores.
+    Server,
+    /// The generator used nearly all its cores: the figures understate the server.
+    Generator,
+    /// Not enough information (no `--server-pid`) or mixed signals.
+    Unknown,
+}
+
+/// The verdict and the reasons for it.
+#[derive(Debug, Serialize)]
+pub(crate) struct Verdict {
+    /// The limiting side.
+    pub bottleneck: Bottleneck,
+    /// Why.
+    pub notes: Vec<String>,
+}
+
+/// Inputs of the verdict.
+#[derive(Debug)]
+pub(crate) struct VerdictInputs<'a> {
+    /// Generator CPU in cores, steady phase.
+    pub generator_cores: f64,
+    /// Cores the generator may use.
+    pub generator_allowed: usize,
+    /// Server CPU in cores and cores allowed, when known.
+    pub server: Option<(f64, Option<usize>)>,
+    /// The generator's and the server's `Cpus_allowed_list`, when both are known.
+    pub cpu_lists: Option<(String, String)>,
+    /// The publisher, if any.
+    pub publish: Option<&'a PublishOutcome>,
+    /// Asked and achieved ramp rates.
+    pub ramp: (f64, f64),
+}
+
+/// Decides what limited the run.
+pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
+    let mut notes = Vec::new();
+    let gen_saturated = v.generator_cores >= SATURATED * v.generator_allowed as f64;
+    if gen_saturated {
+        notes.push(format!(
+            "the generator used {:.2} of its {} cores: it, not the server, set the pace; the server's figures \
+             are a lower bound (run the generator on more cores)",
+            v.generator_cores, v.generator_allowed
+        ));
+    }
+    let server_saturated = match v.server {
+        Some((cores, Some(allowed))) => cores >= SATURATED * allowed as f64,
+        Some((cores, None)) => cores >= SATURATED,
+        None => {
+            notes.push("give --server-pid to measure the server's CPU and memory".into());
+            false
+        }
+    };
+    if let (Some((cores, allowed)), true) = (v.server, server_saturated) {
+        notes.push(format!(
+            "the server used {cores:.2} of its {} cores: it is saturated at this load",
+            allowed.map_or("?".into(), |a| a.to_string())
+        ));
+    }
+    if let Some((generator, server)) = &v.cpu_lists {
+        if generator == server {
+            notes.push(format!(
+                "server and generator share cores {generator}; pin them apart (taskset -c) for clean figures"
+            ));
+        }
+    }
+    let mut behind = false;
+    if let Some(p) = v.publish {
+        if p.skipped > 0 || p.rate_achieved < 0.95 * p.rate_target {
+            behind = true;
+            notes.push(format!(
+                "the publisher sent {:.1}/s of the {:.1}/s asked ({} events skipped with 64 requests pending): \
+                 the HTTP API answered too slowly",
+                p.rate_achieved, p.rate_target, p.skipped
+            ));
+        }
+    }
+    let (asked, achieved) = v.ramp;
+    if achieved < 0.9 * asked {
+        notes.push(format!(
+            "the ramp reached {achieved:.0} sockets/s of the {asked:.0}/s asked"
+        ));
+    }
+    let bottleneck = match (gen_saturated, server_saturated) {
+        (true, false) => Bottleneck::Generator,
+        (false, true) => Bottleneck::Server,
+        (true, true) => Bottleneck::Unknown,
+        (false, false) if v.server.is_none() => Bottleneck::Unknown,
+        (false, false) if behind => Bottleneck::Server,
+        (false, false) => {
+            notes.push("neither side was saturated: these are the server's figures at this load".into());
+            Bottleneck::None
+        }
+    };
+    Verdict { bottleneck, notes }
+}
+
+fn pct(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "no samples".into();
+    }
+    format!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (n={})",
+        p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.count
+    )
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn tally(out: &mut String, title: &str, t: &BTreeMap<String, u64>) {
+    for (why, n) in t {
+        let _ = writeln!(out, "  {title:<12}{n:>8} × {why}");
+    }
+}
+
+impl Report {
+    /// The human table.
+    pub(crate) fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "rtc bench {} → {}  {}", self.scenario, self.target, self.parameters);
+        let l = &self.limits;
+        let _ = writeln!(
+            o,
+            "{:<14}open files {} (soft was {}, hard {}); ephemeral ports {}; sources {}",
+            "limits",
+            l.open_files.soft,
+            l.open_files.soft_before,
+            l.open_files.hard,
+            l.ephemeral_ports.map_or("?".into(), |p| p.to_string()),
+            if l.source_addresses.is_empty() {
+                "kernel's choice".into()
+            } else {
+                l.source_addresses.join(",")
+            }
+        );
+        for hit in &l.hit {
+            let _ = writeln!(o, "  LIMIT HIT   {hit}");
+        }
+        let c = &self.connections;
+        let _ = writeln!(
+            o,
+            "{:<14}{}/{} ready ({} connected, {} failed, {} dropped later) in {:.2} s, started at {:.0}/s (asked {:.0}/s)",
+            "sockets",
+            c.ready,
+            c.requested,
+            c.connected,
+            c.failed,
+            c.dropped,
+            c.ramp_seconds,
+            c.ramp_rate_achieved,
+            c.ramp_rate_target
+        );
+        let _ = writeln!(o, "  {:<12}{}", "connect", pct(&c.connect_latency));
+        if c.subscribe_latency.count > 0 {
+            let _ = writeln!(o, "  {:<12}{}", "subscribe", pct(&c.subscribe_latency));
+        }
+        tally(&mut o, "failed", &c.failures);
+        tally(&mut o, "dropped", &c.drops);
+        tally(&mut o, "error", &c.server_errors);
+        let _ = writeln!(
+            o,
+            "  {:<12}{} pings sent, {} server pings answered, {} pongs missing",
+            "heartbeat", c.pings_sent, c.pongs_sent, c.pongs_missing
+        );
+        let _ = writeln!(o, "{:<14}{:.1} s", "steady phase", self.steady_seconds);
+        if let Some(p) = &self.publish {
+            let _ = writeln!(
+                o,
+                "{:<14}{} sent at {:.1}/s (asked {:.1}/s): {} accepted, {} failed, {} skipped",
+                "publish", p.attempted, p.rate_achieved, p.rate_target, p.accepted, p.failed, p.skipped
+            );
+            let _ = writeln!(o, "  {:<12}{}", "request", pct(&p.request_latency));
+            tally(&mut o, "failed", &p.failures);
+        }
+        if let Some(d) = &self.deliveries {
+            let s = &d.summary;
+            let _ = writeln!(
+                o,
+                "{:<14}{} of {} received, {} LOST, {} duplicates, {:.0}/s",
+                "deliveries", s.received, s.expected, s.lost, s.duplicates, d.per_second
+            );
+            let _ = writeln!(o, "  {:<12}{}", "latency", pct(&s.latency));
+            let _ = writeln!(
+                o,
+                "  {:<12}median {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} events complete, {} incomplete)",
+                "to last sub",
+                s.time_to_last.p50_ms,
+                s.time_to_last.p99_ms,
+                s.time_to_last.max_ms,
+                s.time_to_last.count,
+                s.incomplete_events
+            );
+        }
+        if let Some(p) = &self.presence {
+            let _ = writeln!(
+                o,
+                "{:<14}{} members, {} joins + {} leaves: {} of {} member frames, {:.0}/s",
+                "presence", p.members, p.joins, p.leaves, p.frames_received, p.frames_expected, p.frames_per_second
+            );
+            let _ = writeln!(o, "  {:<12}{}", "latency", pct(&p.latency));
+        }
+        if let Some(s) = &self.server {
+            let _ = writeln!(
+                o,
+                "{:<14}pid {} on {} cores: RSS {} → {}{}; CPU {:.3} cores{}",
+                "server",
+                s.pid,
+                s.cpus_allowed.map_or("?".into(), |n| n.to_string()),
+                mib(s.rss_before_kib),
+                mib(s.rss_after_kib),
+                s.rss_per_socket_kib
+                    .map_or(String::new(), |k| format!(" ({k:.2} KiB per socket)")),
+                s.cpu_cores,
+                s.frames_per_cpu_second
+                    .map_or(String::new(), |f| format!(", {f:.0} frames per CPU-second")),
+            );
+        }
+        let g = &self.generator;
+        let _ = writeln!(
+            o,
+            "{:<14}CPU {:.2} of {} cores ({:.1} CPU-s in all), RSS {}, {:.0} frames/s received",
+            "generator",
+            g.cpu_cores,
+            g.cores_available,
+            g.cpu_seconds_total,
+            mib(g.rss_kib),
+            g.frames_per_second
+        );
+        let name = match self.verdict.bottleneck {
+            Bottleneck::None => "none",
+            Bottleneck::Server => "SERVER",
+            Bottleneck::Generator => "GENERATOR",
+            Bottleneck::Unknown => "unknown",
+        };
+        let _ = writeln!(o, "{:<14}bottleneck: {name}", "verdict");
+        for n in &self.verdict.notes {
+            let _ = writeln!(o, "  - {n}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(o, "warning: {w}");
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(generator_cores: f64, server: Option<(f64, Option<usize>)>) -> VerdictInputs<'static> {
+        VerdictInputs {
+            generator_cores,
+            generator_allowed: 1,
+            server,
+            cpu_lists: None,
+            publish: None,
+            ramp: (100.0, 100.0),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(
+            verdict(&inputs(0.95, Some((0.3, Some(1))))).bottleneck,
+            Bottleneck::Generator
+        );
+        assert_eq!(
+            verdict(&inputs(0.3, Some((0.95, Some(1))))).bottleneck,
+            Bottleneck::Server
+        );
+        assert_eq!(verdict(&inputs(0.3, Some((0.3, Some(1))))).bottleneck, Bottleneck::None);
+        assert_eq!(verdict(&inputs(0.3, None)).bottleneck, Bottleneck::Unknown);
+        let v = verdict(&inputs(0.95, None));
+        assert_eq!(v.bottleneck, Bottleneck::Generator);
+        assert!(v.notes.iter().any(|n| n.contains("lower bound")));
+    }
+}

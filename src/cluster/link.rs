@@ -1,0 +1,279 @@
+//! The node's Redis connections: a command connection (publishes, shared state,
+//! registry) and a subscriber connection named `rtc:{cluster}:{node}:sub` so operators
+//! can find its output buffer in `CLIENT LIST`. Both reconnect by themselves with a
+//! capped backoff; while either is down the node is degraded and serves its own sockets.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{AsyncPushSender, ConnectionManager, ConnectionManagerConfig, SendError};
+use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
+use tokio::sync::{mpsc, Notify};
+
+use super::bus::{self, BusMessage, Envelope};
+use super::{unix_ms, Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
+use crate::protocol::ChannelName;
+use crate::server::Node;
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the subscriber connection is pinged to notice a silent failure.
+const SUB_PING: Duration = Duration::from_secs(2);
+/// Messages published per pipeline.
+const PUBLISH_BATCH: usize = 256;
+
+pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>, publish_rx: mpsc::Receiver<String>) {
+    let (recv_tx, recv_rx) = mpsc::channel::<Vec<u8>>(RECEIVE_QUEUE);
+    let tasks = cluster.tasks.clone();
+    tasks.spawn(command_link(cluster.clone()));
+    tasks.spawn(subscriber(cluster.clone(), recv_tx));
+    tasks.spawn(dispatcher(cluster.clone(), node, recv_rx));
+    tasks.spawn(publisher(cluster, publish_rx));
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(MAX_BACKOFF)
+}
+
+/// Creates the command connection (retrying until Redis answers); the connection
+/// manager then reconnects by itself.
+async fn command_link(cluster: Arc<Cluster>) {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(REDIS_TIMEOUT)
+        .set_response_timeout(REDIS_TIMEOUT)
+        .set_number_of_retries(1)
+        .set_max_delay(MAX_BACKOFF.as_millis() as u64);
+    let mut attempt = 0;
+    loop {
+        let made = tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            r = ConnectionManager::new_with_config(cluster.client.clone(), config.clone()) => r,
+        };
+        match made {
+            Ok(mut con) => {
+                let _: Result<(), _> = redis::cmd("CLIENT")
+                    .arg("SETNAME")
+                    .arg(cluster.keys.cmd_client_name(&cluster.node_id))
+                    .query_async(&mut con)
+                    .await;
+                *cluster.cmd.write() = Some(con);
+                cluster.cmd_ok.store(true, Ordering::Release);
+                tracing::info!(redis = %cluster.config.redis_url_redacted(), "Connected to the cluster's Redis.");
+                return;
+            }
+            Err(e) => {
+                if attempt == 0 {
+                    tracing::warn!(redis = %cluster.config.redis_url_redacted(), error = %e, "Redis unreachable; serving local sockets only (degraded) and retrying.");
+                }
+                attempt += 1;
+                tokio::select! {
+                    () = cluster.stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Hands pushed pub/sub messages to the dispatcher without blocking the connection;
+/// a full queue drops (and counts) the message rather than grow memory.
+struct Forwarder {
+    tx: mpsc::Sender<Vec<u8>>,
+    cluster: Arc<Cluster>,
+    disconnected: Arc<Notify>,
+}
+
+impl AsyncPushSender for Forwarder {
+    fn send(&self, info: PushInfo) -> Result<(), SendError> {
+        match info.kind {
+            PushKind::Message => {
+                if let Some(Value::BulkString(payload)) = info.data.into_iter().nth(1) {
+                    if self.tx.try_send(payload).is_err() {
+                        self.cluster.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            PushKind::Disconnection => self.disconnected.notify_one(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
+    let mut attempt: u32 = 0;
+    let mut ever_connected = false;
+    loop {
+        let disconnected = Arc::new(Notify::new());
+        let forwarder = Forwarder {
+            tx: tx.clone(),
+            cluster: cluster.clone(),
+            disconnected: disconnected.clone(),
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_push_sender(forwarder);
+        let setup = async {
+            let mut con = cluster
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(cluster.keys.sub_client_name(&cluster.node_id))
+                .query_async::<()>(&mut con)
+                .await?;
+            con.subscribe(cluster.keys.bus()).await?;
+            Ok::<_, redis::RedisError>(con)
+        };
+        let con = tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            r = setup => r,
+        };
+        match con {
+            Ok(mut con) => {
+                attempt = 0;
+                if ever_connected {
+                    cluster.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("Resubscribed to the cluster bus.");
+                }
+                ever_connected = true;
+                cluster.sub_connected.store(true, Ordering::Release);
+                let mut ping = tokio::time::interval(SUB_PING);
+                loop {
+                    tokio::select! {
+                        () = cluster.stop.cancelled() => return,
+                        () = disconnected.notified() => break,
+                        _ = ping.tick() => {
+                            let ok = redis::cmd("PING").query_async::<Value>(&mut con).await.is_ok();
+                            if !ok {
+                                break;
+                            }
+                        }
+                    }
+                }
+                cluster.sub_connected.store(false, Ordering::Release);
+                tracing::warn!("Lost the cluster bus subscription; cross-node delivery paused, reconnecting.");
+            }
+            Err(e) => {
+                if attempt == 0 && ever_connected {
+                    tracing::warn!(error = %e, "Cannot resubscribe to the cluster bus yet.");
+                }
+                attempt += 1;
+                tokio::select! {
+                    () = cluster.stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiver<Vec<u8>>) {
+    loop {
+        let payload = tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            p = rx.recv() => match p { Some(p) => p, None => return },
+        };
+        cluster.receive_backlog.store(rx.len() as u64, Ordering::Relaxed);
+        let env = match bus::decode(&payload) {
+            Ok(env) => env,
+            Err(e) => {
+                cluster.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "Skipped a bus message.");
+                continue;
+            }
+        };
+        if env.origin == cluster.node_id && env.boot == cluster.boot_id {
+            continue; // our own publish: already delivered locally
+        }
+        cluster.counters.received.fetch_add(1, Ordering::Relaxed);
+        let now = unix_ms();
+        cluster.counters.record_lag(now, now.saturating_sub(env.ts_ms) as f64);
+        deliver(&node, env);
+        cluster.counters.processed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Fans a message from another node out to this node's sockets.
+fn deliver(node: &Node, env: Envelope) {
+    let Some(app) = node.app_by_id(&env.app) else { return };
+    let channel = |name: &str| ChannelName::parse(name).ok();
+    match env.msg {
+        BusMessage::Event {
+            channel: c,
+            event,
+            data,
+            except,
+            user_id,
+        } => {
+            if let Some(c) = channel(&c) {
+                let except = except.and_then(|s| s.parse().ok());
+                app.deliver_local(&c, &event, &data, except, user_id.as_deref());
+            }
+        }
+        BusMessage::MemberAdded {
+            channel: c,
+            user_id,
+            user_info,
+        } => {
+            if let Some(c) = channel(&c) {
+                app.fan_out_member_added(&c, &user_id, &user_info, None);
+            }
+        }
+        BusMessage::MemberRemoved { channel: c, user_id } => {
+            if let Some(c) = channel(&c) {
+                app.fan_out_member_removed(&c, &user_id);
+            }
+        }
+        BusMessage::SubscriptionCount { channel: c, count } => {
+            if let Some(c) = channel(&c) {
+                app.send_count_frame(&c, count);
+            }
+        }
+        BusMessage::Terminate { user_id } => {
+            app.terminate_user_local(&user_id);
+        }
+        BusMessage::Watchlist { user_id, online } => app.notify_watchers(&user_id, online),
+    }
+}
+
+async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    loop {
+        batch.clear();
+        let n = tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, PUBLISH_BATCH) => n,
+            () = cluster.stop.cancelled() => {
+                // Publish what is already queued (the last leaves of a shutdown), then stop.
+                rx.close();
+                rx.recv_many(&mut batch, PUBLISH_BATCH).await
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        let Some(mut con) = cluster.cmd() else {
+            cluster.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
+            continue;
+        };
+        let channel = cluster.keys.bus();
+        let mut pipe = redis::pipe();
+        for msg in &batch {
+            pipe.cmd("PUBLISH").arg(&channel).arg(msg.as_bytes()).ignore();
+        }
+        match pipe.query_async::<()>(&mut con).await {
+            Ok(()) => {
+                cluster.counters.published.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                cluster.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
+                cluster.cmd_ok.store(false, Ordering::Release);
+                tracing::warn!(error = %e, dropped = n, "Publishing to the cluster bus failed.");
+            }
+        }
+    }
+}

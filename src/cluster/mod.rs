@@ -1,0 +1,364 @@
+//! Cluster mode: N nodes joined over Redis behave as one server.
+//!
+//! * [`bus`]: the versioned message every node publishes once per event on the
+//!   cluster channel and every other node fans out to its own sockets.
+//! * `link`: the Redis connections (a named subscriber, a command connection), the
+//!   publisher and the dispatcher of received messages, with reconnects.
+//! * `registry`: heartbeats of [`rtc_model::NodeStats`] with a TTL, the live-node
+//!   view, the reaper of dead nodes and the node-id clash check.
+//! * `state`: shared state kept per node in Redis (subscriber counts, presence
+//!   members, signed-in users, cache channels) and the ordered task that maintains it.
+//! * `query`: cluster-wide answers for the HTTP API, from that shared state.
+//!
+//! Every key and channel starts with `rtc:{cluster}:` ([`Keys`]), so clusters can share
+//! one Redis. Each node writes only its own per-node keys; readers sum or union over
+//! the live nodes, so a dead node's entries stop counting the moment its registration
+//! expires and a Redis restart is repaired by each node rewriting its own state.
+
+pub mod bus;
+mod link;
+pub mod query;
+mod registry;
+mod state;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use redis::aio::ConnectionManager;
+use rtc_model::{NodeStats, PubSubStats};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use bus::{BusMessage, Envelope};
+pub use state::StateOp;
+
+use crate::config::ClusterConfig;
+use crate::server::Node;
+
+/// How often a node heartbeats into the registry.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Messages waiting to be published before new ones are dropped (and counted).
+const PUBLISH_QUEUE: usize = 65_536;
+/// Received messages waiting to be fanned out before new ones are dropped (counted);
+/// bounds the node's memory when it cannot keep up, as Redis's own output-buffer limit
+/// bounds Redis's.
+const RECEIVE_QUEUE: usize = 65_536;
+/// State operations waiting for the state task.
+const OPS_QUEUE: usize = 262_144;
+/// Timeout of every Redis command: a paused Redis must not hang the node.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Names of every key and channel of one cluster.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys of cluster `name`.
+    pub fn new(name: &str) -> Self {
+        Keys {
+            prefix: rtc_model::cluster_prefix(name),
+        }
+    }
+
+    /// The pub/sub channel every node subscribes to.
+    pub fn bus(&self) -> String {
+        format!("{}bus", self.prefix)
+    }
+    /// A node's registry entry.
+    pub fn node(&self, node: &str) -> String {
+        format!("{}node:{node}", self.prefix)
+    }
+    /// The set of registered node ids.
+    pub fn nodes(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+    /// A node's subscriber counts per channel of an app.
+    pub fn subs(&self, app: &str, node: &str) -> String {
+        format!("{}subs:{app}:{node}", self.prefix)
+    }
+    /// A node's presence members (user id → info) of a channel.
+    pub fn presence(&self, app: &str, channel: &str, node: &str) -> String {
+        format!("{}pres:{app}:{channel}:{node}", self.prefix)
+    }
+    /// Index of the presence channels a node has members in (`app\nchannel`).
+    pub fn presence_index(&self, node: &str) -> String {
+        format!("{}presidx:{node}", self.prefix)
+    }
+    /// A node's signed-in users of an app.
+    pub fn online(&self, app: &str, node: &str) -> String {
+        format!("{}online:{app}:{node}", self.prefix)
+    }
+    /// The last event of a cache channel.
+    pub fn cache(&self, app: &str, channel: &str) -> String {
+        format!("{}cache:{app}:{channel}", self.prefix)
+    }
+    /// Lock taken by the node that reaps a dead node.
+    pub fn reap_lock(&self, node: &str) -> String {
+        format!("{}reap:{node}", self.prefix)
+    }
+    /// Marker left after a node was reaped, so a node that comes back knows its
+    /// members were removed and announces them again.
+    pub fn reaped(&self, node: &str, boot: &str) -> String {
+        format!("{}reaped:{node}:{boot}", self.prefix)
+    }
+    /// The client name of a node's subscriber connection (`CLIENT LIST`).
+    pub fn sub_client_name(&self, node: &str) -> String {
+        format!("{}{node}:sub", self.prefix)
+    }
+    /// The client name of a node's command connection.
+    pub fn cmd_client_name(&self, node: &str) -> String {
+        format!("{}{node}:cmd", self.prefix)
+    }
+}
+
+/// Bus counters, read by the admin stats.
+#[derive(Default)]
+pub struct BusCounters {
+    /// Messages published.
+    pub published: AtomicU64,
+    /// Messages dropped before publishing (queue full or Redis down).
+    pub publish_dropped: AtomicU64,
+    /// Messages received from other nodes.
+    pub received: AtomicU64,
+    /// Messages received and fanned out.
+    pub processed: AtomicU64,
+    /// Messages skipped (undecodable, unknown version, or receive queue full).
+    pub skipped: AtomicU64,
+    /// Subscriber reconnections.
+    pub reconnects: AtomicU64,
+    lag: Mutex<LagWindow>,
+}
+
+#[derive(Default)]
+struct LagWindow {
+    start_ms: u64,
+    sum: f64,
+    n: u64,
+    max: f64,
+    last_mean: f64,
+    last_max: f64,
+}
+
+impl BusCounters {
+    /// Records one message's publish-to-receipt lag.
+    pub fn record_lag(&self, now_ms: u64, lag_ms: f64) {
+        let mut w = self.lag.lock();
+        if now_ms.saturating_sub(w.start_ms) >= 1000 {
+            w.last_mean = if w.n > 0 { w.sum / w.n as f64 } else { 0.0 };
+            w.last_max = w.max;
+            *w = LagWindow {
+                start_ms: now_ms,
+                last_mean: w.last_mean,
+                last_max: w.last_max,
+                ..Default::default()
+            };
+        }
+        w.sum += lag_ms;
+        w.n += 1;
+        w.max = w.max.max(lag_ms);
+    }
+
+    /// Mean and max lag of the last complete second (or of the current one).
+    pub fn lag(&self) -> (f64, f64) {
+        let w = self.lag.lock();
+        if w.n > 0 && w.last_mean == 0.0 {
+            (w.sum / w.n as f64, w.max)
+        } else {
+            (w.last_mean, w.last_max)
+        }
+    }
+}
+
+/// What this node knows about the others, refreshed every heartbeat.
+#[derive(Default, Clone)]
+pub struct LiveView {
+    /// Latest stats of every other live node.
+    pub others: Vec<NodeStats>,
+}
+
+impl LiveView {
+    /// Ids of the other live nodes.
+    pub fn other_ids(&self) -> Vec<String> {
+        self.others.iter().map(|n| n.node_id.clone()).collect()
+    }
+
+    /// Connections of an app on the other nodes (as of their last heartbeat).
+    pub fn app_connections(&self, app: &str) -> u64 {
+        self.others
+            .iter()
+            .flat_map(|n| n.apps.iter())
+            .filter(|a| a.id == app)
+            .map(|a| a.connections)
+            .sum()
+    }
+}
+
+/// A node's membership in a cluster.
+pub struct Cluster {
+    /// Its configuration.
+    pub config: ClusterConfig,
+    /// This node's id.
+    pub node_id: String,
+    /// This process's boot id.
+    pub boot_id: String,
+    /// Key names.
+    pub keys: Keys,
+    client: redis::Client,
+    cmd: RwLock<Option<ConnectionManager>>,
+    publish_tx: mpsc::Sender<String>,
+    ops_tx: mpsc::Sender<StateOp>,
+    receive_backlog: AtomicU64,
+    /// Bus counters.
+    pub counters: BusCounters,
+    sub_connected: AtomicBool,
+    cmd_ok: AtomicBool,
+    live: RwLock<LiveView>,
+    /// Stops the cluster's tasks (after the sockets are closed, so their last
+    /// presence leaves are still written and published).
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    /// Set when the node must stop (node-id clash): the reason.
+    pub fatal: parking_lot::Mutex<Option<String>>,
+}
+
+/// The receiving ends of the cluster's queues, handed to its tasks.
+pub struct Receivers {
+    publish_rx: mpsc::Receiver<String>,
+    ops_rx: mpsc::Receiver<StateOp>,
+}
+
+/// Why cluster mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The Redis URL does not parse.
+    #[error("invalid Redis URL '{0}'")]
+    BadUrl(String),
+    /// Another live node uses this node id.
+    #[error("node id '{0}' is used by another live node ({1}); give this node another --node-id")]
+    IdClash(String, String),
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Cluster {
+    /// Prepares cluster membership (no connection is made yet).
+    ///
+    /// # Errors
+    /// The Redis URL does not parse.
+    pub fn new(config: ClusterConfig, node_id: &str, boot_id: &str) -> Result<(Arc<Cluster>, Receivers), ClusterError> {
+        use redis::IntoConnectionInfo;
+        let mut info = config
+            .redis_url
+            .expose()
+            .into_connection_info()
+            .map_err(|_| ClusterError::BadUrl(config.redis_url_redacted()))?;
+        info.redis.protocol = redis::ProtocolVersion::RESP3;
+        let client = redis::Client::open(info).map_err(|_| ClusterError::BadUrl(config.redis_url_redacted()))?;
+        let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        let (ops_tx, ops_rx) = mpsc::channel(OPS_QUEUE);
+        let keys = Keys::new(&config.name);
+        let cluster = Arc::new(Cluster {
+            config,
+            node_id: node_id.to_string(),
+            boot_id: boot_id.to_string(),
+            keys,
+            client,
+            cmd: RwLock::new(None),
+            publish_tx,
+            ops_tx,
+            receive_backlog: AtomicU64::new(0),
+            counters: BusCounters::default(),
+            sub_connected: AtomicBool::new(false),
+            cmd_ok: AtomicBool::new(false),
+            live: RwLock::new(LiveView::default()),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            fatal: parking_lot::Mutex::new(None),
+        });
+        Ok((cluster, Receivers { publish_rx, ops_rx }))
+    }
+
+    /// Starts the cluster's tasks (link, registry, state); they stop with the node.
+    pub fn start(self: &Arc<Self>, node: &Arc<Node>, rx: Receivers) {
+        link::spawn(self.clone(), node.clone(), rx.publish_rx);
+        state::spawn(self.clone(), node.clone(), rx.ops_rx);
+        registry::spawn(self.clone(), node.clone());
+    }
+
+    /// Stops the cluster tasks once the queued work is done (bounded wait), and
+    /// removes this node from the registry.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+    }
+
+    /// Publishes a message to the other nodes (never blocks; a full queue drops it and
+    /// counts the drop).
+    pub fn publish(&self, app: &str, msg: BusMessage) {
+        let env = Envelope {
+            v: bus::BUS_VERSION,
+            origin: self.node_id.clone(),
+            boot: self.boot_id.clone(),
+            ts_ms: unix_ms(),
+            app: app.to_string(),
+            msg,
+        };
+        if self.publish_tx.try_send(bus::encode(&env)).is_err() {
+            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues a shared-state operation for the state task.
+    pub fn op(&self, op: StateOp) {
+        if let Err(e) = self.ops_tx.try_send(op) {
+            tracing::warn!(error = %e, "Cluster state queue full; an update was dropped.");
+        }
+    }
+
+    /// The command connection, when Redis is reachable.
+    pub fn cmd(&self) -> Option<ConnectionManager> {
+        if self.cmd_ok.load(Ordering::Acquire) {
+            self.cmd.read().clone()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the node is cut off from the cluster.
+    pub fn is_degraded(&self) -> bool {
+        !(self.sub_connected.load(Ordering::Acquire) && self.cmd_ok.load(Ordering::Acquire))
+    }
+
+    /// The latest view of the other live nodes.
+    pub fn live(&self) -> LiveView {
+        self.live.read().clone()
+    }
+
+    /// Bus health for the admin stats.
+    pub fn pubsub_stats(&self) -> PubSubStats {
+        let c = &self.counters;
+        let (lag_ms, lag_max_ms) = c.lag();
+        PubSubStats {
+            connected: self.sub_connected.load(Ordering::Acquire),
+            lag_ms,
+            lag_max_ms,
+            backlog: self.receive_backlog.load(Ordering::Relaxed),
+            published: c.published.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            client_name: self.keys.sub_client_name(&self.node_id),
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The node registry: every second each node writes its [`NodeStats`] to
+//! `rtc:{cluster}:node:{id}` with a TTL and reads everyone else's. A node whose entry
+//! has expired is dead: one live node (holding a lock) removes its presence members
+//! (`member_removed` cluster-wide), its signed-in users and its counts.
+//!
+//! The registry also refuses a node id that another live node uses, while letting a
+//! restarted node take its own id back, and asks the state task to rewrite this
+//! node's state whenever its entry was missing (first start, Redis restart, or an
+//! outage long enough to be reaped).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use rtc_model::NodeStats;
+use tokio::time::Instant;
+
+use super::{BusMessage, Cluster, LiveView, StateOp, HEARTBEAT};
+use crate::protocol::ChannelName;
+use crate::server::{stats, Node};
+
+/// How long the reaper lock is held.
+const REAP_LOCK_MS: u64 = 30_000;
+/// How long the "you were reaped" marker lives.
+const REAPED_MARKER_SECS: u64 = 3_600;
+
+pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>) {
+    let tasks = cluster.tasks.clone();
+    tasks.spawn(run(cluster, node));
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Outcome of the node-id check.
+enum IdCheck {
+    Free,
+    /// Our own previous run's entry (restarted process): its state must be reaped.
+    Previous(Box<NodeStats>),
+    Clash(String),
+}
+
+async fn check_id(cluster: &Cluster, con: &mut ConnectionManager) -> Result<IdCheck, redis::RedisError> {
+    let key = cluster.keys.node(&cluster.node_id);
+    let read = |s: Option<String>| s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok());
+    let Some(prev) = read(redis::cmd("GET").arg(&key).query_async(con).await?) else {
+        return Ok(IdCheck::Free);
+    };
+    if prev.boot_id == cluster.boot_id {
+        return Ok(IdCheck::Free);
+    }
+    let who = format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url);
+    if prev.hostname == stats::hostname() {
+        return Ok(if prev.pid != std::process::id() && pid_alive(prev.pid) {
+            IdCheck::Clash(who)
+        } else {
+            IdCheck::Previous(Box::new(prev))
+        });
+    }
+    // Another host: live if it keeps heartbeating.
+    tokio::time::sleep(HEARTBEAT * 2 + Duration::from_millis(200)).await;
+    match read(redis::cmd("GET").arg(&key).query_async(con).await?) {
+        Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms => Ok(IdCheck::Clash(who)),
+        _ => Ok(IdCheck::Previous(Box::new(prev))),
+    }
+}
+
+async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut id_checked = false;
+    let mut healthy = false;
+    // No reaping until this node has itself been connected for a full TTL: after a
+    // Redis pause every entry expires at once, and nodes must re-register first.
+    let mut reap_after = Instant::now() + cluster.config.node_ttl + HEARTBEAT;
+    let mut last_seen: std::collections::HashMap<String, NodeStats> = Default::default();
+    loop {
+        tokio::select! {
+            () = cluster.stop.cancelled() => {
+                deregister(&cluster).await;
+                return;
+            }
+            _ = tick.tick() => {}
+        }
+        let Some(mut con) = cluster.cmd.read().clone() else {
+            continue;
+        };
+        if !id_checked {
+            match check_id(&cluster, &mut con).await {
+                Ok(IdCheck::Free) => id_checked = true,
+                Ok(IdCheck::Previous(prev)) => {
+                    tracing::info!(node = %cluster.node_id, old_boot = %prev.boot_id, "Taking back this node id from a previous run.");
+                    reap(&cluster, &node, &mut con, &cluster.node_id, &prev.boot_id, true).await;
+                    id_checked = true;
+                }
+                Ok(IdCheck::Clash(who)) => {
+                    let msg = format!(
+                        "node id '{}' is used by another live node ({who}); give this node another --node-id",
+                        cluster.node_id
+                    );
+                    tracing::error!("{msg}");
+                    *cluster.fatal.lock() = Some(msg);
+                    node.shutdown.cancel();
+                    return;
+                }
+                Err(_) => continue,
+            }
+        }
+        match heartbeat(&cluster, &node, &mut con).await {
+            Ok((prev_missing, others, dead)) => {
+                let reconnected = !healthy;
+                healthy = true;
+                cluster.cmd_ok.store(true, Ordering::Release);
+                if reconnected {
+                    reap_after = reap_after.max(Instant::now() + cluster.config.node_ttl + HEARTBEAT);
+                }
+                for n in &others {
+                    last_seen.insert(n.node_id.clone(), n.clone());
+                }
+                *cluster.live.write() = LiveView { others };
+                if prev_missing || reconnected {
+                    let marker: bool = redis::cmd("EXISTS")
+                        .arg(cluster.keys.reaped(&cluster.node_id, &cluster.boot_id))
+                        .query_async(&mut con)
+                        .await
+                        .unwrap_or(false);
+                    cluster.op(StateOp::Resync { reannounce: marker });
+                }
+                if Instant::now() >= reap_after {
+                    for id in dead {
+                        let boot = last_seen.remove(&id).map(|s| s.boot_id).unwrap_or_default();
+                        reap(&cluster, &node, &mut con, &id, &boot, false).await;
+                    }
+                }
+            }
+            Err(e) => {
+                if healthy {
+                    tracing::warn!(error = %e, "Registry heartbeat failed; this node is degraded until Redis answers.");
+                }
+                healthy = false;
+                cluster.cmd_ok.store(false, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Writes this node's entry and reads the others'. Returns whether this node's entry
+/// had been missing, the other live nodes, and the ids of dead nodes.
+async fn heartbeat(
+    cluster: &Cluster,
+    node: &Node,
+    con: &mut ConnectionManager,
+) -> Result<(bool, Vec<NodeStats>, Vec<String>), redis::RedisError> {
+    let snapshot = stats::snapshot(node);
+    let json = serde_json::to_string(&snapshot).unwrap_or_default();
+    let ttl_ms = cluster.config.node_ttl.as_millis() as u64;
+    let (prev, (), ids): (Option<String>, (), Vec<String>) = redis::pipe()
+        .cmd("SET")
+        .arg(cluster.keys.node(&cluster.node_id))
+        .arg(json)
+        .arg("PX")
+        .arg(ttl_ms)
+        .arg("GET")
+        .cmd("SADD")
+        .arg(cluster.keys.nodes())
+        .arg(&cluster.node_id)
+        .ignore()
+        .cmd("SMEMBERS")
+        .arg(cluster.keys.nodes())
+        .query_async(con)
+        .await
+        .map(|(p, ids): (Option<String>, Vec<String>)| (p, (), ids))?;
+    let others: Vec<String> = ids.into_iter().filter(|id| *id != cluster.node_id).collect();
+    let mut live = Vec::new();
+    let mut dead = Vec::new();
+    if !others.is_empty() {
+        let keys: Vec<String> = others.iter().map(|id| cluster.keys.node(id)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(con).await?;
+        for (id, v) in others.into_iter().zip(values) {
+            match v.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()) {
+                Some(stats) => live.push(stats),
+                None => dead.push(id),
+            }
+        }
+    }
+    live.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    Ok((prev.is_none(), live, dead))
+}
+
+/// Removes a dead node's state: presence members no live node still has get
+/// `member_removed`, its signed-in users go offline, its counts stop counting.
+/// `own` is set when reaping this node's own previous run.
+async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead: &str, dead_boot: &str, own: bool) {
+    let keys = &cluster.keys;
+    let locked: Option<String> = redis::cmd("SET")
+        .arg(keys.reap_lock(dead))
+        .arg(&cluster.node_id)
+        .arg("NX")
+        .arg("PX")
+        .arg(REAP_LOCK_MS)
+        .query_async(con)
+        .await
+        .unwrap_or(None);
+    if locked.is_none() {
+        return;
+    }
+    tracing::info!(node = %dead, "Removing a dead node's state from the cluster.");
+    let live: Vec<String> = {
+        let mut ids = cluster.live().other_ids();
+        ids.retain(|id| id != dead);
+        if !own {
+            ids.push(cluster.node_id.clone());
+        }
+        ids
+    };
+    let index: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.presence_index(dead))
+        .query_async(con)
+        .await
+        .unwrap_or_default();
+    let mut removed = 0usize;
+    for entry in index {
+        let Some((app_id, channel)) = entry.split_once('\n') else {
+            continue;
+        };
+        let dead_key = keys.presence(app_id, channel, dead);
+        let users: Vec<String> = redis::cmd("HKEYS")
+            .arg(&dead_key)
+            .query_async(con)
+            .await
+            .unwrap_or_default();
+        let app = node.app_by_id(app_id);
+        for user in users {
+            let mut pipe = redis::pipe();
+            for n in &live {
+                pipe.hexists(keys.presence(app_id, channel, n), &user);
+            }
+            let present: Vec<bool> = if live.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(con).await.unwrap_or_default()
+            };
+            if present.iter().any(|p| *p) {
+                continue;
+            }
+            removed += 1;
+            if let (Some(app), Ok(c)) = (app, ChannelName::parse(channel)) {
+                app.fan_out_member_removed(&c, &user);
+            }
+            cluster.publish(
+                app_id,
+                BusMessage::MemberRemoved {
+                    channel: channel.to_string(),
+                    user_id: user,
+                },
+            );
+        }
+        let _: Result<(), _> = redis::cmd("DEL").arg(&dead_key).query_async(con).await;
+    }
+    for app in node.apps() {
+        let id = &app.config.id;
+        let users: Vec<String> = redis::cmd("HKEYS")
+            .arg(keys.online(id, dead))
+            .query_async(con)
+            .await
+            .unwrap_or_default();
+        for user in users {
+            let mut pipe = redis::pipe();
+            for n in &live {
+                pipe.hexists(keys.online(id, n), &user);
+            }
+            let present: Vec<bool> = if live.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(con).await.unwrap_or_default()
+            };
+            if !present.iter().any(|p| *p) && app.config.watchlist {
+                app.notify_watchers(&user, false);
+                cluster.publish(
+                    id,
+                    BusMessage::Watchlist {
+                        user_id: user,
+                        online: false,
+                    },
+                );
+            }
+        }
+        let _: Result<(), _> = redis::pipe()
+            .del(keys.online(id, dead))
+            .del(keys.subs(id, dead))
+            .query_async(con)
+            .await;
+    }
+    let mut pipe = redis::pipe();
+    pipe.del(keys.presence_index(dead)).ignore();
+    if !own {
+        pipe.srem(keys.nodes(), dead).ignore();
+        if !dead_boot.is_empty() {
+            pipe.cmd("SET")
+                .arg(keys.reaped(dead, dead_boot))
+                .arg(1)
+                .arg("EX")
+                .arg(REAPED_MARKER_SECS)
+                .ignore();
+        }
+    }
+    pipe.del(keys.reap_lock(dead)).ignore();
+    let _: Result<(), _> = pipe.query_async(con).await;
+    tracing::info!(node = %dead, members_removed = removed, "Dead node removed.");
+}
+
+/// On a clean stop: drop this node's registration at once so it stops counting. Its id
+/// stays in the node set, so a live node reaps whatever state is left (normally
+/// nothing: the closing sockets' leaves were written first).
+async fn deregister(cluster: &Cluster) {
+    let Some(mut con) = cluster.cmd.read().clone() else {
+        return;
+    };
+    let _: Result<(), _> = redis::cmd("DEL")
+        .arg(cluster.keys.node(&cluster.node_id))
+        .query_async(&mut con)
+        .await;
+}

@@ -1,0 +1,612 @@
+//! Shared state in Redis, written by each node for itself and read across the live
+//! nodes, and the one ordered task that maintains it.
+//!
+//! Per node: `subs:{app}:{node}` (channel → local subscribers), `pres:{app}:{channel}:{node}`
+//! (user → info), `online:{app}:{node}` (signed-in users), and `presidx:{node}`. A user
+//! is a presence member while any live node lists them; the join/leave scripts update
+//! this node's entry and look at the others' in one atomic step, so exactly one node
+//! sees "first socket anywhere" and exactly one sees "last socket anywhere".
+//!
+//! Operations run in order on one task, so the Redis round trips never sit on a
+//! socket's path. When Redis is unreachable they fall back to local decisions (the node
+//! is degraded), and the next heartbeat rewrites this node's state.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+
+use super::{BusMessage, Cluster};
+use crate::protocol::frame;
+use crate::protocol::ChannelName;
+use crate::server::app::App;
+use crate::server::conn_handle::ConnHandle;
+use crate::server::{Frame, Node};
+
+/// Operations taken per batch (subscriber-count updates in a batch are coalesced).
+const OPS_BATCH: usize = 512;
+
+/// Adds `ARGV[1]` (info `ARGV[2]`) to this node's hash `KEYS[1]`; returns 1 when no
+/// other live node's hash (`KEYS[2..]`) has it: the first socket anywhere.
+const JOIN: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 2, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then return 0 end
+end
+return 1
+";
+
+/// Removes `ARGV[1]` from this node's hash; returns {1 when no other live node has
+/// it (the last socket anywhere), entries left in this node's hash}.
+const LEAVE: &str = r"
+redis.call('HDEL', KEYS[1], ARGV[1])
+local left = redis.call('HLEN', KEYS[1])
+for i = 2, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then return {0, left} end
+end
+return {1, left}
+";
+
+static JOIN_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(JOIN));
+static LEAVE_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(LEAVE));
+
+/// A change to the shared state, queued by the sockets' code paths.
+pub enum StateOp {
+    /// A socket joined a presence channel (after local bookkeeping).
+    PresenceJoin {
+        /// App.
+        app: Arc<App>,
+        /// Channel.
+        channel: ChannelName,
+        /// User id.
+        user_id: Arc<str>,
+        /// Raw user info JSON.
+        info: Arc<str>,
+        /// The joining socket (gets `subscription_succeeded` with every member).
+        conn: Arc<ConnHandle>,
+        /// The user had no other socket in the channel on this node.
+        local_first: bool,
+    },
+    /// A user's last socket on this node left a presence channel.
+    PresenceLeave {
+        /// App.
+        app: Arc<App>,
+        /// Channel.
+        channel: ChannelName,
+        /// User id.
+        user_id: Arc<str>,
+    },
+    /// A channel's local subscriber count changed; `emit` asks for a cluster-wide
+    /// `subscription_count` event.
+    SubsCount {
+        /// App.
+        app: Arc<App>,
+        /// Channel.
+        channel: ChannelName,
+        /// Local subscribers now.
+        local: usize,
+        /// Send `subscription_count` with the cluster total.
+        emit: bool,
+    },
+    /// Store the last event of a cache channel.
+    CacheSet {
+        /// App.
+        app: Arc<App>,
+        /// Channel.
+        channel: ChannelName,
+        /// Event name.
+        event: String,
+        /// Event data.
+        data: String,
+    },
+    /// Replay a cache channel's last event (or `cache_miss`) to a new subscriber.
+    CacheReplay {
+        /// App.
+        app: Arc<App>,
+        /// Channel.
+        channel: ChannelName,
+        /// The subscriber.
+        conn: Arc<ConnHandle>,
+    },
+    /// A user's first socket on this node signed in.
+    OnlineJoin {
+        /// App.
+        app: Arc<App>,
+        /// User id.
+        user_id: String,
+    },
+    /// A user's last signed-in socket on this node went away.
+    OnlineLeave {
+        /// App.
+        app: Arc<App>,
+        /// User id.
+        user_id: String,
+    },
+    /// Send a signed-in socket the online status of its watchlist.
+    WatchStatus {
+        /// App.
+        app: Arc<App>,
+        /// The socket.
+        conn: Arc<ConnHandle>,
+        /// Watched user ids.
+        ids: Vec<String>,
+    },
+    /// Rewrite this node's whole state (after Redis lost it or this node was reaped);
+    /// `reannounce` sends member/online events for users no other node has.
+    Resync {
+        /// Announce members again (this node had been reaped).
+        reannounce: bool,
+    },
+}
+
+pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiver<StateOp>) {
+    let tasks = cluster.tasks.clone();
+    tasks.spawn(async move {
+        let mut batch = Vec::with_capacity(OPS_BATCH);
+        let stop = cluster.stop.clone();
+        let task = StateTask { cluster, node };
+        let mut stopping = false;
+        loop {
+            batch.clear();
+            let got = if stopping {
+                rx.recv_many(&mut batch, OPS_BATCH).await
+            } else {
+                tokio::select! {
+                    biased;
+                    got = rx.recv_many(&mut batch, OPS_BATCH) => got,
+                    () = stop.cancelled() => {
+                        // Finish what the closing sockets queued, then stop.
+                        stopping = true;
+                        rx.close();
+                        continue;
+                    }
+                }
+            };
+            if got == 0 {
+                return;
+            }
+            task.run_batch(std::mem::take(&mut batch)).await;
+        }
+    });
+}
+
+struct StateTask {
+    cluster: Arc<Cluster>,
+    node: Arc<Node>,
+}
+
+type Counts = HashMap<(String, ChannelName), (Arc<App>, usize, bool)>;
+
+impl StateTask {
+    fn con(&self) -> Option<ConnectionManager> {
+        self.cluster.cmd()
+    }
+
+    fn failed(&self, what: &str, e: &redis::RedisError) {
+        tracing::warn!(error = %e, "Cluster state update failed ({what}); using local state until Redis answers.");
+    }
+
+    async fn run_batch(&self, ops: Vec<StateOp>) {
+        let mut counts: Counts = HashMap::new();
+        for op in ops {
+            match op {
+                StateOp::SubsCount {
+                    app,
+                    channel,
+                    local,
+                    emit,
+                } => {
+                    let e = counts
+                        .entry((app.config.id.clone(), channel))
+                        .or_insert((app, local, false));
+                    e.1 = local;
+                    e.2 |= emit;
+                }
+                StateOp::PresenceJoin {
+                    app,
+                    channel,
+                    user_id,
+                    info,
+                    conn,
+                    local_first,
+                } => {
+                    self.presence_join(&app, &channel, &user_id, &info, &conn, local_first)
+                        .await
+                }
+                StateOp::PresenceLeave { app, channel, user_id } => self.presence_leave(&app, &channel, &user_id).await,
+                StateOp::CacheSet {
+                    app,
+                    channel,
+                    event,
+                    data,
+                } => self.cache_set(&app, &channel, &event, &data).await,
+                StateOp::CacheReplay { app, channel, conn } => self.cache_replay(&app, &channel, &conn).await,
+                StateOp::OnlineJoin { app, user_id } => self.online_join(&app, &user_id).await,
+                StateOp::OnlineLeave { app, user_id } => self.online_leave(&app, &user_id).await,
+                StateOp::WatchStatus { app, conn, ids } => self.watch_status(&app, &conn, &ids).await,
+                StateOp::Resync { reannounce } => self.resync(reannounce).await,
+            }
+        }
+        if !counts.is_empty() {
+            self.flush_counts(counts).await;
+        }
+    }
+
+    /// This node's key and the other live nodes' keys for a per-node structure.
+    fn keys_for(&self, key: impl Fn(&str) -> String) -> Vec<String> {
+        let mut keys = vec![key(&self.cluster.node_id)];
+        keys.extend(self.cluster.live().other_ids().iter().map(|id| key(id)));
+        keys
+    }
+
+    async fn join_script(&self, keys: &[String], member: &str, value: &str) -> Result<bool, redis::RedisError> {
+        let Some(mut con) = self.con() else {
+            return Err(unreachable_err());
+        };
+        let mut inv = JOIN_SCRIPT.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        let first: i64 = inv.arg(member).arg(value).invoke_async(&mut con).await?;
+        Ok(first == 1)
+    }
+
+    async fn leave_script(&self, keys: &[String], member: &str) -> Result<(bool, i64), redis::RedisError> {
+        let Some(mut con) = self.con() else {
+            return Err(unreachable_err());
+        };
+        let mut inv = LEAVE_SCRIPT.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        let (last, left): (i64, i64) = inv.arg(member).invoke_async(&mut con).await?;
+        Ok((last == 1, left))
+    }
+
+    /// Every member of a presence channel across the live nodes (first info wins).
+    async fn members(&self, app: &App, channel: &ChannelName) -> Result<Vec<(String, String)>, redis::RedisError> {
+        let Some(mut con) = self.con() else {
+            return Err(unreachable_err());
+        };
+        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            pipe.hgetall(k);
+        }
+        let maps: Vec<Vec<(String, String)>> = pipe.query_async(&mut con).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for m in maps {
+            for (id, info) in m {
+                if seen.insert(id.clone()) {
+                    out.push((id, info));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn presence_join(
+        &self,
+        app: &Arc<App>,
+        channel: &ChannelName,
+        user_id: &str,
+        info: &str,
+        conn: &Arc<ConnHandle>,
+        local_first: bool,
+    ) {
+        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
+        let cluster_first = if local_first {
+            match self.join_script(&keys, user_id, info).await {
+                Ok(first) => {
+                    if let Some(mut con) = self.con() {
+                        let idx = format!("{}\n{}", app.config.id, channel);
+                        let _: Result<(), _> = redis::cmd("SADD")
+                            .arg(self.cluster.keys.presence_index(&self.cluster.node_id))
+                            .arg(idx)
+                            .query_async(&mut con)
+                            .await;
+                    }
+                    first
+                }
+                Err(e) => {
+                    self.failed("presence join", &e);
+                    true
+                }
+            }
+        } else {
+            false
+        };
+        if app.is_subscribed(channel, conn.socket_id) {
+            let members = match self.members(app, channel).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.failed("presence members", &e);
+                    app.local_members(channel)
+                }
+            };
+            let f = Frame::from(frame::presence_subscription_succeeded(
+                channel.as_str(),
+                members.iter().map(|(id, i)| (id.as_str(), i.as_str())),
+            ));
+            self.node.metrics.presence_frames.inc();
+            conn.push(f);
+        }
+        if cluster_first {
+            app.fan_out_member_added(channel, user_id, info, Some(conn.socket_id));
+            self.cluster.publish(
+                &app.config.id,
+                BusMessage::MemberAdded {
+                    channel: channel.to_string(),
+                    user_id: user_id.to_string(),
+                    user_info: info.to_string(),
+                },
+            );
+        }
+    }
+
+    async fn presence_leave(&self, app: &Arc<App>, channel: &ChannelName, user_id: &str) {
+        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
+        let last = match self.leave_script(&keys, user_id).await {
+            Ok((last, left)) => {
+                if left == 0 {
+                    if let Some(mut con) = self.con() {
+                        let idx = format!("{}\n{}", app.config.id, channel);
+                        let _: Result<(), _> = redis::cmd("SREM")
+                            .arg(self.cluster.keys.presence_index(&self.cluster.node_id))
+                            .arg(idx)
+                            .query_async(&mut con)
+                            .await;
+                    }
+                }
+                last
+            }
+            Err(e) => {
+                self.failed("presence leave", &e);
+                true
+            }
+        };
+        if last {
+            app.fan_out_member_removed(channel, user_id);
+            self.cluster.publish(
+                &app.config.id,
+                BusMessage::MemberRemoved {
+                    channel: channel.to_string(),
+                    user_id: user_id.to_string(),
+                },
+            );
+        }
+    }
+
+    async fn flush_counts(&self, counts: Counts) {
+        let me = self.cluster.node_id.clone();
+        if let Some(mut con) = self.con() {
+            let mut pipe = redis::pipe();
+            for ((app_id, channel), (_, local, _)) in &counts {
+                let key = self.cluster.keys.subs(app_id, &me);
+                if *local == 0 {
+                    pipe.hdel(key, channel.as_str()).ignore();
+                } else {
+                    pipe.hset(key, channel.as_str(), *local).ignore();
+                }
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut con).await {
+                self.failed("subscriber counts", &e);
+            }
+        }
+        for ((_, channel), (app, local, emit)) in counts {
+            if !emit {
+                continue;
+            }
+            let total = local as u64 + self.other_subs(&app, &channel).await;
+            app.send_count_frame(&channel, total);
+            self.cluster.publish(
+                &app.config.id,
+                BusMessage::SubscriptionCount {
+                    channel: channel.to_string(),
+                    count: total,
+                },
+            );
+        }
+    }
+
+    /// Subscribers of a channel on the other live nodes.
+    async fn other_subs(&self, app: &App, channel: &ChannelName) -> u64 {
+        let others = self.cluster.live().other_ids();
+        if others.is_empty() {
+            return 0;
+        }
+        let Some(mut con) = self.con() else { return 0 };
+        let mut pipe = redis::pipe();
+        for id in &others {
+            pipe.hget(self.cluster.keys.subs(&app.config.id, id), channel.as_str());
+        }
+        let counts: Vec<Option<u64>> = pipe.query_async(&mut con).await.unwrap_or_default();
+        counts.into_iter().flatten().sum()
+    }
+
+    async fn cache_set(&self, app: &App, channel: &ChannelName, event: &str, data: &str) {
+        let Some(mut con) = self.con() else { return };
+        let value = serde_json::json!({"event": event, "data": data}).to_string();
+        let r: Result<(), _> = redis::cmd("SET")
+            .arg(self.cluster.keys.cache(&app.config.id, channel.as_str()))
+            .arg(value)
+            .arg("EX")
+            .arg(app.config.cache_ttl)
+            .query_async(&mut con)
+            .await;
+        if let Err(e) = r {
+            self.failed("cache channel", &e);
+        }
+    }
+
+    async fn cache_replay(&self, app: &App, channel: &ChannelName, conn: &ConnHandle) {
+        let stored = match super::query::cached(&self.cluster, app, channel).await {
+            Ok(v) => v.map(|(event, data, _)| (event, data)),
+            Err(_) => app.cached(channel).map(|c| (c.event, c.data)),
+        };
+        let f = match stored {
+            Some((event, data)) => frame::event_frame(&event, Some(channel.as_str()), Some(&data), None),
+            None => frame::cache_miss(channel.as_str()),
+        };
+        self.node.metrics.frames_out.inc();
+        conn.push(Frame::from(f));
+    }
+
+    async fn online_join(&self, app: &Arc<App>, user_id: &str) {
+        let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
+        let first = match self.join_script(&keys, user_id, "1").await {
+            Ok(f) => f,
+            Err(e) => {
+                self.failed("sign-in", &e);
+                true
+            }
+        };
+        if first && app.config.watchlist {
+            app.notify_watchers(user_id, true);
+            self.cluster.publish(
+                &app.config.id,
+                BusMessage::Watchlist {
+                    user_id: user_id.to_string(),
+                    online: true,
+                },
+            );
+        }
+    }
+
+    async fn online_leave(&self, app: &Arc<App>, user_id: &str) {
+        let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
+        let last = match self.leave_script(&keys, user_id).await {
+            Ok((last, _)) => last,
+            Err(e) => {
+                self.failed("sign-out", &e);
+                true
+            }
+        };
+        if last && app.config.watchlist {
+            app.notify_watchers(user_id, false);
+            self.cluster.publish(
+                &app.config.id,
+                BusMessage::Watchlist {
+                    user_id: user_id.to_string(),
+                    online: false,
+                },
+            );
+        }
+    }
+
+    async fn watch_status(&self, app: &App, conn: &ConnHandle, ids: &[String]) {
+        let online: Vec<bool> = match self.con() {
+            Some(mut con) => {
+                let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
+                let mut pipe = redis::pipe();
+                for id in ids {
+                    for k in &keys {
+                        pipe.hexists(k, id);
+                    }
+                }
+                match pipe.query_async::<Vec<bool>>(&mut con).await {
+                    Ok(flags) => flags.chunks(keys.len().max(1)).map(|c| c.iter().any(|b| *b)).collect(),
+                    Err(e) => {
+                        self.failed("watchlist", &e);
+                        ids.iter().map(|id| app.is_signed_in_locally(id)).collect()
+                    }
+                }
+            }
+            None => ids.iter().map(|id| app.is_signed_in_locally(id)).collect(),
+        };
+        let (on, off): (Vec<&str>, Vec<&str>) =
+            ids.iter()
+                .zip(online.iter())
+                .fold((Vec::new(), Vec::new()), |(mut on, mut off), (id, o)| {
+                    if *o {
+                        on.push(id.as_str());
+                    } else {
+                        off.push(id.as_str());
+                    }
+                    (on, off)
+                });
+        self.node.metrics.frames_out.inc();
+        conn.push(Frame::from(frame::watchlist_events(&on, &off)));
+    }
+
+    /// Rewrites this node's entries from its local state.
+    async fn resync(&self, reannounce: bool) {
+        let Some(mut con) = self.con() else { return };
+        let me = self.cluster.node_id.clone();
+        let keys = &self.cluster.keys;
+        // Drop what this node had written, then write what it has now.
+        let old_index: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys.presence_index(&me))
+            .query_async(&mut con)
+            .await
+            .unwrap_or_default();
+        let mut pipe = redis::pipe();
+        for entry in &old_index {
+            if let Some((app, channel)) = entry.split_once('\n') {
+                pipe.del(keys.presence(app, channel, &me)).ignore();
+            }
+        }
+        pipe.del(keys.presence_index(&me)).ignore();
+        for app in self.node.apps() {
+            let id = &app.config.id;
+            pipe.del(keys.subs(id, &me)).ignore();
+            pipe.del(keys.online(id, &me)).ignore();
+            for (channel, count) in app.local_channel_counts() {
+                pipe.hset(keys.subs(id, &me), channel.as_str(), count).ignore();
+            }
+            if !reannounce {
+                for (channel, members) in app.local_presence() {
+                    for (user, info) in &members {
+                        pipe.hset(keys.presence(id, channel.as_str(), &me), user, info).ignore();
+                    }
+                    pipe.sadd(keys.presence_index(&me), format!("{id}\n{channel}")).ignore();
+                }
+                for user in app.local_online_users() {
+                    pipe.hset(keys.online(id, &me), user, "1").ignore();
+                }
+            }
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut con).await {
+            self.failed("resync", &e);
+            return;
+        }
+        if reannounce {
+            // Announce again what the reaper removed, as if these users had just joined.
+            for app in self.node.apps() {
+                for (channel, members) in app.local_presence() {
+                    let keys_for = self.keys_for(|n| keys.presence(&app.config.id, channel.as_str(), n));
+                    for (user, info) in members {
+                        if let Ok(true) = self.join_script(&keys_for, &user, &info).await {
+                            app.fan_out_member_added(&channel, &user, &info, None);
+                            self.cluster.publish(
+                                &app.config.id,
+                                BusMessage::MemberAdded {
+                                    channel: channel.to_string(),
+                                    user_id: user,
+                                    user_info: info,
+                                },
+                            );
+                        }
+                    }
+                    let _: Result<(), _> = redis::cmd("SADD")
+                        .arg(keys.presence_index(&me))
+                        .arg(format!("{}\n{}", app.config.id, channel))
+                        .query_async(&mut con)
+                        .await;
+                }
+                for user in app.local_online_users() {
+                    self.online_join(app, &user).await;
+                }
+            }
+        }
+        self.cluster.cmd_ok.store(true, Ordering::Release);
+        tracing::info!(reannounce, "Rewrote this node's cluster state.");
+    }
+}
+
+fn unreachable_err() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::IoError, "Redis unreachable"))
+}

@@ -1,0 +1,339 @@
+//! Cluster mode with real processes: a redis-server on a free port and rtc nodes as
+//! child processes. Three nodes and one Redis must behave as one server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::*;
+use common::*;
+use serde_json::json;
+
+async fn three(toml: &str) -> (Redis, Node, Node, Node) {
+    let redis = Redis::start().await;
+    let a = Node::start(&redis.url(), "t", "node-a", toml);
+    let b = Node::start(&redis.url(), "t", "node-b", toml);
+    let c = Node::start(&redis.url(), "t", "node-c", toml);
+    wait_joined(&[&a, &b, &c]).await;
+    (redis, a, b, c)
+}
+
+#[tokio::test]
+async fn an_http_publish_on_one_node_reaches_every_node_exactly_once() {
+    let (_redis, a, b, c) = three(&one_app("")).await;
+    let mut clients = [
+        a.connect().await,
+        b.connect().await,
+        c.connect().await,
+        c.connect().await,
+    ];
+    for cl in clients.iter_mut() {
+        cl.subscribe("news").await;
+    }
+    for i in 0..5 {
+        let (st, _) = a.api().trigger(&["news"], "tick", &i.to_string()).await;
+        assert_eq!(st, 200);
+    }
+    for cl in clients.iter_mut() {
+        for i in 0..5 {
+            let e = cl.expect_event("tick").await;
+            assert_eq!(e["data"], i.to_string());
+        }
+    }
+    // No duplicates: a marker published after the ticks is the very next event.
+    b.api().trigger(&["news"], "marker", "m").await;
+    for cl in clients.iter_mut() {
+        assert_eq!(cl.next_event().await["event"], "marker");
+    }
+    let s = a.stats().await;
+    assert!(s["pubsub"]["published"].as_u64().unwrap() >= 5, "{s}");
+}
+
+#[tokio::test]
+async fn client_events_and_socket_exclusion_cross_nodes() {
+    let (_redis, a, b, c) = three(&one_app("")).await;
+    let mut x = a.connect().await;
+    let mut y = b.connect().await;
+    let mut z = c.connect().await;
+    x.subscribe_private("private-room").await;
+    y.subscribe_private("private-room").await;
+    z.subscribe_private("private-room").await;
+    x.send_json(json!({"event":"client-hi","channel":"private-room","data":{"from":"x"}}))
+        .await;
+    assert_eq!(y.expect_event("client-hi").await["data"], r#"{"from":"x"}"#);
+    assert_eq!(z.expect_event("client-hi").await["data"], r#"{"from":"x"}"#);
+    x.assert_quiet().await;
+
+    // An HTTP publish on node C that excludes the socket on node B.
+    let (st, _) = c
+        .api()
+        .call(
+            "POST",
+            "/events",
+            Some(json!({"name":"e","channel":"private-room","data":"1","socket_id": y.socket_id})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    c.api().trigger(&["private-room"], "marker", "m").await;
+    assert_eq!(x.expect_event("e").await["data"], "1");
+    assert_eq!(z.expect_event("e").await["data"], "1");
+    assert_eq!(y.next_event().await["event"], "marker");
+}
+
+#[tokio::test]
+async fn presence_is_one_list_across_nodes_with_one_added_and_one_removed() {
+    let (_redis, a, b, c) = three(&one_app("")).await;
+    let ch = "presence-lobby";
+    let mut alice = a.connect().await;
+    alice.subscribe_presence(ch, "alice").await;
+
+    let mut bob1 = b.connect().await;
+    let ok = bob1.subscribe_presence(ch, "bob").await;
+    let p = data_of(&ok);
+    assert_eq!(p["presence"]["count"], 2, "{p}");
+    assert_eq!(p["presence"]["hash"]["alice"]["name"], "user alice");
+    let added = alice.expect_event("pusher_internal:member_added").await;
+    assert_eq!(data_of(&added)["user_id"], "bob");
+
+    // Bob's second socket, on a third node: no member_added anywhere.
+    let mut bob2 = c.connect().await;
+    let ok = bob2.subscribe_presence(ch, "bob").await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    alice.assert_quiet().await;
+    bob1.assert_quiet().await;
+
+    let (_, users) = a.api().call("GET", &format!("/channels/{ch}/users"), None, &[]).await;
+    assert_eq!(users["users"], json!([{"id":"alice"},{"id":"bob"}]));
+
+    // One of bob's sockets goes: still a member.
+    drop(bob1);
+    let (_, info) = eventually(Duration::from_secs(5), "subscription count 2", || async {
+        let r = a
+            .api()
+            .call(
+                "GET",
+                &format!("/channels/{ch}"),
+                None,
+                &[("info", "user_count,subscription_count")],
+            )
+            .await;
+        (r.1["subscription_count"] == 2).then_some(r)
+    })
+    .await;
+    assert_eq!(info["user_count"], 2);
+    alice.assert_quiet().await;
+
+    // His last socket goes: exactly one member_removed.
+    drop(bob2);
+    let removed = alice.expect_event("pusher_internal:member_removed").await;
+    assert_eq!(data_of(&removed)["user_id"], "bob");
+    alice.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn channel_queries_and_connection_counts_aggregate_across_nodes() {
+    let (_redis, a, b, c) = three(&one_app("")).await;
+    let mut cl = Vec::new();
+    for (node, n) in [(&a, 1), (&b, 2), (&c, 3)] {
+        for _ in 0..n {
+            let mut x = node.connect().await;
+            x.subscribe("room").await;
+            cl.push(x);
+        }
+    }
+    let mut p1 = a.connect().await;
+    p1.subscribe_presence("presence-p", "u1").await;
+    let mut p2 = c.connect().await;
+    p2.subscribe_presence("presence-p", "u2").await;
+
+    let info = eventually(Duration::from_secs(5), "6 subscribers of room seen from B", || async {
+        let (_, v) = b
+            .api()
+            .call("GET", "/channels/room", None, &[("info", "subscription_count")])
+            .await;
+        (v["subscription_count"] == 6).then_some(v)
+    })
+    .await;
+    assert_eq!(info["occupied"], true);
+    let list = eventually(Duration::from_secs(5), "channel list from B", || async {
+        let (_, v) = b.api().call("GET", "/channels", None, &[]).await;
+        (v["channels"].as_object().map(|m| m.len()) == Some(2)).then_some(v)
+    })
+    .await;
+    assert_eq!(list, json!({"channels": {"room": {}, "presence-p": {}}}));
+    let (_, v) = b
+        .api()
+        .call(
+            "GET",
+            "/channels",
+            None,
+            &[("filter_by_prefix", "presence-"), ("info", "user_count")],
+        )
+        .await;
+    assert_eq!(v, json!({"channels": {"presence-p": {"user_count": 2}}}));
+    let conns = eventually(Duration::from_secs(5), "8 connections", || async {
+        let (_, v) = a.api().call("GET", "/connections", None, &[]).await;
+        (v["connections"] == 8).then_some(v)
+    })
+    .await;
+    assert_eq!(conns["connections"], 8);
+}
+
+#[tokio::test]
+async fn the_app_quota_counts_every_node() {
+    let (_redis, a, b, c) = three(&one_app("max_connections = 3")).await;
+    let _x = a.connect().await;
+    let _y = a.connect().await;
+    let _z = b.connect().await;
+    // Once the heartbeats carry the counts, a fourth socket anywhere is refused.
+    eventually(Duration::from_secs(5), "a 4004 on node C", || async {
+        let mut w = Client::connect_raw(&c.ws_url()).await;
+        match w.next_event().await["event"].as_str() {
+            Some("pusher:error") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn terminate_and_send_to_user_reach_the_users_node() {
+    let (_redis, a, b, _c) = three(&one_app("")).await;
+    let mut u = b.connect().await;
+    u.signin(r#"{"id":"u9"}"#).await;
+    u.subscribe("#server-to-user-u9").await;
+    let (st, _) = a.api().trigger(&["#server-to-user-u9"], "dm", "hello").await;
+    assert_eq!(st, 200);
+    assert_eq!(u.expect_event("dm").await["data"], "hello");
+    let (st, _) = a
+        .api()
+        .call("POST", "/users/u9/terminate_connections", Some(json!({})), &[])
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(u.expect_close().await, Some(4009));
+}
+
+#[tokio::test]
+async fn a_killed_node_s_presence_members_are_removed_within_the_bound() {
+    let (_redis, a, mut b, c) = three(&one_app("")).await;
+    let mut watcher = a.connect().await;
+    watcher.subscribe_presence("presence-k", "watcher").await;
+    let mut doomed = b.connect().await;
+    doomed.subscribe_presence("presence-k", "doomed").await;
+    watcher.expect_event("pusher_internal:member_added").await;
+    let mut other = c.connect().await;
+    other.subscribe_presence("presence-k", "other").await;
+    watcher.expect_event("pusher_internal:member_added").await;
+
+    let killed_at = std::time::Instant::now();
+    b.kill();
+    let deadline = Duration::from_secs(15);
+    let removed = match watcher.next_within(deadline).await {
+        Some(Seen::Event(e)) => e,
+        other => panic!("no member_removed within {deadline:?}: {other:?}"),
+    };
+    assert_eq!(removed["event"], "pusher_internal:member_removed");
+    assert_eq!(data_of(&removed)["user_id"], "doomed");
+    assert!(killed_at.elapsed() <= deadline);
+    let removed = other.expect_event("pusher_internal:member_removed").await;
+    assert_eq!(data_of(&removed)["user_id"], "doomed");
+    // Exactly once, and the node stops counting.
+    watcher.assert_quiet().await;
+    let (_, users) = a.api().call("GET", "/channels/presence-k/users", None, &[]).await;
+    assert_eq!(users["users"], json!([{"id":"other"},{"id":"watcher"}]));
+}
+
+#[tokio::test]
+async fn delivery_resumes_after_redis_is_killed_and_restarted() {
+    let (mut redis, a, b, c) = three(&one_app("")).await;
+    let mut x = b.connect().await;
+    x.subscribe("live").await;
+    let mut local = a.connect().await;
+    local.subscribe("live").await;
+    redis.kill();
+    // Local delivery continues while Redis is down, and the node reports degraded.
+    let (st, _) = a.api().trigger(&["live"], "during", "1").await;
+    assert_eq!(st, 200);
+    assert_eq!(local.expect_event("during").await["data"], "1");
+    eventually(Duration::from_secs(10), "node A to report degraded", || async {
+        let s = a.stats().await;
+        (s["state"] == "degraded").then_some(())
+    })
+    .await;
+    let ready = reqwest::get(format!("http://{}/ready", a.addr)).await.unwrap();
+    assert_eq!(ready.headers()["x-health-check"], "DEGRADED");
+
+    redis.restart().await;
+    wait_joined(&[&a, &b, &c]).await;
+    // Cross-node delivery is back, with no restart of the nodes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        a.api().trigger(&["live"], "after", "2").await;
+        if let Some(Seen::Event(e)) = x.next_within(Duration::from_millis(300)).await {
+            if e["event"] == "after" {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event across nodes after the restart"
+        );
+    }
+    // The shared state was rewritten: B's subscriber counts again.
+    eventually(Duration::from_secs(10), "counts after the restart", || async {
+        let (_, v) = a
+            .api()
+            .call("GET", "/channels/live", None, &[("info", "subscription_count")])
+            .await;
+        (v["subscription_count"] == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_clusters_on_one_redis_do_not_see_each_other() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a1 = Node::start(&redis.url(), "blue", "n1", &toml);
+    let a2 = Node::start(&redis.url(), "blue", "n2", &toml);
+    let b1 = Node::start(&redis.url(), "green", "n1", &toml);
+    wait_joined(&[&a1, &a2]).await;
+    wait_joined(&[&b1]).await;
+    let mut blue = a2.connect().await;
+    blue.subscribe("shared-name").await;
+    let mut green = b1.connect().await;
+    green.subscribe("shared-name").await;
+    a1.api().trigger(&["shared-name"], "e", "blue").await;
+    assert_eq!(blue.expect_event("e").await["data"], "blue");
+    green.assert_quiet().await;
+    let mut con = redis.con().await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut con).await.unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("rtc:blue:") || k.starts_with("rtc:green:")),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let mut a = Node::start(&redis.url(), "ids", "same", &toml);
+    wait_joined(&[&a]).await;
+    // A second live process with the same id on this host: refused, exit 1.
+    let mut dup = Node::start(&redis.url(), "ids", "same", &toml);
+    let status = eventually(Duration::from_secs(10), "the clashing node to exit", || {
+        let s = dup.child_try_wait();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status, Some(1));
+    // The first one is killed and restarted at once: it takes its id back.
+    a.kill();
+    let a2 = Node::start(&redis.url(), "ids", "same", &toml);
+    wait_joined(&[&a2]).await;
+}
