@@ -16,6 +16,7 @@ pub fn routes() -> Router<Arc<Node>> {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/admin/stats", get(stats))
+        .route("/admin/drain", axum::routing::post(drain))
 }
 
 /// Checks the bearer token; returns the 401 response when it is missing or wrong.
@@ -42,13 +43,7 @@ async fn metrics(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response 
     if let Some(r) = refuse_unauthorized(&node, &headers) {
         return r;
     }
-    (
-        [(
-            "content-type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        node.metrics.render(),
-    )
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], node.metrics.render())
         .into_response()
 }
 
@@ -57,4 +52,44 @@ async fn stats(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
         return r;
     }
     axum::Json(crate::server::stats::snapshot(&node)).into_response()
+}
+
+/// `POST /admin/drain`: starts the paced drain (the same as SIGTERM). The optional JSON
+/// body overrides `window_secs`, `rate`, `timeout_secs`, `pre_delay_secs`. 202 when
+/// started, 409 when already draining, 400 for a bad body.
+async fn drain(State(node): State<Arc<Node>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Some(r) = refuse_unauthorized(&node, &headers) {
+        return r;
+    }
+    let request: crate::server::drain::DrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(serde_json::json!({"error": format!("bad drain request: {e}"), "code": 400})),
+                )
+                    .into_response()
+            }
+        }
+    };
+    match crate::server::drain::start(&node, &request) {
+        Ok(p) => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({
+                "state": "draining",
+                "sockets": p.at_start,
+                "window_secs": p.config.window.as_secs_f64(),
+                "timeout_secs": p.config.timeout.as_secs_f64(),
+            })),
+        )
+            .into_response(),
+        Err(e @ crate::server::drain::DrainError::AlreadyDraining) => {
+            (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": e.to_string(), "code": 409}))).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": e.to_string(), "code": 400})))
+            .into_response(),
+    }
 }

@@ -104,13 +104,7 @@ pub struct ServeArgs {
 
     /// Redis URL of the cluster's pub/sub Redis; setting it switches cluster mode on
     /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].
-    #[arg(
-        long,
-        env = "RTC_REDIS_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        help_heading = "Cluster"
-    )]
+    #[arg(long, env = "RTC_REDIS_URL", value_name = "URL", hide_env_values = true, help_heading = "Cluster")]
     pub redis_url: Option<String>,
     /// Cluster name: prefixes every Redis key and channel, so clusters can share a Redis
     /// [default: local; Reverb: REVERB_SCALING_CHANNEL].
@@ -122,13 +116,29 @@ pub struct ServeArgs {
     pub advertise_url: Option<String>,
     /// Connections per node the cluster is planned for; the console and `rtc roll` warn
     /// and refuse against it [default: 12000].
-    #[arg(
-        long,
-        env = "RTC_PLANNING_LINE",
-        value_name = "CONNECTIONS",
-        help_heading = "Cluster"
-    )]
+    #[arg(long, env = "RTC_PLANNING_LINE", value_name = "CONNECTIONS", help_heading = "Cluster")]
     pub planning_line: Option<u64>,
+
+    /// Seconds between the health flip and the first reconnect hint, so the load
+    /// balancer stops routing here first [default: 5].
+    #[arg(long, env = "RTC_PRE_DRAIN_DELAY", value_name = "SECS", help_heading = "Drain")]
+    pub pre_drain_delay: Option<f64>,
+    /// Seconds over which reconnect hints (close 4200) are spread, in shuffled order
+    /// [default: 15].
+    #[arg(long, env = "RTC_DRAIN_WINDOW", value_name = "SECS", help_heading = "Drain")]
+    pub drain_window: Option<f64>,
+    /// Most reconnect hints per second; 0 = only the window paces them [default: 0].
+    #[arg(long, env = "RTC_DRAIN_RATE", value_name = "PER_SEC", help_heading = "Drain")]
+    pub drain_rate: Option<u64>,
+    /// Seconds from the drain's start after which whatever is left is closed and the
+    /// process exits; keep it below the orchestrator's kill timeout [default: 25].
+    #[arg(long, env = "RTC_DRAIN_TIMEOUT", value_name = "SECS", help_heading = "Drain")]
+    pub drain_timeout: Option<f64>,
+    /// Seconds a presence member who left a draining node is kept, so a client that
+    /// reconnects to another node within it causes no member_removed/member_added flap
+    /// [default: 10].
+    #[arg(long, env = "RTC_DRAIN_PRESENCE_GRACE", value_name = "SECS", help_heading = "Drain")]
+    pub drain_presence_grace: Option<f64>,
 
     /// Id of the app defined by flags/env; with --app-key and --app-secret it replaces
     /// the development app [Reverb: REVERB_APP_ID].
@@ -138,62 +148,32 @@ pub struct ServeArgs {
     #[arg(long, env = "RTC_APP_KEY", help_heading = "App (flags/env)")]
     pub app_key: Option<String>,
     /// Secret of the flags/env app [Reverb: REVERB_APP_SECRET].
-    #[arg(
-        long,
-        env = "RTC_APP_SECRET",
-        hide_env_values = true,
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_SECRET", hide_env_values = true, help_heading = "App (flags/env)")]
     pub app_secret: Option<String>,
     /// Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT].
-    #[arg(
-        long,
-        env = "RTC_APP_ACTIVITY_TIMEOUT",
-        value_name = "SECS",
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_ACTIVITY_TIMEOUT", value_name = "SECS", help_heading = "App (flags/env)")]
     pub activity_timeout: Option<u64>,
     /// Seconds of silence after which the server pings a socket [default: the activity
     /// timeout; Reverb: REVERB_APP_PING_INTERVAL].
-    #[arg(
-        long,
-        env = "RTC_APP_PING_INTERVAL",
-        value_name = "SECS",
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_PING_INTERVAL", value_name = "SECS", help_heading = "App (flags/env)")]
     pub ping_interval: Option<u64>,
     /// Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS].
     #[arg(long, env = "RTC_APP_MAX_CONNECTIONS", help_heading = "App (flags/env)")]
     pub max_connections: Option<u64>,
     /// Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE].
-    #[arg(
-        long,
-        env = "RTC_APP_MAX_MESSAGE_SIZE",
-        value_name = "BYTES",
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_MAX_MESSAGE_SIZE", value_name = "BYTES", help_heading = "App (flags/env)")]
     pub max_message_size: Option<usize>,
     /// Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM].
     #[arg(long, env = "RTC_APP_CLIENT_EVENTS", value_enum, help_heading = "App (flags/env)")]
     pub client_events: Option<ClientEvents>,
     /// Allowed Origin headers, comma-separated; `*` wildcards [default: *].
-    #[arg(
-        long,
-        env = "RTC_APP_ALLOWED_ORIGINS",
-        value_delimiter = ',',
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_ALLOWED_ORIGINS", value_delimiter = ',', help_heading = "App (flags/env)")]
     pub allowed_origins: Option<Vec<String>>,
     /// Send pusher_internal:subscription_count to subscribers [default: false].
     #[arg(long, env = "RTC_APP_SUBSCRIPTION_COUNT", help_heading = "App (flags/env)")]
     pub subscription_count: Option<bool>,
     /// Close sockets (4009) that have not signed in or joined a private/presence channel
     /// within this many seconds; 0 = off [default: 0].
-    #[arg(
-        long,
-        env = "RTC_APP_REQUIRE_SIGNIN_WITHIN",
-        value_name = "SECS",
-        help_heading = "App (flags/env)"
-    )]
+    #[arg(long, env = "RTC_APP_REQUIRE_SIGNIN_WITHIN", value_name = "SECS", help_heading = "App (flags/env)")]
     pub require_signin_within: Option<u64>,
 }

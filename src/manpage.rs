@@ -16,27 +16,18 @@ pub fn render(subcommand: Option<&str>) -> Result<Vec<u8>, String> {
     let page = match subcommand {
         None => cmd,
         Some(name) => {
-            let sub = cmd
-                .find_subcommand(name)
-                .cloned()
-                .ok_or_else(|| format!("no subcommand '{name}'"))?;
+            let sub = cmd.find_subcommand(name).cloned().ok_or_else(|| format!("no subcommand '{name}'"))?;
             sub.name(format!("rtc-{name}"))
         }
     };
     let mut out = Vec::new();
-    clap_mangen::Man::new(page)
-        .render(&mut out)
-        .map_err(|e| e.to_string())?;
+    clap_mangen::Man::new(page).render(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 /// Names of the subcommands that get their own page.
 pub fn subcommands() -> Vec<String> {
-    Cli::command()
-        .get_subcommands()
-        .map(|c| c.get_name().to_string())
-        .filter(|n| n != "help")
-        .collect()
+    Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
 }
 
 /// Prints a page to stdout; exit 2 for an unknown subcommand.

@@ -77,6 +77,10 @@ pub struct Metrics {
     pub protocol_errors: Family<KindLabel, Counter>,
     /// The open-file limit after raising it at start-up.
     pub open_files_limit: Gauge,
+    /// Reconnect hints (4200 closes) sent by drains.
+    pub drain_hints: Counter,
+    /// Sockets closed at a drain's deadline (not paced).
+    pub drain_forced: Counter,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
 }
@@ -126,35 +130,21 @@ impl Metrics {
             pongs: Counter::default(),
             protocol_errors: Family::default(),
             open_files_limit: Gauge::default(),
+            drain_hints: Counter::default(),
+            drain_forced: Counter::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
-        registry.register(
-            "connections_opened",
-            "WebSocket connections accepted",
-            m.connections_opened.clone(),
-        );
-        registry.register(
-            "connections_closed",
-            "WebSocket connections closed",
-            m.connections_closed.clone(),
-        );
+        registry.register("connections_opened", "WebSocket connections accepted", m.connections_opened.clone());
+        registry.register("connections_closed", "WebSocket connections closed", m.connections_closed.clone());
         registry.register(
             "upgrades_refused",
             "WebSocket upgrades refused before accepting",
             m.upgrades_refused.clone(),
         );
-        registry.register(
-            "subscriptions",
-            "Current channel subscriptions by channel type",
-            m.subscriptions.clone(),
-        );
-        registry.register(
-            "auth_requests",
-            "Private and presence subscribe attempts",
-            m.auth_requests.clone(),
-        );
+        registry.register("subscriptions", "Current channel subscriptions by channel type", m.subscriptions.clone());
+        registry.register("auth_requests", "Private and presence subscribe attempts", m.auth_requests.clone());
         registry.register("auth_failures", "Signature checks that failed", m.auth_failures.clone());
         registry.register("frames_in", "Frames received from clients", m.frames_in.clone());
         registry.register("bytes_in", "Bytes received from clients", m.bytes_in.clone());
@@ -162,30 +152,14 @@ impl Metrics {
         registry.register("bytes_out", "Bytes queued to clients", m.bytes_out.clone());
         registry.register("broadcasts", "Events published before fan-out", m.broadcasts.clone());
         registry.register("client_events", "Client events accepted", m.client_events.clone());
-        registry.register(
-            "presence_members",
-            "Presence members on this node",
-            m.presence_members.clone(),
-        );
-        registry.register(
-            "presence_frames",
-            "Presence frames queued to clients",
-            m.presence_frames.clone(),
-        );
+        registry.register("presence_members", "Presence members on this node", m.presence_members.clone());
+        registry.register("presence_frames", "Presence frames queued to clients", m.presence_frames.clone());
         registry.register("http_requests", "HTTP API requests by status", m.http_requests.clone());
         registry.register("limit_hits", "Requests refused by a limit", m.limit_hits.clone());
-        registry.register(
-            "slow_consumers",
-            "Sockets closed for not reading (4100)",
-            m.slow_consumers.clone(),
-        );
+        registry.register("slow_consumers", "Sockets closed for not reading (4100)", m.slow_consumers.clone());
         registry.register("pongs", "Pongs and pings received from clients", m.pongs.clone());
         registry.register("protocol_errors", "pusher:error frames sent", m.protocol_errors.clone());
-        registry.register(
-            "open_files_limit",
-            "Open-file limit of the process",
-            m.open_files_limit.clone(),
-        );
+        registry.register("open_files_limit", "Open-file limit of the process", m.open_files_limit.clone());
         Metrics { registry, ..m }
     }
 
@@ -209,17 +183,13 @@ impl Metrics {
 
     /// Counts one refused WebSocket upgrade.
     pub fn upgrade_refused(&self, kind: &str) {
-        self.upgrades_refused
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .inc();
+        self.upgrades_refused.get_or_create(&KindLabel { kind: kind.into() }).inc();
         self.totals.upgrades_refused.inc();
     }
 
     /// Counts one protocol error sent.
     pub fn protocol_error(&self, kind: &str) {
-        self.protocol_errors
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .inc();
+        self.protocol_errors.get_or_create(&KindLabel { kind: kind.into() }).inc();
     }
 
     /// The Prometheus text exposition.

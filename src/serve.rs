@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::{self, ConfigErrors, FileConfig, ServeConfig};
-use crate::server::{self, Node};
+use std::sync::Arc;
+
+use crate::server::{self, drain, Node};
 
 /// Why `rtc serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +50,7 @@ pub fn load_config(args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
 pub fn raise_file_limit() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => n,
-        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE)
-            .map(|(soft, _)| soft)
-            .unwrap_or(0),
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(0),
     }
 }
 
@@ -78,21 +78,38 @@ fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
     let _ = out.flush();
 }
 
-/// Installs SIGINT and SIGTERM handlers now (so a signal that arrives right after the
-/// banner is not lost) and returns a future that resolves on the first of them.
+/// SIGINT/SIGTERM handling, installed before the banner so no signal is lost: the first
+/// signal starts the paced drain (the process exits when it is done), a second one
+/// stops at once.
 ///
 /// # Errors
 /// The handlers could not be installed.
-pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+pub fn handle_signals(node: Arc<Node>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                () = node.shutdown.cancelled() => return,
+            };
+            seen += 1;
+            if seen == 1 {
+                match drain::start(&node, &drain::DrainRequest::default()) {
+                    Ok(_) => tracing::info!(signal = name, "Draining; send the signal again to stop at once."),
+                    Err(_) => tracing::info!(signal = name, "Already draining; send the signal again to stop at once."),
+                }
+            } else {
+                tracing::warn!(signal = name, "Second signal: stopping now.");
+                node.shutdown.cancel();
+                return;
+            }
         }
-    })
+    });
+    Ok(())
 }
 
 /// Runs `rtc serve` to completion.
@@ -112,17 +129,15 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         );
     }
     let addr = format!("{}:{}", config.host, config.port);
-    let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind {
-        addr: addr.clone(),
-        source,
-    })?;
+    let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;
     config.port = local.port();
     let node = Node::new(config);
     node.metrics.open_files_limit.set(files as i64);
-    let stop = shutdown_signal()?;
+    handle_signals(node.clone())?;
     banner(&node.config, local, files);
     tracing::info!(addr = %local, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
+    let stop = node.shutdown.clone().cancelled_owned();
     server::run(listener, node.clone(), stop).await?;
     if let Some(reason) = node.cluster.as_ref().and_then(|c| c.fatal.lock().clone()) {
         return Err(ServeError::Fatal(reason));

@@ -23,12 +23,7 @@ async fn three(toml: &str) -> (Redis, Node, Node, Node) {
 #[tokio::test]
 async fn an_http_publish_on_one_node_reaches_every_node_exactly_once() {
     let (_redis, a, b, c) = three(&one_app("")).await;
-    let mut clients = [
-        a.connect().await,
-        b.connect().await,
-        c.connect().await,
-        c.connect().await,
-    ];
+    let mut clients = [a.connect().await, b.connect().await, c.connect().await, c.connect().await];
     for cl in clients.iter_mut() {
         cl.subscribe("news").await;
     }
@@ -60,8 +55,7 @@ async fn client_events_and_socket_exclusion_cross_nodes() {
     x.subscribe_private("private-room").await;
     y.subscribe_private("private-room").await;
     z.subscribe_private("private-room").await;
-    x.send_json(json!({"event":"client-hi","channel":"private-room","data":{"from":"x"}}))
-        .await;
+    x.send_json(json!({"event":"client-hi","channel":"private-room","data":{"from":"x"}})).await;
     assert_eq!(y.expect_event("client-hi").await["data"], r#"{"from":"x"}"#);
     assert_eq!(z.expect_event("client-hi").await["data"], r#"{"from":"x"}"#);
     x.assert_quiet().await;
@@ -111,15 +105,8 @@ async fn presence_is_one_list_across_nodes_with_one_added_and_one_removed() {
     // One of bob's sockets goes: still a member.
     drop(bob1);
     let (_, info) = eventually(Duration::from_secs(5), "subscription count 2", || async {
-        let r = a
-            .api()
-            .call(
-                "GET",
-                &format!("/channels/{ch}"),
-                None,
-                &[("info", "user_count,subscription_count")],
-            )
-            .await;
+        let r =
+            a.api().call("GET", &format!("/channels/{ch}"), None, &[("info", "user_count,subscription_count")]).await;
         (r.1["subscription_count"] == 2).then_some(r)
     })
     .await;
@@ -150,10 +137,7 @@ async fn channel_queries_and_connection_counts_aggregate_across_nodes() {
     p2.subscribe_presence("presence-p", "u2").await;
 
     let info = eventually(Duration::from_secs(5), "6 subscribers of room seen from B", || async {
-        let (_, v) = b
-            .api()
-            .call("GET", "/channels/room", None, &[("info", "subscription_count")])
-            .await;
+        let (_, v) = b.api().call("GET", "/channels/room", None, &[("info", "subscription_count")]).await;
         (v["subscription_count"] == 6).then_some(v)
     })
     .await;
@@ -164,15 +148,8 @@ async fn channel_queries_and_connection_counts_aggregate_across_nodes() {
     })
     .await;
     assert_eq!(list, json!({"channels": {"room": {}, "presence-p": {}}}));
-    let (_, v) = b
-        .api()
-        .call(
-            "GET",
-            "/channels",
-            None,
-            &[("filter_by_prefix", "presence-"), ("info", "user_count")],
-        )
-        .await;
+    let (_, v) =
+        b.api().call("GET", "/channels", None, &[("filter_by_prefix", "presence-"), ("info", "user_count")]).await;
     assert_eq!(v, json!({"channels": {"presence-p": {"user_count": 2}}}));
     let conns = eventually(Duration::from_secs(5), "8 connections", || async {
         let (_, v) = a.api().call("GET", "/connections", None, &[]).await;
@@ -208,10 +185,7 @@ async fn terminate_and_send_to_user_reach_the_users_node() {
     let (st, _) = a.api().trigger(&["#server-to-user-u9"], "dm", "hello").await;
     assert_eq!(st, 200);
     assert_eq!(u.expect_event("dm").await["data"], "hello");
-    let (st, _) = a
-        .api()
-        .call("POST", "/users/u9/terminate_connections", Some(json!({})), &[])
-        .await;
+    let (st, _) = a.api().call("POST", "/users/u9/terminate_connections", Some(json!({})), &[]).await;
     assert_eq!(st, 200);
     assert_eq!(u.expect_close().await, Some(4009));
 }
@@ -277,17 +251,11 @@ async fn delivery_resumes_after_redis_is_killed_and_restarted() {
                 break;
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no event across nodes after the restart"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "no event across nodes after the restart");
     }
     // The shared state was rewritten: B's subscriber counts again.
     eventually(Duration::from_secs(10), "counts after the restart", || async {
-        let (_, v) = a
-            .api()
-            .call("GET", "/channels/live", None, &[("info", "subscription_count")])
-            .await;
+        let (_, v) = a.api().call("GET", "/channels/live", None, &[("info", "subscription_count")]).await;
         (v["subscription_count"] == 2).then_some(())
     })
     .await;
@@ -311,11 +279,7 @@ async fn two_clusters_on_one_redis_do_not_see_each_other() {
     green.assert_quiet().await;
     let mut con = redis.con().await;
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut con).await.unwrap();
-    assert!(
-        keys.iter()
-            .all(|k| k.starts_with("rtc:blue:") || k.starts_with("rtc:green:")),
-        "{keys:?}"
-    );
+    assert!(keys.iter().all(|k| k.starts_with("rtc:blue:") || k.starts_with("rtc:green:")), "{keys:?}");
 }
 
 #[tokio::test]

@@ -44,16 +44,10 @@ fn a_bad_config_file_exits_2_naming_the_fields() {
     let out = rtc().args(["serve", "--config"]).arg(f.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("apps[0].secret") && err.contains("apps[0].activity_timeout"),
-        "{err}"
-    );
+    assert!(err.contains("apps[0].secret") && err.contains("apps[0].activity_timeout"), "{err}");
     assert!(!err.contains("s3kr1t"), "the secret value must not be echoed: {err}");
 
-    let out = rtc()
-        .args(["serve", "--config", "/nonexistent/rtc.toml"])
-        .output()
-        .unwrap();
+    let out = rtc().args(["serve", "--config", "/nonexistent/rtc.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -61,11 +55,7 @@ fn a_bad_config_file_exits_2_naming_the_fields() {
 fn bad_flags_and_env_exit_2() {
     let out = rtc().args(["serve", "--port", "http"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = rtc()
-        .args(["serve"])
-        .env("REVERB_SERVER_PORT", "nope")
-        .output()
-        .unwrap();
+    let out = rtc().args(["serve"]).env("REVERB_SERVER_PORT", "nope").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REVERB_SERVER_PORT"));
     let out = rtc().args(["serve", "--app-id", "1"]).output().unwrap();
@@ -94,11 +84,7 @@ fn start(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
         let line = rx.recv_timeout(left).expect("rtc printed its banner");
         lines.push(line.clone());
         if line.starts_with("open-file limit") {
-            let listen = lines
-                .iter()
-                .find(|l| l.starts_with("rtc listening on "))
-                .cloned()
-                .unwrap();
+            let listen = lines.iter().find(|l| l.starts_with("rtc listening on ")).cloned().unwrap();
             return (child, listen, lines);
         }
     }
@@ -109,10 +95,7 @@ fn defaults_print_the_dev_app_and_reverb_env_replaces_it() {
     let (mut child, listen, lines) = start(rtc().args(["serve", "--host", "127.0.0.1", "--port", "0"]));
     assert!(listen.starts_with("rtc listening on http://127.0.0.1:"));
     let banner = lines.join("\n");
-    assert!(
-        banner.contains("DEVELOPMENT app") && banner.contains("rtc-dev-key"),
-        "{banner}"
-    );
+    assert!(banner.contains("DEVELOPMENT app") && banner.contains("rtc-dev-key"), "{banner}");
     child.kill().unwrap();
     child.wait().unwrap();
 

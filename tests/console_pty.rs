@@ -17,9 +17,7 @@ fn wait_for(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut Vec<u8>, needle: &str) -> b
         if String::from_utf8_lossy(seen).contains(needle) {
             return true;
         }
-        let left = deadline
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO);
+        let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO);
         match rx.recv_timeout(left) {
             Ok(chunk) => seen.extend_from_slice(&chunk),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
@@ -32,10 +30,7 @@ fn wait_for(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut Vec<u8>, needle: &str) -> b
 #[test]
 fn top_starts_draws_quits_on_q_and_restores_the_terminal() {
     let rtc = env!("CARGO_BIN_EXE_rtc");
-    let wired = Command::new(rtc)
-        .args(["top", "--help"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let wired = Command::new(rtc).args(["top", "--help"]).output().is_ok_and(|o| o.status.success());
     if !wired {
         eprintln!("SKIPPED: this rtc has no `top` subcommand yet");
         return;
@@ -89,15 +84,9 @@ fn top_starts_draws_quits_on_q_and_restores_the_terminal() {
     let text = String::from_utf8_lossy(&seen);
     assert!(exited, "rtc top did not quit on q: {text}");
     assert!(text.contains("\x1b[?1049h"), "never entered the alternate screen");
-    assert!(
-        text.contains("\x1b[?1049l"),
-        "did not leave the alternate screen: {text}"
-    );
+    assert!(text.contains("\x1b[?1049l"), "did not leave the alternate screen: {text}");
     assert!(text.contains("\x1b[?25h"), "did not show the cursor again");
     assert!(text.contains("rtc-exit=0"), "exit code: {text}");
     let after = &text[text.find("rtc-exit=").unwrap_or(0)..];
-    assert!(
-        !after.contains("-icanon") && !after.contains("-echo "),
-        "terminal left in raw mode: {after}"
-    );
+    assert!(!after.contains("-icanon") && !after.contains("-echo "), "terminal left in raw mode: {after}");
 }

@@ -13,9 +13,7 @@ async fn signatures_timestamps_and_body_md5_are_checked() {
     let api = s.api();
     let body = json!({"name":"e","channel":"c","data":"1"}).to_string();
 
-    let (st, v) = api
-        .call_at("POST", "/events", Some(body.clone()), &[], now_secs())
-        .await;
+    let (st, v) = api.call_at("POST", "/events", Some(body.clone()), &[], now_secs()).await;
     assert_eq!(st, 200, "{v}");
 
     // Stale and future timestamps (replays) are refused.
@@ -57,9 +55,7 @@ async fn errors_have_status_and_json_message() {
     assert_eq!(st, 404);
     assert!(v["error"].as_str().unwrap().contains("Unknown app"));
 
-    let (st, v) = api
-        .call_at("POST", "/events", Some("{not json".into()), &[], now_secs())
-        .await;
+    let (st, v) = api.call_at("POST", "/events", Some("{not json".into()), &[], now_secs()).await;
     assert_eq!(st, 400);
     assert!(v["error"].as_str().unwrap().contains("not valid JSON"));
 
@@ -75,35 +71,18 @@ async fn errors_have_status_and_json_message() {
 
     let (st, _) = api.trigger(&["bad channel"], "e", "1").await;
     assert_eq!(st, 400);
-    let (st, _) = api
-        .call(
-            "POST",
-            "/events",
-            Some(json!({"name":"e","channel":"c","data":"1","socket_id":"x"})),
-            &[],
-        )
-        .await;
+    let (st, _) =
+        api.call("POST", "/events", Some(json!({"name":"e","channel":"c","data":"1","socket_id":"x"})), &[]).await;
+    assert_eq!(st, 400);
+    let (st, _) = api.call("POST", "/events", Some(json!({"channel":"c","data":"1"})), &[]).await;
     assert_eq!(st, 400);
     let (st, _) = api
-        .call("POST", "/events", Some(json!({"channel":"c","data":"1"})), &[])
-        .await;
-    assert_eq!(st, 400);
-    let (st, _) = api
-        .call(
-            "POST",
-            "/events",
-            Some(json!({"name":"e","channels":["private-encrypted-a","b"],"data":"1"})),
-            &[],
-        )
+        .call("POST", "/events", Some(json!({"name":"e","channels":["private-encrypted-a","b"],"data":"1"})), &[])
         .await;
     assert_eq!(st, 400);
 
-    let batch: Vec<_> = (0..11)
-        .map(|i| json!({"name":"e","channel":format!("c{i}"),"data":"1"}))
-        .collect();
-    let (st, _) = api
-        .call("POST", "/batch_events", Some(json!({ "batch": batch })), &[])
-        .await;
+    let batch: Vec<_> = (0..11).map(|i| json!({"name":"e","channel":format!("c{i}"),"data":"1"})).collect();
+    let (st, _) = api.call("POST", "/batch_events", Some(json!({ "batch": batch })), &[]).await;
     assert_eq!(st, 400);
     s.stop().await;
 }
@@ -122,27 +101,16 @@ async fn channel_queries_report_occupancy_and_counts() {
     let (st, v) = api.call("GET", "/channels", None, &[]).await;
     assert_eq!(st, 200);
     assert_eq!(v, json!({"channels": {"room-1": {}, "presence-lobby": {}}}));
-    let (_, v) = api
-        .call(
-            "GET",
-            "/channels",
-            None,
-            &[("filter_by_prefix", "presence-"), ("info", "user_count")],
-        )
-        .await;
+    let (_, v) = api.call("GET", "/channels", None, &[("filter_by_prefix", "presence-"), ("info", "user_count")]).await;
     assert_eq!(v, json!({"channels": {"presence-lobby": {"user_count": 2}}}));
     let (st, _) = api.call("GET", "/channels", None, &[("info", "user_count")]).await;
     assert_eq!(st, 400);
 
-    let (_, v) = api
-        .call("GET", "/channels/room-1", None, &[("info", "subscription_count")])
-        .await;
+    let (_, v) = api.call("GET", "/channels/room-1", None, &[("info", "subscription_count")]).await;
     assert_eq!(v, json!({"occupied": true, "subscription_count": 2}));
     let (_, v) = api.call("GET", "/channels/empty-room", None, &[]).await;
     assert_eq!(v, json!({"occupied": false}));
-    let (st, _) = api
-        .call("GET", "/channels/room-1", None, &[("info", "user_count")])
-        .await;
+    let (st, _) = api.call("GET", "/channels/room-1", None, &[("info", "user_count")]).await;
     assert_eq!(st, 400);
     let (st, _) = api.call("GET", "/channels/room-1/users", None, &[]).await;
     assert_eq!(st, 400);
@@ -166,19 +134,10 @@ async fn admin_endpoints_require_the_token() {
     for path in ["/metrics", "/admin/stats"] {
         let r = http.get(format!("http://{}{path}", s.addr)).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let r = http
-            .get(format!("http://{}{path}", s.addr))
-            .bearer_auth("wrong-token-wrong-token")
-            .send()
-            .await
-            .unwrap();
+        let r =
+            http.get(format!("http://{}{path}", s.addr)).bearer_auth("wrong-token-wrong-token").send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let r = http
-            .get(format!("http://{}{path}", s.addr))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = http.get(format!("http://{}{path}", s.addr)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
     let _c = s.connect().await;

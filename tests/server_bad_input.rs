@@ -98,14 +98,7 @@ async fn oversize_messages_are_refused_and_huge_ones_close_1009() {
 async fn hostile_channel_names_are_refused() {
     let s = TestServer::start(&one_app("")).await;
     let mut c = s.connect().await;
-    for name in [
-        "a".repeat(201),
-        "bad name".into(),
-        "semi/colon".into(),
-        "".into(),
-        "#internal".into(),
-        "ü".into(),
-    ] {
+    for name in ["a".repeat(201), "bad name".into(), "semi/colon".into(), "".into(), "#internal".into(), "ü".into()] {
         c.subscribe_with(&name, None, None).await;
         let msg = error_message(&mut c).await;
         assert!(msg.contains("Invalid channel name"), "{name:?}: {msg}");
@@ -118,13 +111,7 @@ async fn hostile_channel_names_are_refused() {
 async fn bad_presence_channel_data_is_refused() {
     let s = TestServer::start(&one_app("")).await;
     let mut c = s.connect().await;
-    for data in [
-        "not json",
-        "[1]",
-        r#"{"user_info":{}}"#,
-        r#"{"user_id":""}"#,
-        r#"{"user_id":{"a":1}}"#,
-    ] {
+    for data in ["not json", "[1]", r#"{"user_info":{}}"#, r#"{"user_id":""}"#, r#"{"user_id":{"a":1}}"#] {
         let auth = rtc::protocol::auth::auth_for(
             KEY,
             SECRET,
@@ -165,10 +152,7 @@ async fn duplicate_subscribe_is_an_error_not_a_second_subscription() {
     s.api().trigger(&["dup"], "once", "1").await;
     c.expect_event("once").await;
     c.assert_quiet().await;
-    let (_, info) = s
-        .api()
-        .call("GET", "/channels/dup", None, &[("info", "subscription_count")])
-        .await;
+    let (_, info) = s.api().call("GET", "/channels/dup", None, &[("info", "subscription_count")]).await;
     assert_eq!(info["subscription_count"], 1);
     s.stop().await;
 }
@@ -179,14 +163,10 @@ async fn a_burst_of_thousands_of_subscribes_is_capped_per_socket() {
     let mut by = bystander(&s).await;
     let mut c = s.connect().await;
     for i in 0..3000 {
-        c.send_json(json!({"event":"pusher:subscribe","data":{"channel": format!("burst-{i}")}}))
-            .await;
+        c.send_json(json!({"event":"pusher:subscribe","data":{"channel": format!("burst-{i}")}})).await;
     }
     let replies = c.roundtrip().await;
-    let ok = replies
-        .iter()
-        .filter(|v| v["event"] == "pusher_internal:subscription_succeeded")
-        .count();
+    let ok = replies.iter().filter(|v| v["event"] == "pusher_internal:subscription_succeeded").count();
     let refused = replies
         .iter()
         .filter(|v| v["event"] == "pusher:error" && data_of(v)["message"].as_str().unwrap_or("").contains("limit"))
@@ -194,10 +174,7 @@ async fn a_burst_of_thousands_of_subscribes_is_capped_per_socket() {
     assert_eq!(ok, 50);
     assert_eq!(refused, 2950);
     bystander_still_served(&s, &mut by).await;
-    let (_, list) = s
-        .api()
-        .call("GET", "/channels", None, &[("filter_by_prefix", "burst-")])
-        .await;
+    let (_, list) = s.api().call("GET", "/channels", None, &[("filter_by_prefix", "burst-")]).await;
     assert_eq!(list["channels"].as_object().unwrap().len(), 50);
     s.stop().await;
 }

@@ -15,10 +15,7 @@ async fn connection_established_carries_socket_id_and_activity_timeout() {
     let d = data_of(&hello);
     let id = d["socket_id"].as_str().unwrap();
     assert!(
-        id.split('.').count() == 2
-            && id
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        id.split('.').count() == 2 && id.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     );
     assert_eq!(d["activity_timeout"], 77);
     s.stop().await;
@@ -96,8 +93,7 @@ async fn presence_members_are_users_not_sockets() {
     b1.assert_quiet().await;
 
     // Bob's first socket leaves: still a member, no member_removed.
-    b1.send_json(json!({"event":"pusher:unsubscribe","data":{"channel": ch}}))
-        .await;
+    b1.send_json(json!({"event":"pusher:unsubscribe","data":{"channel": ch}})).await;
     b1.roundtrip().await;
     a.assert_quiet().await;
     let (_, users) = s.api().call("GET", &format!("/channels/{ch}/users"), None, &[]).await;
@@ -108,10 +104,7 @@ async fn presence_members_are_users_not_sockets() {
     let removed = a.expect_event("pusher_internal:member_removed").await;
     assert_eq!(data_of(&removed)["user_id"], "bob");
     a.assert_quiet().await;
-    let (_, info) = s
-        .api()
-        .call("GET", &format!("/channels/{ch}"), None, &[("info", "user_count")])
-        .await;
+    let (_, info) = s.api().call("GET", &format!("/channels/{ch}"), None, &[("info", "user_count")]).await;
     assert_eq!(info["user_count"], 1);
     s.stop().await;
 }
@@ -123,8 +116,7 @@ async fn client_events_reach_others_but_not_the_sender() {
     let mut b = s.connect().await;
     a.subscribe_private("private-chat").await;
     b.subscribe_private("private-chat").await;
-    a.send_json(json!({"event":"client-typing","channel":"private-chat","data":{"who":"a"}}))
-        .await;
+    a.send_json(json!({"event":"client-typing","channel":"private-chat","data":{"who":"a"}})).await;
     let e = b.expect_event("client-typing").await;
     assert_eq!(e["data"], r#"{"who":"a"}"#);
     assert!(e.get("user_id").is_none());
@@ -133,19 +125,16 @@ async fn client_events_reach_others_but_not_the_sender() {
     // Presence: user_id comes from the signed channel data.
     a.subscribe_presence("presence-p", "u1").await;
     b.subscribe_presence("presence-p", "u2").await;
-    a.send_json(json!({"event":"client-x","channel":"presence-p","data":"hi","user_id":"forged"}))
-        .await;
+    a.send_json(json!({"event":"client-x","channel":"presence-p","data":"hi","user_id":"forged"})).await;
     let e = b.expect_event("client-x").await;
     assert_eq!(e["user_id"], "u1");
     assert_eq!(e["data"], "hi");
 
     // Public channels and unsubscribed channels refuse client events.
     a.subscribe("pub").await;
-    a.send_json(json!({"event":"client-x","channel":"pub","data":"1"}))
-        .await;
+    a.send_json(json!({"event":"client-x","channel":"pub","data":"1"})).await;
     assert_eq!(a.expect_error().await["code"], 4301);
-    a.send_json(json!({"event":"client-x","channel":"private-other","data":"1"}))
-        .await;
+    a.send_json(json!({"event":"client-x","channel":"private-other","data":"1"})).await;
     assert_eq!(a.expect_error().await["code"], 4301);
     s.stop().await;
 }
@@ -157,8 +146,7 @@ async fn client_events_can_be_switched_off() {
     let mut b = s.connect().await;
     a.subscribe_private("private-chat").await;
     b.subscribe_private("private-chat").await;
-    a.send_json(json!({"event":"client-typing","channel":"private-chat","data":{}}))
-        .await;
+    a.send_json(json!({"event":"client-typing","channel":"private-chat","data":{}})).await;
     let err = a.expect_error().await;
     assert_eq!(err["code"], 4301);
     b.assert_quiet().await;
@@ -173,14 +161,10 @@ async fn client_events_are_rate_limited_without_closing() {
     a.subscribe_private("private-r").await;
     b.subscribe_private("private-r").await;
     for i in 0..10 {
-        a.send_json(json!({"event":"client-n","channel":"private-r","data": i.to_string()}))
-            .await;
+        a.send_json(json!({"event":"client-n","channel":"private-r","data": i.to_string()})).await;
     }
     let replies = a.roundtrip().await;
-    let limited = replies
-        .iter()
-        .filter(|v| v["event"] == "pusher:error" && data_of(v)["code"] == 4301)
-        .count();
+    let limited = replies.iter().filter(|v| v["event"] == "pusher:error" && data_of(v)["code"] == 4301).count();
     assert!(limited >= 5, "expected most of the burst refused, got {replies:?}");
     let got = b.roundtrip().await;
     let delivered = got.iter().filter(|v| v["event"] == "client-n").count();
@@ -198,12 +182,7 @@ async fn socket_id_exclusion_skips_exactly_that_socket() {
     b.subscribe("ex").await;
     let (st, _) = s
         .api()
-        .call(
-            "POST",
-            "/events",
-            Some(json!({"name":"e","channel":"ex","data":"x","socket_id": a.socket_id})),
-            &[],
-        )
+        .call("POST", "/events", Some(json!({"name":"e","channel":"ex","data":"x","socket_id": a.socket_id})), &[])
         .await;
     assert_eq!(st, 200);
     s.api().trigger(&["ex"], "marker", "m").await;
@@ -226,10 +205,7 @@ async fn signin_server_to_user_and_terminate() {
     // Someone else's user channel is refused.
     other.subscribe_with("#server-to-user-u42", None, None).await;
     other.expect_error().await;
-    assert_eq!(
-        other.expect_event("pusher:subscription_error").await["channel"],
-        "#server-to-user-u42"
-    );
+    assert_eq!(other.expect_event("pusher:subscription_error").await["channel"], "#server-to-user-u42");
 
     let (st, _) = s.api().trigger(&["#server-to-user-u42"], "notice", "hello").await;
     assert_eq!(st, 200);
@@ -237,10 +213,7 @@ async fn signin_server_to_user_and_terminate() {
     assert_eq!(e["channel"], "#server-to-user-u42");
     other.assert_quiet().await;
 
-    let (st, _) = s
-        .api()
-        .call("POST", "/users/u42/terminate_connections", Some(json!({})), &[])
-        .await;
+    let (st, _) = s.api().call("POST", "/users/u42/terminate_connections", Some(json!({})), &[]).await;
     assert_eq!(st, 200);
     assert_eq!(a.expect_close().await, Some(4009));
     other.assert_quiet().await;
@@ -254,8 +227,7 @@ async fn signing_in_as_another_user_on_the_same_socket_is_refused() {
     a.signin(r#"{"id":"u1"}"#).await;
     let ud = r#"{"id":"u2"}"#;
     let auth = rtc::protocol::auth::auth_for(KEY, SECRET, &rtc::protocol::auth::user_string_to_sign(&a.socket_id, ud));
-    a.send_json(json!({"event":"pusher:signin","data":{"auth": auth, "user_data": ud}}))
-        .await;
+    a.send_json(json!({"event":"pusher:signin","data":{"auth": auth, "user_data": ud}})).await;
     a.expect_error().await;
     s.stop().await;
 }
@@ -304,10 +276,7 @@ async fn cache_channels_replay_the_last_event_or_say_cache_miss() {
     let replay = b.next_event().await;
     assert_eq!(replay["event"], "price");
     assert_eq!(replay["data"], "101");
-    let (_, info) = s
-        .api()
-        .call("GET", "/channels/cache-prices", None, &[("info", "cache")])
-        .await;
+    let (_, info) = s.api().call("GET", "/channels/cache-prices", None, &[("info", "cache")]).await;
     assert_eq!(info["cache"]["data"], "101");
     assert!(info["cache"]["ttl"].as_u64().unwrap() > 1700);
     s.stop().await;
@@ -403,8 +372,7 @@ async fn handshake_refusals_use_their_close_codes() {
 
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = s.ws_url(KEY).into_client_request().unwrap();
-    req.headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
+    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     use futures_util::StreamExt;
     let mut code = None;
@@ -417,13 +385,9 @@ async fn handshake_refusals_use_their_close_codes() {
     assert_eq!(code, Some(4009));
 
     let mut req = s.ws_url(KEY).into_client_request().unwrap();
-    req.headers_mut()
-        .insert("origin", "https://app.example.com".parse().unwrap());
+    req.headers_mut().insert("origin", "https://app.example.com".parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut ok = Client {
-        ws,
-        socket_id: String::new(),
-    };
+    let mut ok = Client { ws, socket_id: String::new() };
     ok.expect_event("pusher:connection_established").await;
     s.stop().await;
 }

@@ -104,12 +104,7 @@ pub struct Alert {
 }
 
 fn alert(kind: AlertKind, severity: Severity, node: Option<&str>, message: String) -> Alert {
-    Alert {
-        kind,
-        severity,
-        node: node.map(str::to_string),
-        message,
-    }
+    Alert { kind, severity, node: node.map(str::to_string), message }
 }
 
 /// Judges one snapshot's figures. Worst first, then by node id.
@@ -117,12 +112,7 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     let mut out = Vec::new();
     if let Some(redis) = &snap.redis {
         if let Some(e) = &redis.error {
-            out.push(alert(
-                AlertKind::RedisUnreachable,
-                Severity::Critical,
-                None,
-                format!("redis unreachable: {e}"),
-            ));
+            out.push(alert(AlertKind::RedisUnreachable, Severity::Critical, None, format!("redis unreachable: {e}")));
         } else {
             if nodes.is_empty() {
                 out.push(alert(
@@ -149,12 +139,7 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     for n in nodes {
         node_alerts(n, t, &mut out);
     }
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.node.cmp(&b.node))
-            .then_with(|| a.kind.cmp(&b.kind))
-    });
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.node.cmp(&b.node)).then_with(|| a.kind.cmp(&b.kind)));
     out
 }
 
@@ -241,11 +226,7 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
             if f >= t.buffer_fraction {
                 out.push(alert(
                     AlertKind::PubsubBufferHigh,
-                    if f >= 0.8 {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
+                    if f >= 0.8 { Severity::Critical } else { Severity::Warning },
                     id,
                     format!(
                         "{}: pub/sub buffer {} of {} limit ({}); Redis drops the node at the limit",
@@ -258,9 +239,7 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
             }
         }
         if p.growing_secs > t.buffer_growing_secs {
-            let size = p
-                .buffer_bytes
-                .map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
+            let size = p.buffer_bytes.map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
             out.push(alert(
                 AlertKind::PubsubBufferGrowing,
                 Severity::Warning,
@@ -284,17 +263,9 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     if n.loop_lag_ms >= t.loop_lag_ms {
         out.push(alert(
             AlertKind::LoopLagHigh,
-            if n.loop_lag_ms >= 4.0 * t.loop_lag_ms {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
+            if n.loop_lag_ms >= 4.0 * t.loop_lag_ms { Severity::Critical } else { Severity::Warning },
             id,
-            format!(
-                "{}: event loop {} late; pongs and fan-out fall behind",
-                n.id,
-                units::millis(n.loop_lag_ms)
-            ),
+            format!("{}: event loop {} late; pongs and fan-out fall behind", n.id, units::millis(n.loop_lag_ms)),
         ));
     }
     if let Some(d) = &n.drain {
@@ -303,11 +274,7 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
                 AlertKind::DrainForced,
                 Severity::Warning,
                 id,
-                format!(
-                    "{}: drain deadline closed {} sockets at once",
-                    n.id,
-                    units::count(d.forced)
-                ),
+                format!("{}: drain deadline closed {} sockets at once", n.id, units::count(d.forced)),
             ));
         }
     }

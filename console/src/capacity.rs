@@ -30,26 +30,16 @@ pub struct Headroom {
 /// Checks whether `node` can be drained. `None` when the node is unknown.
 pub fn drain_headroom(figures: &ClusterFigures, node: &str) -> Option<Headroom> {
     let target = figures.node(node)?;
-    let survivors: Vec<_> = figures
-        .nodes
-        .iter()
-        .filter(|n| n.id != node && n.health.is_live() && n.health != Health::Draining)
-        .collect();
+    let survivors: Vec<_> =
+        figures.nodes.iter().filter(|n| n.id != node && n.health.is_live() && n.health != Health::Draining).collect();
     let moving = target.connections;
-    let share = if survivors.is_empty() {
-        0
-    } else {
-        moving.div_ceil(survivors.len() as u64)
-    };
+    let share = if survivors.is_empty() { 0 } else { moving.div_ceil(survivors.len() as u64) };
     // The survivor closest to its own line decides.
-    let worst = survivors
-        .iter()
-        .map(|n| (n.connections + share, n.planning_line))
-        .max_by(|a, b| {
-            let fa = a.0 as f64 / a.1.max(1) as f64;
-            let fb = b.0 as f64 / b.1.max(1) as f64;
-            fa.total_cmp(&fb)
-        });
+    let worst = survivors.iter().map(|n| (n.connections + share, n.planning_line)).max_by(|a, b| {
+        let fa = a.0 as f64 / a.1.max(1) as f64;
+        let fb = b.0 as f64 / b.1.max(1) as f64;
+        fa.total_cmp(&fb)
+    });
     let (busiest_after, line) = worst.unwrap_or((0, target.planning_line));
     Some(Headroom {
         node: node.to_string(),
@@ -73,11 +63,7 @@ impl Headroom {
             return format!("{} holds no connections: nothing moves", self.node);
         }
         if self.survivors == 0 {
-            return format!(
-                "no other live node would take {}'s {} connections",
-                self.node,
-                count(self.moving)
-            );
+            return format!("no other live node would take {}'s {} connections", self.node, count(self.moving));
         }
         format!(
             "{} survivors hold {}; + {} from {} → busiest {} vs line {}: {}",

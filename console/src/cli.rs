@@ -128,9 +128,7 @@ impl SourceArgs {
         if !self.nodes.is_empty() {
             for url in &self.nodes {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(format!(
-                        "--node '{url}': expected a base URL such as http://127.0.0.1:6001"
-                    ));
+                    return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
                 }
             }
             return Ok(Resolved {
@@ -144,10 +142,7 @@ impl SourceArgs {
         }
         if let Some(url) = &self.redis_url {
             return Ok(Resolved {
-                source: Source::Cluster {
-                    redis_url: url.clone(),
-                    cluster: self.cluster_name.clone(),
-                },
+                source: Source::Cluster { redis_url: url.clone(), cluster: self.cluster_name.clone() },
                 token: self.token.clone(),
                 interval: self.interval,
                 planning_line: self.planning_line,
@@ -161,11 +156,7 @@ impl SourceArgs {
                     format!(
                         "{}: no [clusters.{name}] table (clusters defined: {})",
                         self.config.display(),
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
                     )
                 })?;
                 (name.clone(), entry)
@@ -188,16 +179,10 @@ impl SourceArgs {
             ));
         }
         if entry.planning_line == Some(0) {
-            return Err(format!(
-                "{}: 'clusters.{name}.planning_line' = 0: must be at least 1",
-                self.config.display()
-            ));
+            return Err(format!("{}: 'clusters.{name}.planning_line' = 0: must be at least 1", self.config.display()));
         }
         Ok(Resolved {
-            source: Source::Cluster {
-                redis_url: entry.redis_url.clone(),
-                cluster: name,
-            },
+            source: Source::Cluster { redis_url: entry.redis_url.clone(), cluster: name },
             token: self.token.clone().or_else(|| entry.admin_token.clone()),
             interval: self.interval,
             planning_line: self.planning_line.or(entry.planning_line),
@@ -211,12 +196,7 @@ fn read_config(path: &Path, required: bool) -> Result<ConsoleFile, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(ConsoleFile::default()),
-        Err(e) => {
-            return Err(format!(
-                "{}: cannot read: {e} (set --config or RTC_CONFIG)",
-                path.display()
-            ))
-        }
+        Err(e) => return Err(format!("{}: cannot read: {e} (set --config or RTC_CONFIG)", path.display())),
     };
     parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -238,10 +218,7 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; use e.g. 1s, 500ms, 2.5s"))?;
+    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration; use e.g. 1s, 500ms, 2.5s"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("'{s}' is not a duration; use e.g. 1s, 500ms, 2.5s"));
     }
@@ -280,16 +257,8 @@ mod tests {
 
     #[test]
     fn node_mode_and_conflicts() {
-        let r = parse(&["--node", "http://127.0.0.1:6001/", "--token", "t"])
-            .unwrap()
-            .resolve()
-            .unwrap();
-        assert_eq!(
-            r.source,
-            Source::Nodes {
-                urls: vec!["http://127.0.0.1:6001".into()]
-            }
-        );
+        let r = parse(&["--node", "http://127.0.0.1:6001/", "--token", "t"]).unwrap().resolve().unwrap();
+        assert_eq!(r.source, Source::Nodes { urls: vec!["http://127.0.0.1:6001".into()] });
         assert_eq!(r.token.as_deref(), Some("t"));
         assert!(parse(&["--node", "http://a", "--redis-url", "redis://b"]).is_err());
         assert!(parse(&["--cluster", "x", "--redis-url", "redis://b"]).is_err());
@@ -301,17 +270,8 @@ mod tests {
 
     #[test]
     fn redis_mode_uses_cluster_name() {
-        let r = parse(&["--redis-url", "redis://127.0.0.1:6379", "--cluster-name", "prod"])
-            .unwrap()
-            .resolve()
-            .unwrap();
-        assert_eq!(
-            r.source,
-            Source::Cluster {
-                redis_url: "redis://127.0.0.1:6379".into(),
-                cluster: "prod".into()
-            }
-        );
+        let r = parse(&["--redis-url", "redis://127.0.0.1:6379", "--cluster-name", "prod"]).unwrap().resolve().unwrap();
+        assert_eq!(r.source, Source::Cluster { redis_url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() });
     }
 
     #[test]
@@ -334,23 +294,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rtc-console-cli-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("rtc.toml");
-        std::fs::write(
-            &path,
-            "[clusters.prod]\nredis_url = \"redis://127.0.0.1:6379\"\nadmin_token = \"tok\"\n",
-        )
-        .unwrap();
-        let args = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "prod"])
-            .unwrap()
-            .s;
+        std::fs::write(&path, "[clusters.prod]\nredis_url = \"redis://127.0.0.1:6379\"\nadmin_token = \"tok\"\n")
+            .unwrap();
+        let args = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "prod"]).unwrap().s;
         let r = args.resolve().unwrap();
         assert_eq!(r.token.as_deref(), Some("tok"));
         assert_eq!(r.planning_line, None);
         // Exactly one cluster: used without --cluster.
         let only = T::try_parse_from(["t", "--config", path.to_str().unwrap()]).unwrap().s;
         assert!(matches!(only.resolve().unwrap().source, Source::Cluster { .. }));
-        let missing = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "qa"])
-            .unwrap()
-            .s;
+        let missing = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "qa"]).unwrap().s;
         let err = missing.resolve().unwrap_err();
         assert!(err.contains("no [clusters.qa] table (clusters defined: prod)"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -77,20 +77,12 @@ impl AdminClient {
     /// The transport error or the node's refusal, worded for the operator.
     pub async fn request_drain(&self, url: &str) -> Result<String, String> {
         let endpoint = format!("{}/admin/drain", url.trim_end_matches('/'));
-        let resp = self
-            .authorize(self.http.post(&endpoint))
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let resp = self.authorize(self.http.post(&endpoint)).send().await.map_err(|e| describe(&e))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         let body = body.trim().chars().take(200).collect::<String>();
         if status.is_success() {
-            Ok(if body.is_empty() {
-                format!("HTTP {}", status.as_u16())
-            } else {
-                body
-            })
+            Ok(if body.is_empty() { format!("HTTP {}", status.as_u16()) } else { body })
         } else {
             Err(format!("HTTP {}: {body}", status.as_u16()))
         }
@@ -123,11 +115,7 @@ impl RegistryReader {
     pub fn new(redis_url: &str, cluster: &str) -> Result<Self, String> {
         let client = redis::Client::open(redis_url)
             .map_err(|e| format!("'{}' is not a Redis URL: {e}", redact_url(redis_url)))?;
-        Ok(RegistryReader {
-            client,
-            cluster: cluster.to_string(),
-            conn: None,
-        })
+        Ok(RegistryReader { client, cluster: cluster.to_string(), conn: None })
     }
 
     /// One poll: the nodes (from the registry) and Redis's figures. On failure the
@@ -137,24 +125,12 @@ impl RegistryReader {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 self.conn = None;
-                (
-                    Vec::new(),
-                    RedisSample {
-                        error: Some(e.to_string()),
-                        ..RedisSample::default()
-                    },
-                )
+                (Vec::new(), RedisSample { error: Some(e.to_string()), ..RedisSample::default() })
             }
             Err(_) => {
                 self.conn = None;
                 let e = format!("no answer within {}s", REDIS_TIMEOUT.as_secs());
-                (
-                    Vec::new(),
-                    RedisSample {
-                        error: Some(e),
-                        ..RedisSample::default()
-                    },
-                )
+                (Vec::new(), RedisSample { error: Some(e), ..RedisSample::default() })
             }
         }
     }
@@ -168,10 +144,8 @@ impl RegistryReader {
                 c
             }
         };
-        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(model::registry_set_key(&self.cluster))
-            .query_async(&mut conn)
-            .await?;
+        let mut ids: Vec<String> =
+            redis::cmd("SMEMBERS").arg(model::registry_set_key(&self.cluster)).query_async(&mut conn).await?;
         ids.sort();
         let values: Vec<Option<String>> = if ids.is_empty() {
             Vec::new()
@@ -179,12 +153,8 @@ impl RegistryReader {
             let keys: Vec<String> = ids.iter().map(|id| model::registry_key(&self.cluster, id)).collect();
             redis::cmd("MGET").arg(keys).query_async(&mut conn).await?
         };
-        let client_list: String = redis::cmd("CLIENT")
-            .arg("LIST")
-            .arg("TYPE")
-            .arg("pubsub")
-            .query_async(&mut conn)
-            .await?;
+        let client_list: String =
+            redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub").query_async(&mut conn).await?;
         let subscribers = parse_client_list(&client_list);
         // CONFIG is often disabled on managed Redis: an unknown limit, not an error.
         let limit: Option<BufferLimit> = redis::cmd("CONFIG")
@@ -216,27 +186,14 @@ impl RegistryReader {
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| subscriber_name(&self.cluster, &id));
                 let pubsub_omem = subscribers.iter().find(|c| c.name == name).map(|c| c.omem);
-                let url = stats
-                    .as_ref()
-                    .map(|s| s.advertise_url.clone())
-                    .filter(|u| !u.is_empty());
-                NodeSample {
-                    id,
-                    url,
-                    stats,
-                    problem,
-                    pubsub_omem,
-                }
+                let url = stats.as_ref().map(|s| s.advertise_url.clone()).filter(|u| !u.is_empty());
+                NodeSample { id, url, stats, problem, pubsub_omem }
             })
             .collect();
         let redis = RedisSample {
             error: None,
-            version: info_field(&info_server, "redis_version")
-                .unwrap_or_default()
-                .to_string(),
-            used_memory: info_field(&info_memory, "used_memory")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
+            used_memory: info_field(&info_memory, "used_memory").and_then(|v| v.parse().ok()).unwrap_or(0),
             pubsub_clients: subscribers.len() as u64,
             pubsub_limit: limit,
             keyspace,
@@ -249,12 +206,8 @@ impl RegistryReader {
         let mut sample = KeySample::default();
         let mut cursor: u64 = 0;
         for _ in 0..SCAN_CALLS {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(conn)
-                .await?;
+            let (next, keys): (u64, Vec<String>) =
+                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(SCAN_COUNT).query_async(conn).await?;
             sample.scanned += keys.len() as u64;
             for k in keys.into_iter().filter(|k| !k.starts_with("rtc:")) {
                 sample.foreign += 1;
@@ -291,10 +244,7 @@ pub fn parse_client_list(text: &str) -> Vec<ClientEntry> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let mut entry = ClientEntry {
-                name: String::new(),
-                omem: 0,
-            };
+            let mut entry = ClientEntry { name: String::new(), omem: 0 };
             for field in line.split_whitespace() {
                 if let Some(v) = field.strip_prefix("name=") {
                     entry.name = v.to_string();
@@ -315,11 +265,7 @@ pub fn parse_pubsub_limit(value: &str) -> Option<BufferLimit> {
     let hard = parse_size(tokens.get(at + 1)?)?;
     let soft = parse_size(tokens.get(at + 2)?)?;
     let secs = tokens.get(at + 3)?.parse().ok()?;
-    Some(BufferLimit {
-        hard_bytes: hard,
-        soft_bytes: soft,
-        soft_secs: secs,
-    })
+    Some(BufferLimit { hard_bytes: hard, soft_bytes: soft, soft_secs: secs })
 }
 
 /// Redis memory sizes: plain bytes or with a `kb`/`mb`/`gb` (1024) or `k`/`m`/`g` (1000) suffix.
@@ -375,13 +321,7 @@ mod tests {
                     id=6 addr=127.0.0.1:5001 fd=9 name= age=1 flags=P omem=0 cmd=subscribe\n";
         let list = parse_client_list(text);
         assert_eq!(list.len(), 2);
-        assert_eq!(
-            list[0],
-            ClientEntry {
-                name: "rtc:prod:node-1:sub".into(),
-                omem: 1_048_576
-            }
-        );
+        assert_eq!(list[0], ClientEntry { name: "rtc:prod:node-1:sub".into(), omem: 1_048_576 });
         assert_eq!(list[1].name, "");
     }
 
@@ -390,16 +330,9 @@ mod tests {
         let v = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
         assert_eq!(
             parse_pubsub_limit(v),
-            Some(BufferLimit {
-                hard_bytes: 33_554_432,
-                soft_bytes: 8_388_608,
-                soft_secs: 60
-            })
+            Some(BufferLimit { hard_bytes: 33_554_432, soft_bytes: 8_388_608, soft_secs: 60 })
         );
-        assert_eq!(
-            parse_pubsub_limit("pubsub 32mb 8mb 60").map(|l| l.hard_bytes),
-            Some(33_554_432)
-        );
+        assert_eq!(parse_pubsub_limit("pubsub 32mb 8mb 60").map(|l| l.hard_bytes), Some(33_554_432));
         assert_eq!(parse_pubsub_limit("normal 0 0 0"), None);
         assert_eq!(BufferLimit::default().effective(), None);
     }

@@ -61,10 +61,7 @@ impl Collector {
             Source::Cluster { redis_url, cluster } => Kind::Cluster(RegistryReader::new(redis_url, cluster)?),
             Source::Nodes { urls } => Kind::Nodes(urls.iter().map(|u| (u.clone(), None)).collect()),
         };
-        Ok(Collector {
-            admin: AdminClient::new(token)?,
-            kind,
-        })
+        Ok(Collector { admin: AdminClient::new(token)?, kind })
     }
 
     /// The admin client (for drain requests).
@@ -77,11 +74,7 @@ impl Collector {
         match &mut self.kind {
             Kind::Cluster(reader) => {
                 let (nodes, redis) = reader.read().await;
-                ClusterSnapshot {
-                    taken_ms: now_ms(),
-                    nodes,
-                    redis: Some(redis),
-                }
+                ClusterSnapshot { taken_ms: now_ms(), nodes, redis: Some(redis) }
             }
             Kind::Nodes(urls) => {
                 let admin = &self.admin;
@@ -100,21 +93,11 @@ impl Collector {
                             *known_id = Some(s.node_id.clone());
                         }
                         let id = known_id.clone().unwrap_or_else(|| url_label(url));
-                        NodeSample {
-                            id,
-                            url: Some(url.clone()),
-                            stats,
-                            problem,
-                            pubsub_omem: None,
-                        }
+                        NodeSample { id, url: Some(url.clone()), stats, problem, pubsub_omem: None }
                     })
                     .collect();
                 nodes.sort_by(|a, b| a.id.cmp(&b.id));
-                ClusterSnapshot {
-                    taken_ms: now_ms(),
-                    nodes,
-                    redis: None,
-                }
+                ClusterSnapshot { taken_ms: now_ms(), nodes, redis: None }
             }
         }
     }
@@ -128,9 +111,7 @@ pub fn url_label(url: &str) -> String {
 
 /// The console's clock, unix milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs `collector` until `tx` is closed: one snapshot at once, then one per interval.

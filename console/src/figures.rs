@@ -396,10 +396,7 @@ pub struct Tracker {
 impl Tracker {
     /// A tracker judging with these thresholds.
     pub fn new(thresholds: Thresholds) -> Self {
-        Tracker {
-            thresholds,
-            nodes: BTreeMap::new(),
-        }
+        Tracker { thresholds, nodes: BTreeMap::new() }
     }
 
     /// The thresholds in force.
@@ -409,21 +406,14 @@ impl Tracker {
 
     /// Feeds the next snapshot and returns its figures.
     pub fn ingest(&mut self, snap: &ClusterSnapshot) -> ClusterFigures {
-        let limit = snap
-            .redis
-            .as_ref()
-            .and_then(|r| r.pubsub_limit)
-            .and_then(|l| l.effective());
+        let limit = snap.redis.as_ref().and_then(|r| r.pubsub_limit).and_then(|l| l.effective());
         let mut nodes = Vec::with_capacity(snap.nodes.len());
         for sample in &snap.nodes {
             let mem = self.nodes.entry(sample.id.clone()).or_default();
             let (health, problem) = match (&sample.stats, &sample.problem) {
                 (Some(cur), _) if cur.ts_ms == 0 => {
                     // A node that does not stamp its report: the poll time stands in.
-                    let stamped = NodeStats {
-                        ts_ms: snap.taken_ms,
-                        ..cur.clone()
-                    };
+                    let stamped = NodeStats { ts_ms: snap.taken_ms, ..cur.clone() };
                     observe(mem, &stamped, snap.taken_ms);
                     (health_of(cur), None)
                 }
@@ -442,9 +432,7 @@ impl Tracker {
                 mem.growing_since_ms = None;
                 mem.buffer = None;
             } else {
-                let metric = sample
-                    .pubsub_omem
-                    .or_else(|| sample.stats.as_ref()?.pubsub.as_ref().map(|p| p.backlog));
+                let metric = sample.pubsub_omem.or_else(|| sample.stats.as_ref()?.pubsub.as_ref().map(|p| p.backlog));
                 track_buffer(mem, metric, snap.taken_ms);
             }
             let fig = node_figures(sample, mem, health, problem, snap.taken_ms, limit, &self.thresholds);
@@ -493,9 +481,7 @@ impl Tracker {
         out.sort_by(|a, b| {
             let ra = a.frames_out_per_s.unwrap_or(-1.0);
             let rb = b.frames_out_per_s.unwrap_or(-1.0);
-            rb.total_cmp(&ra)
-                .then(b.subscribers.cmp(&a.subscribers))
-                .then(a.name.cmp(&b.name))
+            rb.total_cmp(&ra).then(b.subscribers.cmp(&a.subscribers)).then(a.name.cmp(&b.name))
         });
         out
     }
@@ -574,10 +560,7 @@ fn node_figures(
     let fallback = NodeStats::default();
     let s = sample.stats.as_ref().or(mem.last.as_ref()).unwrap_or(&fallback);
     let r = mem.rates;
-    let line = t
-        .planning_line
-        .or((s.planning_line > 0).then_some(s.planning_line))
-        .unwrap_or(DEFAULT_PLANNING_LINE);
+    let line = t.planning_line.or((s.planning_line > 0).then_some(s.planning_line)).unwrap_or(DEFAULT_PLANNING_LINE);
     let frames_out = r.get(r.frames_out);
     let presence_share = match (r.get(r.presence_frames), frames_out) {
         (Some(p), Some(f)) if f > 0.0 => Some(p / f),
@@ -594,9 +577,7 @@ fn node_figures(
                 _ => None,
             },
             trend: mem.trend,
-            growing_secs: mem
-                .growing_since_ms
-                .map_or(0.0, |since| now_ms.saturating_sub(since) as f64 / 1000.0),
+            growing_secs: mem.growing_since_ms.map_or(0.0, |since| now_ms.saturating_sub(since) as f64 / 1000.0),
             lag_ms: p.lag_ms,
             lag_max_ms: p.lag_max_ms,
             backlog: p.backlog,
@@ -617,10 +598,7 @@ fn node_figures(
         deadline_secs: d.deadline_secs,
         forced: d.forced,
     });
-    let url = sample
-        .url
-        .clone()
-        .or_else(|| (!s.advertise_url.is_empty()).then(|| s.advertise_url.clone()));
+    let url = sample.url.clone().or_else(|| (!s.advertise_url.is_empty()).then(|| s.advertise_url.clone()));
     NodeFigures {
         id: sample.id.clone(),
         url,
@@ -661,9 +639,7 @@ fn node_figures(
 fn totals(nodes: &[NodeFigures]) -> Totals {
     let live: Vec<&NodeFigures> = nodes.iter().filter(|n| n.health.is_live()).collect();
     let sum = |f: fn(&NodeFigures) -> Option<f64>| -> Option<f64> {
-        live.iter()
-            .filter_map(|n| f(n))
-            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
+        live.iter().filter_map(|n| f(n)).fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
     };
     let connections: u64 = live.iter().map(|n| n.connections).sum();
     let planning_line: u64 = live.iter().map(|n| n.planning_line).sum();
@@ -674,11 +650,7 @@ fn totals(nodes: &[NodeFigures]) -> Totals {
         nodes_up: live.len() as u64,
         connections,
         planning_line,
-        line_fraction: if planning_line > 0 {
-            connections as f64 / planning_line as f64
-        } else {
-            0.0
-        },
+        line_fraction: if planning_line > 0 { connections as f64 / planning_line as f64 } else { 0.0 },
         connects_per_s: sum(|n| n.connects_per_s),
         disconnects_per_s: sum(|n| n.disconnects_per_s),
         cpu_percent: if live.is_empty() {

@@ -68,10 +68,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
             return Exit::Alert.into();
         }
     };
-    let thresholds = Thresholds {
-        planning_line: resolved.planning_line,
-        ..Thresholds::default()
-    };
+    let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
     let figures = rt.block_on(async {
         let mut collector = Collector::new(&resolved.source, resolved.token.clone())?;
         let mut tracker = Tracker::new(thresholds);
@@ -90,11 +87,8 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    let text = if args.json {
-        render_json(&figures, &resolved.source)
-    } else {
-        render_table(&figures, &resolved.source)
-    };
+    let text =
+        if args.json { render_json(&figures, &resolved.source) } else { render_table(&figures, &resolved.source) };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`rtc status | head`) is not a failure; the exit code still reports.
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -190,10 +184,7 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
     let mut out = String::new();
     let mut head = format!("rtc status · {} · {}", source.label(), link_summary(f));
     if let Some(r) = f.redis.as_ref().filter(|r| r.error.is_none()) {
-        let limit = r
-            .pubsub_limit
-            .and_then(|l| l.effective())
-            .map_or("unknown".to_string(), units::bytes);
+        let limit = r.pubsub_limit.and_then(|l| l.effective()).map_or("unknown".to_string(), units::bytes);
         head.push_str(&format!(
             " (v{}, {} used, {} pub/sub clients, buffer limit {})",
             r.version,
@@ -283,16 +274,9 @@ fn node_row(n: &NodeFigures) -> Vec<String> {
         units::rate(n.pongs_per_s),
         if live { units::millis(n.loop_lag_ms) } else { dash() },
         buffer_cell(n),
-        n.pubsub
-            .as_ref()
-            .filter(|_| live)
-            .map_or_else(dash, |p| units::millis(p.lag_ms)),
+        n.pubsub.as_ref().filter(|_| live).map_or_else(dash, |p| units::millis(p.lag_ms)),
         if live { units::duration(n.uptime_secs) } else { dash() },
-        if n.version.is_empty() {
-            dash()
-        } else {
-            n.version.clone()
-        },
+        if n.version.is_empty() { dash() } else { n.version.clone() },
     ]
 }
 

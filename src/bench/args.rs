@@ -53,6 +53,9 @@ pub struct CommonArgs {
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub save: Option<std::path::PathBuf>,
 }
 
 /// A benchmark scenario.

@@ -95,8 +95,7 @@ impl EventBook {
     /// Records the HTTP API's answer for event `id`.
     pub(crate) fn finish(&self, id: usize, accepted: bool) {
         if let Some(slot) = self.slots.get(id) {
-            slot.state
-                .store(if accepted { PUBLISHED } else { FAILED }, Ordering::Release);
+            slot.state.store(if accepted { PUBLISHED } else { FAILED }, Ordering::Release);
         }
     }
 
@@ -115,22 +114,13 @@ impl EventBook {
         self.slots
             .iter()
             .filter(|s| s.state.load(Ordering::Acquire) == PUBLISHED)
-            .map(|s| {
-                u64::from(
-                    s.expected
-                        .load(Ordering::Relaxed)
-                        .saturating_sub(s.received.load(Ordering::Relaxed)),
-                )
-            })
+            .map(|s| u64::from(s.expected.load(Ordering::Relaxed).saturating_sub(s.received.load(Ordering::Relaxed))))
             .sum()
     }
 
     /// Events whose request has not been answered yet.
     pub(crate) fn in_flight(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.state.load(Ordering::Acquire) == IN_FLIGHT)
-            .count()
+        self.slots.iter().filter(|s| s.state.load(Ordering::Acquire) == IN_FLIGHT).count()
     }
 
     /// The figures so far.
@@ -304,10 +294,7 @@ mod tests {
         b.finish(2, false);
         let s = b.summary();
         assert_eq!((s.events_published, s.expected, s.received, s.lost), (2, 4, 3, 1));
-        assert_eq!(
-            (s.time_to_last.count, s.time_to_last.max_ms, s.incomplete_events),
-            (1, 3.0, 1)
-        );
+        assert_eq!((s.time_to_last.count, s.time_to_last.max_ms, s.incomplete_events), (1, 3.0, 1));
         assert_eq!(b.outstanding(), 1);
     }
 }

@@ -35,14 +35,7 @@ pub(crate) fn roles(members: usize, spares: usize) -> (Vec<PresenceRole>, Vec<mp
     (0..members + spares)
         .map(|user| {
             let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-            (
-                PresenceRole {
-                    user,
-                    join_at_start: user < members,
-                    commands: rx,
-                },
-                tx,
-            )
+            (PresenceRole { user, join_at_start: user < members, commands: rx }, tx)
         })
         .unzip()
 }
@@ -73,9 +66,8 @@ pub(crate) async fn churn(
     let Some(book) = shared.presence.as_ref() else {
         return out;
     };
-    let mut present: Vec<usize> = (0..members)
-        .filter(|&u| book.member.get(u).is_some_and(|m| m.load(Ordering::Relaxed)))
-        .collect();
+    let mut present: Vec<usize> =
+        (0..members).filter(|&u| book.member.get(u).is_some_and(|m| m.load(Ordering::Relaxed))).collect();
     let mut spare: VecDeque<usize> = (members..senders.len()).filter(|&u| !senders[u].is_closed()).collect();
     out.members_at_start = present.len();
     if rate <= 0.0 {

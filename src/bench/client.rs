@@ -142,24 +142,15 @@ fn refusal(data: Option<&RawValue>) -> ClientError {
     let e: Option<ErrorData> = serde_json::from_str(&data_text(data)).ok();
     ClientError::Refused {
         code: e.as_ref().and_then(|e| e.code),
-        message: e
-            .and_then(|e| e.message)
-            .unwrap_or_default()
-            .chars()
-            .take(LABEL_CHARS)
-            .collect(),
+        message: e.and_then(|e| e.message).unwrap_or_default().chars().take(LABEL_CHARS).collect(),
     }
 }
 
 /// Opens socket `index`: TCP (from its source address), WebSocket upgrade, then waits
 /// for `connection_established`.
 async fn connect(target: &Target, index: usize) -> Result<(Ws, Established), ClientError> {
-    let socket = if target.addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(ClientError::Socket)?;
+    let socket =
+        if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(ClientError::Socket)?;
     if let Some(ip) = target.source_for(index) {
         socket.bind(SocketAddr::new(ip, 0)).map_err(ClientError::Socket)?;
     }
@@ -196,11 +187,7 @@ fn subscribe_frame(target: &Target, socket_id: &str, channel: &str, kind: Channe
     let data = match kind {
         ChannelKind::Public => serde_json::json!({ "channel": channel }),
         ChannelKind::Private => {
-            let auth = auth_for(
-                &target.key,
-                &target.secret,
-                &channel_string_to_sign(socket_id, channel, None),
-            );
+            let auth = auth_for(&target.key, &target.secret, &channel_string_to_sign(socket_id, channel, None));
             serde_json::json!({ "channel": channel, "auth": auth })
         }
         ChannelKind::Presence => {
@@ -474,9 +461,7 @@ impl Session {
         self.ready = true;
         self.shared.ready.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = subscribed_at {
-            self.shared
-                .subscribe_latency
-                .record(at.saturating_duration_since(self.subscribe_sent));
+            self.shared.subscribe_latency.record(at.saturating_duration_since(self.subscribe_sent));
         }
     }
 
@@ -511,11 +496,7 @@ impl Session {
     fn on_timer(&mut self, sub_deadline: Instant) -> Result<Option<String>, String> {
         let now = Instant::now();
         if !self.ready {
-            return if now >= sub_deadline {
-                Err("subscription timed out".into())
-            } else {
-                Ok(None)
-            };
+            return if now >= sub_deadline { Err("subscription timed out".into()) } else { Ok(None) };
         }
         if let Some(since) = self.awaiting_pong {
             if now >= since + PONG_TIMEOUT {
@@ -544,11 +525,9 @@ impl Session {
         }
         let End::Failed(why) = end else { return };
         if self.ready {
-            if let (true, Some(i), Some(book)) = (
-                self.counted,
-                self.channel.as_ref().and_then(|c| c.tracked),
-                self.shared.events.as_ref(),
-            ) {
+            if let (true, Some(i), Some(book)) =
+                (self.counted, self.channel.as_ref().and_then(|c| c.tracked), self.shared.events.as_ref())
+            {
                 if let Some(n) = book.subscribers.get(i) {
                     n.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -591,15 +570,9 @@ mod tests {
     #[test]
     fn refusal_reads_both_error_shapes() {
         let raw: Box<RawValue> = serde_json::from_str(r#"{"code":4001,"message":"No app"}"#).expect("json");
-        assert!(matches!(
-            refusal(Some(&raw)),
-            ClientError::Refused { code: Some(4001), .. }
-        ));
+        assert!(matches!(refusal(Some(&raw)), ClientError::Refused { code: Some(4001), .. }));
         let raw: Box<RawValue> = serde_json::from_str(r#""{\"code\":4004,\"message\":\"Over\"}""#).expect("json");
-        assert!(matches!(
-            refusal(Some(&raw)),
-            ClientError::Refused { code: Some(4004), .. }
-        ));
+        assert!(matches!(refusal(Some(&raw)), ClientError::Refused { code: Some(4004), .. }));
     }
 
     #[test]

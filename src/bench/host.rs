@@ -29,18 +29,8 @@ pub(crate) fn raise_file_limit() -> FileLimit {
     let (soft_before, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
     // `increase_nofile_limit` caps an unlimited hard limit at what the kernel accepts.
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(soft) => FileLimit {
-            soft_before,
-            soft,
-            hard,
-            raise_error: None,
-        },
-        Err(e) => FileLimit {
-            soft_before,
-            soft: soft_before,
-            hard,
-            raise_error: Some(e.to_string()),
-        },
+        Ok(soft) => FileLimit { soft_before, soft, hard, raise_error: None },
+        Err(e) => FileLimit { soft_before, soft: soft_before, hard, raise_error: Some(e.to_string()) },
     }
 }
 
@@ -109,11 +99,43 @@ pub(crate) fn sample(pid: Option<u32>) -> io::Result<ProcSample> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .unwrap_or(0);
-    Ok(ProcSample {
-        at,
-        cpu: Duration::from_secs_f64(cpu_ticks as f64 / USER_HZ),
-        rss_kib,
-    })
+    Ok(ProcSample { at, cpu: Duration::from_secs_f64(cpu_ticks as f64 / USER_HZ), rss_kib })
+}
+
+/// Busy and total CPU time of the whole machine so far (`/proc/stat`), with its core count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MachineSample {
+    /// When it was read.
+    pub at: Instant,
+    /// Ticks spent on anything but idle and iowait, every core.
+    pub busy_ticks: u64,
+    /// Cores the kernel reports (`cpuN` lines).
+    pub cores: usize,
+}
+
+/// Reads `/proc/stat`.
+///
+/// # Errors
+/// `/proc` is not mounted or has an unexpected layout.
+pub(crate) fn sample_machine() -> io::Result<MachineSample> {
+    let at = Instant::now();
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/stat layout");
+    let total = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")).ok_or_else(bad)?;
+    let ticks: Vec<u64> = total.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let busy_ticks = ticks.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum();
+    let cores = stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count();
+    Ok(MachineSample { at, busy_ticks, cores })
+}
+
+/// Cores the whole machine kept busy between two samples.
+pub(crate) fn machine_cores_used(from: &MachineSample, to: &MachineSample) -> f64 {
+    let wall = to.at.saturating_duration_since(from.at).as_secs_f64();
+    if wall <= 0.0 {
+        return 0.0;
+    }
+    to.busy_ticks.saturating_sub(from.busy_ticks) as f64 / USER_HZ / wall
 }
 
 /// CPU used between two samples, in cores (1.0 = one core busy all the time).
@@ -144,5 +166,7 @@ mod tests {
         assert!(count_cpus(&list).is_some_and(|n| n >= 1));
         let b = sample(None).expect("own /proc");
         assert!(cores_used(&a, &b) >= 0.0);
+        let m = sample_machine().expect("/proc/stat");
+        assert!(m.cores >= 1 && m.busy_ticks > 0);
     }
 }

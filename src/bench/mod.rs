@@ -44,15 +44,13 @@ const OVERRUN_GRACE: Duration = Duration::from_secs(10);
 
 /// Flags of `rtc bench`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(
-    after_long_help = "Every scenario ramps its sockets at --rate, runs a steady phase of --hold, and stops by \
+#[command(after_long_help = "Every scenario ramps its sockets at --rate, runs a steady phase of --hold, and stops by \
 itself within --duration. The generator raises its open-file limit to the hard limit and prints the limits it \
 hit; past one address's ephemeral ports it spreads loopback sockets over 127.0.0.x. Give --server-pid for the \
 server's RSS per socket and CPU. The verdict says whether the server or the generator was the bottleneck.\n\n\
 Examples:\n  rtc bench connections -n 19000 --rate 2000 --hold 30s --server-pid $(pgrep -n rtc)\n  \
 rtc bench fanout -s 10000 -b 10 --hold 20s --json\n  rtc bench presence -m 1000 -j 15\n  \
-rtc bench mixed -n 19000 -g 250 -e 200 -m 1000 -j 15 --hold 30s"
-)]
+rtc bench mixed -n 19000 -g 250 -e 200 -m 1000 -j 15 --hold 30s")]
 pub struct BenchArgs {
     /// Flags shared by every scenario.
     #[command(flatten)]
@@ -104,6 +102,14 @@ pub enum BenchError {
     /// The scenario did not stop within `--duration` plus a grace period.
     #[error("the run did not stop within --duration + {0:?}; abandoned")]
     Overran(Duration),
+    /// `--save` could not be written.
+    #[error("'--save' = '{}': {source}", path.display())]
+    Save {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The write error.
+        source: std::io::Error,
+    },
     /// Writing the report failed.
     #[error("cannot write the report: {0}")]
     Output(std::io::Error),
@@ -138,18 +144,20 @@ pub fn run(args: BenchArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let text = if args.common.json {
-        serde_json::to_string_pretty(&report).map(|mut s| {
+    let json = match serde_json::to_string_pretty(&report) {
+        Ok(mut s) => {
             s.push('\n');
             s
-        })
-    } else {
-        Ok(report.render())
+        }
+        Err(e) => return fail(&BenchError::Output(std::io::Error::other(e))),
     };
-    let written = match text {
-        Ok(t) => std::io::stdout().lock().write_all(t.as_bytes()),
-        Err(e) => Err(std::io::Error::other(e)),
-    };
+    if let Some(path) = &args.common.save {
+        if let Err(source) = std::fs::write(path, &json) {
+            return fail(&BenchError::Save { path: path.clone(), source });
+        }
+    }
+    let text = if args.common.json { json } else { report.render() };
+    let written = std::io::stdout().lock().write_all(text.as_bytes());
     match written {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

@@ -122,26 +122,13 @@ pub(crate) async fn publish(
         let body = serde_json::json!({ "name": EVENT_NAME, "channels": [plan.channels[ch]], "data": data }).to_string();
         book.start(id, ch);
         attempted += 1;
-        let (client, shared, target, counters, path) = (
-            client.clone(),
-            shared.clone(),
-            target.clone(),
-            counters.clone(),
-            path.clone(),
-        );
+        let (client, shared, target, counters, path) =
+            (client.clone(), shared.clone(), target.clone(), counters.clone(), path.clone());
         tasks.spawn(async move {
-            let unix = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let query = sign_request(&target.key, &target.secret, "POST", &path, body.as_bytes(), unix, &[]);
             let url = format!("{}{path}?{query}", target.http_base);
-            let result = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
+            let result = client.post(url).header("content-type", "application/json").body(body).send().await;
             counters.latency.record(sent.elapsed());
             let ok = match result {
                 Ok(r) if r.status().is_success() => true,

@@ -43,6 +43,9 @@ pub(crate) struct Report {
     pub server: Option<Server>,
     /// The generator's own load.
     pub generator: Generator,
+    /// The whole machine's CPU during the steady phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Machine>,
     /// What limited the figures.
     pub verdict: Verdict,
     /// Things the reader should know.
@@ -166,6 +169,17 @@ pub(crate) struct Generator {
     pub frames_per_second: f64,
 }
 
+/// The machine during the steady phase.
+#[derive(Debug, Serialize)]
+pub(crate) struct Machine {
+    /// Cores of the machine.
+    pub cores: usize,
+    /// Cores busy, every process.
+    pub busy_cores: f64,
+    /// Cores busy with neither the server nor the generator.
+    pub other_processes_cores: f64,
+}
+
 /// What limited the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,6 +190,8 @@ pub(crate) enum Bottleneck {
     Server,
     /// The generator used nearly all its cores: the figures understate the server.
     Generator,
+    /// Other processes kept the machine busy: the figures are not clean.
+    Machine,
     /// Not enough information (no `--server-pid`) or mixed signals.
     Unknown,
 }
@@ -202,6 +218,8 @@ pub(crate) struct VerdictInputs<'a> {
     pub cpu_lists: Option<(String, String)>,
     /// The publisher, if any.
     pub publish: Option<&'a PublishOutcome>,
+    /// The whole machine, if read.
+    pub machine: Option<&'a Machine>,
     /// Asked and achieved ramp rates.
     pub ramp: (f64, f64),
 }
@@ -238,9 +256,19 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
             ));
         }
     }
+    let machine_saturated = v.machine.is_some_and(|m| {
+        m.busy_cores >= SATURATED * m.cores as f64 && m.other_processes_cores >= 0.25 * m.cores as f64
+    });
+    if let (Some(m), true) = (v.machine, machine_saturated) {
+        notes.push(format!(
+            "the machine was busy ({:.2} of {} cores), {:.2} cores of it other processes: rerun when it is quiet",
+            m.busy_cores, m.cores, m.other_processes_cores
+        ));
+    }
     let mut behind = false;
     if let Some(p) = v.publish {
-        if p.skipped > 0 || p.rate_achieved < 0.95 * p.rate_target {
+        // A handful of events says nothing about the rate.
+        if p.skipped > 0 || (p.attempted >= 10 && p.rate_achieved < 0.95 * p.rate_target) {
             behind = true;
             notes.push(format!(
                 "the publisher sent {:.1}/s of the {:.1}/s asked ({} events skipped with 64 requests pending): \
@@ -251,11 +279,10 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
     }
     let (asked, achieved) = v.ramp;
     if achieved < 0.9 * asked {
-        notes.push(format!(
-            "the ramp reached {achieved:.0} sockets/s of the {asked:.0}/s asked"
-        ));
+        notes.push(format!("the generator started {achieved:.0} sockets/s of the {asked:.0}/s asked"));
     }
     let bottleneck = match (gen_saturated, server_saturated) {
+        (false, false) if machine_saturated => Bottleneck::Machine,
         (true, false) => Bottleneck::Generator,
         (false, true) => Bottleneck::Server,
         (true, true) => Bottleneck::Unknown,
@@ -303,11 +330,7 @@ impl Report {
             l.open_files.soft_before,
             l.open_files.hard,
             l.ephemeral_ports.map_or("?".into(), |p| p.to_string()),
-            if l.source_addresses.is_empty() {
-                "kernel's choice".into()
-            } else {
-                l.source_addresses.join(",")
-            }
+            if l.source_addresses.is_empty() { "kernel's choice".into() } else { l.source_addresses.join(",") }
         );
         for hit in &l.hit {
             let _ = writeln!(o, "  LIMIT HIT   {hit}");
@@ -384,11 +407,9 @@ impl Report {
                 s.cpus_allowed.map_or("?".into(), |n| n.to_string()),
                 mib(s.rss_before_kib),
                 mib(s.rss_after_kib),
-                s.rss_per_socket_kib
-                    .map_or(String::new(), |k| format!(" ({k:.2} KiB per socket)")),
+                s.rss_per_socket_kib.map_or(String::new(), |k| format!(" ({k:.2} KiB per socket)")),
                 s.cpu_cores,
-                s.frames_per_cpu_second
-                    .map_or(String::new(), |f| format!(", {f:.0} frames per CPU-second")),
+                s.frames_per_cpu_second.map_or(String::new(), |f| format!(", {f:.0} frames per CPU-second")),
             );
         }
         let g = &self.generator;
@@ -402,10 +423,18 @@ impl Report {
             mib(g.rss_kib),
             g.frames_per_second
         );
+        if let Some(m) = &self.machine {
+            let _ = writeln!(
+                o,
+                "{:<14}{:.2} of {} cores busy, {:.2} of them other processes",
+                "machine", m.busy_cores, m.cores, m.other_processes_cores
+            );
+        }
         let name = match self.verdict.bottleneck {
             Bottleneck::None => "none",
             Bottleneck::Server => "SERVER",
             Bottleneck::Generator => "GENERATOR",
+            Bottleneck::Machine => "MACHINE (other processes)",
             Bottleneck::Unknown => "unknown",
         };
         let _ = writeln!(o, "{:<14}bottleneck: {name}", "verdict");
@@ -430,24 +459,22 @@ mod tests {
             server,
             cpu_lists: None,
             publish: None,
+            machine: None,
             ramp: (100.0, 100.0),
         }
     }
 
     #[test]
     fn verdicts() {
-        assert_eq!(
-            verdict(&inputs(0.95, Some((0.3, Some(1))))).bottleneck,
-            Bottleneck::Generator
-        );
-        assert_eq!(
-            verdict(&inputs(0.3, Some((0.95, Some(1))))).bottleneck,
-            Bottleneck::Server
-        );
+        assert_eq!(verdict(&inputs(0.95, Some((0.3, Some(1))))).bottleneck, Bottleneck::Generator);
+        assert_eq!(verdict(&inputs(0.3, Some((0.95, Some(1))))).bottleneck, Bottleneck::Server);
         assert_eq!(verdict(&inputs(0.3, Some((0.3, Some(1))))).bottleneck, Bottleneck::None);
         assert_eq!(verdict(&inputs(0.3, None)).bottleneck, Bottleneck::Unknown);
         let v = verdict(&inputs(0.95, None));
         assert_eq!(v.bottleneck, Bottleneck::Generator);
         assert!(v.notes.iter().any(|n| n.contains("lower bound")));
+        let busy = Machine { cores: 2, busy_cores: 1.9, other_processes_cores: 1.2 };
+        let v = verdict(&VerdictInputs { machine: Some(&busy), ..inputs(0.3, Some((0.4, Some(1)))) });
+        assert_eq!(v.bottleneck, Bottleneck::Machine);
     }
 }

@@ -15,15 +15,19 @@ use super::book::{EventBook, PresenceBook};
 use super::churn::ChurnOutcome;
 use super::host::{self, ProcSample};
 use super::publish::PublishOutcome;
-use super::report::{self, Connections, Deliveries, Generator, Limits, Presence, Report, Server, VerdictInputs};
+use super::report::{
+    self, Connections, Deliveries, Generator, Limits, Machine, Presence, Report, Server, VerdictInputs,
+};
 use super::swarm::{self, RampOutcome, Shared, SocketPlan};
 use super::target::Target;
 use super::BenchError;
 
 /// Longest wait for late deliveries after publishing or churn stops.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Time kept before `--duration` for teardown.
+const TEARDOWN_RESERVE: Duration = Duration::from_secs(1);
 /// Time kept before `--duration` for settling and teardown.
-const RESERVE: Duration = Duration::from_secs(4);
+const RESERVE: Duration = Duration::from_secs(SETTLE.as_secs() + TEARDOWN_RESERVE.as_secs());
 /// Bound on the teardown of every socket task.
 const TEARDOWN: Duration = Duration::from_secs(3);
 /// Files the generator needs besides its sockets (HTTP pool, runtime, stdio).
@@ -40,6 +44,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 struct Window {
     generator: ProcSample,
     server: Option<ProcSample>,
+    machine: Option<host::MachineSample>,
     frames_in: u64,
 }
 
@@ -87,10 +92,7 @@ impl Run {
         let target = Target::resolve(common, u32::try_from(sockets).unwrap_or(u32::MAX), ports).await?;
         let mut warnings = Vec::new();
         if let Some(e) = &open_files.raise_error {
-            warnings.push(format!(
-                "could not raise the open-file limit to {}: {e}",
-                open_files.hard
-            ));
+            warnings.push(format!("could not raise the open-file limit to {}: {e}", open_files.hard));
         }
         if sockets as u64 + FILE_HEADROOM > open_files.soft {
             warnings.push(format!(
@@ -110,19 +112,14 @@ impl Run {
             }
         }
         if !target.is_loopback() {
-            warnings.push(format!(
-                "target {} is not loopback: network latency is in every figure",
-                target.addr
-            ));
+            warnings.push(format!("target {} is not loopback: network latency is in every figure", target.addr));
         }
         let server_before = match common.server_pid {
             Some(pid) => Some(host::sample(Some(pid)).map_err(|source| BenchError::ServerPid { pid, source })?),
             None => None,
         };
         let shared = Arc::new(Shared::new(events, presence));
-        let progress = std::io::stderr()
-            .is_terminal()
-            .then(|| spawn_progress(shared.clone(), sockets));
+        let progress = std::io::stderr().is_terminal().then(|| spawn_progress(shared.clone(), sockets));
         Ok(Run {
             limits: Limits {
                 open_files,
@@ -150,34 +147,31 @@ impl Run {
 
     /// Opens the sockets at `--rate`.
     pub(crate) async fn ramp(&mut self, plan: impl FnMut(usize) -> SocketPlan) -> RampOutcome {
-        let until = self.deadline.checked_sub(RESERVE).unwrap_or(self.deadline);
-        let outcome = swarm::ramp(
-            &self.shared,
-            &self.target,
-            &self.tasks,
-            self.requested,
-            self.common.rate,
-            until,
-            plan,
-        )
-        .await;
+        // Leave room for the steady phase (at most a quarter of the run) and settling.
+        let steady = self.common.hold.min(self.common.duration / 4);
+        let until = self.deadline.checked_sub(RESERVE + steady).unwrap_or(self.deadline);
+        let outcome =
+            swarm::ramp(&self.shared, &self.target, &self.tasks, self.requested, self.common.rate, until, plan).await;
         if outcome.started < self.requested {
-            self.warnings.push(format!(
-                "--duration ended the ramp after {} of {} sockets",
-                outcome.started, self.requested
-            ));
-        } else if !outcome.settled {
             self.warnings
-                .push("some sockets were still connecting when the ramp ended".into());
+                .push(format!("--duration ended the ramp after {} of {} sockets", outcome.started, self.requested));
+        } else if !outcome.settled {
+            self.warnings.push("some sockets were still connecting when the ramp ended".into());
         }
         self.ramp = Some(outcome);
         outcome
+    }
+
+    /// Whether the ramp left no socket ready (the steady phase would measure nothing).
+    pub(crate) fn nobody_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Relaxed) == 0
     }
 
     fn window(&self) -> Window {
         Window {
             generator: host::sample(None).unwrap_or(self.generator_start),
             server: self.common.server_pid.and_then(|pid| host::sample(Some(pid)).ok()),
+            machine: host::sample_machine().ok(),
             frames_in: self.shared.frames_in.load(Ordering::Relaxed),
         }
     }
@@ -220,13 +214,9 @@ impl Run {
     /// Waits (bounded) for the deliveries and member frames still owed.
     pub(crate) async fn settle(&self) {
         self.shared.set_phase("settling");
-        let until = (Instant::now() + SETTLE).min(self.deadline);
+        let until = (Instant::now() + SETTLE).min(self.deadline.checked_sub(TEARDOWN_RESERVE).unwrap_or(self.deadline));
         while Instant::now() < until {
-            let events_done = self
-                .shared
-                .events
-                .as_ref()
-                .is_none_or(|b| b.outstanding() == 0 && b.in_flight() == 0);
+            let events_done = self.shared.events.as_ref().is_none_or(|b| b.outstanding() == 0 && b.in_flight() == 0);
             let presence_done = self
                 .shared
                 .presence
@@ -273,16 +263,13 @@ impl Run {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let ramp = self.ramp.unwrap_or(RampOutcome {
             started: 0,
+            spawning: Duration::ZERO,
             elapsed: Duration::ZERO,
             settled: true,
         });
         let end = self.steady_end.unwrap_or_else(|| self.window());
         let start = self.steady_start.unwrap_or(end);
-        let secs = end
-            .generator
-            .at
-            .saturating_duration_since(start.generator.at)
-            .as_secs_f64();
+        let secs = end.generator.at.saturating_duration_since(start.generator.at).as_secs_f64();
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let frames = end.frames_in - start.frames_in;
         let failures = s.failures.snapshot();
@@ -309,9 +296,7 @@ impl Run {
                 })
             }
             (Some(pid), ..) => {
-                self.warnings.push(format!(
-                    "server pid {pid} could not be read at the end; is it still running?"
-                ));
+                self.warnings.push(format!("server pid {pid} could not be read at the end; is it still running?"));
                 None
             }
             _ => None,
@@ -346,18 +331,13 @@ impl Run {
             let summary = b.summary();
             let publishing = publish.as_ref().map_or(secs, |p| p.seconds);
             Deliveries {
-                per_second: if publishing > 0.0 {
-                    summary.received as f64 / publishing
-                } else {
-                    0.0
-                },
+                per_second: if publishing > 0.0 { summary.received as f64 / publishing } else { 0.0 },
                 foreign: load(&b.foreign),
                 summary,
             }
         });
         if deliveries.as_ref().is_some_and(|d| d.summary.lost > 0) {
-            self.warnings
-                .push("deliveries were lost: see 'dropped' for sockets the server closed".into());
+            self.warnings.push("deliveries were lost: see 'dropped' for sockets the server closed".into());
         }
         let presence = s.presence.as_ref().map(|p| Presence {
             members: churn.map_or(0, |c| c.members_at_start as u64),
@@ -369,9 +349,16 @@ impl Run {
             latency: p.latency.percentiles(),
         });
         if let Some(c) = churn.filter(|c| c.dropped_commands > 0) {
-            self.warnings
-                .push(format!("{} churn commands found their socket gone", c.dropped_commands));
+            self.warnings.push(format!("{} churn commands found their socket gone", c.dropped_commands));
         }
+        let machine = match (start.machine, end.machine) {
+            (Some(a), Some(b)) => {
+                let busy = host::machine_cores_used(&a, &b);
+                let own = gen_cores + server.as_ref().map_or(0.0, |s| s.cpu_cores);
+                Some(Machine { cores: b.cores, busy_cores: busy, other_processes_cores: (busy - own).max(0.0) })
+            }
+            _ => None,
+        };
         let cpu_lists = self
             .common
             .server_pid
@@ -382,6 +369,7 @@ impl Run {
             server: server.as_ref().map(|s| (s.cpu_cores, s.cpus_allowed)),
             cpu_lists,
             publish: publish.as_ref(),
+            machine: machine.as_ref(),
             ramp: (self.common.rate, connections.ramp_rate_achieved),
         });
         Report {
@@ -402,6 +390,7 @@ impl Run {
                 rss_kib: end.generator.rss_kib,
                 frames_per_second: per_sec(frames),
             },
+            machine,
             verdict,
             warnings: self.warnings,
         }
@@ -415,19 +404,22 @@ fn spawn_progress(shared: Arc<Shared>, total: usize) -> JoinHandle<()> {
         loop {
             sleep(PROGRESS_EVERY).await;
             let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            let delivered = shared.events.as_ref().map_or(0, |b| load(&b.delivered));
-            let presence = shared.presence.as_ref().map_or(0, |p| load(&p.frames));
-            let phase = *shared.phase.lock();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r\x1b[K{phase:<9} {:>6.1}s  sockets {}/{total} ready, {} failed, {} dropped  deliveries {delivered}  \
-                 presence frames {presence}",
+            let mut line = format!(
+                "{:<8}{:>6.1}s  ready {}/{total}  failed {}  dropped {}",
+                *shared.phase.lock(),
                 start.elapsed().as_secs_f64(),
                 load(&shared.ready),
                 load(&shared.failed),
                 load(&shared.dropped),
             );
+            if let Some(b) = &shared.events {
+                line.push_str(&format!("  delivered {}", load(&b.delivered)));
+            }
+            if let Some(p) = &shared.presence {
+                line.push_str(&format!("  presence {}", load(&p.frames)));
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K{line}");
             let _ = err.flush();
         }
     })

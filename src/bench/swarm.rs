@@ -227,11 +227,7 @@ pub(crate) async fn ramp(
         }
         sleep(SETTLE_POLL).await;
     }
-    RampOutcome {
-        started,
-        elapsed: start.elapsed(),
-        settled,
-    }
+    RampOutcome { started, spawning, elapsed: start.elapsed(), settled }
 }
 
 /// pusher-js's default `activityTimeout`: a socket pings after this long without a

@@ -50,10 +50,7 @@ impl Target {
     /// # Errors
     /// A URL that is not `ws://` or `http://` with a host, or a host that does not resolve.
     pub(crate) async fn resolve(common: &CommonArgs, sockets: u32, ports: Option<u32>) -> Result<Self, BenchError> {
-        let bad = |why: &'static str| BenchError::BadUrl {
-            url: common.url.clone(),
-            why,
-        };
+        let bad = |why: &'static str| BenchError::BadUrl { url: common.url.clone(), why };
         let url = reqwest::Url::parse(&common.url).map_err(|_| bad("not a URL"))?;
         match url.scheme() {
             "ws" | "http" => {}
@@ -69,10 +66,7 @@ impl Target {
         let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((lookup_host.as_str(), port))
             .await
-            .map_err(|source| BenchError::Resolve {
-                host: host.clone(),
-                source,
-            })?
+            .map_err(|source| BenchError::Resolve { host: host.clone(), source })?
             .collect();
         let addr = addrs
             .iter()
@@ -141,9 +135,7 @@ fn source_addresses(target: SocketAddr, sockets: u32, requested: u8, ports: Opti
     if count <= 1 && requested == 0 {
         return Vec::new();
     }
-    (1..=count.min(254))
-        .map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n as u8)))
-        .collect()
+    (1..=count.min(254)).map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n as u8))).collect()
 }
 
 #[cfg(test)]

@@ -127,14 +127,7 @@ mod tests {
     use super::*;
 
     fn env(msg: BusMessage) -> Envelope {
-        Envelope {
-            v: BUS_VERSION,
-            origin: "n1".into(),
-            boot: "b".into(),
-            ts_ms: 5,
-            app: "1".into(),
-            msg,
-        }
+        Envelope { v: BUS_VERSION, origin: "n1".into(), boot: "b".into(), ts_ms: 5, app: "1".into(), msg }
     }
 
     #[test]
@@ -147,24 +140,11 @@ mod tests {
                 except: Some("1.2".into()),
                 user_id: None,
             },
-            BusMessage::MemberAdded {
-                channel: "presence-a".into(),
-                user_id: "u".into(),
-                user_info: "{}".into(),
-            },
-            BusMessage::MemberRemoved {
-                channel: "presence-a".into(),
-                user_id: "u".into(),
-            },
-            BusMessage::SubscriptionCount {
-                channel: "c".into(),
-                count: 3,
-            },
+            BusMessage::MemberAdded { channel: "presence-a".into(), user_id: "u".into(), user_info: "{}".into() },
+            BusMessage::MemberRemoved { channel: "presence-a".into(), user_id: "u".into() },
+            BusMessage::SubscriptionCount { channel: "c".into(), count: 3 },
             BusMessage::Terminate { user_id: "u".into() },
-            BusMessage::Watchlist {
-                user_id: "u".into(),
-                online: true,
-            },
+            BusMessage::Watchlist { user_id: "u".into(), online: true },
         ] {
             let e = env(msg);
             assert_eq!(decode(encode(&e).as_bytes()), Ok(e));

@@ -106,20 +106,13 @@ async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
     let mut ever_connected = false;
     loop {
         let disconnected = Arc::new(Notify::new());
-        let forwarder = Forwarder {
-            tx: tx.clone(),
-            cluster: cluster.clone(),
-            disconnected: disconnected.clone(),
-        };
+        let forwarder = Forwarder { tx: tx.clone(), cluster: cluster.clone(), disconnected: disconnected.clone() };
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
             .set_response_timeout(REDIS_TIMEOUT)
             .set_push_sender(forwarder);
         let setup = async {
-            let mut con = cluster
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
+            let mut con = cluster.client.get_multiplexed_async_connection_with_config(&config).await?;
             redis::cmd("CLIENT")
                 .arg("SETNAME")
                 .arg(cluster.keys.sub_client_name(&cluster.node_id))
@@ -202,23 +195,13 @@ fn deliver(node: &Node, env: Envelope) {
     let Some(app) = node.app_by_id(&env.app) else { return };
     let channel = |name: &str| ChannelName::parse(name).ok();
     match env.msg {
-        BusMessage::Event {
-            channel: c,
-            event,
-            data,
-            except,
-            user_id,
-        } => {
+        BusMessage::Event { channel: c, event, data, except, user_id } => {
             if let Some(c) = channel(&c) {
                 let except = except.and_then(|s| s.parse().ok());
                 app.deliver_local(&c, &event, &data, except, user_id.as_deref());
             }
         }
-        BusMessage::MemberAdded {
-            channel: c,
-            user_id,
-            user_info,
-        } => {
+        BusMessage::MemberAdded { channel: c, user_id, user_info } => {
             if let Some(c) = channel(&c) {
                 app.fan_out_member_added(&c, &user_id, &user_info, None);
             }

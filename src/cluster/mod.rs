@@ -60,9 +60,7 @@ pub struct Keys {
 impl Keys {
     /// Keys of cluster `name`.
     pub fn new(name: &str) -> Self {
-        Keys {
-            prefix: rtc_model::cluster_prefix(name),
-        }
+        Keys { prefix: rtc_model::cluster_prefix(name) }
     }
 
     /// The pub/sub channel every node subscribes to.
@@ -151,12 +149,7 @@ impl BusCounters {
         if now_ms.saturating_sub(w.start_ms) >= 1000 {
             w.last_mean = if w.n > 0 { w.sum / w.n as f64 } else { 0.0 };
             w.last_max = w.max;
-            *w = LagWindow {
-                start_ms: now_ms,
-                last_mean: w.last_mean,
-                last_max: w.last_max,
-                ..Default::default()
-            };
+            *w = LagWindow { start_ms: now_ms, last_mean: w.last_mean, last_max: w.last_max, ..Default::default() };
         }
         w.sum += lag_ms;
         w.n += 1;
@@ -189,12 +182,7 @@ impl LiveView {
 
     /// Connections of an app on the other nodes (as of their last heartbeat).
     pub fn app_connections(&self, app: &str) -> u64 {
-        self.others
-            .iter()
-            .flat_map(|n| n.apps.iter())
-            .filter(|a| a.id == app)
-            .map(|a| a.connections)
-            .sum()
+        self.others.iter().flat_map(|n| n.apps.iter()).filter(|a| a.id == app).map(|a| a.connections).sum()
     }
 }
 
@@ -244,10 +232,7 @@ pub enum ClusterError {
 }
 
 fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Cluster {

@@ -65,18 +65,11 @@ pub async fn channel_counts(
         subscriptions += counts.into_iter().flatten().sum::<u64>();
     }
     let users = if channel.kind() == ChannelKind::Presence {
-        users_of(cluster, app, std::slice::from_ref(channel))
-            .await?
-            .values()
-            .next()
-            .map_or(0, BTreeSet::len)
+        users_of(cluster, app, std::slice::from_ref(channel)).await?.values().next().map_or(0, BTreeSet::len)
     } else {
         0
     };
-    Ok(ChannelCounts {
-        subscriptions: subscriptions as usize,
-        users,
-    })
+    Ok(ChannelCounts { subscriptions: subscriptions as usize, users })
 }
 
 /// Occupied channels (prefix-filtered) across the cluster, with counts.
@@ -111,23 +104,13 @@ pub async fn channels(
             }
         }
     }
-    let presence: Vec<ChannelName> = subs
-        .keys()
-        .filter(|c| c.kind() == ChannelKind::Presence)
-        .cloned()
-        .collect();
+    let presence: Vec<ChannelName> = subs.keys().filter(|c| c.kind() == ChannelKind::Presence).cloned().collect();
     let users = users_of(cluster, app, &presence).await?;
     Ok(subs
         .into_iter()
         .map(|(name, s)| {
             let u = users.get(&name).map_or(0, BTreeSet::len);
-            (
-                name,
-                ChannelCounts {
-                    subscriptions: s as usize,
-                    users: u,
-                },
-            )
+            (name, ChannelCounts { subscriptions: s as usize, users: u })
         })
         .collect())
 }
@@ -159,11 +142,7 @@ pub async fn cached(
     let (value, ttl): (Option<String>, i64) = redis::pipe().get(&key).ttl(&key).query_async(&mut con).await?;
     Ok(value.and_then(|v| {
         let j: serde_json::Value = serde_json::from_str(&v).ok()?;
-        Some((
-            j["event"].as_str()?.to_string(),
-            j["data"].as_str()?.to_string(),
-            ttl.max(0) as u64,
-        ))
+        Some((j["event"].as_str()?.to_string(), j["data"].as_str()?.to_string(), ttl.max(0) as u64))
     }))
 }
 

@@ -215,33 +215,23 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
         }
         ids
     };
-    let index: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(keys.presence_index(dead))
-        .query_async(con)
-        .await
-        .unwrap_or_default();
+    let index: Vec<String> =
+        redis::cmd("SMEMBERS").arg(keys.presence_index(dead)).query_async(con).await.unwrap_or_default();
     let mut removed = 0usize;
     for entry in index {
         let Some((app_id, channel)) = entry.split_once('\n') else {
             continue;
         };
         let dead_key = keys.presence(app_id, channel, dead);
-        let users: Vec<String> = redis::cmd("HKEYS")
-            .arg(&dead_key)
-            .query_async(con)
-            .await
-            .unwrap_or_default();
+        let users: Vec<String> = redis::cmd("HKEYS").arg(&dead_key).query_async(con).await.unwrap_or_default();
         let app = node.app_by_id(app_id);
         for user in users {
             let mut pipe = redis::pipe();
             for n in &live {
                 pipe.hexists(keys.presence(app_id, channel, n), &user);
             }
-            let present: Vec<bool> = if live.is_empty() {
-                Vec::new()
-            } else {
-                pipe.query_async(con).await.unwrap_or_default()
-            };
+            let present: Vec<bool> =
+                if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
             if present.iter().any(|p| *p) {
                 continue;
             }
@@ -249,61 +239,34 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
             if let (Some(app), Ok(c)) = (app, ChannelName::parse(channel)) {
                 app.fan_out_member_removed(&c, &user);
             }
-            cluster.publish(
-                app_id,
-                BusMessage::MemberRemoved {
-                    channel: channel.to_string(),
-                    user_id: user,
-                },
-            );
+            cluster.publish(app_id, BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user });
         }
         let _: Result<(), _> = redis::cmd("DEL").arg(&dead_key).query_async(con).await;
     }
     for app in node.apps() {
         let id = &app.config.id;
-        let users: Vec<String> = redis::cmd("HKEYS")
-            .arg(keys.online(id, dead))
-            .query_async(con)
-            .await
-            .unwrap_or_default();
+        let users: Vec<String> =
+            redis::cmd("HKEYS").arg(keys.online(id, dead)).query_async(con).await.unwrap_or_default();
         for user in users {
             let mut pipe = redis::pipe();
             for n in &live {
                 pipe.hexists(keys.online(id, n), &user);
             }
-            let present: Vec<bool> = if live.is_empty() {
-                Vec::new()
-            } else {
-                pipe.query_async(con).await.unwrap_or_default()
-            };
+            let present: Vec<bool> =
+                if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
             if !present.iter().any(|p| *p) && app.config.watchlist {
                 app.notify_watchers(&user, false);
-                cluster.publish(
-                    id,
-                    BusMessage::Watchlist {
-                        user_id: user,
-                        online: false,
-                    },
-                );
+                cluster.publish(id, BusMessage::Watchlist { user_id: user, online: false });
             }
         }
-        let _: Result<(), _> = redis::pipe()
-            .del(keys.online(id, dead))
-            .del(keys.subs(id, dead))
-            .query_async(con)
-            .await;
+        let _: Result<(), _> = redis::pipe().del(keys.online(id, dead)).del(keys.subs(id, dead)).query_async(con).await;
     }
     let mut pipe = redis::pipe();
     pipe.del(keys.presence_index(dead)).ignore();
     if !own {
         pipe.srem(keys.nodes(), dead).ignore();
         if !dead_boot.is_empty() {
-            pipe.cmd("SET")
-                .arg(keys.reaped(dead, dead_boot))
-                .arg(1)
-                .arg("EX")
-                .arg(REAPED_MARKER_SECS)
-                .ignore();
+            pipe.cmd("SET").arg(keys.reaped(dead, dead_boot)).arg(1).arg("EX").arg(REAPED_MARKER_SECS).ignore();
         }
     }
     pipe.del(keys.reap_lock(dead)).ignore();
@@ -318,8 +281,5 @@ async fn deregister(cluster: &Cluster) {
     let Some(mut con) = cluster.cmd.read().clone() else {
         return;
     };
-    let _: Result<(), _> = redis::cmd("DEL")
-        .arg(cluster.keys.node(&cluster.node_id))
-        .query_async(&mut con)
-        .await;
+    let _: Result<(), _> = redis::cmd("DEL").arg(cluster.keys.node(&cluster.node_id)).query_async(&mut con).await;
 }

@@ -192,36 +192,16 @@ impl StateTask {
         let mut counts: Counts = HashMap::new();
         for op in ops {
             match op {
-                StateOp::SubsCount {
-                    app,
-                    channel,
-                    local,
-                    emit,
-                } => {
-                    let e = counts
-                        .entry((app.config.id.clone(), channel))
-                        .or_insert((app, local, false));
+                StateOp::SubsCount { app, channel, local, emit } => {
+                    let e = counts.entry((app.config.id.clone(), channel)).or_insert((app, local, false));
                     e.1 = local;
                     e.2 |= emit;
                 }
-                StateOp::PresenceJoin {
-                    app,
-                    channel,
-                    user_id,
-                    info,
-                    conn,
-                    local_first,
-                } => {
-                    self.presence_join(&app, &channel, &user_id, &info, &conn, local_first)
-                        .await
+                StateOp::PresenceJoin { app, channel, user_id, info, conn, local_first } => {
+                    self.presence_join(&app, &channel, &user_id, &info, &conn, local_first).await
                 }
                 StateOp::PresenceLeave { app, channel, user_id } => self.presence_leave(&app, &channel, &user_id).await,
-                StateOp::CacheSet {
-                    app,
-                    channel,
-                    event,
-                    data,
-                } => self.cache_set(&app, &channel, &event, &data).await,
+                StateOp::CacheSet { app, channel, event, data } => self.cache_set(&app, &channel, &event, &data).await,
                 StateOp::CacheReplay { app, channel, conn } => self.cache_replay(&app, &channel, &conn).await,
                 StateOp::OnlineJoin { app, user_id } => self.online_join(&app, &user_id).await,
                 StateOp::OnlineLeave { app, user_id } => self.online_leave(&app, &user_id).await,
@@ -372,10 +352,7 @@ impl StateTask {
             app.fan_out_member_removed(channel, user_id);
             self.cluster.publish(
                 &app.config.id,
-                BusMessage::MemberRemoved {
-                    channel: channel.to_string(),
-                    user_id: user_id.to_string(),
-                },
+                BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user_id.to_string() },
             );
         }
     }
@@ -402,13 +379,8 @@ impl StateTask {
             }
             let total = local as u64 + self.other_subs(&app, &channel).await;
             app.send_count_frame(&channel, total);
-            self.cluster.publish(
-                &app.config.id,
-                BusMessage::SubscriptionCount {
-                    channel: channel.to_string(),
-                    count: total,
-                },
-            );
+            self.cluster
+                .publish(&app.config.id, BusMessage::SubscriptionCount { channel: channel.to_string(), count: total });
         }
     }
 
@@ -466,13 +438,7 @@ impl StateTask {
         };
         if first && app.config.watchlist {
             app.notify_watchers(user_id, true);
-            self.cluster.publish(
-                &app.config.id,
-                BusMessage::Watchlist {
-                    user_id: user_id.to_string(),
-                    online: true,
-                },
-            );
+            self.cluster.publish(&app.config.id, BusMessage::Watchlist { user_id: user_id.to_string(), online: true });
         }
     }
 
@@ -487,13 +453,7 @@ impl StateTask {
         };
         if last && app.config.watchlist {
             app.notify_watchers(user_id, false);
-            self.cluster.publish(
-                &app.config.id,
-                BusMessage::Watchlist {
-                    user_id: user_id.to_string(),
-                    online: false,
-                },
-            );
+            self.cluster.publish(&app.config.id, BusMessage::Watchlist { user_id: user_id.to_string(), online: false });
         }
     }
 
@@ -518,16 +478,14 @@ impl StateTask {
             None => ids.iter().map(|id| app.is_signed_in_locally(id)).collect(),
         };
         let (on, off): (Vec<&str>, Vec<&str>) =
-            ids.iter()
-                .zip(online.iter())
-                .fold((Vec::new(), Vec::new()), |(mut on, mut off), (id, o)| {
-                    if *o {
-                        on.push(id.as_str());
-                    } else {
-                        off.push(id.as_str());
-                    }
-                    (on, off)
-                });
+            ids.iter().zip(online.iter()).fold((Vec::new(), Vec::new()), |(mut on, mut off), (id, o)| {
+                if *o {
+                    on.push(id.as_str());
+                } else {
+                    off.push(id.as_str());
+                }
+                (on, off)
+            });
         self.node.metrics.frames_out.inc();
         conn.push(Frame::from(frame::watchlist_events(&on, &off)));
     }
@@ -538,11 +496,8 @@ impl StateTask {
         let me = self.cluster.node_id.clone();
         let keys = &self.cluster.keys;
         // Drop what this node had written, then write what it has now.
-        let old_index: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys.presence_index(&me))
-            .query_async(&mut con)
-            .await
-            .unwrap_or_default();
+        let old_index: Vec<String> =
+            redis::cmd("SMEMBERS").arg(keys.presence_index(&me)).query_async(&mut con).await.unwrap_or_default();
         let mut pipe = redis::pipe();
         for entry in &old_index {
             if let Some((app, channel)) = entry.split_once('\n') {

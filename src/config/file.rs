@@ -14,6 +14,9 @@ pub struct FileConfig {
     /// `[[apps]]`.
     #[serde(default)]
     pub apps: Vec<AppSection>,
+    /// `[drain]`: how the node sheds its sockets on SIGTERM or `rtc drain`.
+    #[serde(default)]
+    pub drain: DrainSection,
     /// `[cluster]`: this node's cluster membership.
     #[serde(default)]
     pub cluster: ClusterSection,
@@ -21,6 +24,24 @@ pub struct FileConfig {
     /// `drain`, `roll`; ignored by `rtc serve`).
     #[serde(default)]
     pub clusters: Option<toml::Table>,
+}
+
+/// `[drain]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainSection {
+    /// Seconds before the first hint.
+    pub pre_drain_delay: Option<f64>,
+    /// Seconds over which hints are spread.
+    pub window: Option<f64>,
+    /// Hints per second cap (0 = none).
+    pub rate: Option<u64>,
+    /// Seconds until the forced close and exit.
+    pub timeout: Option<f64>,
+    /// Presence grace for migrating users (s).
+    pub presence_grace: Option<f64>,
+    /// Send `pusher:error` 4200 before each close frame.
+    pub send_error: Option<bool>,
 }
 
 /// `[cluster]`.

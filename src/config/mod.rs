@@ -7,7 +7,7 @@ mod file;
 use std::fmt;
 use std::path::Path;
 
-pub use file::{AppSection, ClusterSection, FileConfig, ServerSection};
+pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection};
 
 use crate::cli::{ClientEvents, LogFormat, ServeArgs};
 use crate::secret::{random_token, Secret};
@@ -142,9 +142,7 @@ impl AppConfig {
             return true;
         };
         let host = origin.split("://").nth(1).unwrap_or(origin);
-        self.allowed_origins
-            .iter()
-            .any(|p| glob_match(p, origin) || glob_match(p, host))
+        self.allowed_origins.iter().any(|p| glob_match(p, origin) || glob_match(p, host))
     }
 }
 
@@ -207,6 +205,36 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// How a node drains (SIGTERM, SIGINT, `rtc drain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainConfig {
+    /// Between the health flip and the first hint.
+    pub pre_delay: std::time::Duration,
+    /// Hints are spread over this window.
+    pub window: std::time::Duration,
+    /// At most this many hints per second (0 = no cap).
+    pub rate: u64,
+    /// From the start of the drain to the forced close and exit.
+    pub timeout: std::time::Duration,
+    /// How long a drained presence member is kept for a migrating client.
+    pub presence_grace: std::time::Duration,
+    /// Send `pusher:error` 4200 before the close frame.
+    pub send_error: bool,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            pre_delay: std::time::Duration::from_secs(5),
+            window: std::time::Duration::from_secs(15),
+            rate: 0,
+            timeout: std::time::Duration::from_secs(25),
+            presence_grace: std::time::Duration::from_secs(10),
+            send_error: false,
+        }
+    }
+}
+
 /// The resolved configuration of `rtc serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -234,6 +262,8 @@ pub struct ServeConfig {
     pub dev_app: bool,
     /// Cluster membership, when cluster mode is on.
     pub cluster: Option<ClusterConfig>,
+    /// Drain behaviour.
+    pub drain: DrainConfig,
 }
 
 /// Looks up environment variables (injected so tests need not touch the process env).
@@ -251,10 +281,7 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn err(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { field: field.into(), message: message.into() });
     }
 
     /// A value from a Reverb environment name, parsed.
@@ -276,12 +303,8 @@ impl Resolver<'_> {
 /// Reads and parses a TOML config file.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigErrors> {
     let field = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            field: field.clone(),
-            message: format!("cannot read: {e}"),
-        }])
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors(vec![ConfigError { field: field.clone(), message: format!("cannot read: {e}") }]))?;
     parse_file(&text, &field)
 }
 
@@ -303,13 +326,7 @@ fn default_node_id() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "node".into());
     host.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
         .take(64)
         .collect()
 }
@@ -327,10 +344,7 @@ fn normalise_path(p: &str) -> String {
 
 /// Resolves flags, environment and file into a validated config.
 pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result<ServeConfig, ConfigErrors> {
-    let mut r = Resolver {
-        env,
-        errors: Vec::new(),
-    };
+    let mut r = Resolver { env, errors: Vec::new() };
     let s = &file.server;
 
     let host = args
@@ -342,64 +356,34 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let reverb_port = r.reverb::<u16>("REVERB_SERVER_PORT");
     let port = args.port.or(reverb_port).or(s.port).unwrap_or(8080);
     let path = normalise_path(
-        &args
-            .path
-            .clone()
-            .or_else(|| (r.env)("REVERB_SERVER_PATH"))
-            .or_else(|| s.path.clone())
-            .unwrap_or_default(),
+        &args.path.clone().or_else(|| (r.env)("REVERB_SERVER_PATH")).or_else(|| s.path.clone()).unwrap_or_default(),
     );
     if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
         r.err("server.path", format!("'{path}' is not a valid path prefix"));
     }
     let reverb_size = r.reverb::<usize>("REVERB_MAX_REQUEST_SIZE");
-    let max_request_size = args
-        .max_request_size
-        .or(reverb_size)
-        .or(s.max_request_size)
-        .unwrap_or(256 * 1024);
+    let max_request_size = args.max_request_size.or(reverb_size).or(s.max_request_size).unwrap_or(256 * 1024);
     if max_request_size < 1024 {
-        r.err(
-            "server.max_request_size",
-            format!("{max_request_size} is too small; use at least 1024 bytes"),
-        );
+        r.err("server.max_request_size", format!("{max_request_size} is too small; use at least 1024 bytes"));
     }
-    let outbound_queue_bytes = args
-        .outbound_queue_bytes
-        .or(s.outbound_queue_bytes)
-        .unwrap_or(1024 * 1024);
+    let outbound_queue_bytes = args.outbound_queue_bytes.or(s.outbound_queue_bytes).unwrap_or(1024 * 1024);
     if outbound_queue_bytes < 16 * 1024 {
-        r.err(
-            "server.outbound_queue_bytes",
-            format!("{outbound_queue_bytes} is too small; use at least 16384"),
-        );
+        r.err("server.outbound_queue_bytes", format!("{outbound_queue_bytes} is too small; use at least 16384"));
     }
     let (admin_token, admin_token_generated) = match args.admin_token.clone().or_else(|| s.admin_token.clone()) {
         Some(t) if t.len() < 16 => {
-            r.err(
-                "server.admin_token",
-                "is shorter than 16 characters; use a long random token",
-            );
+            r.err("server.admin_token", "is shorter than 16 characters; use a long random token");
             (Secret::new(t), false)
         }
         Some(t) => (Secret::new(t), false),
         None => (Secret::new(random_token(32)), true),
     };
-    let node_id = args
-        .node_id
-        .clone()
-        .or_else(|| s.node_id.clone())
-        .unwrap_or_else(default_node_id);
+    let node_id = args.node_id.clone().or_else(|| s.node_id.clone()).unwrap_or_else(default_node_id);
     if node_id.is_empty()
         || node_id.len() > 64
-        || !node_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || !node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        r.err(
-            "server.node_id",
-            format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."),
-        );
+        r.err("server.node_id", format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
     }
     let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
 
@@ -427,21 +411,15 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         }
         (None, None, None) => None,
         (id, key, secret) => {
-            let missing: Vec<&str> = [
-                ("app id", id.is_none()),
-                ("app key", key.is_none()),
-                ("app secret", secret.is_none()),
-            ]
-            .iter()
-            .filter(|(_, m)| *m)
-            .map(|(n, _)| *n)
-            .collect();
+            let missing: Vec<&str> =
+                [("app id", id.is_none()), ("app key", key.is_none()), ("app secret", secret.is_none())]
+                    .iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(n, _)| *n)
+                    .collect();
             r.err(
                 "env RTC_APP_* / REVERB_APP_*",
-                format!(
-                    "an app needs id, key and secret together; missing {}",
-                    missing.join(", ")
-                ),
+                format!("an app needs id, key and secret together; missing {}", missing.join(", ")),
             );
             None
         }
@@ -458,6 +436,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     check_unique(&mut r, &apps);
 
     let cluster = resolve_cluster(&mut r, args, &file.cluster, &host, port);
+    let drain = resolve_drain(&mut r, args, &file.drain);
 
     if r.errors.is_empty() {
         Ok(ServeConfig {
@@ -473,9 +452,44 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             apps,
             dev_app,
             cluster,
+            drain,
         })
     } else {
         Err(ConfigErrors(r.errors))
+    }
+}
+
+fn resolve_drain(r: &mut Resolver<'_>, args: &ServeArgs, file: &DrainSection) -> DrainConfig {
+    let d = DrainConfig::default();
+    let mut secs = |name: &str, flag: Option<f64>, file: Option<f64>, default: std::time::Duration| {
+        let v = flag.or(file).unwrap_or(default.as_secs_f64());
+        if !(0.0..=3600.0).contains(&v) || v.is_nan() {
+            r.err(format!("drain.{name}"), format!("{v} is out of range 0..=3600 seconds"));
+            return default;
+        }
+        std::time::Duration::from_secs_f64(v)
+    };
+    let pre_delay = secs("pre_drain_delay", args.pre_drain_delay, file.pre_drain_delay, d.pre_delay);
+    let window = secs("window", args.drain_window, file.window, d.window);
+    let timeout = secs("timeout", args.drain_timeout, file.timeout, d.timeout);
+    let presence_grace = secs("presence_grace", args.drain_presence_grace, file.presence_grace, d.presence_grace);
+    if pre_delay + window > timeout {
+        r.err(
+            "drain.timeout",
+            format!(
+                "{}s is shorter than pre_drain_delay + window ({}s): the hints would not finish before the forced close",
+                timeout.as_secs_f64(),
+                (pre_delay + window).as_secs_f64()
+            ),
+        );
+    }
+    DrainConfig {
+        pre_delay,
+        window,
+        rate: args.drain_rate.or(file.rate).unwrap_or(0),
+        timeout,
+        presence_grace,
+        send_error: file.send_error.unwrap_or(false),
     }
 }
 
@@ -503,57 +517,28 @@ fn resolve_cluster(
     } else {
         None
     };
-    let url = args
-        .redis_url
-        .clone()
-        .or(reverb_url)
-        .or_else(|| file.redis_url.clone())?;
+    let url = args.redis_url.clone().or(reverb_url).or_else(|| file.redis_url.clone())?;
     if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
-        r.err(
-            "cluster.redis_url",
-            format!("'{}' must start with redis://, rediss:// or unix://", redact_url(&url)),
-        );
+        r.err("cluster.redis_url", format!("'{}' must start with redis://, rediss:// or unix://", redact_url(&url)));
     } else if redis::Client::open(url.as_str()).is_err() {
-        r.err(
-            "cluster.redis_url",
-            format!("'{}' is not a valid Redis URL", redact_url(&url)),
-        );
+        r.err("cluster.redis_url", format!("'{}' is not a valid Redis URL", redact_url(&url)));
     }
     let name = args
         .cluster_name
         .clone()
-        .or_else(|| {
-            if reverb_enabled {
-                (r.env)("REVERB_SCALING_CHANNEL")
-            } else {
-                None
-            }
-        })
+        .or_else(|| if reverb_enabled { (r.env)("REVERB_SCALING_CHANNEL") } else { None })
         .or_else(|| file.name.clone())
         .unwrap_or_else(|| "local".into());
     if name.is_empty()
         || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        r.err(
-            "cluster.name",
-            format!("'{name}' must be 1-64 characters of A-Z a-z 0-9 - _ ."),
-        );
+        r.err("cluster.name", format!("'{name}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
     }
-    let advertise_url = args
-        .advertise_url
-        .clone()
-        .or_else(|| file.advertise_url.clone())
-        .unwrap_or_else(|| {
-            let h = if host == "0.0.0.0" || host == "::" {
-                "127.0.0.1"
-            } else {
-                host
-            };
-            format!("http://{h}:{port}")
-        });
+    let advertise_url = args.advertise_url.clone().or_else(|| file.advertise_url.clone()).unwrap_or_else(|| {
+        let h = if host == "0.0.0.0" || host == "::" { "127.0.0.1" } else { host };
+        format!("http://{h}:{port}")
+    });
     let planning_line = args.planning_line.or(file.planning_line).unwrap_or(12_000);
     if planning_line == 0 {
         r.err("cluster.planning_line", "must be at least 1");
@@ -572,10 +557,7 @@ fn resolve_cluster(
 }
 
 fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) {
-    if let Some(v) = args
-        .activity_timeout
-        .or_else(|| r.reverb("REVERB_APP_ACTIVITY_TIMEOUT"))
-    {
+    if let Some(v) = args.activity_timeout.or_else(|| r.reverb("REVERB_APP_ACTIVITY_TIMEOUT")) {
         app.activity_timeout = v;
         app.ping_interval = v;
     }
@@ -585,37 +567,25 @@ fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppCo
     if let Some(v) = args.max_connections.or_else(|| r.reverb("REVERB_APP_MAX_CONNECTIONS")) {
         app.max_connections = v;
     }
-    if let Some(v) = args
-        .max_message_size
-        .or_else(|| r.reverb("REVERB_APP_MAX_MESSAGE_SIZE"))
-    {
+    if let Some(v) = args.max_message_size.or_else(|| r.reverb("REVERB_APP_MAX_MESSAGE_SIZE")) {
         app.max_message_size = v;
     }
     let reverb_ce = (r.env)("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM");
-    let ce = args
-        .client_events
-        .or_else(|| match reverb_ce.as_deref().map(str::trim) {
-            None => None,
-            Some("members") => Some(ClientEvents::Members),
-            Some("all") => Some(ClientEvents::All),
-            Some("none") | Some("off") => Some(ClientEvents::Off),
-            Some(other) => {
-                r.err(
-                    "env REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
-                    format!("'{other}' is not one of members, all, none"),
-                );
-                None
-            }
-        });
+    let ce = args.client_events.or_else(|| match reverb_ce.as_deref().map(str::trim) {
+        None => None,
+        Some("members") => Some(ClientEvents::Members),
+        Some("all") => Some(ClientEvents::All),
+        Some("none") | Some("off") => Some(ClientEvents::Off),
+        Some(other) => {
+            r.err("env REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", format!("'{other}' is not one of members, all, none"));
+            None
+        }
+    });
     if let Some(v) = ce {
         app.client_events = v;
     }
     if let Some(v) = &args.allowed_origins {
-        app.allowed_origins = v
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        app.allowed_origins = v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     }
     if let Some(v) = args.subscription_count {
         app.subscription_count = v;
@@ -675,22 +645,13 @@ fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<Ap
 
 fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
     let ident = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 128
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     if !ident(&app.id) {
-        r.err(
-            format!("{at}.id"),
-            format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.id),
-        );
+        r.err(format!("{at}.id"), format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.id));
     }
     if !ident(&app.key) {
-        r.err(
-            format!("{at}.key"),
-            format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.key),
-        );
+        r.err(format!("{at}.key"), format!("'{}' must be 1-128 characters of A-Z a-z 0-9 - _ .", app.key));
     }
     if app.secret.expose().len() < 8 {
         r.err(format!("{at}.secret"), "is shorter than 8 characters");
@@ -701,18 +662,8 @@ fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
         ("pong_timeout", app.pong_timeout, 1, 600),
         ("client_event_rate", app.client_event_rate as u64, 1, 100_000),
         ("max_message_size", app.max_message_size as u64, 256, 16 * 1024 * 1024),
-        (
-            "max_event_data_size",
-            app.max_event_data_size as u64,
-            64,
-            16 * 1024 * 1024,
-        ),
-        (
-            "max_channels_per_socket",
-            app.max_channels_per_socket as u64,
-            1,
-            100_000,
-        ),
+        ("max_event_data_size", app.max_event_data_size as u64, 64, 16 * 1024 * 1024),
+        ("max_channels_per_socket", app.max_channels_per_socket as u64, 1, 100_000),
         ("cache_ttl", app.cache_ttl, 1, 86_400),
     ];
     for (name, v, lo, hi) in ranges {
@@ -795,10 +746,7 @@ mod tests {
     fn flags_beat_env_beat_file() {
         let file = parse_file("[server]\nport = 1\nhost = \"1.1.1.1\"\n", "t").unwrap();
         let env = |k: &str| (k == "REVERB_SERVER_PORT").then(|| "2".to_string());
-        let args = ServeArgs {
-            host: Some("127.0.0.1".into()),
-            ..Default::default()
-        };
+        let args = ServeArgs { host: Some("127.0.0.1".into()), ..Default::default() };
         let c = resolve(&args, file, &env).unwrap();
         assert_eq!(c.port, 2);
         assert_eq!(c.host, "127.0.0.1");

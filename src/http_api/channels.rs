@@ -21,9 +21,7 @@ use crate::server::Node;
 /// Counts of one channel: cluster-wide in a cluster (local if Redis is unreachable).
 pub(crate) async fn counts_of(node: &Node, app: &App, name: &ChannelName) -> ChannelCounts {
     match &node.cluster {
-        Some(c) => query::channel_counts(c, app, name)
-            .await
-            .unwrap_or_else(|_| app.channel_counts(name)),
+        Some(c) => query::channel_counts(c, app, name).await.unwrap_or_else(|_| app.channel_counts(name)),
         None => app.channel_counts(name),
     }
 }
@@ -31,12 +29,7 @@ pub(crate) async fn counts_of(node: &Node, app: &App, name: &ChannelName) -> Cha
 fn info_list(params: &HashMap<String, String>) -> Vec<String> {
     params
         .get("info")
-        .map(|s| {
-            s.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect()
-        })
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
         .unwrap_or_default()
 }
 
@@ -74,9 +67,7 @@ pub async fn list(
         }
         let mut channels = serde_json::Map::new();
         let listed = match &node.cluster {
-            Some(c) => query::channels(c, &app, &prefix)
-                .await
-                .unwrap_or_else(|_| app.channels(&prefix)),
+            Some(c) => query::channels(c, &app, &prefix).await.unwrap_or_else(|_| app.channels(&prefix)),
             None => app.channels(&prefix),
         };
         for (name, counts) in listed {
@@ -112,9 +103,7 @@ pub async fn info(
                     out.insert("user_count".into(), counts.users.into());
                 }
                 "user_count" => {
-                    return Err(ApiError::BadRequest(
-                        "info=user_count is only valid for presence channels".into(),
-                    ))
+                    return Err(ApiError::BadRequest("info=user_count is only valid for presence channels".into()))
                 }
                 "subscription_count" => {
                     out.insert("subscription_count".into(), counts.subscriptions.into());
@@ -128,17 +117,10 @@ pub async fn info(
                         }),
                     };
                     if let Some((event, data, ttl)) = cached {
-                        out.insert(
-                            "cache".into(),
-                            serde_json::json!({"event": event, "data": data, "ttl": ttl}),
-                        );
+                        out.insert("cache".into(), serde_json::json!({"event": event, "data": data, "ttl": ttl}));
                     }
                 }
-                "cache" => {
-                    return Err(ApiError::BadRequest(
-                        "info=cache is only valid for cache channels".into(),
-                    ))
-                }
+                "cache" => return Err(ApiError::BadRequest("info=cache is only valid for cache channels".into())),
                 other => {
                     return Err(ApiError::BadRequest(format!(
                         "Unknown info attribute '{}'",
@@ -164,14 +146,10 @@ pub async fn users(
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
         let name = channel_name(&channel)?;
         if name.kind() != ChannelKind::Presence {
-            return Err(ApiError::BadRequest(
-                "Users can only be listed for presence channels".into(),
-            ));
+            return Err(ApiError::BadRequest("Users can only be listed for presence channels".into()));
         }
         let ids = match &node.cluster {
-            Some(c) => query::presence_users(c, &app, &name)
-                .await
-                .unwrap_or_else(|_| app.presence_users(&name)),
+            Some(c) => query::presence_users(c, &app, &name).await.unwrap_or_else(|_| app.presence_users(&name)),
             None => app.presence_users(&name),
         };
         let users: Vec<Value> = ids.into_iter().map(|id| serde_json::json!({ "id": id })).collect();

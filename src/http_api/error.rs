@@ -43,10 +43,6 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (
-            status,
-            axum::Json(serde_json::json!({"error": self.to_string(), "code": status.as_u16()})),
-        )
-            .into_response()
+        (status, axum::Json(serde_json::json!({"error": self.to_string(), "code": status.as_u16()}))).into_response()
     }
 }

@@ -59,9 +59,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError> {
     let name = e.name.ok_or_else(|| ApiError::BadRequest("Missing 'name'".into()))?;
     if name.is_empty() || name.chars().count() > MAX_EVENT_NAME_LEN {
-        return Err(ApiError::BadRequest(format!(
-            "Event name must be 1-{MAX_EVENT_NAME_LEN} characters"
-        )));
+        return Err(ApiError::BadRequest(format!("Event name must be 1-{MAX_EVENT_NAME_LEN} characters")));
     }
     let data = match e.data {
         Some(Value::String(s)) => s,
@@ -70,10 +68,7 @@ fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError
     };
     let limit = app.config.max_event_data_size;
     if data.len() > limit {
-        return Err(ApiError::TooLarge(format!(
-            "Event data is {} bytes; the limit is {limit}",
-            data.len()
-        )));
+        return Err(ApiError::TooLarge(format!("Event data is {} bytes; the limit is {limit}", data.len())));
     }
     let names: Vec<String> = match (e.channels, e.channel) {
         (Some(list), None) => list,
@@ -89,45 +84,26 @@ fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError
     }
     let max = app.config.max_channels_per_publish;
     if names.len() > max {
-        return Err(ApiError::BadRequest(format!(
-            "{} channels given; the limit is {max} per event",
-            names.len()
-        )));
+        return Err(ApiError::BadRequest(format!("{} channels given; the limit is {max} per event", names.len())));
     }
     let mut channels = Vec::with_capacity(names.len());
     for n in &names {
         let c = ChannelName::parse(n).map_err(|err| {
-            ApiError::BadRequest(format!(
-                "Invalid channel name '{}': {err}",
-                n.chars().take(64).collect::<String>()
-            ))
+            ApiError::BadRequest(format!("Invalid channel name '{}': {err}", n.chars().take(64).collect::<String>()))
         })?;
         channels.push(c);
     }
-    let encrypted = channels
-        .iter()
-        .filter(|c| c.kind() == ChannelKind::PrivateEncrypted)
-        .count();
+    let encrypted = channels.iter().filter(|c| c.kind() == ChannelKind::PrivateEncrypted).count();
     if encrypted > 0 && channels.len() > 1 {
-        return Err(ApiError::BadRequest(
-            "An event for an encrypted channel must name only that channel".into(),
-        ));
+        return Err(ApiError::BadRequest("An event for an encrypted channel must name only that channel".into()));
     }
     let except = match e.socket_id {
         None => None,
         Some(s) if s.is_empty() => None,
-        Some(s) => Some(
-            s.parse::<SocketId>()
-                .map_err(|err| ApiError::BadRequest(err.to_string()))?,
-        ),
+        Some(s) => Some(s.parse::<SocketId>().map_err(|err| ApiError::BadRequest(err.to_string()))?),
     };
-    let info: Vec<String> = e
-        .info
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let info: Vec<String> =
+        e.info.unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     for i in &info {
         if i != "user_count" && i != "subscription_count" {
             return Err(ApiError::BadRequest(format!(
@@ -136,13 +112,7 @@ fn validate(app: &App, e: EventBody, allow_many: bool) -> Result<Event, ApiError
             )));
         }
     }
-    Ok(Event {
-        name,
-        data,
-        channels,
-        except,
-        info,
-    })
+    Ok(Event { name, data, channels, except, info })
 }
 
 /// The `info` attributes of each channel of an event, after publishing.
@@ -202,21 +172,14 @@ pub async fn trigger_batch(
     let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
-        let batch = parse_json::<BatchBody>(&body)?
-            .batch
-            .ok_or_else(|| ApiError::BadRequest("Missing 'batch'".into()))?;
+        let batch =
+            parse_json::<BatchBody>(&body)?.batch.ok_or_else(|| ApiError::BadRequest("Missing 'batch'".into()))?;
         let max = app.config.max_batch_size;
         if batch.len() > max {
-            return Err(ApiError::BadRequest(format!(
-                "Batch of {} events; the limit is {max}",
-                batch.len()
-            )));
+            return Err(ApiError::BadRequest(format!("Batch of {} events; the limit is {max}", batch.len())));
         }
         // Validate everything before publishing anything.
-        let events = batch
-            .into_iter()
-            .map(|e| validate(&app, e, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = batch.into_iter().map(|e| validate(&app, e, false)).collect::<Result<Vec<_>, _>>()?;
         for ev in &events {
             publish(&app, ev);
         }
@@ -226,12 +189,7 @@ pub async fn trigger_batch(
             let mut items: Vec<Value> = Vec::new();
             for ev in &events {
                 let info = info_for(&node, &app, ev).await;
-                items.push(
-                    info.into_iter()
-                        .next()
-                        .map(|(_, v)| v)
-                        .unwrap_or_else(|| serde_json::json!({})),
-                );
+                items.push(info.into_iter().next().map(|(_, v)| v).unwrap_or_else(|| serde_json::json!({})));
             }
             Ok(serde_json::json!({"batch": items}))
         }

@@ -29,10 +29,7 @@ pub fn routes() -> Router<Arc<Node>> {
         .route("/apps/{app_id}/channels", get(channels::list))
         .route("/apps/{app_id}/channels/{channel}", get(channels::info))
         .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
-        .route(
-            "/apps/{app_id}/users/{user_id}/terminate_connections",
-            post(channels::terminate_user),
-        )
+        .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(channels::terminate_user))
         .route("/apps/{app_id}/connections", get(channels::connections))
 }
 

@@ -55,10 +55,8 @@ pub fn verify_request(
     let Some(ts) = get("auth_timestamp").and_then(|t| t.parse::<i64>().ok()) else {
         return fail("Missing or invalid auth_timestamp");
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     if (now - ts).abs() > MAX_CLOCK_SKEW_SECS {
         return fail(&format!(
             "Timestamp expired: auth_timestamp is {}s from server time; the limit is {MAX_CLOCK_SKEW_SECS}s",

@@ -31,10 +31,7 @@ pub enum ChannelKind {
 impl ChannelKind {
     /// Whether subscribing needs an `auth` signature.
     pub fn requires_auth(self) -> bool {
-        matches!(
-            self,
-            ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence
-        )
+        matches!(self, ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence)
     }
 
     /// Whether client events (`client-*`) may be sent on this channel.
@@ -185,10 +182,7 @@ mod tests {
     #[test]
     fn rejects_hostile_names() {
         assert_eq!(ChannelName::parse(""), Err(InvalidChannel::Empty));
-        assert!(matches!(
-            ChannelName::parse(&"a".repeat(201)),
-            Err(InvalidChannel::TooLong { .. })
-        ));
+        assert!(matches!(ChannelName::parse(&"a".repeat(201)), Err(InvalidChannel::TooLong { .. })));
         assert!(ChannelName::parse(&"a".repeat(200)).is_ok());
         for bad in ["a b", "a/b", "a#b", "#other", "é", "a\u{0}", "a\"b", "#server-to-user-"] {
             assert!(ChannelName::parse(bad).is_err(), "{bad:?}");

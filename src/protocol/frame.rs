@@ -178,12 +178,7 @@ struct Out<'a> {
 
 /// Serialises a server → client frame.
 pub fn event_frame(event: &str, channel: Option<&str>, data: Option<&str>, user_id: Option<&str>) -> String {
-    let out = Out {
-        event,
-        channel,
-        data,
-        user_id,
-    };
+    let out = Out { event, channel, data, user_id };
     // Serialising a struct of strings cannot fail.
     serde_json::to_string(&out).unwrap_or_default()
 }
@@ -216,12 +211,7 @@ pub fn ping() -> String {
 
 /// `pusher_internal:subscription_succeeded` for a public or private channel.
 pub fn subscription_succeeded(channel: &str) -> String {
-    event_frame(
-        "pusher_internal:subscription_succeeded",
-        Some(channel),
-        Some("{}"),
-        None,
-    )
+    event_frame("pusher_internal:subscription_succeeded", Some(channel), Some("{}"), None)
 }
 
 /// `pusher_internal:subscription_succeeded` for a presence channel, with its members.
@@ -239,18 +229,8 @@ pub fn presence_subscription_succeeded<'a>(channel: &str, members: impl Iterator
         ids.push(id);
     }
     hash.push('}');
-    let data = format!(
-        r#"{{"presence":{{"ids":{},"hash":{},"count":{}}}}}"#,
-        json_string(&ids),
-        hash,
-        ids.len()
-    );
-    event_frame(
-        "pusher_internal:subscription_succeeded",
-        Some(channel),
-        Some(&data),
-        None,
-    )
+    let data = format!(r#"{{"presence":{{"ids":{},"hash":{},"count":{}}}}}"#, json_string(&ids), hash, ids.len());
+    event_frame("pusher_internal:subscription_succeeded", Some(channel), Some(&data), None)
 }
 
 /// `pusher:subscription_error` on a channel (Laravel Echo's `.error()` hears it).
@@ -330,27 +310,15 @@ mod tests {
         assert!(parse_client_frame("[1,2]").is_err());
         assert_eq!(parse_client_frame("{}"), Err(FrameError::MissingEvent));
         assert_eq!(parse_client_frame(r#"{"event":5}"#), Err(FrameError::MissingEvent));
-        assert_eq!(
-            parse_client_frame(r#"{"event":"pusher:subscribe"}"#),
-            Err(FrameError::BadField("data", "object"))
-        );
+        assert_eq!(parse_client_frame(r#"{"event":"pusher:subscribe"}"#), Err(FrameError::BadField("data", "object")));
         assert_eq!(
             parse_client_frame(r#"{"event":"pusher:subscribe","data":{"channel":7}}"#),
             Err(FrameError::BadField("channel", "string"))
         );
-        assert!(matches!(
-            parse_client_frame(r#"{"event":"pusher:bogus"}"#),
-            Err(FrameError::UnknownEvent(_))
-        ));
-        assert!(matches!(
-            parse_client_frame(r#"{"event":"hello"}"#),
-            Err(FrameError::NotClientEvent(_))
-        ));
+        assert!(matches!(parse_client_frame(r#"{"event":"pusher:bogus"}"#), Err(FrameError::UnknownEvent(_))));
+        assert!(matches!(parse_client_frame(r#"{"event":"hello"}"#), Err(FrameError::NotClientEvent(_))));
         let long = format!(r#"{{"event":"client-{}","channel":"private-a"}}"#, "x".repeat(300));
-        assert!(matches!(
-            parse_client_frame(&long),
-            Err(FrameError::EventNameTooLong(..))
-        ));
+        assert!(matches!(parse_client_frame(&long), Err(FrameError::EventNameTooLong(..))));
     }
 
     #[test]

@@ -22,10 +22,7 @@ impl SocketId {
     pub fn random() -> Self {
         use rand::Rng;
         let mut rng = rand::thread_rng();
-        SocketId {
-            high: rng.gen_range(1..=HALF_MAX),
-            low: rng.gen_range(1..=HALF_MAX),
-        }
+        SocketId { high: rng.gen_range(1..=HALF_MAX), low: rng.gen_range(1..=HALF_MAX) }
     }
 
     /// Builds an id from its two halves.
@@ -55,10 +52,7 @@ impl FromStr for SocketId {
         if !digits(a) || !digits(b) {
             return Err(bad());
         }
-        Ok(SocketId {
-            high: a.parse().map_err(|_| bad())?,
-            low: b.parse().map_err(|_| bad())?,
-        })
+        Ok(SocketId { high: a.parse().map_err(|_| bad())?, low: b.parse().map_err(|_| bad())? })
     }
 }
 
@@ -71,26 +65,14 @@ mod tests {
         for _ in 0..100 {
             let id = SocketId::random();
             let text = id.to_string();
-            assert!(text
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())));
+            assert!(text.split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())));
             assert_eq!(text.parse::<SocketId>().unwrap(), id);
         }
     }
 
     #[test]
     fn rejects_malformed_ids() {
-        for bad in [
-            "",
-            "1",
-            "1.",
-            ".1",
-            "a.b",
-            "1.2.3",
-            "1 .2",
-            "-1.2",
-            "99999999999999999999.1",
-        ] {
+        for bad in ["", "1", "1.", ".1", "a.b", "1.2.3", "1 .2", "-1.2", "99999999999999999999.1"] {
             assert!(bad.parse::<SocketId>().is_err(), "{bad}");
         }
     }

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use super::channel::{Channel, Member, Subscriber};
 use super::conn_handle::ConnHandle;
+use super::drain::DrainSignal;
 use super::Frame;
 use crate::cluster::{BusMessage, Cluster, StateOp};
 use crate::config::AppConfig;
@@ -100,11 +101,18 @@ pub struct App {
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
     cluster: Option<Arc<Cluster>>,
+    drain: Arc<DrainSignal>,
 }
 
 impl App {
     /// A new app with no connections.
-    pub fn new(config: AppConfig, metrics: Arc<Metrics>, tasks: TaskTracker, cluster: Option<Arc<Cluster>>) -> Self {
+    pub fn new(
+        config: AppConfig,
+        metrics: Arc<Metrics>,
+        tasks: TaskTracker,
+        cluster: Option<Arc<Cluster>>,
+        drain: Arc<DrainSignal>,
+    ) -> Self {
         let label = AppLabel { app: config.id.clone() };
         App {
             config,
@@ -120,7 +128,29 @@ impl App {
             metrics,
             tasks,
             cluster,
+            drain,
         }
+    }
+
+    /// Queues a leave for the shared state; during a drain it waits out the presence
+    /// grace first, so a user whose client moves to another node within it causes no
+    /// `member_removed` + `member_added` flap there (the other node sees this node's entry
+    /// and treats the join as a second socket; this leave then finds the user elsewhere).
+    fn queue_leave(&self, op: StateOp) {
+        let Some(cluster) = self.cluster.clone() else { return };
+        let grace = self.drain.grace();
+        if grace.is_zero() {
+            cluster.op(op);
+            return;
+        }
+        let flush = self.drain.flush.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(grace) => {}
+                () = flush.cancelled() => {}
+            }
+            cluster.op(op);
+        });
     }
 
     /// Takes one connection slot; false when the app is at its quota. In a cluster the
@@ -174,12 +204,7 @@ impl App {
     }
 
     fn sub_gauge(&self, kind: ChannelKind, delta: i64) {
-        self.metrics
-            .subscriptions
-            .get_or_create(&KindLabel {
-                kind: kind.as_str().into(),
-            })
-            .inc_by(delta);
+        self.metrics.subscriptions.get_or_create(&KindLabel { kind: kind.as_str().into() }).inc_by(delta);
     }
 
     /// Subscribes `conn`. Queues `subscription_succeeded` (with members for presence)
@@ -198,10 +223,7 @@ impl App {
         let kind = name.kind();
         // The shard lock (guard) is held until the subscriber is in, so a concurrent
         // unsubscribe cannot remove the channel from the map under us.
-        let guard = self
-            .channels
-            .entry(name.clone())
-            .or_insert_with(|| Arc::new(Channel::new(name.clone())));
+        let guard = self.channels.entry(name.clone()).or_insert_with(|| Arc::new(Channel::new(name.clone())));
         let channel = guard.value().clone();
         let mut subs = channel.subs.write();
         if subs.contains_key(&conn.socket_id) {
@@ -214,10 +236,7 @@ impl App {
             if is_new_user && members.len() >= self.config.max_presence_members {
                 return Err(SubscribeError::PresenceFull(self.config.max_presence_members));
             }
-            let m = members.entry(p.user_id.clone()).or_insert_with(|| Member {
-                info: p.info.clone(),
-                sockets: 0,
-            });
+            let m = members.entry(p.user_id.clone()).or_insert_with(|| Member { info: p.info.clone(), sockets: 0 });
             m.sockets += 1;
             if is_new_user {
                 self.metrics.presence_members.inc();
@@ -246,10 +265,7 @@ impl App {
         }
         subs.insert(
             conn.socket_id,
-            Subscriber {
-                conn: conn.clone(),
-                user_id: presence.as_ref().map(|p| p.user_id.clone()),
-            },
+            Subscriber { conn: conn.clone(), user_id: presence.as_ref().map(|p| p.user_id.clone()) },
         );
         let replay_here = name.is_cache() && self.cluster.is_none();
         if replay_here {
@@ -276,11 +292,7 @@ impl App {
                 });
             }
             if name.is_cache() {
-                cluster.op(StateOp::CacheReplay {
-                    app: self.clone(),
-                    channel: name.clone(),
-                    conn: conn.clone(),
-                });
+                cluster.op(StateOp::CacheReplay { app: self.clone(), channel: name.clone(), conn: conn.clone() });
             }
         }
         self.after_count_change(&channel, count);
@@ -331,12 +343,8 @@ impl App {
         } else {
             drop(entry);
         }
-        if let (Some(cluster), Some(user_id)) = (&self.cluster, left_node) {
-            cluster.op(StateOp::PresenceLeave {
-                app: self.clone(),
-                channel: name.clone(),
-                user_id,
-            });
+        if let Some(user_id) = left_node {
+            self.queue_leave(StateOp::PresenceLeave { app: self.clone(), channel: name.clone(), user_id });
         }
         self.after_count_change(&channel, count);
     }
@@ -354,12 +362,7 @@ impl App {
             self.config.subscription_count && !matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser);
         let emit = counted && self.count_due(channel, count);
         if let Some(cluster) = &self.cluster {
-            cluster.op(StateOp::SubsCount {
-                app: self.clone(),
-                channel: channel.name.clone(),
-                local: count,
-                emit,
-            });
+            cluster.op(StateOp::SubsCount { app: self.clone(), channel: channel.name.clone(), local: count, emit });
         } else if emit {
             self.send_count_frame(&channel.name, count as u64);
         }
@@ -458,12 +461,7 @@ impl App {
             let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), None));
             self.cache.insert(
                 channel.clone(),
-                CachedEvent {
-                    frame: f,
-                    event: event.into(),
-                    data: data.into(),
-                    stored: Instant::now(),
-                },
+                CachedEvent { frame: f, event: event.into(), data: data.into(), stored: Instant::now() },
             );
             if let Some(cluster) = &self.cluster {
                 cluster.op(StateOp::CacheSet {
@@ -538,22 +536,14 @@ impl App {
 
     /// Whether a socket is subscribed to a channel on this node.
     pub fn is_subscribed(&self, name: &ChannelName, socket: SocketId) -> bool {
-        self.channels
-            .get(name)
-            .is_some_and(|c| c.subs.read().contains_key(&socket))
+        self.channels.get(name).is_some_and(|c| c.subs.read().contains_key(&socket))
     }
 
     /// This node's members of a presence channel: (user id, raw info).
     pub fn local_members(&self, name: &ChannelName) -> Vec<(String, String)> {
         self.channels
             .get(name)
-            .map(|c| {
-                c.members
-                    .lock()
-                    .iter()
-                    .map(|(id, m)| (id.to_string(), m.info.to_string()))
-                    .collect()
-            })
+            .map(|c| c.members.lock().iter().map(|(id, m)| (id.to_string(), m.info.to_string())).collect())
             .unwrap_or_default()
     }
 
@@ -563,13 +553,8 @@ impl App {
             .iter()
             .filter(|e| e.key().kind() == ChannelKind::Presence)
             .map(|e| {
-                let members = e
-                    .value()
-                    .members
-                    .lock()
-                    .iter()
-                    .map(|(id, m)| (id.to_string(), m.info.to_string()))
-                    .collect();
+                let members =
+                    e.value().members.lock().iter().map(|(id, m)| (id.to_string(), m.info.to_string())).collect();
                 (e.key().clone(), members)
             })
             .collect()
@@ -577,10 +562,7 @@ impl App {
 
     /// Every channel on this node with its subscriber count.
     pub fn local_channel_counts(&self) -> Vec<(ChannelName, usize)> {
-        self.channels
-            .iter()
-            .map(|e| (e.key().clone(), e.value().subscriber_count()))
-            .collect()
+        self.channels.iter().map(|e| (e.key().clone(), e.value().subscriber_count())).collect()
     }
 
     /// Users signed in on this node.
@@ -620,16 +602,12 @@ impl App {
                 self.watchers.entry(w.clone()).or_default().push(conn.clone());
             }
             match &self.cluster {
-                Some(c) => c.op(StateOp::WatchStatus {
-                    app: self.clone(),
-                    conn: conn.clone(),
-                    ids: watchlist.to_vec(),
-                }),
+                Some(c) => {
+                    c.op(StateOp::WatchStatus { app: self.clone(), conn: conn.clone(), ids: watchlist.to_vec() })
+                }
                 None => {
-                    let (online, offline): (Vec<&str>, Vec<&str>) = watchlist
-                        .iter()
-                        .map(String::as_str)
-                        .partition(|w| self.users.contains_key(*w));
+                    let (online, offline): (Vec<&str>, Vec<&str>) =
+                        watchlist.iter().map(String::as_str).partition(|w| self.users.contains_key(*w));
                     let f = Frame::from(frame::watchlist_events(&online, &offline));
                     self.count_out(1, f.len());
                     conn.push(f);
@@ -638,10 +616,7 @@ impl App {
         }
         if first {
             match &self.cluster {
-                Some(c) => c.op(StateOp::OnlineJoin {
-                    app: self.clone(),
-                    user_id: user_id.to_string(),
-                }),
+                Some(c) => c.op(StateOp::OnlineJoin { app: self.clone(), user_id: user_id.to_string() }),
                 None if self.config.watchlist => self.notify_watchers(user_id, true),
                 None => {}
             }
@@ -686,10 +661,7 @@ impl App {
         });
         if last {
             match &self.cluster {
-                Some(c) => c.op(StateOp::OnlineLeave {
-                    app: self.clone(),
-                    user_id: user_id.to_string(),
-                }),
+                Some(_) => self.queue_leave(StateOp::OnlineLeave { app: self.clone(), user_id: user_id.to_string() }),
                 None if self.config.watchlist => self.notify_watchers(user_id, false),
                 None => {}
             }
@@ -700,12 +672,7 @@ impl App {
     /// many were on this one.
     pub fn terminate_user(&self, user_id: &str) -> usize {
         if let Some(c) = &self.cluster {
-            c.publish(
-                &self.config.id,
-                BusMessage::Terminate {
-                    user_id: user_id.to_string(),
-                },
-            );
+            c.publish(&self.config.id, BusMessage::Terminate { user_id: user_id.to_string() });
         }
         self.terminate_user_local(user_id)
     }
@@ -722,10 +689,7 @@ impl App {
     /// Subscriptions and presence users of one channel on this node.
     pub fn channel_counts(&self, name: &ChannelName) -> ChannelCounts {
         match self.channels.get(name).map(|c| c.value().clone()) {
-            Some(c) => ChannelCounts {
-                subscriptions: c.subscriber_count(),
-                users: c.user_count(),
-            },
+            Some(c) => ChannelCounts { subscriptions: c.subscriber_count(), users: c.user_count() },
             None => ChannelCounts::default(),
         }
     }
@@ -738,13 +702,7 @@ impl App {
             .filter(|e| e.key().kind() != ChannelKind::ServerToUser && e.key().as_str().starts_with(prefix))
             .map(|e| {
                 let c = e.value();
-                (
-                    e.key().clone(),
-                    ChannelCounts {
-                        subscriptions: c.subscriber_count(),
-                        users: c.user_count(),
-                    },
-                )
+                (e.key().clone(), ChannelCounts { subscriptions: c.subscriber_count(), users: c.user_count() })
             })
             .filter(|(_, c)| c.subscriptions > 0)
             .collect();
@@ -768,13 +726,7 @@ impl App {
             .iter()
             .map(|e| {
                 let c = e.value();
-                (
-                    e.key().clone(),
-                    ChannelCounts {
-                        subscriptions: c.subscriber_count(),
-                        users: c.user_count(),
-                    },
-                )
+                (e.key().clone(), ChannelCounts { subscriptions: c.subscriber_count(), users: c.user_count() })
             })
             .collect()
     }

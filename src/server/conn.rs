@@ -37,22 +37,14 @@ enum Exit {
 }
 
 fn close_req(code: CloseCode, reason: impl Into<String>, with_error: bool) -> Exit {
-    Exit::Close(CloseRequest {
-        code,
-        reason: reason.into(),
-        with_error,
-    })
+    Exit::Close(CloseRequest { code, reason: reason.into(), with_error })
 }
 
 /// Classifies a read error: invalid UTF-8 → 1007, over the size cap → 1009.
 fn read_error_exit(e: axum::Error) -> Exit {
     let inner = e.into_inner();
     let req = |code: CloseCode, with_error| {
-        Exit::CloseAfterReadError(CloseRequest {
-            code,
-            reason: code.reason().into(),
-            with_error,
-        })
+        Exit::CloseAfterReadError(CloseRequest { code, reason: code.reason().into(), with_error })
     };
     match inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
         Some(tokio_tungstenite::tungstenite::Error::Utf8(_)) => req(CloseCode::InvalidPayload, false),
@@ -210,12 +202,7 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                 socket.send(Message::Text(Frame::from(err))).await?;
             }
             let reason: String = req.reason.chars().take(100).collect();
-            socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: req.code.code(),
-                    reason: reason.into(),
-                })))
-                .await
+            socket.send(Message::Close(Some(CloseFrame { code: req.code.code(), reason: reason.into() }))).await
         };
         let sent = matches!(tokio::time::timeout(CLOSE_TIMEOUT, close).await, Ok(Ok(())));
         if sent && after_read_error {

@@ -20,11 +20,7 @@ pub struct ConnHandle {
 impl ConnHandle {
     /// A handle with an outbound queue of `queue_bytes`.
     pub fn new(socket_id: SocketId, queue_bytes: usize) -> Self {
-        ConnHandle {
-            socket_id,
-            outbox: Outbox::new(queue_bytes),
-            user_id: OnceLock::new(),
-        }
+        ConnHandle { socket_id, outbox: Outbox::new(queue_bytes), user_id: OnceLock::new() }
     }
 
     /// Queues a frame; a full queue closes the socket with 4100.

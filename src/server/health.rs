@@ -45,9 +45,7 @@ impl Default for Health {
 impl Health {
     /// Serving.
     pub fn new() -> Self {
-        Health {
-            state: AtomicU8::new(0),
-        }
+        Health { state: AtomicU8::new(0) }
     }
 
     /// The current state.
@@ -70,12 +68,10 @@ impl Health {
 /// body say "DEGRADED" for monitoring.
 fn readiness(node: &Node) -> Response {
     match node.health.state() {
-        NodeState::Serving if node.is_degraded() => (
-            StatusCode::OK,
-            [("x-health-check", "DEGRADED")],
-            Json(serde_json::json!({"health": "DEGRADED"})),
-        )
-            .into_response(),
+        NodeState::Serving if node.is_degraded() => {
+            (StatusCode::OK, [("x-health-check", "DEGRADED")], Json(serde_json::json!({"health": "DEGRADED"})))
+                .into_response()
+        }
         NodeState::Serving => (StatusCode::OK, Json(serde_json::json!({"health": "OK"}))).into_response(),
         NodeState::Draining => (
             StatusCode::SERVICE_UNAVAILABLE,

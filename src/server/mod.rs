@@ -10,6 +10,7 @@ pub mod app;
 pub mod channel;
 pub mod conn;
 pub mod conn_handle;
+pub mod drain;
 pub mod health;
 pub mod outbox;
 pub mod session;
@@ -59,6 +60,10 @@ pub struct Node {
     pub process: stats::ProcessFigures,
     /// Cluster membership (cluster mode only).
     pub cluster: Option<Arc<Cluster>>,
+    /// The running drain, if any.
+    pub drain: parking_lot::Mutex<Option<Arc<drain::DrainProgress>>>,
+    /// Drain state the apps read (presence grace).
+    pub drain_signal: Arc<drain::DrainSignal>,
     cluster_rx: parking_lot::Mutex<Option<crate::cluster::Receivers>>,
 }
 
@@ -81,8 +86,10 @@ impl Node {
         };
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
+        let drain_signal = Arc::new(drain::DrainSignal::default());
         for a in &config.apps {
-            let app = Arc::new(App::new(a.clone(), metrics.clone(), tasks.clone(), cluster.clone()));
+            let app =
+                Arc::new(App::new(a.clone(), metrics.clone(), tasks.clone(), cluster.clone(), drain_signal.clone()));
             apps_by_id.insert(a.id.clone(), app.clone());
             apps_by_key.insert(a.key.clone(), app);
         }
@@ -98,6 +105,8 @@ impl Node {
             boot_id,
             process: stats::ProcessFigures::default(),
             cluster,
+            drain: parking_lot::Mutex::new(None),
+            drain_signal,
             cluster_rx: parking_lot::Mutex::new(cluster_rx),
         })
     }
@@ -127,11 +136,7 @@ impl Node {
         match &self.config.cluster {
             Some(c) => c.advertise_url.clone(),
             None => {
-                let h = if self.config.host == "0.0.0.0" {
-                    "127.0.0.1"
-                } else {
-                    self.config.host.as_str()
-                };
+                let h = if self.config.host == "0.0.0.0" { "127.0.0.1" } else { self.config.host.as_str() };
                 format!("http://{h}:{}", self.config.port)
             }
         }
@@ -144,7 +149,7 @@ impl Node {
 
     /// Drain progress (while draining).
     pub fn drain_stats(&self) -> Option<rtc_model::DrainStats> {
-        None
+        self.drain.lock().as_ref().map(|d| d.stats(self.connection_count()))
     }
 
     /// Open sockets on this node, all apps.
@@ -164,11 +169,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(crate::http_api::routes())
         .merge(crate::admin::routes());
     let prefix = node.config.path.clone();
-    let routes = if prefix.is_empty() {
-        routes
-    } else {
-        Router::new().nest(&prefix, routes)
-    };
+    let routes = if prefix.is_empty() { routes } else { Router::new().nest(&prefix, routes) };
     routes
         .fallback(crate::http_api::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(node.config.max_request_size))

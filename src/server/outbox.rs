@@ -97,11 +97,7 @@ impl Outbox {
     pub fn close(&self, code: CloseCode, reason: impl Into<String>, with_error: bool) {
         let mut g = self.inner.lock();
         if g.close.is_none() {
-            g.close = Some(CloseRequest {
-                code,
-                reason: reason.into(),
-                with_error,
-            });
+            g.close = Some(CloseRequest { code, reason: reason.into(), with_error });
         }
         drop(g);
         self.notify.notify_one();

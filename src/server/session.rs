@@ -30,11 +30,7 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: u32) -> Self {
-        TokenBucket {
-            rate: rate as f64,
-            tokens: rate as f64,
-            last: Instant::now(),
-        }
+        TokenBucket { rate: rate as f64, tokens: rate as f64, last: Instant::now() }
     }
 
     fn take(&mut self) -> bool {
@@ -75,20 +71,11 @@ fn presence_identity(channel_data: &str, max_id: usize, max_info: usize) -> Resu
     if user_id.chars().count() > max_id {
         return Err(format!("Invalid channel_data: user_id longer than {max_id} characters"));
     }
-    let info = obj
-        .get("user_info")
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| "null".into());
+    let info = obj.get("user_info").map(|v| v.to_string()).unwrap_or_else(|| "null".into());
     if info.len() > max_info {
-        return Err(format!(
-            "Invalid channel_data: user_info is {} bytes; the limit is {max_info}",
-            info.len()
-        ));
+        return Err(format!("Invalid channel_data: user_info is {} bytes; the limit is {max_info}", info.len()));
     }
-    Ok(PresenceIdentity {
-        user_id: Arc::from(user_id),
-        info: Arc::from(info),
-    })
+    Ok(PresenceIdentity { user_id: Arc::from(user_id), info: Arc::from(info) })
 }
 
 impl Session {
@@ -128,11 +115,7 @@ impl Session {
             self.error(
                 "message_too_large",
                 None,
-                &format!(
-                    "Message too large: {} bytes; the limit is {}",
-                    text.len(),
-                    self.app.config.max_message_size
-                ),
+                &format!("Message too large: {} bytes; the limit is {}", text.len(), self.app.config.max_message_size),
             );
             return;
         }
@@ -144,11 +127,7 @@ impl Session {
 
     /// Answers a binary frame (not part of the protocol).
     pub fn handle_binary(&self) {
-        self.error(
-            "binary_frame",
-            None,
-            "Binary frames are not supported; send JSON text frames",
-        );
+        self.error("binary_frame", None, "Binary frames are not supported; send JSON text frames");
     }
 
     fn handle_frame(&mut self, f: ClientFrame) {
@@ -160,11 +139,9 @@ impl Session {
             ClientFrame::Pong => {
                 self.node.metrics.pongs.inc();
             }
-            ClientFrame::Subscribe {
-                channel,
-                auth,
-                channel_data,
-            } => self.subscribe(&channel, auth.as_deref(), channel_data.as_deref()),
+            ClientFrame::Subscribe { channel, auth, channel_data } => {
+                self.subscribe(&channel, auth.as_deref(), channel_data.as_deref())
+            }
             ClientFrame::Unsubscribe { channel } => {
                 if let Ok(name) = ChannelName::parse(&channel) {
                     if let Some(user) = self.subscriptions.remove(&name) {
@@ -191,11 +168,7 @@ impl Session {
             Err(e) => return self.error("bad_channel", None, &format!("Invalid channel name: {e}")),
         };
         if self.subscriptions.contains_key(&name) {
-            return self.error(
-                "duplicate_subscribe",
-                None,
-                &format!("Existing subscription to channel {name}"),
-            );
+            return self.error("duplicate_subscribe", None, &format!("Existing subscription to channel {name}"));
         }
         if self.subscriptions.len() >= self.app.config.max_channels_per_socket {
             self.node.metrics.limit_hit("max_channels_per_socket");
@@ -215,16 +188,8 @@ impl Session {
             ChannelKind::Public => {}
             ChannelKind::ServerToUser => {
                 if self.handle.user_id.get().map(String::as_str) != name.server_to_user_id() {
-                    self.error(
-                        "auth",
-                        None,
-                        &format!("Subscription to {name} requires signing in as that user"),
-                    );
-                    return self.send(frame::subscription_error(
-                        name.as_str(),
-                        "Not signed in as this user",
-                        403,
-                    ));
+                    self.error("auth", None, &format!("Subscription to {name} requires signing in as that user"));
+                    return self.send(frame::subscription_error(name.as_str(), "Not signed in as this user", 403));
                 }
             }
             ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence => {
@@ -289,31 +254,18 @@ impl Session {
         };
         let id = match v.get("id") {
             Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => {
-                return self.error(
-                    "bad_user_data",
-                    None,
-                    "Invalid user_data: 'id' must be a non-empty string",
-                )
-            }
+            _ => return self.error("bad_user_data", None, "Invalid user_data: 'id' must be a non-empty string"),
         };
         if id.chars().count() > self.app.config.max_user_id_length {
             return self.error(
                 "bad_user_data",
                 None,
-                &format!(
-                    "Invalid user_data: id longer than {} characters",
-                    self.app.config.max_user_id_length
-                ),
+                &format!("Invalid user_data: id longer than {} characters", self.app.config.max_user_id_length),
             );
         }
         if let Some(existing) = self.handle.user_id.get() {
             if *existing != id {
-                return self.error(
-                    "signin_other_user",
-                    None,
-                    "This connection is already signed in as another user",
-                );
+                return self.error("signin_other_user", None, "This connection is already signed in as another user");
             }
             self.send(frame::signin_success(user_data));
             return;
@@ -351,20 +303,14 @@ impl Session {
             s.error("client_event", Some(CLIENT_EVENT_REJECTED), why);
         };
         if self.app.config.client_events == ClientEvents::Off {
-            return reject(
-                self,
-                "Client event rejected: the app does not have client messaging enabled",
-            );
+            return reject(self, "Client event rejected: the app does not have client messaging enabled");
         }
         let name = match ChannelName::parse(channel) {
             Ok(n) => n,
             Err(e) => return reject(self, &format!("Client event rejected: invalid channel name: {e}")),
         };
         if !name.kind().allows_client_events() {
-            return reject(
-                self,
-                "Client event rejected: only private and presence channels accept client events",
-            );
+            return reject(self, "Client event rejected: only private and presence channels accept client events");
         }
         let user = match self.subscriptions.get(&name) {
             Some(u) => u.clone(),
@@ -386,18 +332,12 @@ impl Session {
             return self.error(
                 "client_event_rate",
                 Some(CLIENT_EVENT_REJECTED),
-                &format!(
-                    "Client event rejected due to rate limit ({} per second)",
-                    self.app.config.client_event_rate
-                ),
+                &format!("Client event rejected due to rate limit ({} per second)", self.app.config.client_event_rate),
             );
         }
         self.node.metrics.client_events.inc();
-        let origin = Origin::Client {
-            user_id: user.as_deref(),
-        };
-        self.app
-            .publish(&name, event, data, Some(self.handle.socket_id), origin);
+        let origin = Origin::Client { user_id: user.as_deref() };
+        self.app.publish(&name, event, data, Some(self.handle.socket_id), origin);
     }
 
     /// Leaves every channel and releases the connection.
@@ -423,11 +363,8 @@ mod tests {
         assert!(presence_identity(r#"{"user_info":{}}"#, 128, 1024).is_err());
         assert!(presence_identity(r#"{"user_id":""}"#, 128, 1024).is_err());
         assert!(presence_identity(&format!(r#"{{"user_id":"{}"}}"#, "x".repeat(129)), 128, 1024).is_err());
-        assert!(presence_identity(
-            &format!(r#"{{"user_id":"a","user_info":"{}"}}"#, "x".repeat(1100)),
-            128,
-            1024
-        )
-        .is_err());
+        assert!(
+            presence_identity(&format!(r#"{{"user_id":"a","user_info":"{}"}}"#, "x".repeat(1100)), 128, 1024).is_err()
+        );
     }
 }

@@ -59,9 +59,7 @@ pub fn spawn_samplers(node: &Arc<Node>) {
             }
             sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, kind);
             if let Some(p) = sys.process(pid) {
-                n.process
-                    .cpu_percent_x100
-                    .store((p.cpu_usage() * 100.0) as u64, Ordering::Relaxed);
+                n.process.cpu_percent_x100.store((p.cpu_usage() * 100.0) as u64, Ordering::Relaxed);
                 n.process.rss_bytes.store(p.memory(), Ordering::Relaxed);
             }
         }
@@ -98,10 +96,7 @@ pub fn hostname() -> String {
 }
 
 fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// A snapshot of the node's figures.
@@ -129,11 +124,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
             max_connections: app.config.max_connections,
         });
     }
-    top.sort_by(|a, b| {
-        b.frames_out
-            .cmp(&a.frames_out)
-            .then_with(|| b.subscribers.cmp(&a.subscribers))
-    });
+    top.sort_by(|a, b| b.frames_out.cmp(&a.frames_out).then_with(|| b.subscribers.cmp(&a.subscribers)));
     top.truncate(TOP_CHANNELS);
     apps.sort_by(|a, b| a.id.cmp(&b.id));
     let state = match node.health.state() {

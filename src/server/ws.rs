@@ -43,10 +43,7 @@ pub async fn upgrade(
         node.metrics.upgrade_refused("draining");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            [
-                ("retry-after", RETRY_AFTER_SECS.to_string()),
-                ("x-health-check", "DRAINING".to_string()),
-            ],
+            [("retry-after", RETRY_AFTER_SECS.to_string()), ("x-health-check", "DRAINING".to_string())],
             "Node is draining; connect to another node.\n",
         )
             .into_response();
@@ -96,14 +93,8 @@ pub async fn missing_key(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
-        Ok(ws) => ws
-            .read_buffer_size(READ_BUFFER_SIZE)
-            .on_upgrade(|socket| refuse(socket, CloseCode::PathNotFound)),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({"error": "Not found"})),
-        )
-            .into_response(),
+        Ok(ws) => ws.read_buffer_size(READ_BUFFER_SIZE).on_upgrade(|socket| refuse(socket, CloseCode::PathNotFound)),
+        Err(_) => (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "Not found"}))).into_response(),
     }
 }
 
@@ -111,10 +102,5 @@ pub async fn missing_key(
 pub async fn refuse(mut socket: WebSocket, code: CloseCode) {
     let err = Frame::from(frame::error_frame(Some(code.code()), code.reason()));
     let _ = socket.send(Message::Text(err)).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: code.code(),
-            reason: code.reason().into(),
-        })))
-        .await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))).await;
 }

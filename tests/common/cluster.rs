@@ -12,11 +12,7 @@ use super::*;
 
 /// A free loopback port (bound and released; fine for tests on one machine).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A `redis-server` child process.
@@ -27,26 +23,14 @@ pub struct Redis {
 
 impl Redis {
     pub async fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            child: None,
-        };
+        let mut r = Redis { port: free_port(), child: None };
         r.spawn().await;
         r
     }
 
     async fn spawn(&mut self) {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -132,23 +116,13 @@ impl Node {
                 cmd.env_remove(k);
             }
         }
-        cmd.args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--redis-url",
-            redis_url,
-            "--cluster",
-            cluster,
-        ])
-        .args(["--node-id", id, "--config"])
-        .arg(file.path())
-        .args(extra)
-        .env("RUST_LOG", "rtc=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", redis_url, "--cluster", cluster])
+            .args(["--node-id", id, "--config"])
+            .arg(file.path())
+            .args(extra)
+            .env("RUST_LOG", "rtc=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -160,19 +134,12 @@ impl Node {
             }
         });
         let line = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(10))
-                .expect("node printed its address");
+            let line = rx.recv_timeout(Duration::from_secs(10)).expect("node printed its address");
             if let Some(rest) = line.strip_prefix("rtc listening on http://") {
                 break rest.to_string();
             }
         };
-        Node {
-            id: id.to_string(),
-            addr: line.trim().parse().unwrap(),
-            child,
-            _config: file,
-        }
+        Node { id: id.to_string(), addr: line.trim().parse().unwrap(), child, _config: file }
     }
 
     pub fn ws_url(&self) -> String {

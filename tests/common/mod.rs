@@ -45,11 +45,7 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(toml: &str) -> TestServer {
         let file = config::parse_file(toml, "test.toml").expect("test config parses");
-        let args = ServeArgs {
-            host: Some("127.0.0.1".into()),
-            port: Some(0),
-            ..Default::default()
-        };
+        let args = ServeArgs { host: Some("127.0.0.1".into()), port: Some(0), ..Default::default() };
         let cfg = config::resolve(&args, file, &|_| None).expect("test config resolves");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -58,19 +54,11 @@ impl TestServer {
         let handle = tokio::spawn(server::run(listener, node.clone(), async move {
             let _ = rx.await;
         }));
-        TestServer {
-            addr,
-            node,
-            stop: Some(tx),
-            handle: Some(handle),
-        }
+        TestServer { addr, node, stop: Some(tx), handle: Some(handle) }
     }
 
     pub fn ws_url(&self, key: &str) -> String {
-        format!(
-            "ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false",
-            self.addr
-        )
+        format!("ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false", self.addr)
     }
 
     pub async fn connect(&self) -> Client {
@@ -120,10 +108,7 @@ impl Client {
             .await
             .expect("connect in time")
             .expect("connect");
-        Client {
-            ws,
-            socket_id: String::new(),
-        }
+        Client { ws, socket_id: String::new() }
     }
 
     pub async fn send_json(&mut self, v: Value) {
@@ -150,9 +135,7 @@ impl Client {
             };
             match msg {
                 Message::Text(t) => {
-                    return Some(Seen::Event(
-                        serde_json::from_str(t.as_str()).expect("server sends JSON"),
-                    ))
+                    return Some(Seen::Event(serde_json::from_str(t.as_str()).expect("server sends JSON")))
                 }
                 Message::Close(f) => return Some(Seen::Closed(f.map(|f| u16::from(f.code)))),
                 _ => continue,
@@ -230,30 +213,21 @@ impl Client {
     }
 
     pub async fn subscribe_private(&mut self, channel: &str) -> Value {
-        let a = auth::auth_for(
-            KEY,
-            SECRET,
-            &auth::channel_string_to_sign(&self.socket_id, channel, None),
-        );
+        let a = auth::auth_for(KEY, SECRET, &auth::channel_string_to_sign(&self.socket_id, channel, None));
         self.subscribe_with(channel, Some(a), None).await;
         self.expect_event("pusher_internal:subscription_succeeded").await
     }
 
     pub async fn subscribe_presence(&mut self, channel: &str, user_id: &str) -> Value {
         let data = json!({"user_id": user_id, "user_info": {"name": format!("user {user_id}")}}).to_string();
-        let a = auth::auth_for(
-            KEY,
-            SECRET,
-            &auth::channel_string_to_sign(&self.socket_id, channel, Some(&data)),
-        );
+        let a = auth::auth_for(KEY, SECRET, &auth::channel_string_to_sign(&self.socket_id, channel, Some(&data)));
         self.subscribe_with(channel, Some(a), Some(data)).await;
         self.expect_event("pusher_internal:subscription_succeeded").await
     }
 
     pub async fn signin(&mut self, user_data: &str) -> Value {
         let a = auth::auth_for(KEY, SECRET, &auth::user_string_to_sign(&self.socket_id, user_data));
-        self.send_json(json!({"event":"pusher:signin","data":{"auth": a, "user_data": user_data}}))
-            .await;
+        self.send_json(json!({"event":"pusher:signin","data":{"auth": a, "user_data": user_data}})).await;
         self.expect_event("pusher:signin_success").await
     }
 
@@ -279,10 +253,7 @@ pub struct Api {
 }
 
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 impl Api {
@@ -303,8 +274,7 @@ impl Api {
 
     /// Sends a signed request; returns status and JSON body.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>, query: &[(&str, &str)]) -> (u16, Value) {
-        self.call_at(method, path, body.map(|b| b.to_string()), query, now_secs())
-            .await
+        self.call_at(method, path, body.map(|b| b.to_string()), query, now_secs()).await
     }
 
     pub async fn call_at(
@@ -326,11 +296,7 @@ impl Api {
         let url = format!("{}{}", self.base, path_and_query);
         let req = match method {
             "GET" => self.http.get(url),
-            _ => self
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body),
+            _ => self.http.post(url).header("content-type", "application/json").body(body),
         };
         let res = req.send().await.expect("http request");
         let status = res.status().as_u16();
@@ -339,12 +305,6 @@ impl Api {
     }
 
     pub async fn trigger(&self, channels: &[&str], name: &str, data: &str) -> (u16, Value) {
-        self.call(
-            "POST",
-            "/events",
-            Some(json!({"name": name, "channels": channels, "data": data})),
-            &[],
-        )
-        .await
+        self.call("POST", "/events", Some(json!({"name": name, "channels": channels, "data": data})), &[]).await
     }
 }

@@ -95,124 +95,24 @@ const fn b(
     action: Action,
     footer: Option<u8>,
 ) -> Binding {
-    Binding {
-        keys,
-        hint,
-        label,
-        help,
-        action,
-        context: Context::Main,
-        footer,
-        write: false,
-    }
+    Binding { keys, hint, label, help, action, context: Context::Main, footer, write: false }
 }
 
 /// Every binding, in help-screen order.
 pub const BINDINGS: &[Binding] = &[
-    b(
-        &[Key::Char('q'), Key::Ctrl('c')],
-        "q",
-        "quit",
-        "quit",
-        Action::Quit,
-        Some(0),
-    ),
-    b(
-        &[Key::Char('?'), Key::Code(KeyCode::F(1))],
-        "?",
-        "help",
-        "show or hide this help",
-        Action::Help,
-        Some(1),
-    ),
-    b(
-        &[Key::Code(KeyCode::Up), Key::Char('k')],
-        "↑↓",
-        "select",
-        "move the selection up",
-        Action::Up,
-        Some(2),
-    ),
-    b(
-        &[Key::Code(KeyCode::Down), Key::Char('j')],
-        "",
-        "",
-        "move the selection down",
-        Action::Down,
-        None,
-    ),
-    b(
-        &[Key::Code(KeyCode::Home), Key::Char('g')],
-        "g",
-        "first",
-        "first row",
-        Action::First,
-        None,
-    ),
-    b(
-        &[Key::Code(KeyCode::End), Key::Char('G')],
-        "G",
-        "last",
-        "last row",
-        Action::Last,
-        None,
-    ),
-    b(
-        &[Key::Code(KeyCode::Enter)],
-        "⏎",
-        "detail",
-        "open the selected node's detail",
-        Action::Open,
-        Some(3),
-    ),
-    b(
-        &[Key::Code(KeyCode::Esc)],
-        "Esc",
-        "back",
-        "close the detail, help or filter",
-        Action::Back,
-        None,
-    ),
-    b(
-        &[Key::Code(KeyCode::Tab)],
-        "Tab",
-        "view",
-        "next view: nodes, channels, redis",
-        Action::NextView,
-        Some(4),
-    ),
-    b(
-        &[Key::Code(KeyCode::BackTab)],
-        "S-Tab",
-        "prev view",
-        "previous view",
-        Action::PrevView,
-        None,
-    ),
-    b(
-        &[Key::Char('s')],
-        "s",
-        "sort",
-        "next sort order for nodes",
-        Action::Sort,
-        Some(5),
-    ),
-    b(
-        &[Key::Char('/')],
-        "/",
-        "filter",
-        "filter nodes or channels by name",
-        Action::Filter,
-        Some(6),
-    ),
-    b(
-        &[Key::Char('f')],
-        "f",
-        "freeze",
-        "freeze or resume the display",
-        Action::Freeze,
-        Some(7),
-    ),
+    b(&[Key::Char('q'), Key::Ctrl('c')], "q", "quit", "quit", Action::Quit, Some(0)),
+    b(&[Key::Char('?'), Key::Code(KeyCode::F(1))], "?", "help", "show or hide this help", Action::Help, Some(1)),
+    b(&[Key::Code(KeyCode::Up), Key::Char('k')], "↑↓", "select", "move the selection up", Action::Up, Some(2)),
+    b(&[Key::Code(KeyCode::Down), Key::Char('j')], "", "", "move the selection down", Action::Down, None),
+    b(&[Key::Code(KeyCode::Home), Key::Char('g')], "g", "first", "first row", Action::First, None),
+    b(&[Key::Code(KeyCode::End), Key::Char('G')], "G", "last", "last row", Action::Last, None),
+    b(&[Key::Code(KeyCode::Enter)], "⏎", "detail", "open the selected node's detail", Action::Open, Some(3)),
+    b(&[Key::Code(KeyCode::Esc)], "Esc", "back", "close the detail, help or filter", Action::Back, None),
+    b(&[Key::Code(KeyCode::Tab)], "Tab", "view", "next view: nodes, channels, redis", Action::NextView, Some(4)),
+    b(&[Key::Code(KeyCode::BackTab)], "S-Tab", "prev view", "previous view", Action::PrevView, None),
+    b(&[Key::Char('s')], "s", "sort", "next sort order for nodes", Action::Sort, Some(5)),
+    b(&[Key::Char('/')], "/", "filter", "filter nodes or channels by name", Action::Filter, Some(6)),
+    b(&[Key::Char('f')], "f", "freeze", "freeze or resume the display", Action::Freeze, Some(7)),
     b(
         &[Key::Char('+'), Key::Char('=')],
         "+-",
@@ -224,25 +124,11 @@ pub const BINDINGS: &[Binding] = &[
     b(&[Key::Char('-'), Key::Char('_')], "", "", "", Action::Faster, None),
     Binding {
         write: true,
-        ..b(
-            &[Key::Char('d')],
-            "d",
-            "drain",
-            "drain the selected node (asks first)",
-            Action::Drain,
-            Some(8),
-        )
+        ..b(&[Key::Char('d')], "d", "drain", "drain the selected node (asks first)", Action::Drain, Some(8))
     },
     Binding {
         context: Context::Confirm,
-        ..b(
-            &[Key::Char('y')],
-            "y",
-            "drain",
-            "confirm the drain",
-            Action::Confirm,
-            Some(0),
-        )
+        ..b(&[Key::Char('y')], "y", "drain", "confirm the drain", Action::Confirm, Some(0))
     },
     Binding {
         context: Context::Confirm,
@@ -257,19 +143,9 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Confirm,
-        ..b(
-            &[Key::Char('n'), Key::Code(KeyCode::Esc)],
-            "n/Esc",
-            "cancel",
-            "keep the node",
-            Action::Cancel,
-            Some(2),
-        )
+        ..b(&[Key::Char('n'), Key::Code(KeyCode::Esc)], "n/Esc", "cancel", "keep the node", Action::Cancel, Some(2))
     },
-    Binding {
-        context: Context::Confirm,
-        ..b(&[Key::Ctrl('c')], "", "", "", Action::Quit, None)
-    },
+    Binding { context: Context::Confirm, ..b(&[Key::Ctrl('c')], "", "", "", Action::Quit, None) },
 ];
 
 /// The key of a terminal event, normalised.
@@ -292,10 +168,8 @@ pub fn action_for(key: Key, context: Context, write: bool) -> Option<Action> {
 
 /// Footer hints `(keys, label)` for `context`, most important first.
 pub fn hints(context: Context, write: bool) -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<&Binding> = BINDINGS
-        .iter()
-        .filter(|b| b.context == context && b.footer.is_some() && (write || !b.write))
-        .collect();
+    let mut v: Vec<&Binding> =
+        BINDINGS.iter().filter(|b| b.context == context && b.footer.is_some() && (write || !b.write)).collect();
     v.sort_by_key(|b| b.footer);
     v.into_iter().map(|b| (b.hint, b.label)).collect()
 }

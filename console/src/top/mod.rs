@@ -71,10 +71,7 @@ async fn run(resolved: Resolved, write: bool, theme: Theme) -> Result<(), String
     let collector_task = collect::spawn(collector, interval_rx, snap_tx);
     let (drain_tx, mut drain_rx) = mpsc::channel(4);
 
-    let thresholds = Thresholds {
-        planning_line: resolved.planning_line,
-        ..Thresholds::default()
-    };
+    let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
     let mut state = State::new(resolved.source.label(), resolved.interval, write, thresholds);
     state.now_ms = collect::now_ms();
 

@@ -251,8 +251,7 @@ impl State {
 
     /// Age of the data on screen, seconds.
     pub fn data_age_secs(&self) -> Option<f64> {
-        self.shown()
-            .map(|d| self.now_ms.saturating_sub(d.figures.taken_ms) as f64 / 1000.0)
+        self.shown().map(|d| self.now_ms.saturating_sub(d.figures.taken_ms) as f64 / 1000.0)
     }
 
     /// Whether the data on screen is older than two polls plus the collector's timeouts
@@ -266,22 +265,15 @@ impl State {
     pub fn visible_nodes(&self) -> Vec<&NodeFigures> {
         let Some(d) = self.shown() else { return Vec::new() };
         let f = self.filter.to_lowercase();
-        let mut nodes: Vec<&NodeFigures> = d
-            .figures
-            .nodes
-            .iter()
-            .filter(|n| f.is_empty() || n.id.to_lowercase().contains(&f))
-            .collect();
+        let mut nodes: Vec<&NodeFigures> =
+            d.figures.nodes.iter().filter(|n| f.is_empty() || n.id.to_lowercase().contains(&f)).collect();
         let key = |n: &NodeFigures| -> f64 {
             match self.sort {
                 SortKey::Id => 0.0,
                 SortKey::Connections => n.connections as f64,
                 SortKey::Cpu => n.cpu_percent,
                 SortKey::FramesOut => n.frames_out_per_s.unwrap_or(0.0),
-                SortKey::Buffer => n
-                    .pubsub
-                    .as_ref()
-                    .map_or(0.0, |p| p.buffer_bytes.unwrap_or(p.backlog) as f64),
+                SortKey::Buffer => n.pubsub.as_ref().map_or(0.0, |p| p.buffer_bytes.unwrap_or(p.backlog) as f64),
                 SortKey::LoopLag => n.loop_lag_ms,
             }
         };
@@ -293,11 +285,7 @@ impl State {
     pub fn visible_channels(&self) -> Vec<&ChannelFigures> {
         let Some(d) = self.shown() else { return Vec::new() };
         let f = self.filter.to_lowercase();
-        d.figures
-            .channels
-            .iter()
-            .filter(|c| f.is_empty() || c.name.to_lowercase().contains(&f))
-            .collect()
+        d.figures.channels.iter().filter(|c| f.is_empty() || c.name.to_lowercase().contains(&f)).collect()
     }
 
     /// Rows in the current table (for moving the selection).

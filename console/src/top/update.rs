@@ -98,11 +98,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     };
     let Some(action) = keys::action_for(keys::key_of(&key), context, state.write) else {
         if context == Context::Main && !state.write && keys::key_of(&key) == keys::Key::Char('d') {
-            say(
-                state,
-                "read-only: start rtc top with --write to drain".to_string(),
-                true,
-            );
+            say(state, "read-only: start rtc top with --write to drain".to_string(), true);
         }
         return Vec::new();
     };
@@ -146,11 +142,7 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.view = View::Nodes;
         }
         Action::NextView | Action::PrevView => {
-            state.view = if action == Action::NextView {
-                state.view.next()
-            } else {
-                state.view.prev()
-            };
+            state.view = if action == Action::NextView { state.view.next() } else { state.view.prev() };
             state.detail = None;
             state.selected = 0;
         }
@@ -208,21 +200,13 @@ fn step_interval(state: &mut State, slower: bool) -> Vec<Effect> {
     };
     let d = Duration::from_millis(next).clamp(MIN_INTERVAL, MAX_INTERVAL);
     state.interval = d;
-    say(
-        state,
-        format!("polling every {}", crate::units::millis(next as f64)),
-        false,
-    );
+    say(state, format!("polling every {}", crate::units::millis(next as f64)), false);
     vec![Effect::SetInterval(d)]
 }
 
 fn ask_drain(state: &mut State) {
     // The check runs on live data even when the display is frozen.
-    let Some(id) = state
-        .detail
-        .clone()
-        .or_else(|| state.selected_node().map(|n| n.id.clone()))
-    else {
+    let Some(id) = state.detail.clone().or_else(|| state.selected_node().map(|n| n.id.clone())) else {
         say(state, "select a node to drain".to_string(), true);
         return;
     };
@@ -238,11 +222,7 @@ fn confirm_drain(state: &mut State, anyway: bool) -> Vec<Effect> {
         return Vec::new();
     };
     if !h.ok && !anyway {
-        say(
-            state,
-            "capacity check failed: press Y to drain anyway, n to keep the node".to_string(),
-            true,
-        );
+        say(state, "capacity check failed: press Y to drain anyway, n to keep the node".to_string(), true);
         return Vec::new();
     }
     state.overlay = None;
@@ -259,19 +239,11 @@ fn confirm_drain(state: &mut State, anyway: bool) -> Vec<Effect> {
 }
 
 fn say(state: &mut State, text: String, error: bool) {
-    state.message = Some(Message {
-        text,
-        error,
-        at_ms: state.now_ms,
-    });
+    state.message = Some(Message { text, error, at_ms: state.now_ms });
 }
 
 fn expire_message(state: &mut State) {
-    if state
-        .message
-        .as_ref()
-        .is_some_and(|m| state.now_ms.saturating_sub(m.at_ms) >= MESSAGE_SECS * 1000)
-    {
+    if state.message.as_ref().is_some_and(|m| state.now_ms.saturating_sub(m.at_ms) >= MESSAGE_SECS * 1000) {
         state.message = None;
     }
 }

@@ -19,11 +19,7 @@ fn run(polls: &[ClusterSnapshot]) -> ClusterFigures {
 }
 
 fn kinds(f: &ClusterFigures, node: &str) -> Vec<AlertKind> {
-    f.alerts
-        .iter()
-        .filter(|a| a.node.as_deref() == Some(node))
-        .map(|a| a.kind)
-        .collect()
+    f.alerts.iter().filter(|a| a.node.as_deref() == Some(node)).map(|a| a.kind).collect()
 }
 
 #[test]
@@ -43,10 +39,7 @@ fn rates_come_from_counter_deltas_over_the_nodes_own_clock() {
     assert_eq!(f.totals.nodes_up, 5);
     assert_eq!(f.totals.frames_out_per_s, Some(60_000.0));
     let ch = &f.channels[0];
-    assert_eq!(
-        (ch.name.as_str(), ch.frames_out_per_s, ch.nodes),
-        ("prices", Some(30_000.0), 5)
-    );
+    assert_eq!((ch.name.as_str(), ch.frames_out_per_s, ch.nodes), ("prices", Some(30_000.0), 5));
 }
 
 #[test]
@@ -81,20 +74,11 @@ fn rates_survive_a_repeated_report_and_reset_on_restart() {
 fn planning_line_alerts() {
     let f = run(&fixtures::cluster(false));
     assert!(kinds(&f, "node-1").is_empty(), "{:?}", f.alerts);
-    assert_eq!(
-        kinds(&f, "node-2"),
-        [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh]
-    );
-    assert_eq!(
-        kinds(&f, "node-3"),
-        [AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]
-    );
+    assert_eq!(kinds(&f, "node-2"), [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh]);
+    assert_eq!(kinds(&f, "node-3"), [AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]);
     let over = f.alerts.iter().find(|a| a.kind == AlertKind::OverPlanningLine).unwrap();
     assert_eq!(over.severity, Severity::Critical);
-    assert_eq!(
-        over.message,
-        "node-2: 12,480 connections, over the planning line of 12,000 by 480"
-    );
+    assert_eq!(over.message, "node-2: 12,480 connections, over the planning line of 12,000 by 480");
 }
 
 #[test]
@@ -119,15 +103,9 @@ fn projection_warns_before_the_line_is_crossed() {
     let f = run(&[mk(0), mk(1)]);
     let a = &f.alerts[0];
     assert_eq!(a.kind, AlertKind::ProjectedOverPlanningLine);
-    assert_eq!(
-        a.message,
-        "node-1: at 40/s net, crosses the planning line of 12,000 in ~24s"
-    );
+    assert_eq!(a.message, "node-1: at 40/s net, crosses the planning line of 12,000 in ~24s");
     // A flag overrides every node's own line.
-    let mut t = Tracker::new(Thresholds {
-        planning_line: Some(20_000),
-        ..Thresholds::default()
-    });
+    let mut t = Tracker::new(Thresholds { planning_line: Some(20_000), ..Thresholds::default() });
     t.ingest(&mk(0));
     let f = t.ingest(&mk(1));
     assert_eq!(f.nodes[0].planning_line, 20_000);
@@ -162,10 +140,7 @@ fn buffer_near_the_redis_limit_is_critical() {
     let f = run(&[poll(0, false), s]);
     let a = f.alerts.iter().find(|a| a.kind == AlertKind::PubsubBufferHigh).unwrap();
     assert_eq!(a.severity, Severity::Critical);
-    assert_eq!(
-        a.message,
-        "node-1: pub/sub buffer 29M of 32M limit (90%); Redis drops the node at the limit"
-    );
+    assert_eq!(a.message, "node-1: pub/sub buffer 29M of 32M limit (90%); Redis drops the node at the limit");
 }
 
 #[test]
@@ -221,10 +196,7 @@ fn degraded_and_redis_alerts_and_exit_codes() {
     let down = ClusterSnapshot {
         taken_ms: T0,
         nodes: Vec::new(),
-        redis: Some(RedisSample {
-            error: Some("cannot connect".into()),
-            ..RedisSample::default()
-        }),
+        redis: Some(RedisSample { error: Some("cannot connect".into()), ..RedisSample::default() }),
     };
     let f = run(&[down]);
     assert_eq!(f.alerts[0].kind, AlertKind::RedisUnreachable);

@@ -91,11 +91,7 @@ fn sample(id: &str, stats: Option<NodeStats>, omem: Option<u64>) -> NodeSample {
     NodeSample {
         id: id.to_string(),
         url: stats.as_ref().map(|s| s.advertise_url.clone()),
-        problem: if stats.is_some() {
-            None
-        } else {
-            Some(NodeProblem::Expired)
-        },
+        problem: if stats.is_some() { None } else { Some(NodeProblem::Expired) },
         stats,
         pubsub_omem: omem,
     }
@@ -108,19 +104,11 @@ pub fn redis(shared: bool) -> RedisSample {
         version: "7.0.15".into(),
         used_memory: 48 * 1024 * 1024,
         pubsub_clients: 4,
-        pubsub_limit: Some(BufferLimit {
-            hard_bytes: LIMIT,
-            soft_bytes: 8 * 1024 * 1024,
-            soft_secs: 60,
-        }),
+        pubsub_limit: Some(BufferLimit { hard_bytes: LIMIT, soft_bytes: 8 * 1024 * 1024, soft_secs: 60 }),
         keyspace: KeySample {
             scanned: if shared { 412 } else { 10 },
             foreign: if shared { 402 } else { 0 },
-            examples: if shared {
-                vec!["laravel_cache:user:17".into(), "queues:default".into()]
-            } else {
-                Vec::new()
-            },
+            examples: if shared { vec!["laravel_cache:user:17".into(), "queues:default".into()] } else { Vec::new() },
             complete: true,
         },
     }

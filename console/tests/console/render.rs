@@ -85,12 +85,7 @@ fn channels_80x24() {
 
 #[test]
 fn redis_view_shared_80x24() {
-    let mut s = State::new(
-        "cluster prod".into(),
-        Duration::from_secs(1),
-        false,
-        Thresholds::default(),
-    );
+    let mut s = State::new("cluster prod".into(), Duration::from_secs(1), false, Thresholds::default());
     for snap in fixtures::cluster(true) {
         update(&mut s, Event::Snapshot(Box::new(snap)));
     }
@@ -122,20 +117,14 @@ fn node_detail_80x24() {
 #[test]
 fn drain_confirmation_80x24() {
     let mut s = loaded(true);
-    update(
-        &mut s,
-        Event::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE)),
-    );
+    update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE)));
     insta::assert_snapshot!("confirm_drain_80x24", draw(&s, Theme::MONO, 80, 24).backend());
 }
 
 #[test]
 fn help_80x24() {
     let mut s = loaded(false);
-    update(
-        &mut s,
-        Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)),
-    );
+    update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
     insta::assert_snapshot!("help_80x24", draw(&s, Theme::MONO, 80, 24).backend());
 }
 
@@ -146,22 +135,14 @@ fn stale_data_and_freeze_are_marked() {
     let t = text(&draw(&s, Theme::MONO, 80, 24));
     assert!(t.contains("STALE"), "{t}");
     assert!(t.contains("data 16.0 s old"), "{t}");
-    update(
-        &mut s,
-        Event::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE)),
-    );
+    update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE)));
     let t = text(&draw(&s, Theme::MONO, 80, 24));
     assert!(t.contains("FROZEN"), "{t}");
 }
 
 #[test]
 fn standalone_nodes_before_and_after_data() {
-    let mut s = State::new(
-        "2 standalone nodes".into(),
-        Duration::from_secs(1),
-        false,
-        Thresholds::default(),
-    );
+    let mut s = State::new("2 standalone nodes".into(), Duration::from_secs(1), false, Thresholds::default());
     let t = text(&draw(&s, Theme::MONO, 80, 24));
     assert!(t.contains("waiting for the first poll of 2 standalone nodes"), "{t}");
     update(&mut s, Event::Snapshot(Box::new(fixtures::standalone(0))));

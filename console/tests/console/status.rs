@@ -17,10 +17,7 @@ fn figures(shared: bool) -> ClusterFigures {
 }
 
 fn source() -> Source {
-    Source::Cluster {
-        redis_url: "redis://:hunter2@10.0.0.9:6379".into(),
-        cluster: "prod".into(),
-    }
+    Source::Cluster { redis_url: "redis://:hunter2@10.0.0.9:6379".into(), cluster: "prod".into() }
 }
 
 #[test]
@@ -63,17 +60,12 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(v["alerts"][0]["severity"], "critical");
     assert_eq!(v["worst"], "critical");
     assert_eq!(v["ok"], false);
-    assert!(v["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["code"] == "redis_shared"));
+    assert!(v["alerts"].as_array().unwrap().iter().any(|a| a["code"] == "redis_shared"));
     fn walk(v: &serde_json::Value, path: &str) {
         if let Some(m) = v.as_object() {
             for (k, child) in m {
                 assert!(
-                    k.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                     "{path}.{k} is not snake_case"
                 );
                 walk(child, &format!("{path}.{k}"));
@@ -92,8 +84,6 @@ fn standalone_table() {
     let mut t = Tracker::new(Thresholds::default());
     t.ingest(&fixtures::standalone(0));
     let f = t.ingest(&fixtures::standalone(1));
-    let src = Source::Nodes {
-        urls: vec!["http://127.0.0.1:6001".into(), "http://127.0.0.1:6002".into()],
-    };
+    let src = Source::Nodes { urls: vec!["http://127.0.0.1:6001".into(), "http://127.0.0.1:6002".into()] };
     insta::assert_snapshot!("status_standalone", render_table(&f, &src));
 }

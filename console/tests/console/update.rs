@@ -19,12 +19,7 @@ fn code(c: KeyCode) -> Event {
 
 /// A state that has seen the whole fixture cluster.
 pub fn loaded(write: bool) -> State {
-    let mut s = State::new(
-        "cluster prod".into(),
-        Duration::from_secs(1),
-        write,
-        Thresholds::default(),
-    );
+    let mut s = State::new("cluster prod".into(), Duration::from_secs(1), write, Thresholds::default());
     for snap in fixtures::cluster(false) {
         update(&mut s, Event::Snapshot(Box::new(snap)));
     }
@@ -42,10 +37,7 @@ fn quit_keys() {
     update(&mut s, key('q'));
     assert!(s.quit);
     let mut s = loaded(false);
-    update(
-        &mut s,
-        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-    );
+    update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     assert!(s.quit);
 }
 
@@ -134,10 +126,7 @@ fn plus_and_minus_step_the_interval() {
     assert_eq!(update(&mut s, key('+')), [Effect::SetInterval(Duration::from_secs(2))]);
     assert_eq!(update(&mut s, key('-')), [Effect::SetInterval(Duration::from_secs(1))]);
     update(&mut s, key('-'));
-    assert_eq!(
-        update(&mut s, key('-')),
-        [Effect::SetInterval(Duration::from_millis(250))]
-    );
+    assert_eq!(update(&mut s, key('-')), [Effect::SetInterval(Duration::from_millis(250))]);
     assert_eq!(update(&mut s, key('-')), []);
     assert_eq!(s.interval, Duration::from_millis(250));
 }
@@ -154,32 +143,15 @@ fn drain_is_refused_read_only() {
 fn drain_asks_with_the_headroom_check_and_needs_shift_y_when_it_fails() {
     let mut s = loaded(true);
     update(&mut s, key('d'));
-    let Some(Overlay::ConfirmDrain(h)) = &s.overlay else {
-        panic!("no dialog: {:?}", s.overlay)
-    };
+    let Some(Overlay::ConfirmDrain(h)) = &s.overlay else { panic!("no dialog: {:?}", s.overlay) };
     assert_eq!((h.node.as_str(), h.ok), ("node-1", false));
     assert_eq!(update(&mut s, key('y')), []);
     assert!(s.overlay.is_some());
     assert!(s.message.as_ref().unwrap().text.contains("press Y"));
-    assert_eq!(
-        update(&mut s, key('Y')),
-        [Effect::Drain {
-            node: "node-1".into(),
-            url: "http://10.0.0.1:6001".into()
-        }]
-    );
+    assert_eq!(update(&mut s, key('Y')), [Effect::Drain { node: "node-1".into(), url: "http://10.0.0.1:6001".into() }]);
     assert_eq!(s.overlay, None);
-    update(
-        &mut s,
-        Event::DrainDone {
-            node: "node-1".into(),
-            result: Err("HTTP 404: not found".into()),
-        },
-    );
-    assert_eq!(
-        s.message.as_ref().unwrap().text,
-        "drain of node-1 failed: HTTP 404: not found"
-    );
+    update(&mut s, Event::DrainDone { node: "node-1".into(), result: Err("HTTP 404: not found".into()) });
+    assert_eq!(s.message.as_ref().unwrap().text, "drain of node-1 failed: HTTP 404: not found");
     // Messages fade.
     update(&mut s, Event::Tick(T0 + 30_000));
     assert_eq!(s.message, None);

@@ -34,9 +34,7 @@ async fn fake_node(stats: NodeStats) -> (String, mpsc::UnboundedReceiver<String>
             }
             let head = String::from_utf8_lossy(&buf).to_string();
             let line = head.lines().next().unwrap_or_default().to_string();
-            let authorized = head
-                .lines()
-                .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
+            let authorized = head.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
             let _ = tx.send(line.clone());
             let (status, payload) = match (authorized, line.as_str()) {
                 (false, _) => ("401 Unauthorized", "{\"error\":\"Admin token required\"}".to_string()),
@@ -66,19 +64,11 @@ async fn closed_port() -> String {
 async fn node_mode_reads_stats_with_the_bearer_token() {
     let (url, mut seen) = fake_node(fixtures::stats("edge-a", 7, 3, 4_200)).await;
     let down = closed_port().await;
-    let source = Source::Nodes {
-        urls: vec![url.clone(), down.clone()],
-    };
+    let source = Source::Nodes { urls: vec![url.clone(), down.clone()] };
     let mut c = Collector::new(&source, Some(TOKEN.into())).unwrap();
-    let snap = tokio::time::timeout(Duration::from_secs(10), c.collect_once())
-        .await
-        .unwrap();
+    let snap = tokio::time::timeout(Duration::from_secs(10), c.collect_once()).await.unwrap();
     assert!(snap.source_reachable());
-    let a = snap
-        .nodes
-        .iter()
-        .find(|n| n.id == "edge-a")
-        .expect("named by its node_id");
+    let a = snap.nodes.iter().find(|n| n.id == "edge-a").expect("named by its node_id");
     assert_eq!(a.stats.as_ref().unwrap().connections, 4_200);
     assert_eq!(a.url.as_deref(), Some(url.as_str()));
     let d = snap.nodes.iter().find(|n| n.id != "edge-a").unwrap();
@@ -95,15 +85,10 @@ async fn node_mode_reads_stats_with_the_bearer_token() {
 async fn wrong_token_is_reported_as_such() {
     let (url, _seen) = fake_node(fixtures::stats("edge-a", 7, 3, 4_200)).await;
     let mut c = Collector::new(&Source::Nodes { urls: vec![url] }, Some("wrong".into())).unwrap();
-    let snap = tokio::time::timeout(Duration::from_secs(10), c.collect_once())
-        .await
-        .unwrap();
+    let snap = tokio::time::timeout(Duration::from_secs(10), c.collect_once()).await.unwrap();
     assert!(!snap.source_reachable());
     let p = snap.nodes[0].problem.clone().unwrap();
-    assert_eq!(
-        p,
-        NodeProblem::Unreachable("401: admin token refused (set --token or RTC_ADMIN_TOKEN)".into())
-    );
+    assert_eq!(p, NodeProblem::Unreachable("401: admin token refused (set --token or RTC_ADMIN_TOKEN)".into()));
 }
 
 /// A blocking RESP command on a raw socket (for the deliberately slow subscriber).
@@ -126,28 +111,15 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
             return;
         }
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let cluster = format!("console-test-{}-{nanos}", std::process::id());
     let sub_name = format!("rtc:{cluster}:node-a:sub");
     let mut a = fixtures::stats("node-a", 1, 0, 1_234);
     a.cluster = cluster.clone();
-    a.pubsub = Some(PubSubStats {
-        connected: true,
-        client_name: sub_name.clone(),
-        ..PubSubStats::default()
-    });
+    a.pubsub = Some(PubSubStats { connected: true, client_name: sub_name.clone(), ..PubSubStats::default() });
     let set = model::registry_set_key(&cluster);
     let key_a = model::registry_key(&cluster, "node-a");
-    let _: () = redis::cmd("SADD")
-        .arg(&set)
-        .arg("node-a")
-        .arg("node-b")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let _: () = redis::cmd("SADD").arg(&set).arg("node-a").arg("node-b").query_async(&mut conn).await.unwrap();
     let _: () = redis::cmd("SET")
         .arg(&key_a)
         .arg(serde_json::to_string(&a).unwrap())
@@ -158,10 +130,7 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
         .unwrap();
 
     // node-a's subscriber: named as a node names it, subscribed, and never reading.
-    let addr = redis_url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = redis_url.trim_start_matches("redis://").trim_end_matches('/').to_string();
     let mut sub = std::net::TcpStream::connect(&addr).unwrap();
     sub.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let channel = format!("rtc:{cluster}:bus");
@@ -169,14 +138,8 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
     sub.write_all(&resp(&["SUBSCRIBE", &channel])).unwrap();
     let mut ack = [0u8; 5];
     sub.read_exact(&mut ack).unwrap(); // "+OK\r\n" from SETNAME: both commands are in.
-    let mut reader = Collector::new(
-        &Source::Cluster {
-            redis_url: redis_url.clone(),
-            cluster: cluster.clone(),
-        },
-        None,
-    )
-    .unwrap();
+    let mut reader =
+        Collector::new(&Source::Cluster { redis_url: redis_url.clone(), cluster: cluster.clone() }, None).unwrap();
     // Wait (bounded) for the subscription to register.
     let mut before = None;
     for _ in 0..50 {
@@ -194,12 +157,7 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
     // the rest waits in Redis's output buffer for that client (below the 32 MiB limit).
     let payload = "x".repeat(256 * 1024);
     for _ in 0..96 {
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(&payload)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(&payload).query_async(&mut conn).await.unwrap();
     }
     let snap = reader.collect_once().await;
     let redis_sample = snap.redis.clone().unwrap();
@@ -215,10 +173,5 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
     assert_eq!(node_b.problem, Some(NodeProblem::Expired));
 
     drop(sub);
-    let _: () = redis::cmd("DEL")
-        .arg(&set)
-        .arg(&key_a)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let _: () = redis::cmd("DEL").arg(&set).arg(&key_a).query_async(&mut conn).await.unwrap();
 }

@@ -35,6 +35,9 @@ pub(crate) async fn run(common: &CommonArgs, args: &ConnectionsArgs) -> Result<R
         activity_timeout,
     })
     .await;
+    if run.nobody_ready() {
+        return run.finish(None, None).await;
+    }
     let until = run.begin_steady("hold").await;
     tokio::select! {
         () = run.shared.cancel.cancelled() => {}

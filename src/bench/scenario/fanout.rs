@@ -23,28 +23,19 @@ pub(crate) async fn run(common: &CommonArgs, args: &FanoutArgs) -> Result<Report
         "hold_s": common.hold.as_secs_f64(),
     });
     let book = EventBook::new(count, 1);
-    let mut run = Run::start(
-        common,
-        "fanout",
-        parameters,
-        args.subscribers as usize,
-        Some(book),
-        None,
-    )
-    .await?;
+    let mut run = Run::start(common, "fanout", parameters, args.subscribers as usize, Some(book), None).await?;
     let channel = channel_name(args.channel_kind, "fanout", 0);
     let kind = args.channel_kind;
     run.ramp(|index| SocketPlan {
         index,
-        channel: Some(ChannelPlan {
-            name: channel.clone(),
-            kind,
-            tracked: Some(0),
-        }),
+        channel: Some(ChannelPlan { name: channel.clone(), kind, tracked: Some(0) }),
         presence: None,
         activity_timeout: Some(PUSHER_JS_ACTIVITY_TIMEOUT),
     })
     .await;
+    if run.nobody_ready() {
+        return run.finish(None, None).await;
+    }
     let until = run.begin_steady("publish").await;
     let plan = PublishPlan {
         rate: args.events_per_sec,

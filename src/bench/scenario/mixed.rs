@@ -22,11 +22,7 @@ pub(crate) async fn run(common: &CommonArgs, args: &MixedArgs) -> Result<Report,
     let sockets = args.sockets as usize;
     let channels = sockets.div_ceil(args.group as usize).max(1);
     let members = (args.members as usize).min(sockets);
-    let spares = if members > 0 {
-        churn::spares_for(args.churn).min(sockets - members)
-    } else {
-        0
-    };
+    let spares = if members > 0 { churn::spares_for(args.churn).min(sockets - members) } else { 0 };
     let count = super::event_count(args.events_per_sec, common.hold);
     let parameters = serde_json::json!({
         "sockets": sockets,
@@ -56,24 +52,19 @@ pub(crate) async fn run(common: &CommonArgs, args: &MixedArgs) -> Result<Report,
         activity_timeout: Some(PUSHER_JS_ACTIVITY_TIMEOUT),
     })
     .await;
+    if run.nobody_ready() {
+        return run.finish(None, None).await;
+    }
     let until = run.begin_steady("publish").await;
     let plan = PublishPlan {
         rate: args.events_per_sec,
         count,
-        channels: (0..channels)
-            .map(|n| channel_name(ChannelKind::Private, "mixed", n))
-            .collect(),
+        channels: (0..channels).map(|n| channel_name(ChannelKind::Private, "mixed", n)).collect(),
         payload: args.payload as usize,
     };
     let (published, churned) = tokio::join!(
         publish(&run.shared, &run.target, plan, until),
-        churn(
-            &run.shared,
-            &senders,
-            members,
-            if members > 0 { args.churn } else { 0.0 },
-            until
-        ),
+        churn(&run.shared, &senders, members, if members > 0 { args.churn } else { 0.0 }, until),
     );
     let published = published?;
     run.settle().await;

@@ -36,6 +36,9 @@ pub(crate) async fn run(common: &CommonArgs, args: &PresenceArgs) -> Result<Repo
         activity_timeout: Some(PUSHER_JS_ACTIVITY_TIMEOUT),
     })
     .await;
+    if run.nobody_ready() {
+        return run.finish(None, None).await;
+    }
     let until = run.begin_steady("churn").await;
     let outcome = churn(&run.shared, &senders, members, args.churn, until).await;
     run.settle().await;

@@ -1,6 +1,7 @@
 'use strict';
-// Interop harness: starts a real `rtc serve`, builds real pusher-js clients and real
-// `pusher` (pusher-http-node) API clients against it, and offers bounded waits.
+// Interop harness: starts a real `rtc serve` (or, with INTEROP_CLUSTER=1, a private
+// redis-server and a 2-node rtc cluster), builds real pusher-js clients and real `pusher`
+// (pusher-http-node) API clients against it, and offers bounded waits.
 // Only 127.0.0.1 is ever contacted. Every wait has a timeout (default 5 s).
 
 const { spawn } = require('node:child_process');
@@ -9,6 +10,8 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 const crypto = require('node:crypto');
+const net = require('node:net');
+const nodeTest = require('node:test');
 
 const PusherJS = require('pusher-js');
 const PusherHTTP = require('pusher');
@@ -18,6 +21,20 @@ const TIMEOUT = Number(process.env.INTEROP_TIMEOUT_MS || 5000);
 const START_TIMEOUT = Number(process.env.INTEROP_START_TIMEOUT_MS || 10000);
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const CONFIG_TEMPLATE = path.join(__dirname, 'server.toml');
+/** INTEROP_CLUSTER=1: every server is 2 rtc nodes over a private redis-server. */
+const CLUSTER = process.env.INTEROP_CLUSTER === '1';
+/** Bound on the wait for both nodes to see each other (live_nodes == 2, pub/sub up). */
+const CLUSTER_READY_TIMEOUT = Number(process.env.INTEROP_CLUSTER_READY_MS || 15000);
+/**
+ * Bound on polling a channel query until it shows a change made on the other node.
+ * Those are answered from shared state the other node updates within ~100 ms
+ * (subscriber counts, members) or ~1 s (connection counts, from heartbeats).
+ */
+const SETTLE_TIMEOUT = Number(process.env.INTEROP_SETTLE_MS || TIMEOUT);
+/** Cluster mode: the node (1 or 2) every `pusher` HTTP-lib call goes to; see startCluster. */
+const CLUSTER_HTTP_NODE = Number(process.env.INTEROP_CLUSTER_HTTP_NODE || 2);
+/** lib/server.toml's [server] admin_token: /admin/stats wants it as a Bearer token. */
+const ADMIN_TOKEN = 'test-admin-token';
 
 /** The apps declared in lib/server.toml. */
 const APPS = Object.freeze({
@@ -162,23 +179,22 @@ function short(v) {
 // ---------------------------------------------------------------------------
 // server
 
-/**
- * Starts `rtc serve` on an ephemeral port with lib/server.toml (plus extraToml appended).
- * Returns { port, stop(), stderrTail(), client(opts), http(app, opts) }.
- */
-async function startServer({ extraToml = '' } = {}) {
-  const bin = rtcBin();
-  if (!fs.existsSync(bin)) {
-    throw new Error(`rtc binary not found at ${bin}: run \`cargo build\` in the repo root, or set RTC_BIN`);
+/** Child processes still running; killed on process exit whatever happens. */
+const children = new Set();
+process.on('exit', () => {
+  for (const p of children) {
+    try { p.kill('SIGKILL'); } catch (_) { /* ignore */ }
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-interop-'));
-  const cfg = path.join(dir, 'rtc.toml');
-  fs.writeFileSync(cfg, fs.readFileSync(CONFIG_TEMPLATE, 'utf8') + (extraToml ? `\n${extraToml}\n` : ''));
+});
 
-  const proc = spawn(bin, ['serve', '--config', cfg, '--host', HOST, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: process.env,
-  });
+/**
+ * Spawns `cmd args` and resolves once a stdout line matches `ready` (with the match),
+ * at most `timeout` ms. Returns a handle: { proc, match, stderrTail(), stdoutText(),
+ * exited(), kill() }. Fails with the process's output when it exits or times out first.
+ */
+async function launch(cmd, args, { label, ready, timeout = START_TIMEOUT }) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  children.add(proc);
   let stderr = '';
   let stdout = '';
   proc.stderr.setEncoding('utf8');
@@ -189,65 +205,297 @@ async function startServer({ extraToml = '' } = {}) {
   const rl = readline.createInterface({ input: proc.stdout });
   let exited = null;
   const exitPromise = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
+    proc.on('exit', (code, signal) => {
+      exited = { code, signal };
+      children.delete(proc);
+      resolve(exited);
+    });
   });
-
-  const port = await new Promise((resolve, reject) => {
+  const handle = {
+    label,
+    proc,
+    match: null,
+    stderrTail(n = 3000) { return stderr.slice(-n); },
+    stdoutText() { return stdout; },
+    exited() { return exited; },
+    async kill() {
+      if (!exited) {
+        proc.kill('SIGKILL');
+        await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
+      }
+      rl.close();
+    },
+  };
+  handle.match = await new Promise((resolve, reject) => {
     let settled = false;
     const fail = (err) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       proc.kill('SIGKILL');
-      err.message += `\n--- rtc stdout ---\n${stdout}--- rtc stderr (tail) ---\n${stderr.slice(-4000)}`;
+      err.message += `\n--- ${label} stdout ---\n${stdout}--- ${label} stderr (tail) ---\n${stderr.slice(-4000)}`;
       reject(err);
     };
     const timer = setTimeout(() => fail(new Error(
-      `rtc did not print "rtc listening on http://${HOST}:PORT" within ${START_TIMEOUT} ms`)), START_TIMEOUT);
+      `${label} did not print a line matching ${ready} within ${timeout} ms`)), timeout);
     rl.on('line', (line) => {
       if (stdout.length < 20000) stdout += `${line}\n`;
-      const m = /^rtc listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      const m = ready.exec(line);
       if (m && !settled) {
         settled = true;
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve(m);
       }
     });
-    proc.on('exit', (code, signal) => fail(new Error(`rtc exited before listening (code ${code}, signal ${signal})`)));
+    proc.on('exit', (code, signal) => fail(new Error(`${label} exited before it was ready (code ${code}, signal ${signal})`)));
     proc.on('error', (e) => fail(e));
   });
+  return handle;
+}
 
+const LISTENING = /^rtc listening on http:\/\/127\.0\.0\.1:(\d+)/;
+
+function writeConfig(extraToml) {
+  const bin = rtcBin();
+  if (!fs.existsSync(bin)) {
+    throw new Error(`rtc binary not found at ${bin}: run \`cargo build\` in the repo root, or set RTC_BIN`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-interop-'));
+  const cfg = path.join(dir, 'rtc.toml');
+  fs.writeFileSync(cfg, fs.readFileSync(CONFIG_TEMPLATE, 'utf8') + (extraToml ? `\n${extraToml}\n` : ''));
+  return { bin, dir, cfg };
+}
+
+/** `rtc serve --config cfg --host 127.0.0.1 --port 0 ...extra`; the handle gets `.port`. */
+async function launchRtc(bin, cfg, extraArgs = [], label = 'rtc') {
+  const node = await launch(bin, ['serve', '--config', cfg, '--host', HOST, '--port', '0', ...extraArgs], {
+    label,
+    ready: LISTENING,
+  });
+  node.port = Number(node.match[1]);
+  return node;
+}
+
+/**
+ * Starts `rtc serve` on an ephemeral port with lib/server.toml (plus extraToml appended),
+ * or, with INTEROP_CLUSTER=1, a 2-node cluster (see startCluster) with the same interface.
+ * Returns { port, mode, nodes, stop(), stderrTail(), pick(), client(opts), http(app, opts),
+ * track(pusherJsClient), settle(check, label) }.
+ */
+async function startServer(opts = {}) {
+  if (CLUSTER) return startCluster(opts);
+  const { bin, dir, cfg } = writeConfig(opts.extraToml);
+  const node = await launchRtc(bin, cfg, [], 'rtc');
+  node.name = 'rtc';
+  const server = serverApi({ mode: 'single', nodes: [node], httpNode: node, configPath: cfg, dir });
+  server.proc = node.proc;
+  server.exited = () => node.exited();
+  return server;
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released; redis-server binds it next). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A private redis-server on a free loopback port, no persistence. */
+async function startRedis() {
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    try {
+      const redis = await launch('redis-server', [
+        '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
+        '--protected-mode', 'yes', '--loglevel', 'warning',
+      ], { label: `redis-server :${port}`, ready: /Ready to accept connections/ });
+      redis.port = port;
+      return redis;
+    } catch (e) {
+      lastErr = e; // most likely the port was taken between freePort() and the bind: retry
+    }
+  }
+  throw lastErr;
+}
+
+/** GET /admin/stats of a node (bounded); resolves with the parsed JSON. */
+async function adminStats(port) {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), 2000);
+  try {
+    const res = await fetch(`http://${HOST}:${port}/admin/stats`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: ac.signal,
+    });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`GET /admin/stats: ${res.status} ${text.slice(0, 300)}`);
+    return JSON.parse(text);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/**
+ * INTEROP_CLUSTER=1: a private redis-server, then nodes n1 and n2 of cluster
+ * `interop-<random>` (`--redis-url redis://127.0.0.1:P --cluster ... --node-id nX`), and a
+ * bounded wait until each node's /admin/stats says live_nodes == 2, pubsub.connected and
+ * state "serving".
+ *
+ * Spreading: new pusher-js clients alternate n1, n2, n1, ... and the alternation restarts
+ * at n1 for every test (useServer installs a beforeEach), so the first client of a test is
+ * on n1 and the second on n2. Every `pusher` HTTP-lib call of a test goes to ONE node,
+ * n2 by default (INTEROP_CLUSTER_HTTP_NODE=1 flips it): the first client of every test is
+ * then on the other node than the API calls, and the "marker" technique (an event sent
+ * after the one that must not arrive, through the same path) stays valid, since events
+ * published by one node reach each other node in publish order.
+ */
+async function startCluster(opts = {}) {
+  const { bin, dir, cfg } = writeConfig(opts.extraToml);
+  const cluster = `interop-${crypto.randomBytes(5).toString('hex')}`;
+  let redis = null;
+  const nodes = [];
+  try {
+    redis = await startRedis();
+    const url = `redis://${HOST}:${redis.port}`;
+    const started = await Promise.allSettled(['n1', 'n2'].map((id) => launchRtc(bin, cfg,
+      ['--redis-url', url, '--cluster', cluster, '--node-id', id], `rtc ${id}`)));
+    for (const r of started) if (r.status === 'fulfilled') nodes.push(r.value);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    nodes[0].name = 'n1';
+    nodes[1].name = 'n2';
+    await waitClusterReady(nodes);
+  } catch (e) {
+    for (const n of nodes) await n.kill();
+    if (redis) await redis.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const httpNode = nodes[CLUSTER_HTTP_NODE === 1 ? 0 : 1];
+  const server = serverApi({ mode: 'cluster', nodes, httpNode, configPath: cfg, dir, redis, cluster });
+  server.proc = nodes[0].proc;
+  server.exited = () => nodes.map((n) => n.exited()).find(Boolean) || null;
+  return server;
+}
+
+/** Polls both nodes' /admin/stats until they see each other, at most CLUSTER_READY_TIMEOUT. */
+async function waitClusterReady(nodes) {
+  const deadline = Date.now() + CLUSTER_READY_TIMEOUT;
+  const ok = (s) => s && s.live_nodes === nodes.length && s.pubsub && s.pubsub.connected === true
+    && s.state === 'serving';
+  let last = [];
+  for (;;) {
+    last = await Promise.all(nodes.map((n) => adminStats(n.port).catch((e) => ({ error: String(e) }))));
+    if (last.every(ok)) return;
+    const dead = nodes.find((n) => n.exited());
+    if (dead) throw new Error(`${dead.label} exited while the cluster formed\n${dead.stderrTail(3000)}`);
+    if (Date.now() > deadline) {
+      const show = last.map((s, i) => `  ${nodes[i].label}: ${short(s && !s.error
+        ? { state: s.state, live_nodes: s.live_nodes, pubsub: s.pubsub } : s)}`).join('\n');
+      throw new Error(`cluster not ready within ${CLUSTER_READY_TIMEOUT} ms `
+        + `(want live_nodes == ${nodes.length}, pubsub.connected, state serving):\n${show}\n`
+        + `${nodes.map((n) => `--- ${n.label} stderr ---\n${n.stderrTail(2000)}`).join('\n')}`);
+    }
+    // nothing to await: the registry is only visible by polling, bounded by the deadline
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The object tests use, whatever the mode. */
+function serverApi({ mode, nodes, httpNode, configPath, dir, redis = null, cluster = null }) {
   const clients = new Set();
+  let turn = 0;
   const server = {
-    port,
-    configPath: cfg,
-    proc,
-    stderrTail(n = 3000) { return stderr.slice(-n); },
-    exited() { return exited; },
-    /** A real pusher-js client connected to this server; see makeClient. */
+    mode,
+    cluster,
+    nodes,
+    redis,
+    /** The port of the first node (single mode: the server). */
+    port: nodes[0].port,
+    configPath,
+    stderrTail(n = 3000) {
+      if (nodes.length === 1) return nodes[0].stderrTail(n);
+      return nodes.map((nd) => `--- ${nd.label} ---\n${nd.stderrTail(Math.ceil(n / nodes.length))}`).join('\n');
+    },
+    /** The node the next client goes to: alternates in cluster mode. */
+    pick() {
+      const node = nodes[turn % nodes.length];
+      turn += 1;
+      return node;
+    },
+    /** Restart the alternation at the first node (called before every test). */
+    resetRotation() { turn = 0; },
+    /** The node that `pusher` HTTP-lib calls go to. */
+    httpNode,
+    /**
+     * A real pusher-js client connected to this server; see makeClient. opts.node (0 or 1)
+     * pins a cluster node; otherwise the next one in the rotation.
+     */
     client(opts = {}) {
-      const c = makeClient(server, opts);
+      const node = opts.node !== undefined ? nodes[opts.node % nodes.length] : server.pick();
+      const c = makeClient({ port: node.port }, {
+        ...opts,
+        label: nodes.length > 1 ? `${opts.label || defaultLabel(opts)}@${node.name}` : opts.label,
+      });
+      c.__interop.node = node.name;
       clients.add(c);
       return c;
     },
-    /** A real `pusher` HTTP API client for this server. */
+    /** Registers a pusher-js client built elsewhere (e.g. by Laravel Echo) for teardown. */
+    track(c) {
+      clients.add(c);
+      return c;
+    },
+    /** A real `pusher` HTTP API client for this server (cluster: for httpNode, or opts.node). */
     http(app = APPS.main, opts = {}) {
-      return httpClient(server, app, opts);
+      const { node: pin, ...rest } = opts;
+      const node = pin !== undefined ? nodes[pin % nodes.length] : httpNode;
+      return httpClient({ port: node.port }, app, rest);
+    },
+    /**
+     * Runs `check` (async, throws on mismatch) until it passes. Single node: once, answers
+     * are immediate. Cluster: channel queries come from shared state that the other node
+     * updates within ~100 ms (~1 s for connection counts), so it is retried every 50 ms for
+     * at most SETTLE_TIMEOUT ms, then the last failure is thrown.
+     */
+    async settle(check, label = 'query') {
+      if (nodes.length === 1) return check();
+      const deadline = Date.now() + SETTLE_TIMEOUT;
+      for (;;) {
+        try {
+          return await check();
+        } catch (e) {
+          if (Date.now() > deadline) {
+            e.message = `${label}: still failing after ${SETTLE_TIMEOUT} ms of polling (cluster): ${e.message}`;
+            throw e;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async stop() {
       for (const c of clients) {
         try { c.disconnect(); } catch (_) { /* ignore */ }
       }
       clients.clear();
-      if (!exited) {
-        proc.kill('SIGKILL');
-        await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
-      }
-      rl.close();
+      for (const nd of nodes) await nd.kill();
+      if (redis) await redis.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;
+}
+
+function defaultLabel(opts) {
+  const app = opts.app || APPS.main;
+  return opts.user ? `user:${opts.user.id}` : `app:${app.key}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -335,12 +583,20 @@ function makeClient(server, opts = {}) {
     },
   });
 
+  return instrument(client, opts.label || defaultLabel(opts), { user, app });
+}
+
+/**
+ * Records the frames of a pusher-js client (last 200, both directions, and its state
+ * changes) for the diagnostics of a timed-out wait; sets client.__interop.
+ */
+function instrument(client, label, extra = {}) {
   const frames = [];
   const log = (s) => {
     frames.push(s);
     if (frames.length > 200) frames.splice(0, frames.length - 200);
   };
-  client.__interop = { label: opts.label || (user ? `user:${user.id}` : `app:${app.key}`), frames, user, app };
+  client.__interop = { label, frames, user: null, app: APPS.main, ...extra };
   client.connection.bind('message', (ev) => log(`<- ${short(ev)}`));
   client.connection.bind('error', (err) => log(`!! error ${short(err)}`));
   client.connection.bind('state_change', (s) => log(`.. state ${s.previous} -> ${s.current}`));
@@ -480,11 +736,17 @@ async function json(promise, label = 'HTTP API call') {
   }
 }
 
-/** Install before/after hooks that run one server for a whole test file. */
+/**
+ * Install before/after hooks that run one server (or 2-node cluster) for a whole test
+ * file, and a beforeEach that restarts the client rotation at the first node.
+ */
 function useServer(hooks, opts) {
   const ref = {};
   hooks.before(async () => {
     ref.server = await startServer(opts);
+  });
+  (hooks.beforeEach || nodeTest.beforeEach)(() => {
+    if (ref.server) ref.server.resetRotation();
   });
   hooks.after(async () => {
     if (ref.server) await ref.server.stop();
@@ -496,6 +758,10 @@ module.exports = {
   APPS,
   HOST,
   TIMEOUT,
+  CLUSTER,
+  ADMIN_TOKEN,
+  adminStats,
+  instrument,
   PusherJS,
   PusherHTTP,
   startServer,

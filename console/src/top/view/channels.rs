@@ -67,11 +67,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         cells.extend([
             Cell::from(c.kind.clone()),
             right(units::count(c.subscribers)),
-            right(if c.members > 0 {
-                units::count(c.members)
-            } else {
-                "–".into()
-            }),
+            right(if c.members > 0 { units::count(c.members) } else { "–".into() }),
             right(units::rate(c.frames_out_per_s)),
             right(c.nodes.to_string()),
         ]);
@@ -90,14 +86,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     frame.render_stateful_widget(table, table_a, &mut ts);
     if channels.is_empty() {
         let msg = Paragraph::new(Line::styled("  no channel reported yet", theme.dim()));
-        frame.render_widget(
-            msg,
-            Rect {
-                y: table_a.y + 1,
-                height: 1,
-                ..table_a
-            },
-        );
+        frame.render_widget(msg, Rect { y: table_a.y + 1, height: 1, ..table_a });
     }
 
     if let Some(c) = big {
@@ -116,10 +105,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
                 theme.warn(),
             ),
             Line::styled(
-                super::fit(
-                    "  A \"users online\" count needs only subscription_count, not presence.",
-                    w,
-                ),
+                super::fit("  A \"users online\" count needs only subscription_count, not presence.", w),
                 theme.dim(),
             ),
         ];

@@ -29,16 +29,10 @@ pub(super) fn header(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &T
     if state.frozen.is_some() {
         tags.push(Span::styled(" ❚❚ FROZEN", theme.warn()));
     }
-    tags.push(if state.write {
-        Span::styled(" WRITE", theme.warn())
-    } else {
-        Span::styled(" read-only", theme.dim())
-    });
+    tags.push(if state.write { Span::styled(" WRITE", theme.warn()) } else { Span::styled(" read-only", theme.dim()) });
     // (priority, part): when space is short, the highest numbers go first.
-    let mut parts: Vec<(u8, Span<'static>)> = vec![
-        (0, Span::styled("rtc top", theme.title())),
-        (2, Span::raw(format!(" · {}", state.source_label))),
-    ];
+    let mut parts: Vec<(u8, Span<'static>)> =
+        vec![(0, Span::styled("rtc top", theme.title())), (2, Span::raw(format!(" · {}", state.source_label)))];
     match state.shown() {
         None => parts.push((1, Span::styled(" · connecting…", theme.dim()))),
         Some(d) => {
@@ -48,11 +42,7 @@ pub(super) fn header(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &T
             let style = if degraded { theme.warn() } else { theme.text() };
             parts.push((1, Span::styled(format!(" · {}", link_summary(f)), style)));
             let age = state.data_age_secs().unwrap_or(0.0);
-            let age_style = if state.data_is_stale() {
-                theme.crit()
-            } else {
-                theme.text()
-            };
+            let age_style = if state.data_is_stale() { theme.crit() } else { theme.text() };
             parts.push((1, Span::styled(format!(" · data {age:.1} s old"), age_style)));
             parts.push((3, Span::styled(format!(" · every {}", interval(state)), theme.dim())));
         }
@@ -60,12 +50,8 @@ pub(super) fn header(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &T
     let width = area.width as usize;
     let tags_w: usize = tags.iter().map(Span::width).sum();
     while parts.iter().map(|(_, s)| s.width()).sum::<usize>() + tags_w > width {
-        let Some(worst) = parts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.0 > 0)
-            .max_by_key(|(i, p)| (p.0, *i))
-            .map(|(i, _)| i)
+        let Some(worst) =
+            parts.iter().enumerate().filter(|(_, p)| p.0 > 0).max_by_key(|(i, p)| (p.0, *i)).map(|(i, _)| i)
         else {
             break;
         };
@@ -95,11 +81,7 @@ pub(super) fn alerts(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &T
         vec![Line::from(Span::styled("✓ no alerts", theme.ok()))]
     } else {
         let rows = area.height as usize;
-        let shown = if list.len() > rows {
-            rows.saturating_sub(1)
-        } else {
-            rows
-        };
+        let shown = if list.len() > rows { rows.saturating_sub(1) } else { rows };
         let mut v: Vec<Line<'_>> = list
             .iter()
             .take(shown)

@@ -22,25 +22,16 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         return;
     };
     let [title_a, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let mut title = vec![
-        Span::styled(format!("{} ", n.id), theme.title()),
-        Span::styled(state_cell(n), theme.health(n.health)),
-    ];
+    let mut title =
+        vec![Span::styled(format!("{} ", n.id), theme.title()), Span::styled(state_cell(n), theme.health(n.health))];
     if !n.version.is_empty() {
-        title.push(Span::raw(format!(
-            " · v{} · up {}",
-            n.version,
-            units::duration(n.uptime_secs)
-        )));
+        title.push(Span::raw(format!(" · v{} · up {}", n.version, units::duration(n.uptime_secs))));
     }
     if let Some(url) = &n.url {
         title.push(Span::styled(format!(" · {url}"), theme.dim()));
     }
     if !n.health.is_live() {
-        title.push(Span::styled(
-            format!(" · last seen {:.0} s ago", n.age_secs),
-            theme.crit(),
-        ));
+        title.push(Span::styled(format!(" · last seen {:.0} s ago", n.age_secs), theme.crit()));
     }
     frame.render_widget(Paragraph::new(Line::from(title)), title_a);
 
@@ -80,33 +71,15 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
             l.spans.insert(0, Span::raw(" ".repeat(12)));
             l
         },
-        row(
-            "conn/s",
-            format!(
-                "+{} −{}",
-                units::rate(n.connects_per_s),
-                units::rate(n.disconnects_per_s)
-            ),
-        ),
-        row(
-            "cpu · rss",
-            format!("{:.0}% · {}", n.cpu_percent, units::bytes(n.rss_bytes)),
-        ),
+        row("conn/s", format!("+{} −{}", units::rate(n.connects_per_s), units::rate(n.disconnects_per_s))),
+        row("cpu · rss", format!("{:.0}% · {}", n.cpu_percent, units::bytes(n.rss_bytes))),
         row(
             "frames out",
-            format!(
-                "{}/s · bcast {}/s",
-                units::rate(n.frames_out_per_s),
-                units::rate(n.broadcasts_per_s)
-            ),
+            format!("{}/s · bcast {}/s", units::rate(n.frames_out_per_s), units::rate(n.broadcasts_per_s)),
         ),
         row(
             "presence",
-            format!(
-                "{} ch · {} members",
-                units::count(n.presence_channels),
-                units::count(n.presence_members)
-            ),
+            format!("{} ch · {} members", units::count(n.presence_channels), units::count(n.presence_members)),
         ),
         row(
             "",
@@ -118,11 +91,7 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
         ),
         row(
             "auth",
-            format!(
-                "{}/s · {} fail/s",
-                units::rate(n.auth_requests_per_s),
-                units::rate(n.auth_failures_per_s)
-            ),
+            format!("{}/s · {} fail/s", units::rate(n.auth_requests_per_s), units::rate(n.auth_failures_per_s)),
         ),
         row("pongs", format!("{}/s", units::rate(n.pongs_per_s))),
         row("loop lag", units::millis(n.loop_lag_ms)),
@@ -148,10 +117,7 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
         }
         None => v.push(row("pub/sub", "standalone (no cluster bus)".into())),
     }
-    v.push(row(
-        "channels",
-        format!("{} · {} subs", units::count(n.channels), units::count(n.subscriptions)),
-    ));
+    v.push(row("channels", format!("{} · {} subs", units::count(n.channels), units::count(n.subscriptions))));
     if n.open_files_limit > 0 {
         v.push(row("open files", format!("limit {}", units::count(n.open_files_limit))));
     }
@@ -176,10 +142,7 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
             ),
         ));
         if d.forced > 0 {
-            v.push(Line::styled(
-                format!("{:<12}{} forced at deadline", "", units::count(d.forced)),
-                theme.crit(),
-            ));
+            v.push(Line::styled(format!("{:<12}{} forced at deadline", "", units::count(d.forced)), theme.crit()));
         }
     }
     if let Some(p) = &n.problem {
@@ -198,21 +161,15 @@ fn sparklines(
 ) {
     let width = area.width.saturating_sub(1) as usize;
     let charts: [(&str, &Series, String, Option<u64>); 5] = [
-        (
-            "connections",
-            &h.connections,
-            units::count(n.connections),
-            Some(n.planning_line),
-        ),
+        ("connections", &h.connections, units::count(n.connections), Some(n.planning_line)),
         ("cpu %", &h.cpu, format!("{:.0}", n.cpu_percent), None),
         ("frames out/s", &h.frames_out, units::rate(n.frames_out_per_s), None),
         (
             "pub/sub buffer",
             &h.buffer,
-            n.pubsub.as_ref().map_or_else(
-                || "–".into(),
-                |p| p.buffer_bytes.map_or_else(|| units::count(p.backlog), units::bytes),
-            ),
+            n.pubsub
+                .as_ref()
+                .map_or_else(|| "–".into(), |p| p.buffer_bytes.map_or_else(|| units::count(p.backlog), units::bytes)),
             None,
         ),
         ("loop lag", &h.loop_lag, units::millis(n.loop_lag_ms), None),
@@ -228,16 +185,9 @@ fn sparklines(
         let peak = data.iter().copied().max().unwrap_or(0);
         let head = format!(" {label} {now} (peak {}, last {span})", units::short(peak as f64));
         let head_a = Rect { y, height: 1, ..area };
-        frame.render_widget(
-            Paragraph::new(Line::styled(super::fit(&head, area.width as usize), theme.title())),
-            head_a,
-        );
-        let spark_a = Rect {
-            x: area.x + 1,
-            y: y + 1,
-            width: area.width.saturating_sub(1),
-            height: each - 1,
-        };
+        frame
+            .render_widget(Paragraph::new(Line::styled(super::fit(&head, area.width as usize), theme.title())), head_a);
+        let spark_a = Rect { x: area.x + 1, y: y + 1, width: area.width.saturating_sub(1), height: each - 1 };
         let max = floor.map_or(peak, |f| f.max(peak)).max(1);
         let spark = Sparkline::default().data(&data).max(max).style(theme.ok());
         frame.render_widget(spark, spark_a);

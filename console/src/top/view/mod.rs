@@ -44,10 +44,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, theme: &Theme) {
     chrome::footer(frame, footer, state, theme);
     match &state.overlay {
         Some(Overlay::Help) => {
-            let above_footer = Rect {
-                height: area.height - 1,
-                ..area
-            };
+            let above_footer = Rect { height: area.height - 1, ..area };
             overlay::help(frame, above_footer, state, theme);
         }
         Some(Overlay::ConfirmDrain(h)) => overlay::confirm_drain(frame, body, h, theme),

@@ -103,14 +103,7 @@ const COLS: &[Col] = &[
         node: buffer,
         total: |t, _| txt(t.max_buffer_bytes.map_or_else(|| "–".into(), units::bytes)),
     },
-    Col {
-        title: "LAG",
-        width: 5,
-        prio: 1,
-        right: true,
-        node: loop_lag,
-        total: |t, c| lag_line(t.loop_lag_ms, c),
-    },
+    Col { title: "LAG", width: 5, prio: 1, right: true, node: loop_lag, total: |t, c| lag_line(t.loop_lag_ms, c) },
     Col {
         title: "OUT/S",
         width: 6,
@@ -172,13 +165,7 @@ const COLS: &[Col] = &[
         width: 5,
         prio: 4,
         right: true,
-        node: |n, _| {
-            live(n, || {
-                n.pubsub
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |p| units::millis(p.lag_ms))
-            })
-        },
+        node: |n, _| live(n, || n.pubsub.as_ref().map_or_else(|| "–".into(), |p| units::millis(p.lag_ms))),
         total: none,
     },
     Col {
@@ -205,14 +192,7 @@ const COLS: &[Col] = &[
         node: |n, _| live(n, || units::duration(n.uptime_secs)),
         total: none,
     },
-    Col {
-        title: "VERSION",
-        width: 8,
-        prio: 7,
-        right: false,
-        node: |n, _| txt(super::fit(&n.version, 8)),
-        total: none,
-    },
+    Col { title: "VERSION", width: 8, prio: 7, right: false, node: |n, _| txt(super::fit(&n.version, 8)), total: none },
 ];
 
 /// A gauge shown only for live nodes: a stale node's last CPU or lag is not a reading.
@@ -225,11 +205,7 @@ fn share(s: Option<f64>) -> String {
 }
 
 fn conns(n: u64, fraction: f64, c: &Ctx<'_>) -> Line<'static> {
-    let num = if n < 100_000 {
-        units::count(n)
-    } else {
-        units::short(n as f64)
-    };
+    let num = if n < 100_000 { units::count(n) } else { units::short(n as f64) };
     // A glyph as well as a colour: `!` near the line, `▲` over it.
     let mark = if fraction > 1.0 {
         "▲"
@@ -292,20 +268,12 @@ fn loop_lag(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
 }
 
 fn lag_line(ms: f64, c: &Ctx<'_>) -> Line<'static> {
-    let style = if ms >= c.t.loop_lag_ms {
-        c.theme.warn()
-    } else {
-        c.theme.text()
-    };
+    let style = if ms >= c.t.loop_lag_ms { c.theme.warn() } else { c.theme.text() };
     Line::styled(units::millis(ms), style)
 }
 
 fn fails(r: Option<f64>, c: &Ctx<'_>) -> Line<'static> {
-    let style = if r.is_some_and(|v| v > 0.0) {
-        c.theme.crit()
-    } else {
-        c.theme.text()
-    };
+    let style = if r.is_some_and(|v| v > 0.0) { c.theme.crit() } else { c.theme.text() };
     Line::styled(units::rate(r), style)
 }
 
@@ -338,15 +306,9 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let Some(d) = state.shown() else { return };
     let thresholds = state.tracker.thresholds();
     let (cols, bar_w) = choose(area.width);
-    let ctx = Ctx {
-        theme,
-        t: thresholds,
-        bar: bar_w,
-    };
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|c| Constraint::Length(if c.title == BAR { bar_w } else { c.width }))
-        .collect();
+    let ctx = Ctx { theme, t: thresholds, bar: bar_w };
+    let widths: Vec<Constraint> =
+        cols.iter().map(|c| Constraint::Length(if c.title == BAR { bar_w } else { c.width })).collect();
     let nodes = state.visible_nodes();
     let summary = summary_lines(state, theme, area.width as usize);
     let rows_h = (nodes.len() as u16 + 1).max(2);
@@ -363,26 +325,15 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     frame.render_widget(title(state, nodes.len(), theme), title_a);
     let stale_data = state.data_is_stale();
     let header = Row::new(cols.iter().map(|c| {
-        let text = if c.title == BAR {
-            bar_title(&nodes, bar_w)
-        } else {
-            c.title.to_string()
-        };
+        let text = if c.title == BAR { bar_title(&nodes, bar_w) } else { c.title.to_string() };
         cell(Line::from(text), c.right)
     }))
     .style(theme.title());
     let rows = nodes.iter().map(|n| {
-        let style = if !n.health.is_live() || stale_data {
-            theme.dim()
-        } else {
-            Style::new()
-        };
+        let style = if !n.health.is_live() || stale_data { theme.dim() } else { Style::new() };
         Row::new(cols.iter().map(|c| cell((c.node)(n, &ctx), c.right))).style(style)
     });
-    let table = Table::new(rows, widths.clone())
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected());
+    let table = Table::new(rows, widths.clone()).header(header).column_spacing(1).row_highlight_style(theme.selected());
     let mut ts = TableState::default().with_selected(Some(state.selected));
     frame.render_stateful_widget(table, table_a, &mut ts);
 
@@ -394,11 +345,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     if summary_a.height > used + 3 {
         let rows = (summary_a.height - used - 1) as usize;
         let lines = top_channels(state, theme, rows, area.width as usize);
-        let rect = Rect {
-            y: summary_a.y + used + 1,
-            height: summary_a.height - used - 1,
-            ..summary_a
-        };
+        let rect = Rect { y: summary_a.y + used + 1, height: summary_a.height - used - 1, ..summary_a };
         frame.render_widget(Paragraph::new(lines), rect);
     }
 }
@@ -411,11 +358,7 @@ fn top_channels(state: &State, theme: &Theme, rows: usize, width: usize) -> Vec<
     let mut out = vec![Line::styled("top channels by frames out/s (Tab: all)", theme.title())];
     let name_w = width.saturating_sub(50).clamp(12, 40);
     for c in channels.iter().take(rows - 1) {
-        let members = if c.members > 0 {
-            format!("{} members", units::count(c.members))
-        } else {
-            String::new()
-        };
+        let members = if c.members > 0 { format!("{} members", units::count(c.members)) } else { String::new() };
         let line = format!(
             "{:<name_w$} {:<9} {:>7} subs {:>15} {:>7}/s",
             super::fit(&c.name, name_w),
@@ -424,11 +367,7 @@ fn top_channels(state: &State, theme: &Theme, rows: usize, width: usize) -> Vec<
             members,
             units::rate(c.frames_out_per_s),
         );
-        let style = if c.kind == "presence" && c.members >= 1_000 {
-            theme.warn()
-        } else {
-            theme.text()
-        };
+        let style = if c.kind == "presence" && c.members >= 1_000 { theme.warn() } else { theme.text() };
         out.push(Line::styled(super::fit(&line, width), style));
     }
     out
@@ -488,11 +427,7 @@ fn summary_lines(state: &State, theme: &Theme, width: usize) -> Vec<Line<'static
         Span::styled("  pongs ", theme.title()),
         Span::raw(format!("{}/s", units::rate(t.pongs_per_s))),
         Span::styled("  out ", theme.title()),
-        Span::raw(format!(
-            "{} fr/s · {} bc/s",
-            units::rate(t.frames_out_per_s),
-            units::rate(t.broadcasts_per_s)
-        )),
+        Span::raw(format!("{} fr/s · {} bc/s", units::rate(t.frames_out_per_s), units::rate(t.broadcasts_per_s))),
     ]));
     if let Some(r) = &f.redis {
         out.push(super::redis::summary_line(r, theme, width));
@@ -511,11 +446,7 @@ fn summary_lines(state: &State, theme: &Theme, width: usize) -> Vec<Line<'static
                         units::duration(dr.window_secs as u64),
                         units::duration(dr.deadline_secs as u64),
                         units::count(dr.hints_sent),
-                        if dr.forced > 0 {
-                            format!(" · {} FORCED", units::count(dr.forced))
-                        } else {
-                            String::new()
-                        }
+                        if dr.forced > 0 { format!(" · {} FORCED", units::count(dr.forced)) } else { String::new() }
                     ),
                     width,
                 ),
@@ -547,11 +478,7 @@ mod tests {
     fn columns_fit_the_width() {
         for w in [60u16, 80, 100, 120, 200] {
             let (cols, bar) = choose(w);
-            let used: u16 = cols
-                .iter()
-                .map(|c| if c.title == BAR { bar } else { c.width } + 1)
-                .sum::<u16>()
-                - 1;
+            let used: u16 = cols.iter().map(|c| if c.title == BAR { bar } else { c.width } + 1).sum::<u16>() - 1;
             assert!(used <= w, "{w}: {used}");
             assert!(cols.iter().any(|c| c.title == "NODE"));
         }

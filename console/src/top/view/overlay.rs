@@ -26,35 +26,20 @@ pub(super) fn too_small(frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
             Span::styled(area.height.to_string(), style(have_ok_h)),
             Span::raw(format!(", need {MIN_WIDTH}×{MIN_HEIGHT}")),
         ]),
-        Line::styled(
-            format!("({}×{} recommended)", DESIGN_SIZE.0, DESIGN_SIZE.1),
-            theme.dim(),
-        ),
+        Line::styled(format!("({}×{} recommended)", DESIGN_SIZE.0, DESIGN_SIZE.1), theme.dim()),
         Line::styled("q quits", theme.dim()),
     ];
     let h = lines.len() as u16;
     let y = area.y + area.height.saturating_sub(h) / 2;
-    let rect = Rect {
-        y,
-        height: h.min(area.height),
-        ..area
-    };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true }),
-        rect,
-    );
+    let rect = Rect { y, height: h.min(area.height), ..area };
+    frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center).wrap(Wrap { trim: true }), rect);
 }
 
 /// Before the first snapshot.
 pub(super) fn waiting(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let lines = vec![
         Line::default(),
-        Line::styled(
-            format!("  waiting for the first poll of {}…", state.source_label),
-            theme.dim(),
-        ),
+        Line::styled(format!("  waiting for the first poll of {}…", state.source_label), theme.dim()),
     ];
     frame.render_widget(Paragraph::new(lines), area);
 }
@@ -62,12 +47,7 @@ pub(super) fn waiting(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
 /// Key reference and glyph legend, generated from the key table.
@@ -77,21 +57,14 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         .map(|(k, help)| Line::from(vec![Span::styled(format!(" {k:<11}"), theme.key()), Span::raw(help)]))
         .collect();
     if !state.write {
-        lines.push(Line::styled(
-            " read-only: start with --write to drain from here",
-            theme.dim(),
-        ));
+        lines.push(Line::styled(" read-only: start with --write to drain from here", theme.dim()));
     }
     lines.push(Line::default());
     lines.push(Line::from(" ● serving ○ starting ◐ draining ◆ degraded ✖ stale/down"));
-    lines.push(Line::from(
-        " ┃ planning line  ▓ past it  ! near  ▲ over  ↑ buffer rising",
-    ));
+    lines.push(Line::from(" ┃ planning line  ▓ past it  ! near  ▲ over  ↑ buffer rising"));
     let rect = centered(area, 66, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(" help · Esc or ? closes ", theme.title()));
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" help · Esc or ? closes ", theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
@@ -120,20 +93,13 @@ pub(super) fn confirm_drain(frame: &mut Frame<'_>, area: Rect, h: &Headroom, the
     let lines = vec![
         Line::from(format!(" {}", h.summary())),
         Line::styled(format!(" {verdict}"), style),
-        Line::styled(
-            format!(
-                " POST {}/admin/drain",
-                h.url.as_deref().unwrap_or("(no admin URL known)")
-            ),
-            theme.dim(),
-        ),
+        Line::styled(format!(" POST {}/admin/drain", h.url.as_deref().unwrap_or("(no admin URL known)")), theme.dim()),
         Line::default(),
         keys_line,
     ];
     let rect = centered(area, area.width.saturating_sub(4).min(76), 8);
     frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" drain {}? ", h.node), theme.warn()));
+    let block =
+        Block::default().borders(Borders::ALL).title(Span::styled(format!(" drain {}? ", h.node), theme.warn()));
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
 }

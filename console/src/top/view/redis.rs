@@ -17,14 +17,8 @@ pub(super) fn summary_line(r: &RedisSample, theme: &Theme, width: usize) -> Line
     if let Some(e) = &r.error {
         return Line::styled(super::fit(&format!("redis ✖ unreachable: {e}"), width), theme.crit());
     }
-    let limit = r
-        .pubsub_limit
-        .and_then(|l| l.effective())
-        .map_or_else(|| "?".into(), units::bytes);
-    let mut spans = vec![
-        Span::styled("redis ", theme.title()),
-        Span::raw(format!("v{} ", r.version)),
-    ];
+    let limit = r.pubsub_limit.and_then(|l| l.effective()).map_or_else(|| "?".into(), units::bytes);
+    let mut spans = vec![Span::styled("redis ", theme.title()), Span::raw(format!("v{} ", r.version))];
     if r.keyspace.foreign > 0 {
         spans.push(Span::styled("! shared", theme.warn()));
     } else {
@@ -41,19 +35,14 @@ pub(super) fn summary_line(r: &RedisSample, theme: &Theme, width: usize) -> Line
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let Some(d) = state.shown() else { return };
-    let title = Line::from(vec![
-        Span::styled("nodes · channels · ", theme.dim()),
-        Span::styled("redis", theme.title()),
-    ]);
+    let title =
+        Line::from(vec![Span::styled("nodes · channels · ", theme.dim()), Span::styled("redis", theme.title())]);
     let Some(r) = &d.figures.redis else {
         let lines = vec![
             title,
             Line::default(),
             Line::styled("  no Redis in this source (--node mode).", theme.dim()),
-            Line::styled(
-                "  Pub/sub buffers and the registry need --cluster NAME or --redis-url URL.",
-                theme.dim(),
-            ),
+            Line::styled("  Pub/sub buffers and the registry need --cluster NAME or --redis-url URL.", theme.dim()),
         ];
         frame.render_widget(Paragraph::new(lines), area);
         return;
@@ -61,10 +50,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let w = area.width as usize;
     let mut lines = vec![title, Line::default()];
     if let Some(e) = &r.error {
-        lines.push(Line::styled(
-            super::fit(&format!("  ✖ unreachable: {e}"), w),
-            theme.crit(),
-        ));
+        lines.push(Line::styled(super::fit(&format!("  ✖ unreachable: {e}"), w), theme.crit()));
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
@@ -90,15 +76,9 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     if ks.foreign > 0 {
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<20}", "shared"), theme.title()),
-            Span::styled(
-                format!("! yes: {} of {scope} {} keys are not rtc's", ks.foreign, ks.scanned),
-                theme.warn(),
-            ),
+            Span::styled(format!("! yes: {} of {scope} {} keys are not rtc's", ks.foreign, ks.scanned), theme.warn()),
         ]));
-        lines.push(Line::raw(super::fit(
-            &format!("{indent}e.g. {}", ks.examples.join(", ")),
-            w,
-        )));
+        lines.push(Line::raw(super::fit(&format!("{indent}e.g. {}", ks.examples.join(", ")), w)));
         lines.push(Line::styled(
             super::fit(&format!("{indent}a cache or queue here competes with pub/sub"), w),
             theme.dim(),
@@ -147,26 +127,15 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
             right(p.buffer_bytes.map_or_else(|| "?".into(), units::bytes)),
             right(p.buffer_fraction.map_or_else(|| "–".into(), units::percent)),
             Cell::from(trend),
-            right(if p.growing_secs > 0.0 {
-                units::duration(p.growing_secs as u64)
-            } else {
-                "–".into()
-            }),
-            right(if n.health.is_live() {
-                units::millis(p.lag_ms)
-            } else {
-                "–".into()
-            }),
+            right(if p.growing_secs > 0.0 { units::duration(p.growing_secs as u64) } else { "–".into() }),
+            right(if n.health.is_live() { units::millis(p.lag_ms) } else { "–".into() }),
             right(units::count(p.backlog)),
             right(p.reconnects.to_string()),
         ])
         .style(style)
     });
     let widths = [12, 8, 8, 9, 7, 7, 8, 6].map(Constraint::Length);
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected());
+    let table = Table::new(rows, widths).header(header).column_spacing(1).row_highlight_style(theme.selected());
     let mut ts = TableState::default().with_selected(Some(state.selected));
     frame.render_stateful_widget(table, table_a, &mut ts);
 }

@@ -1,0 +1,172 @@
+//! The paced drain, with real processes: a 2-node cluster, SIGTERM on one node while
+//! events are published, clients reconnecting to the other node (the test stands in for
+//! the load balancer).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::*;
+use common::*;
+
+const DRAIN_FLAGS: &[&str] = &["--pre-drain-delay", "1", "--drain-window", "2", "--drain-timeout", "10"];
+
+#[tokio::test]
+async fn sigterm_drains_with_4200_while_events_keep_flowing_then_exits_0() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let mut a = Node::start_with(&redis.url(), "d", "node-a", &toml, DRAIN_FLAGS);
+    let b = Node::start_with(&redis.url(), "d", "node-b", &toml, DRAIN_FLAGS);
+    wait_joined(&[&a, &b]).await;
+
+    const N: usize = 12;
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        let mut c = a.connect().await;
+        c.subscribe("feed").await;
+        clients.push(c);
+    }
+
+    // Publish a numbered event every 20 ms through node B for the whole test.
+    let seq = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let api = b.api();
+        let seq = seq.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            for _ in 0..3000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                api.trigger(&["feed"], "n", &n.to_string()).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    a.signal("-TERM");
+    // Readiness flips at once.
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    eventually(Duration::from_secs(1), "readiness 503 within 1 s", || async {
+        let r = http.get(format!("http://{}/ready", a.addr)).send().await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    let up = http.get(format!("http://{}/up", a.addr)).send().await.unwrap();
+    assert_eq!(up.status(), 503);
+    assert_eq!(up.headers()["x-health-check"], "DRAINING");
+    // New upgrades are refused with 503, never accepted then closed.
+    match tokio_tungstenite::connect_async(a.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        other => panic!("upgrade during drain: {other:?}"),
+    }
+    let stats = a.stats().await;
+    assert_eq!(stats["state"], "draining");
+
+    // Every client: contiguous events while on node A, then 4200, then node B.
+    let mut moved = Vec::new();
+    for mut c in clients {
+        let mut last: Option<u64> = None;
+        let code = loop {
+            match c.next_within(Duration::from_secs(15)).await {
+                Some(Seen::Event(e)) if e["event"] == "n" => {
+                    let n: u64 = e["data"].as_str().unwrap().parse().unwrap();
+                    if let Some(prev) = last {
+                        assert_eq!(n, prev + 1, "an event was lost on a connected socket");
+                    }
+                    last = Some(n);
+                }
+                Some(Seen::Event(_)) => {}
+                Some(Seen::Closed(code)) => break code,
+                None => panic!("no close within the drain"),
+            }
+        };
+        assert_eq!(code, Some(4200));
+        let mut again = b.connect().await;
+        again.subscribe("feed").await;
+        moved.push((again, last));
+    }
+    for (c, last) in moved.iter_mut() {
+        let e = c.expect_event("n").await;
+        let n: u64 = e["data"].as_str().unwrap().parse().unwrap();
+        assert!(last.is_none_or(|l| n > l));
+    }
+    // The drained node exits 0 within its drain timeout.
+    let status = eventually(Duration::from_secs(12), "node A to exit", || {
+        let s = a.child_try_wait();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status, Some(0));
+    stop.store(true, Ordering::Relaxed);
+    let _ = publisher.await;
+    let bstats = b.stats().await;
+    assert_eq!(bstats["connections"], N as u64);
+}
+
+#[tokio::test]
+async fn admin_drain_needs_the_token_and_refuses_a_second_drain() {
+    let s = TestServer::start(&one_app("")).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/admin/drain", s.addr);
+    let r = http.post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.post(&url).bearer_auth(ADMIN_TOKEN).body("{\"window_secs\": -3}").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let mut c = s.connect().await;
+    let r = http
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .body(r#"{"pre_delay_secs": 0, "window_secs": 0.5, "timeout_secs": 5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let r = http.post(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(c.expect_close().await, Some(4200));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_presence_member_moving_off_a_draining_node_does_not_flap() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let mut a = Node::start_with(&redis.url(), "p", "node-a", &toml, DRAIN_FLAGS);
+    let b = Node::start_with(&redis.url(), "p", "node-b", &toml, DRAIN_FLAGS);
+    wait_joined(&[&a, &b]).await;
+    let mut watcher = b.connect().await;
+    watcher.subscribe_presence("presence-room", "watcher").await;
+    let mut mover = a.connect().await;
+    mover.subscribe_presence("presence-room", "mover").await;
+    let added = watcher.expect_event("pusher_internal:member_added").await;
+    assert_eq!(data_of(&added)["user_id"], "mover");
+
+    a.signal("-TERM");
+    assert_eq!(mover.expect_close().await, Some(4200));
+    // pusher-js reconnects at once; the load balancer sends it to node B.
+    let mut moved = b.connect().await;
+    let ok = moved.subscribe_presence("presence-room", "mover").await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    // Node A finishes its drain and exits (its pending leave is written then)...
+    let status = eventually(Duration::from_secs(12), "node A to exit", || {
+        let s = a.child_try_wait();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status, Some(0));
+    // ... and the watcher saw neither member_removed nor member_added for the mover.
+    let seen = watcher.roundtrip().await;
+    assert!(seen.is_empty(), "presence flapped: {seen:?}");
+    let (_, users) = b.api().call("GET", "/channels/presence-room/users", None, &[]).await;
+    assert_eq!(users["users"], serde_json::json!([{"id":"mover"},{"id":"watcher"}]));
+}
