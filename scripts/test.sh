@@ -43,4 +43,5 @@ cargo test --workspace
 
 say "interop suite (pusher-js, pusher for Node and Python)"
 cargo build --quiet
+export RTC_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rtc"
 tests/interop/run.sh

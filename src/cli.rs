@@ -29,6 +29,8 @@ pub enum Command {
     Top(rtc_console::TopArgs),
     /// The same figures once, as a table or --json; exits 1 when an alert fires.
     Status(rtc_console::StatusArgs),
+    /// Drain one node (paced 4200 reconnect hints, then exit) and show its progress.
+    Drain(rtc_console::DrainArgs),
     /// Measure a Pusher-compatible server: connections, fan-out, presence, the mix.
     Bench(crate::bench::BenchArgs),
     /// Print shell completions for rtc to stdout.

@@ -132,6 +132,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;
     config.port = local.port();
+    if let Some(c) = config.cluster.as_mut() {
+        // A default advertise URL made from port 0 gets the port actually bound.
+        if let Some(base) = c.advertise_url.strip_suffix(":0") {
+            c.advertise_url = format!("{base}:{}", local.port());
+        }
+    }
     let node = Node::new(config);
     node.metrics.open_files_limit.set(files as i64);
     handle_signals(node.clone())?;

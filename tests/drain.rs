@@ -170,3 +170,56 @@ async fn a_presence_member_moving_off_a_draining_node_does_not_flap() {
     let (_, users) = b.api().call("GET", "/channels/presence-room/users", None, &[]).await;
     assert_eq!(users["users"], serde_json::json!([{"id":"mover"},{"id":"watcher"}]));
 }
+
+fn rtc_drain(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RTC_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.arg("drain").args(args).arg("--token").arg(ADMIN_TOKEN).output().unwrap()
+}
+
+#[tokio::test]
+async fn rtc_drain_finds_the_node_in_the_registry_and_waits_for_it() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let mut a = Node::start_with(&redis.url(), "cli", "node-a", &toml, DRAIN_FLAGS);
+    let b = Node::start_with(&redis.url(), "cli", "node-b", &toml, DRAIN_FLAGS);
+    wait_joined(&[&a, &b]).await;
+    let mut c = a.connect().await;
+    let url = redis.url();
+
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || rtc_drain(&["nobody", "--redis-url", &url, "--cluster-name", "cli"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown node 'nobody'"));
+
+    let drain = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || rtc_drain(&["node-a", "--redis-url", &url, "--cluster-name", "cli", "--timeout", "30"])
+    });
+    assert_eq!(c.expect_close().await, Some(4200));
+    let out = drain.await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("node-a drained"), "{stdout}");
+    assert_eq!(a.child_try_wait(), Some(Some(0)));
+
+    // A second drain of a node that is already draining is refused (exit 3).
+    let b_url = format!("http://{}", b.addr);
+    let out = tokio::task::spawn_blocking({
+        let b_url = b_url.clone();
+        move || rtc_drain(&[&b_url, "--no-wait"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = tokio::task::spawn_blocking(move || rtc_drain(&[&b_url, "--no-wait"])).await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}

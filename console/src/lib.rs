@@ -19,6 +19,7 @@ pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod collect;
+pub mod drain;
 pub mod figures;
 pub mod model;
 pub mod snapshot;
@@ -27,5 +28,6 @@ pub mod top;
 pub mod units;
 
 pub use cli::{StatusArgs, TopArgs};
+pub use drain::{run_drain, DrainArgs};
 pub use status::{run_status, Exit};
 pub use top::run_top;

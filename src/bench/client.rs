@@ -355,9 +355,14 @@ impl Session {
             self.become_ready(None);
         }
         let sub_deadline = Instant::now() + self.target.connect_timeout;
-        let timer = sleep_until(self.next_wake(sub_deadline));
+        // The timer is re-armed only when the next wake-up moves earlier or after it
+        // fires: re-arming on every frame would cost a timer-wheel update per delivery.
+        // Firing early is harmless; `on_timer` checks what is actually due.
+        let mut armed = self.next_wake(sub_deadline);
+        let timer = sleep_until(armed);
         tokio::pin!(timer);
         loop {
+            let mut fired = false;
             let outgoing = tokio::select! {
                 biased;
                 () = self.shared.cancel.cancelled() => return End::Cancelled,
@@ -381,17 +386,24 @@ impl Session {
                         None
                     }
                 },
-                () = &mut timer => match self.on_timer(sub_deadline) {
-                    Ok(reply) => reply,
-                    Err(why) => return End::Failed(why),
-                },
+                () = &mut timer => {
+                    fired = true;
+                    match self.on_timer(sub_deadline) {
+                        Ok(reply) => reply,
+                        Err(why) => return End::Failed(why),
+                    }
+                }
             };
             if let Some(frame) = outgoing {
                 if let Err(e) = ws.send(Message::text(frame)).await {
                     return End::Failed(label(format!("send: {e}")));
                 }
             }
-            timer.as_mut().reset(self.next_wake(sub_deadline));
+            let want = self.next_wake(sub_deadline);
+            if fired || want < armed {
+                armed = want;
+                timer.as_mut().reset(want);
+            }
         }
     }
 

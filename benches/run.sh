@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# benches/run.sh: rerun every `rtc bench` measurement of issue 6 (README "Performance").
+#
+# Each measurement starts its own release server on a free loopback port (a fresh process,
+# so RSS per socket starts from a clean baseline), pins the server and the generator to
+# different cores with taskset when there are two, prints every command it runs, shows
+# the human report and keeps the JSON report in $OUT. Optionally does the same against
+# Sockudo and prints rtc/Sockudo ratios.
+#
+# Usage: benches/run.sh [MEASUREMENT...]
+#   MEASUREMENT: idle fanout-1k fanout-5k fanout-10k presence mixed (default: all of them)
+# Environment:
+#   SOCKETS=19000     sockets for idle and mixed (this machine's hard file limit is 20,000)
+#   SERVER_CPU=0      core for the server; GEN_CPU=1 core for the generator
+#   OUT=target/bench-results/<date>   where the JSON reports and server logs go
+#   NO_BUILD=1        use the existing binary (RTC=path picks another one)
+#   SOCKUDO=/path/to/sockudo   also run the comparable measurements against Sockudo
+#                     (default: `sockudo` on PATH, if any). Install it with:
+#                     cargo install sockudo --locked --no-default-features --features local
+#                     (needs Debian's protobuf-compiler; ~10 min)
+#   QUICK=1           small sizes (2,000 sockets, short holds) to check the script itself
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RTC=${RTC:-$ROOT/target/release/rtc}
+OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
+SOCKETS=${SOCKETS:-19000}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+SOCKUDO=${SOCKUDO:-$(command -v sockudo || true)}
+APP_ID=100001 APP_KEY=rtc-dev-key APP_SECRET=rtc-dev-secret
+if [[ -n ${QUICK:-} ]]; then
+  SOCKETS=2000 LONG=10s MEDIUM=5s BIG_FANOUT=2000
+else
+  LONG=90s MEDIUM=30s BIG_FANOUT=10000
+fi
+MEASUREMENTS=("$@")
+[[ ${#MEASUREMENTS[@]} -gt 0 ]] || MEASUREMENTS=(idle fanout-1k fanout-5k fanout-10k presence mixed)
+
+mkdir -p "$OUT"
+log() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+show() { printf '+ %s\n' "$*" >&2; }
+
+# Pinning: server and generator on separate cores when the machine has two or more.
+SERVER_PIN=() GEN_PIN=()
+if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
+  SERVER_PIN=(taskset -c "$SERVER_CPU") GEN_PIN=(taskset -c "$GEN_CPU")
+else
+  echo "warning: no taskset or a single core: server and generator share the CPU" >&2
+fi
+
+if [[ -z ${NO_BUILD:-} ]]; then
+  show cargo build --release
+  (cd "$ROOT" && cargo build --release)
+fi
+[[ -x $RTC ]] || { echo "error: $RTC is missing; run cargo build --release" >&2; exit 2; }
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $(ulimit -Hn)" >&2
+echo "results: $OUT" >&2
+
+SERVER_PID='' PORT=''
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=''
+  fi
+}
+trap stop_server EXIT
+
+# start_rtc NAME ACTIVITY_TIMEOUT: a fresh rtc node with limits lifted for the bench.
+start_rtc() {
+  local name=$1 activity=$2 cfg="$OUT/$1.rtc.toml"
+  cat >"$cfg" <<EOF
+[server]
+host = "127.0.0.1"
+log_format = "text"
+
+[[apps]]
+id = "$APP_ID"
+key = "$APP_KEY"
+secret = "$APP_SECRET"
+activity_timeout = $activity
+ping_interval = $activity
+max_presence_members = 5000
+EOF
+  show "${SERVER_PIN[*]} $RTC serve --config $cfg --port 0 > $OUT/$name.server.log"
+  "${SERVER_PIN[@]}" "$RTC" serve --config "$cfg" --port 0 >"$OUT/$name.server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's|^rtc listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$OUT/$name.server.log" | head -n1)
+    [[ -n $PORT ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "error: rtc did not start; see $OUT/$name.server.log" >&2
+  exit 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_sockudo NAME: a Sockudo node (local adapter) with its default-app limits lifted.
+start_sockudo() {
+  local name=$1
+  PORT=$(free_port)
+  show "PORT=$PORT SOCKUDO_DEFAULT_APP_*=... ${SERVER_PIN[*]} $SOCKUDO > $OUT/$name.server.log"
+  env HOST=127.0.0.1 PORT="$PORT" METRICS_ENABLED=false \
+    ADAPTER_DRIVER=local CACHE_DRIVER=memory QUEUE_DRIVER=none \
+    SOCKUDO_DEFAULT_APP_ID=$APP_ID SOCKUDO_DEFAULT_APP_KEY=$APP_KEY SOCKUDO_DEFAULT_APP_SECRET=$APP_SECRET \
+    SOCKUDO_DEFAULT_APP_ENABLED=true \
+    SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 SOCKUDO_MAX_CONNECTIONS=1000000 \
+    SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND=1000000 \
+    SOCKUDO_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SECOND=1000000 \
+    SOCKUDO_DEFAULT_APP_MAX_READ_REQUESTS_PER_SECOND=1000000 \
+    SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL=5000 \
+    "${SERVER_PIN[@]}" "$SOCKUDO" >"$OUT/$name.server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "error: sockudo did not start; see $OUT/$name.server.log" >&2
+  exit 1
+}
+
+# bench NAME SCENARIO-ARGS...: run the generator against the current server.
+bench() {
+  local name=$1
+  shift
+  local cmd=("${GEN_PIN[@]}" "$RTC" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
+    --save "$OUT/$name.json" "$@")
+  show "${cmd[*]}"
+  "${cmd[@]}" || echo "warning: $name exited with $?" >&2
+}
+
+# measure NAME ACTIVITY_TIMEOUT SCENARIO-ARGS...: rtc, then Sockudo when available.
+measure() {
+  local name=$1 activity=$2
+  shift 2
+  log "$name (rtc)"
+  start_rtc "$name" "$activity"
+  bench "$name.rtc" "$@"
+  stop_server
+  if [[ -n $SOCKUDO ]]; then
+    log "$name (sockudo)"
+    start_sockudo "$name"
+    bench "$name.sockudo" "$@"
+    stop_server
+  fi
+}
+
+for m in "${MEASUREMENTS[@]}"; do
+  case $m in
+    # Targets 1 and 4: RSS per idle socket at $SOCKETS sockets, and idle CPU with every
+    # socket pinging every 30 s (the server advertises activity_timeout 30).
+    idle) measure idle 30 connections -n "$SOCKETS" --rate 2000 --activity-timeout 30s \
+      --hold "$LONG" --duration 240s ;;
+    # Sockudo's published comparison points: time to the last of 1k / 5k subscribers.
+    fanout-1k) measure fanout-1k 120 fanout -s 1000 -b 10 --rate 2000 --hold "$MEDIUM" --duration 120s ;;
+    fanout-5k) measure fanout-5k 120 fanout -s 5000 -b 10 --rate 2000 --hold "$MEDIUM" --duration 120s ;;
+    # Target 2: one event to 10,000 subscribers at 10 events/s (100,000 deliveries/s).
+    fanout-10k) measure fanout-10k 120 fanout -s "$BIG_FANOUT" -b 10 --rate 2000 --hold "$MEDIUM" \
+      --duration 180s ;;
+    # The presence cost on its own: 1,000 members, 15 joins + 15 leaves per second.
+    presence) measure presence 120 presence -m 1000 -j 15 --rate 1000 --hold "$MEDIUM" --duration 120s ;;
+    # Target 3: the production mix.
+    mixed) measure mixed 120 mixed -n "$SOCKETS" -g 250 -e 200 -m 1000 -j 15 --rate 2000 \
+      --hold "$LONG" --duration 300s ;;
+    *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed)" >&2; exit 2 ;;
+  esac
+done
+
+# One line per report, and rtc/Sockudo ratios where both ran.
+log "summary ($OUT)"
+python3 - "$OUT" <<'EOF'
+import json, pathlib, sys
+
+out = pathlib.Path(sys.argv[1])
+reports = {p.name[:-5]: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+def figures(r):
+    s, d, c = r.get("server") or {}, r.get("deliveries") or {}, r["connections"]
+    return {
+        "ready": c["ready"],
+        "rss_kib_per_socket": s.get("rss_per_socket_kib"),
+        "server_cpu_cores": s.get("cpu_cores"),
+        "frames_per_cpu_s": s.get("frames_per_cpu_second"),
+        "delivery_p50_ms": d.get("latency", {}).get("p50_ms"),
+        "delivery_p99_ms": d.get("latency", {}).get("p99_ms"),
+        "to_last_median_ms": d.get("time_to_last", {}).get("p50_ms"),
+        "lost": d.get("lost"),
+        "presence_p99_ms": (r.get("presence") or {}).get("latency", {}).get("p99_ms"),
+        "bottleneck": r["verdict"]["bottleneck"],
+    }
+
+def fmt(v):
+    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+rows = {name: figures(r) for name, r in reports.items()}
+for name, f in rows.items():
+    print(f"{name:<22}" + "  ".join(f"{k}={fmt(v)}" for k, v in f.items()))
+for name in sorted({n.rsplit(".", 1)[0] for n in rows}):
+    a, b = rows.get(name + ".rtc"), rows.get(name + ".sockudo")
+    if not (a and b):
+        continue
+    parts = []
+    if a["rss_kib_per_socket"] and b["rss_kib_per_socket"]:
+        parts.append(f"memory per socket rtc/sockudo = {a['rss_kib_per_socket'] / b['rss_kib_per_socket']:.3f}")
+    if a["frames_per_cpu_s"] and b["frames_per_cpu_s"]:
+        parts.append(f"frames per CPU-second rtc/sockudo = {a['frames_per_cpu_s'] / b['frames_per_cpu_s']:.2f}")
+    if parts:
+        print(f"{name:<22}" + "; ".join(parts))
+EOF
