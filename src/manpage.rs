@@ -12,12 +12,14 @@ use crate::cli::Cli;
 /// # Errors
 /// An unknown subcommand name.
 pub fn render(subcommand: Option<&str>) -> Result<Vec<u8>, String> {
-    let cmd = Cli::command();
+    // The package version only: pages must not change with every commit (they are
+    // committed and checked against the code).
+    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
     let page = match subcommand {
         None => cmd,
         Some(name) => {
             let sub = cmd.find_subcommand(name).cloned().ok_or_else(|| format!("no subcommand '{name}'"))?;
-            sub.name(format!("rtc-{name}"))
+            sub.name(format!("rtc-{name}")).version(env!("CARGO_PKG_VERSION"))
         }
     };
     let mut out = Vec::new();

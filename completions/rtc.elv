@@ -1,0 +1,310 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[rtc] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'rtc'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'rtc'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run a Pusher Channels (protocol 7) WebSocket server and the Pusher HTTP API on one port'
+            cand top 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
+            cand status 'The same figures once, as a table or --json; exits 1 when an alert fires'
+            cand drain 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+            cand bench 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
+            cand completions 'Print shell completions for rtc to stdout'
+            cand man 'Print the man page (roff) for rtc or one of its subcommands to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtc;serve'= {
+            cand -c 'TOML config file (see rtc.example.toml)'
+            cand --config 'TOML config file (see rtc.example.toml)'
+            cand --host 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]'
+            cand --port 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]'
+            cand --path 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]'
+            cand --max-request-size 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]'
+            cand --admin-token 'Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`. When unset, a random one is generated and printed at start-up'
+            cand --node-id 'This node''s id [default: derived from the hostname]'
+            cand --log-format 'Log format [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rtc=debug)'
+            cand --outbound-queue-bytes 'Bytes queued for one socket before it is closed as a slow consumer (4100) [default: 1048576]'
+            cand --redis-url 'Redis URL of the cluster''s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]'
+            cand --cluster 'Cluster name: prefixes every Redis key and channel, so clusters can share a Redis [default: local; Reverb: REVERB_SCALING_CHANNEL]'
+            cand --advertise-url 'URL at which the console and other nodes reach this node [default: http://HOST:PORT, with 127.0.0.1 for 0.0.0.0]'
+            cand --planning-line 'Connections per node the cluster is planned for; the console and `rtc roll` warn and refuse against it [default: 12000]'
+            cand --pre-drain-delay 'Seconds between the health flip and the first reconnect hint, so the load balancer stops routing here first [default: 5]'
+            cand --drain-window 'Seconds over which reconnect hints (close 4200) are spread, in shuffled order [default: 15]'
+            cand --drain-rate 'Most reconnect hints per second; 0 = only the window paces them [default: 0]'
+            cand --drain-timeout 'Seconds from the drain''s start after which whatever is left is closed and the process exits; keep it below the orchestrator''s kill timeout [default: 25]'
+            cand --drain-presence-grace 'Seconds a presence member who left a draining node is kept, so a client that reconnects to another node within it causes no member_removed/member_added flap [default: 10]'
+            cand --app-id 'Id of the app defined by flags/env; with --app-key and --app-secret it replaces the development app [Reverb: REVERB_APP_ID]'
+            cand --app-key 'Key of the flags/env app [Reverb: REVERB_APP_KEY]'
+            cand --app-secret 'Secret of the flags/env app [Reverb: REVERB_APP_SECRET]'
+            cand --activity-timeout 'Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT]'
+            cand --ping-interval 'Seconds of silence after which the server pings a socket [default: the activity timeout; Reverb: REVERB_APP_PING_INTERVAL]'
+            cand --max-connections 'Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS]'
+            cand --max-message-size 'Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE]'
+            cand --client-events 'Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM]'
+            cand --allowed-origins 'Allowed Origin headers, comma-separated; `*` wildcards [default: *]'
+            cand --subscription-count 'Send pusher_internal:subscription_count to subscribers [default: false]'
+            cand --require-signin-within 'Close sockets (4009) that have not signed in or joined a private/presence channel within this many seconds; 0 = off [default: 0]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;top'= {
+            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --config 'Config file holding the [clusters.NAME] tables'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
+            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
+            cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
+            cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
+            cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
+            cand --write 'Allow actions that change the cluster (d: drain the selected node, after a confirmation showing the capacity check). Read-only without it'
+            cand --no-color 'No colour (also when NO_COLOR is set). States keep their glyphs'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;status'= {
+            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --config 'Config file holding the [clusters.NAME] tables'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
+            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
+            cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
+            cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
+            cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
+            cand --json 'Print JSON (stable snake_case keys) instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;drain'= {
+            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --config 'Config file holding the [clusters.NAME] tables'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
+            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
+            cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
+            cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
+            cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
+            cand --timeout 'Give up waiting after this many seconds (exit 1); the drain itself goes on [default: the node''s drain timeout plus 15 s]'
+            cand --window 'Spread the reconnect hints over this many seconds (overrides the node''s window)'
+            cand --rate 'At most this many reconnect hints per second (overrides the node''s rate)'
+            cand --no-wait 'Start the drain and return at once'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;bench'= {
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand connections 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU'
+            cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+            cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+            cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtc;bench;connections'= {
+            cand -n 'Sockets to open (the file limit here allows ~19,000)'
+            cand --sockets 'Sockets to open (the file limit here allows ~19,000)'
+            cand -c 'Channels to spread the sockets over (socket i joins channel i mod C); 0 = none'
+            cand --channels 'Channels to spread the sockets over (socket i joins channel i mod C); 0 = none'
+            cand --channel-kind 'Type of those channels'
+            cand --activity-timeout 'The client''s own activity timeout (pusher-js `activityTimeout`): after the smaller of this and the server''s advertised one without a message, a socket sends `pusher:ping`. 0 = never ping. Units: ms, s (default), m'
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;bench;fanout'= {
+            cand -s 'Subscribers of the channel'
+            cand --subscribers 'Subscribers of the channel'
+            cand -b 'Events published per second, one HTTP request each'
+            cand --events-per-sec 'Events published per second, one HTTP request each'
+            cand --channel-kind 'Type of the channel (presence channels are for `presence`)'
+            cand --payload 'Bytes of event data (at least the ~20-byte timestamp header)'
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;bench;presence'= {
+            cand -m 'Members of the presence channel (the server''s `max_presence_members` must allow them plus the spares, 2 × churn)'
+            cand --members 'Members of the presence channel (the server''s `max_presence_members` must allow them plus the spares, 2 × churn)'
+            cand -j 'Joins per second, and as many leaves per second'
+            cand --churn 'Joins per second, and as many leaves per second'
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;bench;mixed'= {
+            cand -n 'Sockets in all; each joins one private channel'
+            cand --sockets 'Sockets in all; each joins one private channel'
+            cand -g 'Subscribers per private channel (channels = sockets / group, rounded up)'
+            cand --group 'Subscribers per private channel (channels = sockets / group, rounded up)'
+            cand -e 'Events per second, spread round-robin over the private channels'
+            cand --events-per-sec 'Events per second, spread round-robin over the private channels'
+            cand -m 'Members of the presence channel (taken from the sockets; 0 = no presence channel)'
+            cand --members 'Members of the presence channel (taken from the sockets; 0 = no presence channel)'
+            cand -j 'Presence joins per second, and as many leaves per second'
+            cand --churn 'Presence joins per second, and as many leaves per second'
+            cand --payload 'Bytes of event data (at least the ~20-byte timestamp header)'
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;bench;help'= {
+            cand connections 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU'
+            cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+            cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+            cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtc;bench;help;connections'= {
+        }
+        &'rtc;bench;help;fanout'= {
+        }
+        &'rtc;bench;help;presence'= {
+        }
+        &'rtc;bench;help;mixed'= {
+        }
+        &'rtc;bench;help;help'= {
+        }
+        &'rtc;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtc;help'= {
+            cand serve 'Run a Pusher Channels (protocol 7) WebSocket server and the Pusher HTTP API on one port'
+            cand top 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
+            cand status 'The same figures once, as a table or --json; exits 1 when an alert fires'
+            cand drain 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+            cand bench 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
+            cand completions 'Print shell completions for rtc to stdout'
+            cand man 'Print the man page (roff) for rtc or one of its subcommands to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtc;help;serve'= {
+        }
+        &'rtc;help;top'= {
+        }
+        &'rtc;help;status'= {
+        }
+        &'rtc;help;drain'= {
+        }
+        &'rtc;help;bench'= {
+            cand connections 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU'
+            cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+            cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+            cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+        }
+        &'rtc;help;bench;connections'= {
+        }
+        &'rtc;help;bench;fanout'= {
+        }
+        &'rtc;help;bench;presence'= {
+        }
+        &'rtc;help;bench;mixed'= {
+        }
+        &'rtc;help;completions'= {
+        }
+        &'rtc;help;man'= {
+        }
+        &'rtc;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,224 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_rtc_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_rtc_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_rtc_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_rtc_using_subcommand
+    set -l cmd (__fish_rtc_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c rtc -n "__fish_rtc_needs_command" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_needs_command" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "serve" -d 'Run a Pusher Channels (protocol 7) WebSocket server and the Pusher HTTP API on one port'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "top" -d 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "status" -d 'The same figures once, as a table or --json; exits 1 when an alert fires'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "drain" -d 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "bench" -d 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "completions" -d 'Print shell completions for rtc to stdout'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "man" -d 'Print the man page (roff) for rtc or one of its subcommands to stdout'
+complete -c rtc -n "__fish_rtc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml)' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l host -d 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l path -d 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-request-size -d 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l admin-token -d 'Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`. When unset, a random one is generated and printed at start-up' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l node-id -d 'This node\'s id [default: derived from the hostname]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l log-format -d 'Log format [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rtc=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l outbound-queue-bytes -d 'Bytes queued for one socket before it is closed as a slow consumer (4100) [default: 1048576]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l redis-url -d 'Redis URL of the cluster\'s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l cluster -d 'Cluster name: prefixes every Redis key and channel, so clusters can share a Redis [default: local; Reverb: REVERB_SCALING_CHANNEL]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l advertise-url -d 'URL at which the console and other nodes reach this node [default: http://HOST:PORT, with 127.0.0.1 for 0.0.0.0]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l planning-line -d 'Connections per node the cluster is planned for; the console and `rtc roll` warn and refuse against it [default: 12000]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l pre-drain-delay -d 'Seconds between the health flip and the first reconnect hint, so the load balancer stops routing here first [default: 5]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l drain-window -d 'Seconds over which reconnect hints (close 4200) are spread, in shuffled order [default: 15]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l drain-rate -d 'Most reconnect hints per second; 0 = only the window paces them [default: 0]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l drain-timeout -d 'Seconds from the drain\'s start after which whatever is left is closed and the process exits; keep it below the orchestrator\'s kill timeout [default: 25]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l drain-presence-grace -d 'Seconds a presence member who left a draining node is kept, so a client that reconnects to another node within it causes no member_removed/member_added flap [default: 10]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-id -d 'Id of the app defined by flags/env; with --app-key and --app-secret it replaces the development app [Reverb: REVERB_APP_ID]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-key -d 'Key of the flags/env app [Reverb: REVERB_APP_KEY]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-secret -d 'Secret of the flags/env app [Reverb: REVERB_APP_SECRET]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l activity-timeout -d 'Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l ping-interval -d 'Seconds of silence after which the server pings a socket [default: the activity timeout; Reverb: REVERB_APP_PING_INTERVAL]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-connections -d 'Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-message-size -d 'Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l client-events -d 'Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM]' -r -f -a "members\t'Sockets subscribed to the channel (the default, as in Reverb and Pusher)'
+all\t'Any socket of the app, subscribed or not'
+off\t'Nobody: client events are refused with `pusher:error` 4301'"
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l allowed-origins -d 'Allowed Origin headers, comma-separated; `*` wildcards [default: *]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l subscription-count -d 'Send pusher_internal:subscription_count to subscribers [default: false]' -r -f -a "true\t''
+false\t''"
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l require-signin-within -d 'Close sockets (4009) that have not signed in or joined a private/presence channel within this many seconds; 0 = off [default: 0]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l write -d 'Allow actions that change the cluster (d: drain the selected node, after a confirmation showing the capacity check). Read-only without it'
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l no-color -d 'No colour (also when NO_COLOR is set). States keep their glyphs'
+complete -c rtc -n "__fish_rtc_using_subcommand top" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand top" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l json -d 'Print JSON (stable snake_case keys) instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand status" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand status" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l timeout -d 'Give up waiting after this many seconds (exit 1); the drain itself goes on [default: the node\'s drain timeout plus 15 s]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l window -d 'Spread the reconnect hints over this many seconds (overrides the node\'s window)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l rate -d 'At most this many reconnect hints per second (overrides the node\'s rate)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l no-wait -d 'Start the drain and return at once'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l url -d 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l app-id -d 'App id, for the HTTP API (`/apps/{id}/events`)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l key -d 'App key, for WebSocket URLs and signatures' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l secret -d 'App secret: signs private/presence subscriptions and HTTP API requests, as the app\'s backend would. Never printed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l duration -d 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l hold -d 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l rate -d 'Connection ramp: new sockets per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l connect-timeout -d 'Give up on one socket\'s connect + handshake + subscriptions after this long' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l server-pid -d 'The server\'s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l source-addrs -d 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l save -d 'Also write the JSON report to this file' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -l json -d 'Print the report as JSON on stdout instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -f -a "connections" -d 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server\'s RSS per socket and idle CPU'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -f -a "fanout" -d 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -f -a "presence" -d 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -f -a "mixed" -d 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and not __fish_seen_subcommand_from connections fanout presence mixed help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -s n -l sockets -d 'Sockets to open (the file limit here allows ~19,000)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -s c -l channels -d 'Channels to spread the sockets over (socket i joins channel i mod C); 0 = none' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l channel-kind -d 'Type of those channels' -r -f -a "public\t'`bench-*`: no signature'
+private\t'`private-bench-*`: signed with the app secret'
+presence\t'`presence-bench-*`: signed, with one user per socket'"
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l activity-timeout -d 'The client\'s own activity timeout (pusher-js `activityTimeout`): after the smaller of this and the server\'s advertised one without a message, a socket sends `pusher:ping`. 0 = never ping. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l url -d 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l app-id -d 'App id, for the HTTP API (`/apps/{id}/events`)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l key -d 'App key, for WebSocket URLs and signatures' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l secret -d 'App secret: signs private/presence subscriptions and HTTP API requests, as the app\'s backend would. Never printed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l duration -d 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l hold -d 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l rate -d 'Connection ramp: new sockets per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l connect-timeout -d 'Give up on one socket\'s connect + handshake + subscriptions after this long' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l server-pid -d 'The server\'s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l source-addrs -d 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l save -d 'Also write the JSON report to this file' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -l json -d 'Print the report as JSON on stdout instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from connections" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -s s -l subscribers -d 'Subscribers of the channel' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -s b -l events-per-sec -d 'Events published per second, one HTTP request each' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l channel-kind -d 'Type of the channel (presence channels are for `presence`)' -r -f -a "public\t'`bench-*`: no signature'
+private\t'`private-bench-*`: signed with the app secret'
+presence\t'`presence-bench-*`: signed, with one user per socket'"
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l payload -d 'Bytes of event data (at least the ~20-byte timestamp header)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l url -d 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l app-id -d 'App id, for the HTTP API (`/apps/{id}/events`)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l key -d 'App key, for WebSocket URLs and signatures' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l secret -d 'App secret: signs private/presence subscriptions and HTTP API requests, as the app\'s backend would. Never printed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l duration -d 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l hold -d 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l rate -d 'Connection ramp: new sockets per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l connect-timeout -d 'Give up on one socket\'s connect + handshake + subscriptions after this long' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l server-pid -d 'The server\'s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l source-addrs -d 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l save -d 'Also write the JSON report to this file' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -l json -d 'Print the report as JSON on stdout instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from fanout" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -s m -l members -d 'Members of the presence channel (the server\'s `max_presence_members` must allow them plus the spares, 2 × churn)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -s j -l churn -d 'Joins per second, and as many leaves per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l url -d 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l app-id -d 'App id, for the HTTP API (`/apps/{id}/events`)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l key -d 'App key, for WebSocket URLs and signatures' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l secret -d 'App secret: signs private/presence subscriptions and HTTP API requests, as the app\'s backend would. Never printed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l duration -d 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l hold -d 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l rate -d 'Connection ramp: new sockets per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l connect-timeout -d 'Give up on one socket\'s connect + handshake + subscriptions after this long' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l server-pid -d 'The server\'s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l source-addrs -d 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l save -d 'Also write the JSON report to this file' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -l json -d 'Print the report as JSON on stdout instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from presence" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s n -l sockets -d 'Sockets in all; each joins one private channel' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s g -l group -d 'Subscribers per private channel (channels = sockets / group, rounded up)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s e -l events-per-sec -d 'Events per second, spread round-robin over the private channels' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s m -l members -d 'Members of the presence channel (taken from the sockets; 0 = no presence channel)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s j -l churn -d 'Presence joins per second, and as many leaves per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l payload -d 'Bytes of event data (at least the ~20-byte timestamp header)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l url -d 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l app-id -d 'App id, for the HTTP API (`/apps/{id}/events`)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l key -d 'App key, for WebSocket URLs and signatures' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l secret -d 'App secret: signs private/presence subscriptions and HTTP API requests, as the app\'s backend would. Never printed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l duration -d 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l hold -d 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l rate -d 'Connection ramp: new sockets per second' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l connect-timeout -d 'Give up on one socket\'s connect + handshake + subscriptions after this long' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l server-pid -d 'The server\'s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l source-addrs -d 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)' -r
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l save -d 'Also write the JSON report to this file' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -l json -d 'Print the report as JSON on stdout instead of a table'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from mixed" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "connections" -d 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server\'s RSS per socket and idle CPU'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "fanout" -d 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "presence" -d 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "mixed" -d 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+complete -c rtc -n "__fish_rtc_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtc -n "__fish_rtc_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand man" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand man" -s V -l version -d 'Print version'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "serve" -d 'Run a Pusher Channels (protocol 7) WebSocket server and the Pusher HTTP API on one port'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "top" -d 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "status" -d 'The same figures once, as a table or --json; exits 1 when an alert fires'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "drain" -d 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "bench" -d 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "completions" -d 'Print shell completions for rtc to stdout'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "man" -d 'Print the man page (roff) for rtc or one of its subcommands to stdout'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and not __fish_seen_subcommand_from serve top status drain bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "connections" -d 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server\'s RSS per socket and idle CPU'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "fanout" -d 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "presence" -d 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
+complete -c rtc -n "__fish_rtc_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "mixed" -d 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
