@@ -8,7 +8,9 @@
 # Sockudo and prints rtc/Sockudo ratios.
 #
 # Usage: benches/run.sh [MEASUREMENT...]
-#   MEASUREMENT: idle fanout-1k fanout-5k fanout-10k presence mixed (default: all of them)
+#   MEASUREMENT: idle fanout-1k fanout-5k fanout-10k presence mixed drain (default: all of them)
+#   drain runs benches/drain.sh (issue 4: peak reconnect rate per survivor, paced drain vs all
+#   at once, on a 3-node cluster) with its reports in $OUT/drain
 # Environment:
 #   SOCKETS=19000     sockets for idle and mixed (this machine's hard file limit is 20,000)
 #   SERVER_CPU=0      core for the server; GEN_CPU=1 core for the generator
@@ -18,6 +20,7 @@
 #                     (default: `sockudo` on PATH, if any). Install it with:
 #                     cargo install sockudo --locked --no-default-features --features local
 #                     (needs Debian's protobuf-compiler; ~10 min)
+#   DRAIN_SOCKETS=10000  sockets on the drained node (benches/drain.sh's SOCKETS)
 #   QUICK=1           small sizes (2,000 sockets, short holds) to check the script itself
 set -euo pipefail
 
@@ -35,7 +38,7 @@ else
   LONG=90s MEDIUM=30s BIG_FANOUT=10000
 fi
 MEASUREMENTS=("$@")
-[[ ${#MEASUREMENTS[@]} -gt 0 ]] || MEASUREMENTS=(idle fanout-1k fanout-5k fanout-10k presence mixed)
+[[ ${#MEASUREMENTS[@]} -gt 0 ]] || MEASUREMENTS=(idle fanout-1k fanout-5k fanout-10k presence mixed drain)
 
 mkdir -p "$OUT"
 log() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -169,7 +172,16 @@ for m in "${MEASUREMENTS[@]}"; do
     # Target 3: the production mix.
     mixed) measure mixed 120 mixed -n "$SOCKETS" -g 250 -e 200 -m 1000 -j 15 --rate 2000 \
       --hold "$LONG" --duration 300s ;;
-    *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed)" >&2; exit 2 ;;
+    # Issue 4: a node with DRAIN_SOCKETS sockets drained paced, then all at once (its own
+    # script: redis and three nodes per measurement).
+    drain)
+      log "drain (benches/drain.sh)"
+      show "OUT=$OUT/drain benches/drain.sh"
+      env -u SOCKETS NO_BUILD=1 RTC="$RTC" OUT="$OUT/drain" SERVER_CPU="$SERVER_CPU" GEN_CPU="$GEN_CPU" \
+        ${DRAIN_SOCKETS:+SOCKETS="$DRAIN_SOCKETS"} "$ROOT/benches/drain.sh" ||
+        echo "warning: drain exited with $?" >&2 ;;
+    *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed drain)" >&2
+      exit 2 ;;
   esac
 done
 

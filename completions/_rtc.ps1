@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The same figures once, as a table or --json; exits 1 when an alert fires')
             [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress')
+            [CompletionResult]::new('roll', 'roll', [CompletionResultType]::ParameterValue, 'Rolling restart of a cluster, one node at a time: capacity gate, drain, wait for it to come back serving, next')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for rtc to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) for rtc or one of its subcommands to stdout')
@@ -124,6 +125,31 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rtc;roll' {
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file holding the [clusters.NAME] tables')
+            [CompletionResult]::new('--redis-url', '--redis-url', [CompletionResultType]::ParameterName, 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379')
+            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)')
+            [CompletionResult]::new('--planning-line', '--planning-line', [CompletionResultType]::ParameterName, 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)')
+            [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Node ids in the order to roll them, comma-separated [default: registry order]')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Command that restarts a node, `{node}` replaced by its id (e.g. ''systemctl restart rtc@{node}''); it must stop the node with SIGTERM (the paced drain). Without it, rtc asks the node to drain and expects a supervisor to start it again')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for one node to drain and come back')
+            [CompletionResult]::new('--settle', '--settle', [CompletionResultType]::ParameterName, 'Seconds a restarted node must stay serving before the next step')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Start at this node (skip the ones before it in the order)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan with the headroom arithmetic of every step and change nothing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Roll even when a step would put survivors past the planning line')
+            [CompletionResult]::new('--resume', '--resume', [CompletionResultType]::ParameterName, 'Continue the interrupted roll recorded in Redis')
+            [CompletionResult]::new('--no-cordon', '--no-cordon', [CompletionResultType]::ParameterName, 'Never cordon the nodes not yet rolled')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'NDJSON events on stdout instead of lines')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rtc;bench' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own')
             [CompletionResult]::new('--app-id', '--app-id', [CompletionResultType]::ParameterName, 'App id, for the HTTP API (`/apps/{id}/events`)')
@@ -145,6 +171,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('fanout', 'fanout', [CompletionResultType]::ParameterValue, 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost')
             [CompletionResult]::new('presence', 'presence', [CompletionResultType]::ParameterValue, 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency')
             [CompletionResult]::new('mixed', 'mixed', [CompletionResultType]::ParameterValue, 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -178,7 +205,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--subscribers', '--subscribers', [CompletionResultType]::ParameterName, 'Subscribers of the channel')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Events published per second, one HTTP request each')
             [CompletionResult]::new('--events-per-sec', '--events-per-sec', [CompletionResultType]::ParameterName, 'Events published per second, one HTTP request each')
-            [CompletionResult]::new('--channel-kind', '--channel-kind', [CompletionResultType]::ParameterName, 'Type of the channel (presence channels are for `presence`)')
+            [CompletionResult]::new('--channel-kind', '--channel-kind', [CompletionResultType]::ParameterName, 'Type of the channel (presence: every subscriber is a member, within the server''s member limit)')
             [CompletionResult]::new('--payload', '--payload', [CompletionResultType]::ParameterName, 'Bytes of event data (at least the ~20-byte timestamp header)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own')
             [CompletionResult]::new('--app-id', '--app-id', [CompletionResultType]::ParameterName, 'App id, for the HTTP API (`/apps/{id}/events`)')
@@ -251,11 +278,40 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rtc;bench;drain' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Sockets to open on node A (--url) before the drain (≤ ~18,000 per generator process under a 20,000 open-file limit)')
+            [CompletionResult]::new('--sockets', '--sockets', [CompletionResultType]::ParameterName, 'Sockets to open on node A (--url) before the drain (≤ ~18,000 per generator process under a 20,000 open-file limit)')
+            [CompletionResult]::new('--survivor', '--survivor', [CompletionResultType]::ParameterName, 'Another node of the cluster (ws://HOST:PORT): drained sockets reconnect to the survivors round-robin, as a load balancer would. Repeat for each survivor')
+            [CompletionResult]::new('--drain-with', '--drain-with', [CompletionResultType]::ParameterName, 'How node A is made to shed its sockets')
+            [CompletionResult]::new('--admin-token', '--admin-token', [CompletionResultType]::ParameterName, 'Admin token of node A, for --drain-with admin')
+            [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Window over which node A spreads its reconnect hints (`window_secs` of the drain request; --drain-with admin only) [default: the node''s --drain-window]. Units: ms, s (default), m')
+            [CompletionResult]::new('--pre-delay', '--pre-delay', [CompletionResultType]::ParameterName, 'Wait between the health flip and the first hint (`pre_delay_secs`; --drain-with admin only) [default: the node''s --pre-drain-delay]. Units: ms, s (default), m')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Private channels each socket joins, signed, and joins again after every reconnect (the brief''s apps use 2–3 per connection): the auth-request rate follows')
+            [CompletionResult]::new('--channels-per-socket', '--channels-per-socket', [CompletionResultType]::ParameterName, 'Private channels each socket joins, signed, and joins again after every reconnect (the brief''s apps use 2–3 per connection): the auth-request rate follows')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own')
+            [CompletionResult]::new('--app-id', '--app-id', [CompletionResultType]::ParameterName, 'App id, for the HTTP API (`/apps/{id}/events`)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'App key, for WebSocket URLs and signatures')
+            [CompletionResult]::new('--secret', '--secret', [CompletionResultType]::ParameterName, 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m')
+            [CompletionResult]::new('--hold', '--hold', [CompletionResultType]::ParameterName, 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Connection ramp: new sockets per second')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up on one socket''s connect + handshake + subscriptions after this long')
+            [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase')
+            [CompletionResult]::new('--source-addrs', '--source-addrs', [CompletionResultType]::ParameterName, 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)')
+            [CompletionResult]::new('--save', '--save', [CompletionResultType]::ParameterName, 'Also write the JSON report to this file')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on stdout instead of a table')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rtc;bench;help' {
             [CompletionResult]::new('connections', 'connections', [CompletionResultType]::ParameterValue, 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU')
             [CompletionResult]::new('fanout', 'fanout', [CompletionResultType]::ParameterValue, 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost')
             [CompletionResult]::new('presence', 'presence', [CompletionResultType]::ParameterValue, 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency')
             [CompletionResult]::new('mixed', 'mixed', [CompletionResultType]::ParameterValue, 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -269,6 +325,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;bench;help;mixed' {
+            break
+        }
+        'rtc;bench;help;drain' {
             break
         }
         'rtc;bench;help;help' {
@@ -293,6 +352,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The same figures once, as a table or --json; exits 1 when an alert fires')
             [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress')
+            [CompletionResult]::new('roll', 'roll', [CompletionResultType]::ParameterValue, 'Rolling restart of a cluster, one node at a time: capacity gate, drain, wait for it to come back serving, next')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for rtc to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) for rtc or one of its subcommands to stdout')
@@ -311,11 +371,15 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
         'rtc;help;drain' {
             break
         }
+        'rtc;help;roll' {
+            break
+        }
         'rtc;help;bench' {
             [CompletionResult]::new('connections', 'connections', [CompletionResultType]::ParameterValue, 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU')
             [CompletionResult]::new('fanout', 'fanout', [CompletionResultType]::ParameterValue, 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost')
             [CompletionResult]::new('presence', 'presence', [CompletionResultType]::ParameterValue, 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency')
             [CompletionResult]::new('mixed', 'mixed', [CompletionResultType]::ParameterValue, 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced')
             break
         }
         'rtc;help;bench;connections' {
@@ -328,6 +392,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;help;bench;mixed' {
+            break
+        }
+        'rtc;help;bench;drain' {
             break
         }
         'rtc;help;completions' {

@@ -31,6 +31,9 @@ _rtc() {
             rtc,man)
                 cmd="rtc__subcmd__man"
                 ;;
+            rtc,roll)
+                cmd="rtc__subcmd__roll"
+                ;;
             rtc,serve)
                 cmd="rtc__subcmd__serve"
                 ;;
@@ -42,6 +45,9 @@ _rtc() {
                 ;;
             rtc__subcmd__bench,connections)
                 cmd="rtc__subcmd__bench__subcmd__connections"
+                ;;
+            rtc__subcmd__bench,drain)
+                cmd="rtc__subcmd__bench__subcmd__drain"
                 ;;
             rtc__subcmd__bench,fanout)
                 cmd="rtc__subcmd__bench__subcmd__fanout"
@@ -57,6 +63,9 @@ _rtc() {
                 ;;
             rtc__subcmd__bench__subcmd__help,connections)
                 cmd="rtc__subcmd__bench__subcmd__help__subcmd__connections"
+                ;;
+            rtc__subcmd__bench__subcmd__help,drain)
+                cmd="rtc__subcmd__bench__subcmd__help__subcmd__drain"
                 ;;
             rtc__subcmd__bench__subcmd__help,fanout)
                 cmd="rtc__subcmd__bench__subcmd__help__subcmd__fanout"
@@ -85,6 +94,9 @@ _rtc() {
             rtc__subcmd__help,man)
                 cmd="rtc__subcmd__help__subcmd__man"
                 ;;
+            rtc__subcmd__help,roll)
+                cmd="rtc__subcmd__help__subcmd__roll"
+                ;;
             rtc__subcmd__help,serve)
                 cmd="rtc__subcmd__help__subcmd__serve"
                 ;;
@@ -96,6 +108,9 @@ _rtc() {
                 ;;
             rtc__subcmd__help__subcmd__bench,connections)
                 cmd="rtc__subcmd__help__subcmd__bench__subcmd__connections"
+                ;;
+            rtc__subcmd__help__subcmd__bench,drain)
+                cmd="rtc__subcmd__help__subcmd__bench__subcmd__drain"
                 ;;
             rtc__subcmd__help__subcmd__bench,fanout)
                 cmd="rtc__subcmd__help__subcmd__bench__subcmd__fanout"
@@ -113,7 +128,7 @@ _rtc() {
 
     case "${cmd}" in
         rtc)
-            opts="-h -V --help --version serve top status drain bench completions man help"
+            opts="-h -V --help --version serve top status drain roll bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +142,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench)
-            opts="-h -V --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version connections fanout presence mixed help"
+            opts="-h -V --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version connections fanout presence mixed drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,6 +281,100 @@ _rtc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rtc__subcmd__bench__subcmd__drain)
+            opts="-n -c -h -V --sockets --survivor --drain-with --admin-token --window --pre-delay --channels-per-socket --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sockets)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --survivor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drain-with)
+                    COMPREPLY=($(compgen -W "admin signal kill" -- "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pre-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --channels-per-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --app-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-addrs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --save)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rtc__subcmd__bench__subcmd__fanout)
             opts="-s -b -h -V --subscribers --events-per-sec --channel-kind --payload --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -349,7 +458,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__help)
-            opts="connections fanout presence mixed help"
+            opts="connections fanout presence mixed drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +472,20 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__help__subcmd__connections)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtc__subcmd__bench__subcmd__help__subcmd__drain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -681,7 +804,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__help)
-            opts="serve top status drain bench completions man help"
+            opts="serve top status drain roll bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -695,7 +818,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__help__subcmd__bench)
-            opts="connections fanout presence mixed"
+            opts="connections fanout presence mixed drain"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -709,6 +832,20 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__help__subcmd__bench__subcmd__connections)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtc__subcmd__help__subcmd__bench__subcmd__drain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -820,6 +957,20 @@ _rtc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rtc__subcmd__help__subcmd__roll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rtc__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -869,6 +1020,72 @@ _rtc() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtc__subcmd__roll)
+            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --planning-line)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --settle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand top 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
             cand status 'The same figures once, as a table or --json; exits 1 when an alert fires'
             cand drain 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+            cand roll 'Rolling restart of a cluster, one node at a time: capacity gate, drain, wait for it to come back serving, next'
             cand bench 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
             cand completions 'Print shell completions for rtc to stdout'
             cand man 'Print the man page (roff) for rtc or one of its subcommands to stdout'
@@ -116,6 +117,30 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtc;roll'= {
+            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --config 'Config file holding the [clusters.NAME] tables'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
+            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
+            cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
+            cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
+            cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
+            cand --order 'Node ids in the order to roll them, comma-separated [default: registry order]'
+            cand --exec 'Command that restarts a node, `{node}` replaced by its id (e.g. ''systemctl restart rtc@{node}''); it must stop the node with SIGTERM (the paced drain). Without it, rtc asks the node to drain and expects a supervisor to start it again'
+            cand --timeout 'Seconds to wait for one node to drain and come back'
+            cand --settle 'Seconds a restarted node must stay serving before the next step'
+            cand --from 'Start at this node (skip the ones before it in the order)'
+            cand --dry-run 'Print the plan with the headroom arithmetic of every step and change nothing'
+            cand --force 'Roll even when a step would put survivors past the planning line'
+            cand --resume 'Continue the interrupted roll recorded in Redis'
+            cand --no-cordon 'Never cordon the nodes not yet rolled'
+            cand --json 'NDJSON events on stdout instead of lines'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtc;bench'= {
             cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
             cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
@@ -137,6 +162,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
             cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
             cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+            cand drain 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rtc;bench;connections'= {
@@ -168,7 +194,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --subscribers 'Subscribers of the channel'
             cand -b 'Events published per second, one HTTP request each'
             cand --events-per-sec 'Events published per second, one HTTP request each'
-            cand --channel-kind 'Type of the channel (presence channels are for `presence`)'
+            cand --channel-kind 'Type of the channel (presence: every subscriber is a member, within the server''s member limit)'
             cand --payload 'Bytes of event data (at least the ~20-byte timestamp header)'
             cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
             cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
@@ -238,11 +264,39 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtc;bench;drain'= {
+            cand -n 'Sockets to open on node A (--url) before the drain (≤ ~18,000 per generator process under a 20,000 open-file limit)'
+            cand --sockets 'Sockets to open on node A (--url) before the drain (≤ ~18,000 per generator process under a 20,000 open-file limit)'
+            cand --survivor 'Another node of the cluster (ws://HOST:PORT): drained sockets reconnect to the survivors round-robin, as a load balancer would. Repeat for each survivor'
+            cand --drain-with 'How node A is made to shed its sockets'
+            cand --admin-token 'Admin token of node A, for --drain-with admin'
+            cand --window 'Window over which node A spreads its reconnect hints (`window_secs` of the drain request; --drain-with admin only) [default: the node''s --drain-window]. Units: ms, s (default), m'
+            cand --pre-delay 'Wait between the health flip and the first hint (`pre_delay_secs`; --drain-with admin only) [default: the node''s --pre-drain-delay]. Units: ms, s (default), m'
+            cand -c 'Private channels each socket joins, signed, and joins again after every reconnect (the brief''s apps use 2–3 per connection): the auth-request rate follows'
+            cand --channels-per-socket 'Private channels each socket joins, signed, and joins again after every reconnect (the brief''s apps use 2–3 per connection): the auth-request rate follows'
+            cand --url 'Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is reached at the same host, port and prefix. Use a loopback address or a server you own'
+            cand --app-id 'App id, for the HTTP API (`/apps/{id}/events`)'
+            cand --key 'App key, for WebSocket URLs and signatures'
+            cand --secret 'App secret: signs private/presence subscriptions and HTTP API requests, as the app''s backend would. Never printed'
+            cand --duration 'Hard bound on the whole run (ramp, steady phase, settling): the scenario stops by itself by then. Units: ms, s (default), m'
+            cand --hold 'Length of the steady phase after the ramp: idle hold for `connections`, publishing/churn for the others. Cut short when --duration would be passed'
+            cand --rate 'Connection ramp: new sockets per second'
+            cand --connect-timeout 'Give up on one socket''s connect + handshake + subscriptions after this long'
+            cand --server-pid 'The server''s process id: report its RSS per socket (/proc/PID/status VmRSS before the ramp and at the end of the steady phase) and its CPU during the steady phase'
+            cand --source-addrs 'Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral ports of one address; 0 = enough for the socket count (loopback targets only)'
+            cand --save 'Also write the JSON report to this file'
+            cand --json 'Print the report as JSON on stdout instead of a table'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtc;bench;help'= {
             cand connections 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU'
             cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
             cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
             cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+            cand drain 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rtc;bench;help;connections'= {
@@ -252,6 +306,8 @@ set edit:completion:arg-completer[rtc] = {|@words|
         &'rtc;bench;help;presence'= {
         }
         &'rtc;bench;help;mixed'= {
+        }
+        &'rtc;bench;help;drain'= {
         }
         &'rtc;bench;help;help'= {
         }
@@ -272,6 +328,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand top 'Live dashboard of every node: connections against the planning line, pub/sub buffer, presence cost, auth rate, CPU, lag, drain state'
             cand status 'The same figures once, as a table or --json; exits 1 when an alert fires'
             cand drain 'Drain one node (paced 4200 reconnect hints, then exit) and show its progress'
+            cand roll 'Rolling restart of a cluster, one node at a time: capacity gate, drain, wait for it to come back serving, next'
             cand bench 'Measure a Pusher-compatible server: connections, fan-out, presence, the mix'
             cand completions 'Print shell completions for rtc to stdout'
             cand man 'Print the man page (roff) for rtc or one of its subcommands to stdout'
@@ -285,11 +342,14 @@ set edit:completion:arg-completer[rtc] = {|@words|
         }
         &'rtc;help;drain'= {
         }
+        &'rtc;help;roll'= {
+        }
         &'rtc;help;bench'= {
             cand connections 'Ramp N sockets at --rate per second, optionally subscribed to C channels; hold them idle (answering pings, pinging as pusher-js does) and report connect success, connect latency and the server''s RSS per socket and idle CPU'
             cand fanout 'S subscribers on one channel; B events per second through the signed HTTP API, each carrying its send time. Reports per-delivery latency, time to the last subscriber of each event and deliveries lost'
             cand presence 'One presence channel of M members with J joins and J leaves per second. Reports member_added/member_removed frames per second and their latency'
             cand mixed 'The production mix: N sockets on private channels of ~G subscribers, E events per second spread over them, and one presence channel of M members with J joins and J leaves per second. Reports every figure of the other scenarios'
+            cand drain 'N sockets on node A (--url) are drained or killed; they reconnect to the --survivor nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no jitter; round-robin over the survivors, as a load balancer would) and resubscribe their signed private channels. Reports arrivals per survivor per 100 ms, the peak reconnect and auth rates (busiest 1 s), how the closes spread, the time until every socket is back, and sockets lost or forced'
         }
         &'rtc;help;bench;connections'= {
         }
@@ -298,6 +358,8 @@ set edit:completion:arg-completer[rtc] = {|@words|
         &'rtc;help;bench;presence'= {
         }
         &'rtc;help;bench;mixed'= {
+        }
+        &'rtc;help;bench;drain'= {
         }
         &'rtc;help;completions'= {
         }

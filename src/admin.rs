@@ -17,6 +17,7 @@ pub fn routes() -> Router<Arc<Node>> {
         .route("/metrics", get(metrics))
         .route("/admin/stats", get(stats))
         .route("/admin/drain", axum::routing::post(drain))
+        .route("/admin/cordon", axum::routing::post(cordon))
 }
 
 /// Checks the bearer token; returns the 401 response when it is missing or wrong.
@@ -91,5 +92,31 @@ async fn drain(State(node): State<Arc<Node>>, headers: HeaderMap, body: axum::bo
         }
         Err(e) => (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": e.to_string(), "code": 400})))
             .into_response(),
+    }
+}
+
+/// `POST /admin/cordon` with `{"cordon": true|false}`: refuse new sockets (health 503)
+/// while keeping the existing ones, or take them again. 200 with the new state; 409
+/// while draining.
+async fn cordon(State(node): State<Arc<Node>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Some(r) = refuse_unauthorized(&node, &headers) {
+        return r;
+    }
+    let on = match serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["cordon"].as_bool()) {
+        Some(on) => on,
+        None => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": "expected {\"cordon\": true|false}", "code": 400})),
+            )
+                .into_response()
+        }
+    };
+    if node.health.set_cordon(on) {
+        tracing::info!(cordon = on, "Cordon changed by the admin API.");
+        axum::Json(serde_json::json!({"state": node.health.state().as_str()})).into_response()
+    } else {
+        (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": "the node is draining", "code": 409})))
+            .into_response()
     }
 }

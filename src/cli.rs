@@ -31,6 +31,9 @@ pub enum Command {
     Status(rtc_console::StatusArgs),
     /// Drain one node (paced 4200 reconnect hints, then exit) and show its progress.
     Drain(rtc_console::DrainArgs),
+    /// Rolling restart of a cluster, one node at a time: capacity gate, drain, wait for
+    /// it to come back serving, next.
+    Roll(rtc_console::RollArgs),
     /// Measure a Pusher-compatible server: connections, fan-out, presence, the mix.
     Bench(crate::bench::BenchArgs),
     /// Print shell completions for rtc to stdout.

@@ -10,6 +10,8 @@
 //!   fan-out, health.
 //! * [`cluster`]: cluster mode over Redis: the bus, the registry, shared state.
 //! * [`http_api`]: the signed Pusher HTTP API.
+//! * [`webhooks`]: signed, batched, retried webhooks to the apps' endpoints, sent once
+//!   per cluster.
 //! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
 //! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
 //! * [`bench`]: `rtc bench`, a Pusher-protocol load generator (a client; it never uses
@@ -29,6 +31,7 @@ pub mod protocol;
 pub mod secret;
 pub mod serve;
 pub mod server;
+pub mod webhooks;
 
 /// The version, with the git revision when built from a checkout.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RTC_GIT_REV"), ")");

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Top(args) => rtc_console::run_top(args),
         Command::Status(args) => rtc_console::run_status(args),
         Command::Drain(args) => rtc_console::run_drain(args),
+        Command::Roll(args) => rtc_console::run_roll(args),
         Command::Bench(args) => rtc::bench::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rtc", &mut std::io::stdout());

@@ -81,6 +81,16 @@ pub struct Metrics {
     pub drain_hints: Counter,
     /// Sockets closed at a drain's deadline (not paced).
     pub drain_forced: Counter,
+    /// Webhook events queued for delivery (one per endpoint that wants it).
+    pub webhook_events_queued: Counter,
+    /// Webhook events delivered (their POST got a 2xx).
+    pub webhook_events_sent: Counter,
+    /// Webhook POSTs that failed (non-2xx, timeout, connection error); retried ones
+    /// count once per attempt.
+    pub webhook_attempts_failed: Counter,
+    /// Webhook events dropped, by reason: `queue_full`, `retry_full`, `expired`
+    /// (retried for the whole retry window), `shutdown`.
+    pub webhook_events_dropped: Family<KindLabel, Counter>,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
 }
@@ -96,6 +106,8 @@ pub struct Totals {
     pub limit_hits: Counter,
     /// All refused upgrades.
     pub upgrades_refused: Counter,
+    /// All dropped webhook events.
+    pub webhook_events_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -132,6 +144,10 @@ impl Metrics {
             open_files_limit: Gauge::default(),
             drain_hints: Counter::default(),
             drain_forced: Counter::default(),
+            webhook_events_queued: Counter::default(),
+            webhook_events_sent: Counter::default(),
+            webhook_attempts_failed: Counter::default(),
+            webhook_events_dropped: Family::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -160,7 +176,29 @@ impl Metrics {
         registry.register("pongs", "Pongs and pings received from clients", m.pongs.clone());
         registry.register("protocol_errors", "pusher:error frames sent", m.protocol_errors.clone());
         registry.register("open_files_limit", "Open-file limit of the process", m.open_files_limit.clone());
+        registry.register(
+            "webhook_events_queued",
+            "Webhook events queued for delivery, per endpoint",
+            m.webhook_events_queued.clone(),
+        );
+        registry.register("webhook_events_sent", "Webhook events delivered (2xx)", m.webhook_events_sent.clone());
+        registry.register(
+            "webhook_attempts_failed",
+            "Webhook POSTs that failed (non-2xx, timeout, connection error)",
+            m.webhook_attempts_failed.clone(),
+        );
+        registry.register(
+            "webhook_events_dropped",
+            "Webhook events dropped by reason",
+            m.webhook_events_dropped.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts `n` dropped webhook events (`queue_full`, `retry_full`, `expired`, `shutdown`).
+    pub fn webhook_dropped(&self, kind: &str, n: u64) {
+        self.webhook_events_dropped.get_or_create(&KindLabel { kind: kind.into() }).inc_by(n);
+        self.totals.webhook_events_dropped.inc_by(n);
     }
 
     /// Counts one hit of a named limit.

@@ -90,6 +90,32 @@ impl AdminClient {
 }
 
 impl AdminClient {
+    /// `POST {url}/admin/{what}` with a JSON body; the node's JSON answer or the HTTP
+    /// status (None when unreachable) and a message.
+    ///
+    /// # Errors
+    /// The transport error or the node's refusal.
+    pub async fn post_admin(
+        &self,
+        url: &str,
+        what: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, (Option<u16>, String)> {
+        let endpoint = format!("{}/admin/{what}", url.trim_end_matches('/'));
+        let resp =
+            self.authorize(self.http.post(&endpoint)).json(body).send().await.map_err(|e| (None, describe(&e)))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(serde_json::from_str(&text).unwrap_or_default())
+        } else {
+            Err((
+                Some(status.as_u16()),
+                format!("HTTP {}: {}", status.as_u16(), text.chars().take(200).collect::<String>()),
+            ))
+        }
+    }
+
     /// `POST {url}/admin/drain` with a JSON body of overrides. Returns the node's JSON
     /// answer, or the HTTP status (None when unreachable) and a message.
     ///

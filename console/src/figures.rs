@@ -60,6 +60,8 @@ pub enum Health {
     Starting,
     /// Draining (refusing new sockets, shedding).
     Draining,
+    /// Cordoned by a roll: keeping its sockets, refusing new ones.
+    Cordoned,
     /// Serving locally but cut off from the cluster bus.
     Degraded,
     /// Registered but no longer heartbeating.
@@ -78,6 +80,7 @@ impl Health {
             Health::Serving => "●",
             Health::Starting => "○",
             Health::Draining => "◐",
+            Health::Cordoned => "◑",
             Health::Degraded => "◆",
             Health::Stale | Health::Unreachable => "✖",
             Health::Unknown => "?",
@@ -90,6 +93,7 @@ impl Health {
             Health::Serving => "serving",
             Health::Starting => "starting",
             Health::Draining => "draining",
+            Health::Cordoned => "cordoned",
             Health::Degraded => "degraded",
             Health::Stale => "stale",
             Health::Unreachable => "down",
@@ -541,6 +545,7 @@ fn health_of(s: &NodeStats) -> Health {
     match s.state {
         Some(NodeState::Degraded) => Health::Degraded,
         Some(NodeState::Draining) => Health::Draining,
+        Some(NodeState::Cordoned) => Health::Cordoned,
         _ if cut_off => Health::Degraded,
         Some(NodeState::Serving) => Health::Serving,
         Some(NodeState::Starting) => Health::Starting,

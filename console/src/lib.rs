@@ -22,6 +22,7 @@ pub mod collect;
 pub mod drain;
 pub mod figures;
 pub mod model;
+pub mod roll;
 pub mod snapshot;
 pub mod status;
 pub mod top;
@@ -29,5 +30,6 @@ pub mod units;
 
 pub use cli::{StatusArgs, TopArgs};
 pub use drain::{run_drain, DrainArgs};
+pub use roll::{run_roll, RollArgs};
 pub use status::{run_status, Exit};
 pub use top::run_top;

@@ -41,6 +41,8 @@ pub enum NodeState {
     Draining,
     /// Serving local sockets but cut off from the cluster (Redis down).
     Degraded,
+    /// Keeping its sockets but refusing new ones (set by `rtc roll`).
+    Cordoned,
     /// A state this version does not know (written by a newer node).
     #[serde(other)]
     Unknown,

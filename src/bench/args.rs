@@ -6,6 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 /// Flags shared by every scenario. They are global, so they may follow the scenario name.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Common options")]
 pub struct CommonArgs {
     /// Server to load: its WebSocket base URL (ws://HOST:PORT[/PREFIX]). The HTTP API is
     /// reached at the same host, port and prefix. Use a loopback address or a server you own.
@@ -76,6 +77,13 @@ pub enum Scenario {
     /// second spread over them, and one presence channel of M members with J joins and J
     /// leaves per second. Reports every figure of the other scenarios.
     Mixed(MixedArgs),
+    /// N sockets on node A (--url) are drained or killed; they reconnect to the --survivor
+    /// nodes as pusher-js does (close 4200–4299 at once, anything else after 1 s, no
+    /// jitter; round-robin over the survivors, as a load balancer would) and resubscribe
+    /// their signed private channels. Reports arrivals per survivor per 100 ms, the peak
+    /// reconnect and auth rates (busiest 1 s), how the closes spread, the time until every
+    /// socket is back, and sockets lost or forced.
+    Drain(DrainArgs),
 }
 
 /// Channel types a socket can subscribe to.
@@ -118,11 +126,12 @@ pub struct FanoutArgs {
     /// Events published per second, one HTTP request each.
     #[arg(long, short = 'b', default_value_t = 10.0, value_parser = parse_rate, value_name = "PER_SEC")]
     pub events_per_sec: f64,
-    /// Type of the channel (presence channels are for `presence`).
+    /// Type of the channel (presence: every subscriber is a member, within the server's
+    /// member limit).
     #[arg(long, value_enum, default_value_t = ChannelKind::Public)]
     pub channel_kind: ChannelKind,
     /// Bytes of event data (at least the ~20-byte timestamp header).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    #[arg(long, default_value_t = 100, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub payload: u32,
 }
 
@@ -157,8 +166,52 @@ pub struct MixedArgs {
     #[arg(long, short = 'j', default_value_t = 15.0, value_parser = parse_rate_or_zero, value_name = "PER_SEC")]
     pub churn: f64,
     /// Bytes of event data (at least the ~20-byte timestamp header).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    #[arg(long, default_value_t = 100, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub payload: u32,
+}
+
+/// How `rtc bench drain` makes node A shed its sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrainWith {
+    /// `POST /admin/drain` with the admin token (and --window / --pre-delay, if given).
+    Admin,
+    /// SIGTERM to --server-pid: the node's own paced drain with its configured settings.
+    Signal,
+    /// SIGKILL to --server-pid: abrupt death, every socket reset at once.
+    Kill,
+}
+
+/// Flags of `rtc bench drain`.
+#[derive(Debug, Clone, Args)]
+pub struct DrainArgs {
+    /// Sockets to open on node A (--url) before the drain (≤ ~18,000 per generator
+    /// process under a 20,000 open-file limit).
+    #[arg(long, short = 'n', default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub sockets: u32,
+    /// Another node of the cluster (ws://HOST:PORT): drained sockets reconnect to the
+    /// survivors round-robin, as a load balancer would. Repeat for each survivor.
+    #[arg(long = "survivor", value_name = "URL", required = true)]
+    pub survivors: Vec<String>,
+    /// How node A is made to shed its sockets.
+    #[arg(long, value_enum, default_value_t = DrainWith::Admin)]
+    pub drain_with: DrainWith,
+    /// Admin token of node A, for --drain-with admin.
+    #[arg(long, env = "RTC_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Window over which node A spreads its reconnect hints (`window_secs` of the drain
+    /// request; --drain-with admin only) [default: the node's --drain-window]. Units: ms,
+    /// s (default), m.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub window: Option<Duration>,
+    /// Wait between the health flip and the first hint (`pre_delay_secs`; --drain-with
+    /// admin only) [default: the node's --pre-drain-delay]. Units: ms, s (default), m.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub pre_delay: Option<Duration>,
+    /// Private channels each socket joins, signed, and joins again after every reconnect
+    /// (the brief's apps use 2–3 per connection): the auth-request rate follows.
+    #[arg(long, short = 'c', default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub channels_per_socket: u32,
 }
 
 /// A flag value that is not a duration or a rate.

@@ -31,7 +31,8 @@ const IDLE_WAKE: Duration = Duration::from_secs(3_600);
 /// Longest failure label kept (labels are counted per distinct text).
 const LABEL_CHARS: usize = 80;
 
-type Ws = WebSocketStream<TcpStream>;
+/// A bench socket's WebSocket.
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Why a socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,18 @@ fn io_label(stage: &str, e: &io::Error) -> String {
     }
 }
 
+/// A short label for a WebSocket error at `stage` (a reset has no close frame: the
+/// client sees code 1006).
+pub(crate) fn ws_error_label(stage: &str, e: &tungstenite::Error) -> String {
+    match e {
+        tungstenite::Error::Io(io) => io_label(stage, io),
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            format!("{stage}: reset without a closing handshake")
+        }
+        other => label(format!("{stage}: {other}")),
+    }
+}
+
 impl ClientError {
     /// A short label to count failures by.
     pub(crate) fn label(&self) -> String {
@@ -91,21 +104,26 @@ impl ClientError {
 
 /// `connection_established` contents.
 #[derive(Debug, Deserialize)]
-struct Established {
-    socket_id: String,
+pub(crate) struct Established {
+    /// The socket id that channel signatures cover.
+    pub socket_id: String,
+    /// The server's activity timeout (s).
     #[serde(default)]
-    activity_timeout: Option<u64>,
+    pub activity_timeout: Option<u64>,
 }
 
 /// Any server frame, borrowed from the message text.
 #[derive(Debug, Deserialize)]
-struct Incoming<'a> {
+pub(crate) struct Incoming<'a> {
+    /// Event name.
     #[serde(borrow)]
-    event: Cow<'a, str>,
+    pub event: Cow<'a, str>,
+    /// Channel, for channel events.
     #[serde(borrow, default)]
-    channel: Option<Cow<'a, str>>,
+    pub channel: Option<Cow<'a, str>>,
+    /// Data, as sent.
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    pub data: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,7 +156,8 @@ fn data_text(raw: Option<&RawValue>) -> Cow<'_, str> {
     Cow::Borrowed(json)
 }
 
-fn refusal(data: Option<&RawValue>) -> ClientError {
+/// The error a `pusher:error` frame's data describes.
+pub(crate) fn refusal(data: Option<&RawValue>) -> ClientError {
     let e: Option<ErrorData> = serde_json::from_str(&data_text(data)).ok();
     ClientError::Refused {
         code: e.as_ref().and_then(|e| e.code),
@@ -148,7 +167,7 @@ fn refusal(data: Option<&RawValue>) -> ClientError {
 
 /// Opens socket `index`: TCP (from its source address), WebSocket upgrade, then waits
 /// for `connection_established`.
-async fn connect(target: &Target, index: usize) -> Result<(Ws, Established), ClientError> {
+pub(crate) async fn connect(target: &Target, index: usize) -> Result<(Ws, Established), ClientError> {
     let socket =
         if target.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(ClientError::Socket)?;
     if let Some(ip) = target.source_for(index) {
@@ -183,7 +202,13 @@ async fn connect(target: &Target, index: usize) -> Result<(Ws, Established), Cli
 }
 
 /// The `pusher:subscribe` frame for a channel, signed for this socket.
-fn subscribe_frame(target: &Target, socket_id: &str, channel: &str, kind: ChannelKind, user: &str) -> String {
+pub(crate) fn subscribe_frame(
+    target: &Target,
+    socket_id: &str,
+    channel: &str,
+    kind: ChannelKind,
+    user: &str,
+) -> String {
     let data = match kind {
         ChannelKind::Public => serde_json::json!({ "channel": channel }),
         ChannelKind::Private => {
@@ -355,6 +380,11 @@ impl Session {
             self.become_ready(None);
         }
         let sub_deadline = Instant::now() + self.target.connect_timeout;
+        // One cancellation future for the socket's life: making one per loop turn would
+        // register and unregister a waiter on every frame.
+        let shared = self.shared.clone();
+        let cancelled = shared.cancel.cancelled();
+        tokio::pin!(cancelled);
         // The timer is re-armed only when the next wake-up moves earlier or after it
         // fires: re-arming on every frame would cost a timer-wheel update per delivery.
         // Firing early is harmless; `on_timer` checks what is actually due.
@@ -365,7 +395,7 @@ impl Session {
             let mut fired = false;
             let outgoing = tokio::select! {
                 biased;
-                () = self.shared.cancel.cancelled() => return End::Cancelled,
+                () = &mut cancelled => return End::Cancelled,
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => match self.on_text(text.as_str()) {
                         Ok(reply) => reply,
@@ -553,7 +583,8 @@ impl Session {
     }
 }
 
-fn label(text: String) -> String {
+/// `text` cut to the length failure labels are kept at.
+pub(crate) fn label(text: String) -> String {
     text.chars().take(LABEL_CHARS).collect()
 }
 

@@ -1,7 +1,8 @@
 //! The machine the generator runs on: its file limit, ephemeral ports, and the CPU and
 //! memory figures of a process read from `/proc` (the generator's own or the server's).
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -79,27 +80,75 @@ pub(crate) struct ProcSample {
     pub rss_kib: u64,
 }
 
-/// Reads `/proc/PID/stat` and `/proc/PID/status` (`None` = this process).
-///
-/// # Errors
-/// The process is gone or `/proc` is not mounted.
-pub(crate) fn sample(pid: Option<u32>) -> io::Result<ProcSample> {
-    let at = Instant::now();
-    let stat = std::fs::read_to_string(proc_path(pid, "stat"))?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/PID/stat layout");
-    // The command name (field 2) may hold spaces and parentheses; the rest follows the
-    // last ')'. Fields from there: state(3) ... utime(14) stime(15).
-    let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(bad);
-    let cpu_ticks = ticks(11)? + ticks(12)?;
-    let status = std::fs::read_to_string(proc_path(pid, "status"))?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Ok(ProcSample { at, cpu: Duration::from_secs_f64(cpu_ticks as f64 / USER_HZ), rss_kib })
+/// A `/proc` file kept open for the whole run: once the sockets use every allowed file
+/// descriptor, opening it again would fail with EMFILE. procfs regenerates the text
+/// when it is read again from offset 0.
+#[derive(Debug)]
+struct ProcFile(File);
+
+impl ProcFile {
+    fn open(path: &str) -> io::Result<Self> {
+        File::open(path).map(ProcFile)
+    }
+
+    fn read(&self) -> io::Result<String> {
+        let mut file = &self.0;
+        file.seek(SeekFrom::Start(0))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        Ok(text)
+    }
+}
+
+/// Reads one process's `/proc/PID/stat` and `/proc/PID/status` (`None` = this process).
+#[derive(Debug)]
+pub(crate) struct ProcReader {
+    stat: ProcFile,
+    status: ProcFile,
+}
+
+impl ProcReader {
+    /// Opens the process's files.
+    ///
+    /// # Errors
+    /// The process does not exist or `/proc` is not mounted.
+    pub(crate) fn open(pid: Option<u32>) -> io::Result<Self> {
+        Ok(ProcReader {
+            stat: ProcFile::open(&proc_path(pid, "stat"))?,
+            status: ProcFile::open(&proc_path(pid, "status"))?,
+        })
+    }
+
+    /// Whether the process still runs: its stat file reads and it is not a zombie.
+    pub(crate) fn alive(&self) -> bool {
+        let Ok(stat) = self.stat.read() else { return false };
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, None | Some("Z" | "X" | "x"))
+    }
+
+    /// Reads CPU time and RSS now.
+    ///
+    /// # Errors
+    /// The process is gone.
+    pub(crate) fn sample(&self) -> io::Result<ProcSample> {
+        let at = Instant::now();
+        let stat = self.stat.read()?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/PID/stat layout");
+        // The command name (field 2) may hold spaces and parentheses; the rest follows the
+        // last ')'. Fields from there: state(3) ... utime(14) stime(15).
+        let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(bad);
+        let cpu_ticks = ticks(11)? + ticks(12)?;
+        let rss_kib = self
+            .status
+            .read()?
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(ProcSample { at, cpu: Duration::from_secs_f64(cpu_ticks as f64 / USER_HZ), rss_kib })
+    }
 }
 
 /// Busy and total CPU time of the whole machine so far (`/proc/stat`), with its core count.
@@ -113,20 +162,34 @@ pub(crate) struct MachineSample {
     pub cores: usize,
 }
 
-/// Reads `/proc/stat`.
-///
-/// # Errors
-/// `/proc` is not mounted or has an unexpected layout.
-pub(crate) fn sample_machine() -> io::Result<MachineSample> {
-    let at = Instant::now();
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/stat layout");
-    let total = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")).ok_or_else(bad)?;
-    let ticks: Vec<u64> = total.split_whitespace().filter_map(|t| t.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let busy_ticks = ticks.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum();
-    let cores = stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count();
-    Ok(MachineSample { at, busy_ticks, cores })
+/// Reads `/proc/stat`, kept open (see [`ProcFile`]).
+#[derive(Debug)]
+pub(crate) struct MachineReader(ProcFile);
+
+impl MachineReader {
+    /// Opens `/proc/stat`.
+    ///
+    /// # Errors
+    /// `/proc` is not mounted.
+    pub(crate) fn open() -> io::Result<Self> {
+        ProcFile::open("/proc/stat").map(MachineReader)
+    }
+
+    /// Reads the machine's CPU time now.
+    ///
+    /// # Errors
+    /// An unexpected layout.
+    pub(crate) fn sample(&self) -> io::Result<MachineSample> {
+        let at = Instant::now();
+        let stat = self.0.read()?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/stat layout");
+        let total = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")).ok_or_else(bad)?;
+        let ticks: Vec<u64> = total.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let busy_ticks = ticks.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum();
+        let cores = stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count();
+        Ok(MachineSample { at, busy_ticks, cores })
+    }
 }
 
 /// Cores the whole machine kept busy between two samples.
@@ -159,14 +222,22 @@ mod tests {
     }
 
     #[test]
-    fn reads_own_process() {
-        let a = sample(None).expect("own /proc");
+    fn reads_own_process_again_from_open_files() {
+        let me = ProcReader::open(None).expect("own /proc");
+        let a = me.sample().expect("own /proc");
         assert!(a.rss_kib > 0);
         let list = cpus_allowed_list(None).expect("own status");
         assert!(count_cpus(&list).is_some_and(|n| n >= 1));
-        let b = sample(None).expect("own /proc");
-        assert!(cores_used(&a, &b) >= 0.0);
-        let m = sample_machine().expect("/proc/stat");
-        assert!(m.cores >= 1 && m.busy_ticks > 0);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(60) {
+            std::hint::black_box(0u64);
+        }
+        let b = me.sample().expect("own /proc");
+        assert!(me.alive());
+        assert!(b.cpu > a.cpu, "a re-read of the open file must show fresh figures");
+        assert!(cores_used(&a, &b) > 0.0);
+        let machine = MachineReader::open().expect("/proc/stat");
+        let (m1, m2) = (machine.sample().expect("/proc/stat"), machine.sample().expect("/proc/stat"));
+        assert!(m1.cores >= 1 && m2.busy_ticks >= m1.busy_ticks);
     }
 }

@@ -10,8 +10,11 @@
 //! * `args`: the flags. `target`: URL, app, source addresses. `host`: file limit,
 //!   ports, `/proc` CPU and RSS readings.
 //! * `client`: one socket's task. `swarm`: the state sockets share and the paced ramp.
+//! * `reconnect`: a drain socket that reconnects to the survivors as pusher-js does.
 //! * `publish`: signed HTTP publishing. `churn`: presence joins and leaves.
-//! * `book`: delivery accounting. `histogram`: lock-free latency percentiles.
+//! * `book`: delivery accounting. `timeline`: a drain's closes, arrivals and auth
+//!   requests per 100 ms, and their busiest second. `histogram`: lock-free latency
+//!   percentiles.
 //! * `runner`: ramp → steady phase → report, shared by the `scenario`s.
 //! * `report`: the figures, the bottleneck verdict, table and JSON.
 
@@ -22,17 +25,21 @@ mod client;
 mod histogram;
 mod host;
 mod publish;
+mod reconnect;
 mod report;
 mod runner;
 mod scenario;
 mod swarm;
 mod target;
+mod timeline;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use args::{ChannelKind, CommonArgs, ConnectionsArgs, FanoutArgs, MixedArgs, PresenceArgs, Scenario};
+pub use args::{
+    ChannelKind, CommonArgs, ConnectionsArgs, DrainArgs, DrainWith, FanoutArgs, MixedArgs, PresenceArgs, Scenario,
+};
 
 /// Exit code when the run could not start or no socket became ready.
 const EXIT_FAILURE: u8 = 1;
@@ -50,7 +57,9 @@ hit; past one address's ephemeral ports it spreads loopback sockets over 127.0.0
 server's RSS per socket and CPU. The verdict says whether the server or the generator was the bottleneck.\n\n\
 Examples:\n  rtc bench connections -n 19000 --rate 2000 --hold 30s --server-pid $(pgrep -n rtc)\n  \
 rtc bench fanout -s 10000 -b 10 --hold 20s --json\n  rtc bench presence -m 1000 -j 15\n  \
-rtc bench mixed -n 19000 -g 250 -e 200 -m 1000 -j 15 --hold 30s")]
+rtc bench mixed -n 19000 -g 250 -e 200 -m 1000 -j 15 --hold 30s\n  \
+rtc bench drain -n 10000 --url ws://127.0.0.1:8081 --survivor ws://127.0.0.1:8082 --survivor ws://127.0.0.1:8083 \
+--drain-with admin --admin-token $TOKEN --window 15s --pre-delay 0")]
 pub struct BenchArgs {
     /// Flags shared by every scenario.
     #[command(flatten)]
@@ -96,6 +105,15 @@ pub enum BenchError {
     /// Publishing was asked of a scenario without an event book (a bug).
     #[error("internal: publishing without an event book")]
     NoEventBook,
+    /// The drain scenario ran without its drain book (a bug).
+    #[error("internal: a drain without a drain book")]
+    NoDrainBook,
+    /// Flags that cannot work together.
+    #[error("{0}")]
+    Usage(String),
+    /// Node A could not be made to drain (refused, unreachable, no such process).
+    #[error("cannot trigger the drain: {0}")]
+    Trigger(String),
     /// The tokio runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -118,7 +136,9 @@ pub enum BenchError {
 impl BenchError {
     fn exit_code(&self) -> ExitCode {
         match self {
-            BenchError::BadUrl { .. } | BenchError::ServerPid { .. } => ExitCode::from(EXIT_USAGE),
+            BenchError::BadUrl { .. } | BenchError::ServerPid { .. } | BenchError::Usage(_) => {
+                ExitCode::from(EXIT_USAGE)
+            }
             _ => ExitCode::from(EXIT_FAILURE),
         }
     }
@@ -182,5 +202,6 @@ async fn run_scenario(args: &BenchArgs) -> Result<report::Report, BenchError> {
         Scenario::Fanout(a) => scenario::fanout::run(common, a).await,
         Scenario::Presence(a) => scenario::presence::run(common, a).await,
         Scenario::Mixed(a) => scenario::mixed::run(common, a).await,
+        Scenario::Drain(a) => scenario::drain::run(common, a).await,
     }
 }

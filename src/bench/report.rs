@@ -6,13 +6,17 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::args::DrainWith;
 use super::book::DeliverySummary;
 use super::histogram::Percentiles;
 use super::host::FileLimit;
 use super::publish::PublishOutcome;
+use super::timeline::{self, Curves, Peak};
 
 /// Share of its cores above which a process counts as saturated.
 const SATURATED: f64 = 0.85;
+/// Cores used by other processes above which the figures are not clean.
+const OTHERS_NOISY: f64 = 0.5;
 
 /// Everything a run measured.
 #[derive(Debug, Serialize)]
@@ -38,6 +42,9 @@ pub(crate) struct Report {
     /// The presence channel under churn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presence: Option<Presence>,
+    /// The drain of node A and the reconnects it caused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
     /// The server process, with `--server-pid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
@@ -114,6 +121,10 @@ pub(crate) struct Deliveries {
     pub per_second: f64,
     /// Event frames that were not the bench's.
     pub foreign: u64,
+    /// The generator's CPU time to read one event's copies on its largest channel,
+    /// spread over its cores (ms): a floor under the measured time to the last
+    /// subscriber that comes from the generator, not the server.
+    pub generator_read_floor_ms: Option<f64>,
 }
 
 /// Presence figures.
@@ -133,6 +144,108 @@ pub(crate) struct Presence {
     pub frames_per_second: f64,
     /// From the join/leave command to each member frame.
     pub latency: Percentiles,
+}
+
+/// The drain of node A and the reconnects it caused. Times are seconds after the
+/// trigger; rates are per second, from the busiest one-second window.
+#[derive(Debug, Serialize)]
+pub(crate) struct Drain {
+    /// How node A was made to shed its sockets.
+    pub drain_with: DrainWith,
+    /// Node A's drain as it reported it: its answer to `POST /admin/drain`, or after a
+    /// signal the drain section of its `/admin/stats` (given the admin token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_answer: Option<serde_json::Value>,
+    /// Sockets ready on node A when the drain was triggered.
+    pub sockets_on_a: u64,
+    /// Node A's closes.
+    pub closes: Closes,
+    /// Arrivals at each survivor.
+    pub survivors: Vec<SurvivorArrivals>,
+    /// Arrivals at all survivors together.
+    pub cluster: Arrivals,
+    /// Private-channel signatures for the resubscriptions: the auth requests the app's
+    /// backend would answer.
+    pub auth_requests: Arrivals,
+    /// Expected peak per survivor of a paced drain: sockets / window / survivors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paced_expectation_per_survivor: Option<f64>,
+    /// Sockets back, every channel resubscribed, at the end.
+    pub back: u64,
+    /// When the last socket came back, if every one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_back_s: Option<f64>,
+    /// When the last socket came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_back_s: Option<f64>,
+    /// From each close to that socket's resubscription on a survivor.
+    pub away_time: crate::bench::histogram::Percentiles,
+    /// Sockets that were not back at the end.
+    pub lost: Lost,
+    /// Sockets closed again by a survivor after they came back, by code and reason.
+    pub reclosed: BTreeMap<String, u64>,
+    /// Reconnect attempts that failed, by reason.
+    pub failed_attempts: BTreeMap<String, u64>,
+    /// When node A's process was gone (with --server-pid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_a_exit_s: Option<f64>,
+    /// Width of a timeline bucket (ms).
+    pub bucket_ms: u64,
+    /// Counts per bucket since the trigger.
+    pub timeline: Curves,
+}
+
+/// Node A's closes.
+#[derive(Debug, Serialize)]
+pub(crate) struct Closes {
+    /// Closes after the trigger.
+    pub total: u64,
+    /// With a reconnect hint (4200–4299): pusher-js reconnects at once.
+    pub hinted: u64,
+    /// Without one (reset, no close frame, another code): pusher-js waits 1 s or gives up.
+    pub forced: u64,
+    /// Closes before the trigger (not in the timeline).
+    pub before_trigger: u64,
+    /// First close.
+    pub first_s: Option<f64>,
+    /// Last close.
+    pub last_s: Option<f64>,
+    /// Busiest second of closes.
+    pub peak: Peak,
+    /// Closes by code and reason.
+    pub codes: BTreeMap<String, u64>,
+}
+
+/// Arrivals (or signatures) and their busiest second.
+#[derive(Debug, Serialize)]
+pub(crate) struct Arrivals {
+    /// Count after the trigger.
+    pub total: u64,
+    /// Busiest second.
+    pub peak: Peak,
+}
+
+/// One survivor's arrivals.
+#[derive(Debug, Serialize)]
+pub(crate) struct SurvivorArrivals {
+    /// Its URL.
+    pub url: String,
+    /// Arrivals and their busiest second.
+    #[serde(flatten)]
+    pub arrivals: Arrivals,
+}
+
+/// Sockets that were not back at the end of the run.
+#[derive(Debug, Serialize)]
+pub(crate) struct Lost {
+    /// All of them.
+    pub total: u64,
+    /// Closed with a code pusher-js never reconnects after (4001–4099, ≥ 4300).
+    pub gave_up: u64,
+    /// Still trying to reconnect.
+    pub reconnecting: u64,
+    /// Never closed by node A.
+    pub still_on_a: u64,
 }
 
 /// The server process.
@@ -167,6 +280,8 @@ pub(crate) struct Generator {
     pub rss_kib: u64,
     /// Frames received per second, steady phase.
     pub frames_per_second: f64,
+    /// CPU time per received frame, steady phase (µs).
+    pub cpu_us_per_frame: Option<f64>,
 }
 
 /// The machine during the steady phase.
@@ -222,6 +337,11 @@ pub(crate) struct VerdictInputs<'a> {
     pub machine: Option<&'a Machine>,
     /// Asked and achieved ramp rates.
     pub ramp: (f64, f64),
+    /// Median time to the last subscriber and the generator's read floor under it (ms).
+    pub time_to_last: Option<(f64, f64)>,
+    /// The servers run beside the generator but are not sampled (drain: node A, the
+    /// survivors, redis): their CPU is among "other processes".
+    pub unsampled_servers: bool,
 }
 
 /// Decides what limited the run.
@@ -238,6 +358,7 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
     let server_saturated = match v.server {
         Some((cores, Some(allowed))) => cores >= SATURATED * allowed as f64,
         Some((cores, None)) => cores >= SATURATED,
+        None if v.unsampled_servers => false,
         None => {
             notes.push("give --server-pid to measure the server's CPU and memory".into());
             false
@@ -256,12 +377,20 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
             ));
         }
     }
-    let machine_saturated = v.machine.is_some_and(|m| {
-        m.busy_cores >= SATURATED * m.cores as f64 && m.other_processes_cores >= 0.25 * m.cores as f64
-    });
+    // Other processes taking half a core (or a quarter of a big machine) already compete
+    // with the pinned server and generator.
+    let others_busy = v.machine.is_some_and(|m| m.other_processes_cores >= (0.25 * m.cores as f64).max(OTHERS_NOISY));
+    let machine_saturated = others_busy && !v.unsampled_servers;
+    if let (Some(m), true, true) = (v.machine, others_busy, v.unsampled_servers) {
+        notes.push(format!(
+            "{:.2} of the machine's {} cores were busy outside the generator: the nodes under test, redis and \
+             any other process together (not told apart); rerun when the machine is otherwise quiet",
+            m.other_processes_cores, m.cores
+        ));
+    }
     if let (Some(m), true) = (v.machine, machine_saturated) {
         notes.push(format!(
-            "the machine was busy ({:.2} of {} cores), {:.2} cores of it other processes: rerun when it is quiet",
+            "other processes used {2:.2} of the machine's {1} cores ({0:.2} busy in all): rerun when it is quiet",
             m.busy_cores, m.cores, m.other_processes_cores
         ));
     }
@@ -277,6 +406,19 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
             ));
         }
     }
+    // The generator reads one event's copies one after another; when that alone takes
+    // half the measured time to the last subscriber, the figure is mostly the generator's.
+    let mut read_bound = false;
+    if let Some((median, floor)) = v.time_to_last {
+        if floor > 0.0 && median > 0.0 && floor >= 0.5 * median {
+            read_bound = true;
+            notes.push(format!(
+                "time to the last subscriber (median {median:.1} ms) is mostly the generator reading every copy: \
+                 that alone takes {floor:.1} ms per event here; the server's own figure is lower (spread the \
+                 subscribers over more generator cores, or fewer per event)"
+            ));
+        }
+    }
     let (asked, achieved) = v.ramp;
     if achieved < 0.9 * asked {
         notes.push(format!("the generator started {achieved:.0} sockets/s of the {asked:.0}/s asked"));
@@ -284,9 +426,10 @@ pub(crate) fn verdict(v: &VerdictInputs<'_>) -> Verdict {
     let bottleneck = match (gen_saturated, server_saturated) {
         (false, false) if machine_saturated => Bottleneck::Machine,
         (true, false) => Bottleneck::Generator,
+        (false, false) if read_bound => Bottleneck::Generator,
         (false, true) => Bottleneck::Server,
         (true, true) => Bottleneck::Unknown,
-        (false, false) if v.server.is_none() => Bottleneck::Unknown,
+        (false, false) if v.server.is_none() && !v.unsampled_servers => Bottleneck::Unknown,
         (false, false) if behind => Bottleneck::Server,
         (false, false) => {
             notes.push("neither side was saturated: these are the server's figures at this load".into());
@@ -389,6 +532,13 @@ impl Report {
                 s.time_to_last.count,
                 s.incomplete_events
             );
+            if let Some(floor) = d.generator_read_floor_ms {
+                let _ = writeln!(
+                    o,
+                    "  {:<12}{floor:.2} ms per event (generator CPU to read one event's copies)",
+                    "read floor"
+                );
+            }
         }
         if let Some(p) = &self.presence {
             let _ = writeln!(
@@ -397,6 +547,9 @@ impl Report {
                 "presence", p.members, p.joins, p.leaves, p.frames_received, p.frames_expected, p.frames_per_second
             );
             let _ = writeln!(o, "  {:<12}{}", "latency", pct(&p.latency));
+        }
+        if let Some(d) = &self.drain {
+            d.render(&mut o);
         }
         if let Some(s) = &self.server {
             let _ = writeln!(
@@ -415,13 +568,14 @@ impl Report {
         let g = &self.generator;
         let _ = writeln!(
             o,
-            "{:<14}CPU {:.2} of {} cores ({:.1} CPU-s in all), RSS {}, {:.0} frames/s received",
+            "{:<14}CPU {:.2} of {} cores ({:.1} CPU-s in all), RSS {}, {:.0} frames/s received{}",
             "generator",
             g.cpu_cores,
             g.cores_available,
             g.cpu_seconds_total,
             mib(g.rss_kib),
-            g.frames_per_second
+            g.frames_per_second,
+            g.cpu_us_per_frame.map_or(String::new(), |us| format!(" at {us:.1} µs CPU each"))
         );
         if let Some(m) = &self.machine {
             let _ = writeln!(
@@ -448,6 +602,108 @@ impl Report {
     }
 }
 
+fn secs(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| format!("{s:.2} s"))
+}
+
+fn peak_text(p: &Peak) -> String {
+    format!(
+        "peak {}/s (busiest second from {:.1} s; busiest 100 ms at {}/s)",
+        p.per_second, p.from_s, p.bucket_per_second
+    )
+}
+
+impl Drain {
+    fn render(&self, o: &mut String) {
+        let how = match self.drain_with {
+            DrainWith::Admin => "POST /admin/drain",
+            DrainWith::Signal => "SIGTERM",
+            DrainWith::Kill => "SIGKILL",
+        };
+        let answer = self.node_answer.as_ref().map_or(String::new(), |a| format!("; node A reported {a}"));
+        let _ = writeln!(o, "{:<14}{how} at t = 0 with {} sockets on node A{answer}", "drain", self.sockets_on_a);
+        let c = &self.closes;
+        let _ = writeln!(
+            o,
+            "  {:<12}{} ({} hints 42xx, {} forced), first {} last {}; {}",
+            "closes",
+            c.total,
+            c.hinted,
+            c.forced,
+            secs(c.first_s),
+            secs(c.last_s),
+            peak_text(&c.peak)
+        );
+        if c.before_trigger > 0 {
+            let _ = writeln!(o, "  {:<12}{} closes before the trigger", "", c.before_trigger);
+        }
+        tally(o, "close code", &c.codes);
+        for (i, s) in self.survivors.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  {:<12}{} arrivals, {}  ({})",
+                format!("survivor {}", i + 1),
+                s.arrivals.total,
+                peak_text(&s.arrivals.peak),
+                s.url
+            );
+        }
+        let _ = writeln!(o, "  {:<12}{} arrivals, {}", "cluster", self.cluster.total, peak_text(&self.cluster.peak));
+        if let Some(e) = self.paced_expectation_per_survivor {
+            let _ = writeln!(o, "  {:<12}{e:.0}/s per survivor (sockets / window / survivors)", "paced ideal");
+        }
+        let _ = writeln!(
+            o,
+            "  {:<12}{} signatures, {}",
+            "auth",
+            self.auth_requests.total,
+            peak_text(&self.auth_requests.peak)
+        );
+        let all = self.all_back_s.map_or("NOT all back".into(), |s| format!("all back at {s:.2} s"));
+        let _ = writeln!(
+            o,
+            "  {:<12}{}/{} back, {all}; close → resubscribed {}",
+            "back",
+            self.back,
+            self.sockets_on_a,
+            pct(&self.away_time)
+        );
+        let l = &self.lost;
+        let _ = writeln!(
+            o,
+            "  {:<12}{} ({} gave up, {} still reconnecting, {} never closed by node A)",
+            "lost", l.total, l.gave_up, l.reconnecting, l.still_on_a
+        );
+        tally(o, "re-closed", &self.reclosed);
+        tally(o, "failed try", &self.failed_attempts);
+        if let Some(t) = self.node_a_exit_s {
+            let _ = writeln!(o, "  {:<12}process gone at {t:.2} s", "node A");
+        }
+        let closes = timeline::per_second(&self.timeline.closes);
+        let arrivals: Vec<Vec<u32>> = self.timeline.arrivals.iter().map(|a| timeline::per_second(a)).collect();
+        let auth = timeline::per_second(&self.timeline.auth_requests);
+        if closes.is_empty() && arrivals.iter().all(Vec::is_empty) {
+            return;
+        }
+        let mut head = format!("  {:<12}{:>8}", "second", "closes");
+        for i in 0..arrivals.len() {
+            head.push_str(&format!("{:>12}", format!("survivor {}", i + 1)));
+        }
+        head.push_str(&format!("{:>8}", "auth"));
+        let _ = writeln!(o, "{head}");
+        let rows = closes.len().max(auth.len()).max(arrivals.iter().map(Vec::len).max().unwrap_or(0));
+        let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
+        for i in 0..rows {
+            let mut line = format!("  {:<12}{:>8}", format!("{i}–{}", i + 1), at(&closes, i));
+            for a in &arrivals {
+                line.push_str(&format!("{:>12}", at(a, i)));
+            }
+            line.push_str(&format!("{:>8}", at(&auth, i)));
+            let _ = writeln!(o, "{line}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +717,8 @@ mod tests {
             publish: None,
             machine: None,
             ramp: (100.0, 100.0),
+            time_to_last: None,
+            unsampled_servers: false,
         }
     }
 
@@ -476,5 +734,13 @@ mod tests {
         let busy = Machine { cores: 2, busy_cores: 1.9, other_processes_cores: 1.2 };
         let v = verdict(&VerdictInputs { machine: Some(&busy), ..inputs(0.3, Some((0.4, Some(1)))) });
         assert_eq!(v.bottleneck, Bottleneck::Machine);
+        let v = verdict(&VerdictInputs { time_to_last: Some((30.0, 20.0)), ..inputs(0.6, Some((0.4, Some(1)))) });
+        assert_eq!(v.bottleneck, Bottleneck::Generator);
+        let v = verdict(&VerdictInputs { time_to_last: Some((30.0, 5.0)), ..inputs(0.6, Some((0.4, Some(1)))) });
+        assert_eq!(v.bottleneck, Bottleneck::None);
+        // A drain: the nodes are not sampled; their CPU is not "other processes".
+        let v = verdict(&VerdictInputs { machine: Some(&busy), unsampled_servers: true, ..inputs(0.3, None) });
+        assert_eq!(v.bottleneck, Bottleneck::None);
+        assert!(v.notes.iter().all(|n| !n.contains("--server-pid")), "{:?}", v.notes);
     }
 }

@@ -18,7 +18,7 @@ use super::publish::PublishOutcome;
 use super::report::{
     self, Connections, Deliveries, Generator, Limits, Machine, Presence, Report, Server, VerdictInputs,
 };
-use super::swarm::{self, RampOutcome, Shared, SocketPlan};
+use super::swarm::{self, Books, RampOutcome, Shared, SocketPlan};
 use super::target::Target;
 use super::BenchError;
 
@@ -66,11 +66,15 @@ pub(crate) struct Run {
     limits: Limits,
     warnings: Vec<String>,
     generator_start: ProcSample,
+    own_proc: host::ProcReader,
+    server_proc: Option<host::ProcReader>,
+    machine_proc: Option<host::MachineReader>,
     server_before: Option<ProcSample>,
     ramp: Option<RampOutcome>,
     steady_start: Option<Window>,
     steady_end: Option<Window>,
     progress: Option<JoinHandle<()>>,
+    unsampled_servers: bool,
 }
 
 impl Run {
@@ -85,6 +89,20 @@ impl Run {
         sockets: usize,
         events: Option<EventBook>,
         presence: Option<PresenceBook>,
+    ) -> Result<Run, BenchError> {
+        Run::start_with(common, scenario, parameters, sockets, Books { events, presence, drain: None }).await
+    }
+
+    /// [`Run::start`] with any set of books.
+    ///
+    /// # Errors
+    /// See [`Run::start`].
+    pub(crate) async fn start_with(
+        common: &CommonArgs,
+        scenario: &'static str,
+        parameters: serde_json::Value,
+        sockets: usize,
+        books: Books,
     ) -> Result<Run, BenchError> {
         let started = Instant::now();
         let open_files = host::raise_file_limit();
@@ -114,11 +132,19 @@ impl Run {
         if !target.is_loopback() {
             warnings.push(format!("target {} is not loopback: network latency is in every figure", target.addr));
         }
-        let server_before = match common.server_pid {
-            Some(pid) => Some(host::sample(Some(pid)).map_err(|source| BenchError::ServerPid { pid, source })?),
+        // Opened now, while file descriptors are free; re-read at every sample.
+        let server_proc = match common.server_pid {
+            Some(pid) => {
+                Some(host::ProcReader::open(Some(pid)).map_err(|source| BenchError::ServerPid { pid, source })?)
+            }
             None => None,
         };
-        let shared = Arc::new(Shared::new(events, presence));
+        let server_before = match (&server_proc, common.server_pid) {
+            (Some(p), Some(pid)) => Some(p.sample().map_err(|source| BenchError::ServerPid { pid, source })?),
+            _ => None,
+        };
+        let own_proc = host::ProcReader::open(None).map_err(BenchError::OwnProc)?;
+        let shared = Arc::new(Shared::new(books));
         let progress = std::io::stderr().is_terminal().then(|| spawn_progress(shared.clone(), sockets));
         Ok(Run {
             limits: Limits {
@@ -135,13 +161,17 @@ impl Run {
             parameters,
             requested: sockets,
             warnings,
-            generator_start: host::sample(None).map_err(BenchError::OwnProc)?,
+            generator_start: own_proc.sample().map_err(BenchError::OwnProc)?,
+            own_proc,
+            server_proc,
+            machine_proc: host::MachineReader::open().ok(),
             server_before,
             ramp: None,
             steady_start: None,
             steady_end: None,
             progress,
             shared,
+            unsampled_servers: false,
         })
     }
 
@@ -152,6 +182,37 @@ impl Run {
         let until = self.deadline.checked_sub(RESERVE + steady).unwrap_or(self.deadline);
         let outcome =
             swarm::ramp(&self.shared, &self.target, &self.tasks, self.requested, self.common.rate, until, plan).await;
+        self.note_ramp(outcome);
+        outcome
+    }
+
+    /// Opens the sockets at `--rate` with a scenario's own socket task (see
+    /// [`swarm::ramp_with`]), leaving `after` before `--duration` for what follows.
+    pub(crate) async fn ramp_with<F>(
+        &mut self,
+        after: Duration,
+        connect_timeout: Duration,
+        socket: impl FnMut(usize) -> F,
+    ) -> RampOutcome
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let until = self.deadline.checked_sub(RESERVE + after).unwrap_or(self.deadline);
+        let outcome = swarm::ramp_with(
+            &self.shared,
+            &self.tasks,
+            self.requested,
+            self.common.rate,
+            until,
+            connect_timeout,
+            socket,
+        )
+        .await;
+        self.note_ramp(outcome);
+        outcome
+    }
+
+    fn note_ramp(&mut self, outcome: RampOutcome) {
         if outcome.started < self.requested {
             self.warnings
                 .push(format!("--duration ended the ramp after {} of {} sockets", outcome.started, self.requested));
@@ -159,7 +220,17 @@ impl Run {
             self.warnings.push("some sockets were still connecting when the ramp ended".into());
         }
         self.ramp = Some(outcome);
-        outcome
+    }
+
+    /// Says that the servers under test run beside the generator without being sampled
+    /// (a drain's nodes and redis), so the verdict does not call their CPU noise.
+    pub(crate) fn servers_unsampled(&mut self) {
+        self.unsampled_servers = true;
+    }
+
+    /// Adds a line to the report's warnings.
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
     }
 
     /// Whether the ramp left no socket ready (the steady phase would measure nothing).
@@ -169,9 +240,9 @@ impl Run {
 
     fn window(&self) -> Window {
         Window {
-            generator: host::sample(None).unwrap_or(self.generator_start),
-            server: self.common.server_pid.and_then(|pid| host::sample(Some(pid)).ok()),
-            machine: host::sample_machine().ok(),
+            generator: self.own_proc.sample().unwrap_or(self.generator_start),
+            server: self.server_proc.as_ref().and_then(|p| p.sample().ok()),
+            machine: self.machine_proc.as_ref().and_then(|m| m.sample().ok()),
             frames_in: self.shared.frames_in.load(Ordering::Relaxed),
         }
     }
@@ -179,10 +250,7 @@ impl Run {
     /// Starts the measured steady phase; returns when it should stop (after `--hold`, or
     /// earlier when `--duration` requires).
     pub(crate) async fn begin_steady(&mut self, phase: &'static str) -> Instant {
-        self.quiesce().await;
-        self.shared.set_phase(phase);
-        self.steady_start = Some(self.window());
-        self.shared.measuring.store(true, Ordering::Relaxed);
+        self.begin_measuring(phase).await;
         let wanted = Instant::now() + self.common.hold;
         let latest = self.deadline.checked_sub(RESERVE).unwrap_or(self.deadline);
         if wanted > latest {
@@ -193,6 +261,15 @@ impl Run {
             ));
         }
         wanted.min(latest)
+    }
+
+    /// Starts the measured phase without a length of its own (the scenario ends it with
+    /// [`Run::end_steady`]): waits for quiet after the ramp, takes the opening samples.
+    pub(crate) async fn begin_measuring(&mut self, phase: &'static str) {
+        self.quiesce().await;
+        self.shared.set_phase(phase);
+        self.steady_start = Some(self.window());
+        self.shared.measuring.store(true, Ordering::Relaxed);
     }
 
     /// Waits until no frame has arrived for a moment (bounded), so that the ramp's
@@ -254,7 +331,7 @@ impl Run {
             p.abort();
             eprint!("\r\x1b[K");
         }
-        let generator_end = host::sample(None).map_err(BenchError::OwnProc)?;
+        let generator_end = self.own_proc.sample().map_err(BenchError::OwnProc)?;
         Ok(self.assemble(publish, churn, generator_end))
     }
 
@@ -303,6 +380,8 @@ impl Run {
         };
         let gen_cores = host::cores_used(&start.generator, &end.generator);
         let gen_allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gen_cpu_secs = end.generator.cpu.saturating_sub(start.generator.cpu).as_secs_f64();
+        let us_per_frame = (frames > 0 && gen_cpu_secs > 0.0).then(|| gen_cpu_secs * 1e6 / frames as f64);
         let ramp_secs = ramp.elapsed.as_secs_f64();
         let connections = Connections {
             requested: self.requested as u64,
@@ -330,9 +409,11 @@ impl Run {
         let deliveries = s.events.as_ref().map(|b| {
             let summary = b.summary();
             let publishing = publish.as_ref().map_or(secs, |p| p.seconds);
+            let largest = b.subscribers.iter().map(|n| n.load(Ordering::Relaxed)).max().unwrap_or(0);
             Deliveries {
                 per_second: if publishing > 0.0 { summary.received as f64 / publishing } else { 0.0 },
                 foreign: load(&b.foreign),
+                generator_read_floor_ms: us_per_frame.map(|us| f64::from(largest) * us / 1_000.0 / gen_allowed as f64),
                 summary,
             }
         });
@@ -371,6 +452,10 @@ impl Run {
             publish: publish.as_ref(),
             machine: machine.as_ref(),
             ramp: (self.common.rate, connections.ramp_rate_achieved),
+            time_to_last: deliveries
+                .as_ref()
+                .and_then(|d| Some((d.summary.time_to_last.p50_ms, d.generator_read_floor_ms?))),
+            unsampled_servers: self.unsampled_servers,
         });
         Report {
             scenario: self.scenario,
@@ -382,6 +467,7 @@ impl Run {
             publish,
             deliveries,
             presence,
+            drain: None,
             server,
             generator: Generator {
                 cores_available: gen_allowed,
@@ -389,6 +475,7 @@ impl Run {
                 cpu_seconds_total: gen_end.cpu.saturating_sub(self.generator_start.cpu).as_secs_f64(),
                 rss_kib: end.generator.rss_kib,
                 frames_per_second: per_sec(frames),
+                cpu_us_per_frame: us_per_frame,
             },
             machine,
             verdict,
@@ -417,6 +504,9 @@ fn spawn_progress(shared: Arc<Shared>, total: usize) -> JoinHandle<()> {
             }
             if let Some(p) = &shared.presence {
                 line.push_str(&format!("  presence {}", load(&p.frames)));
+            }
+            if let Some(d) = &shared.drain {
+                line.push_str(&format!("  on A {}  away {}  back {}", load(&d.on_home), load(&d.away), load(&d.back)));
             }
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[K{line}");

@@ -17,6 +17,7 @@ use super::book::{EventBook, PresenceBook};
 use super::client;
 use super::histogram::Histogram;
 use super::target::Target;
+use super::timeline::DrainBook;
 
 /// Counts per label (failure reasons, close codes). Few distinct labels; rare updates.
 #[derive(Debug, Default)]
@@ -75,11 +76,25 @@ pub(crate) struct Shared {
     pub events: Option<EventBook>,
     /// The presence channel under churn (presence, mixed).
     pub presence: Option<PresenceBook>,
+    /// Closes, arrivals and reconnects around a drain (drain).
+    pub drain: Option<DrainBook>,
+}
+
+/// The books a scenario keeps besides the socket counters.
+#[derive(Debug, Default)]
+pub(crate) struct Books {
+    /// Published events and their deliveries.
+    pub events: Option<EventBook>,
+    /// The presence channel under churn.
+    pub presence: Option<PresenceBook>,
+    /// The drain's timeline.
+    pub drain: Option<DrainBook>,
 }
 
 impl Shared {
     /// Fresh state with the given books.
-    pub(crate) fn new(events: Option<EventBook>, presence: Option<PresenceBook>) -> Self {
+    pub(crate) fn new(books: Books) -> Self {
+        let Books { events, presence, drain } = books;
         Shared {
             epoch: Instant::now(),
             cancel: CancellationToken::new(),
@@ -100,6 +115,7 @@ impl Shared {
             server_errors: Tally::default(),
             events,
             presence,
+            drain,
         }
     }
 
@@ -202,6 +218,25 @@ pub(crate) async fn ramp(
     deadline: Instant,
     mut plan: impl FnMut(usize) -> SocketPlan,
 ) -> RampOutcome {
+    let (s, t) = (shared.clone(), target.clone());
+    let socket = move |i| client::run_socket(s.clone(), t.clone(), plan(i));
+    ramp_with(shared, tasks, count, rate, deadline, target.connect_timeout, socket).await
+}
+
+/// [`ramp`] with any socket task: `socket(i)` is spawned for socket `i` and must count
+/// it in [`Shared::ready`] or [`Shared::failed`] within `connect_timeout`.
+pub(crate) async fn ramp_with<F>(
+    shared: &Arc<Shared>,
+    tasks: &TaskTracker,
+    count: usize,
+    rate: f64,
+    deadline: Instant,
+    connect_timeout: Duration,
+    mut socket: impl FnMut(usize) -> F,
+) -> RampOutcome
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     shared.set_phase("ramp");
     let start = Instant::now();
     let mut started = 0;
@@ -214,11 +249,11 @@ pub(crate) async fn ramp(
             () = shared.cancel.cancelled() => break,
             () = sleep_until(at) => {}
         }
-        tasks.spawn(client::run_socket(shared.clone(), target.clone(), plan(i)));
+        tasks.spawn(socket(i));
         started += 1;
     }
     let spawning = start.elapsed();
-    let settle_by = deadline.min(Instant::now() + target.connect_timeout + SETTLE_SLACK);
+    let settle_by = deadline.min(Instant::now() + connect_timeout + SETTLE_SLACK);
     let mut settled = false;
     while Instant::now() < settle_by && !shared.cancel.is_cancelled() {
         if shared.settled() >= started as u64 {

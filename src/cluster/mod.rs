@@ -95,9 +95,19 @@ impl Keys {
     pub fn cache(&self, app: &str, channel: &str) -> String {
         format!("{}cache:{app}:{channel}", self.prefix)
     }
+    /// A pending webhook departure (`channel_vacated`/`member_removed`) that a return on
+    /// any node cancels by deleting it.
+    pub fn webhook_pending(&self, app: &str, what: &str) -> String {
+        format!("{}whpend:{app}:{what}", self.prefix)
+    }
     /// Lock taken by the node that reaps a dead node.
     pub fn reap_lock(&self, node: &str) -> String {
         format!("{}reap:{node}", self.prefix)
+    }
+    /// When a dead node was reaped (unix seconds): it is reaped once, and listed as
+    /// down for a while before it is forgotten.
+    pub fn reaped_at(&self, node: &str) -> String {
+        format!("{}reapedat:{node}", self.prefix)
     }
     /// Marker left after a node was reaped, so a node that comes back knows its
     /// members were removed and announces them again.

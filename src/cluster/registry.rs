@@ -17,13 +17,20 @@ use rtc_model::NodeStats;
 use tokio::time::Instant;
 
 use super::{BusMessage, Cluster, LiveView, StateOp, HEARTBEAT};
-use crate::protocol::ChannelName;
+use crate::protocol::{ChannelKind, ChannelName};
 use crate::server::{stats, Node};
 
 /// How long the reaper lock is held.
 const REAP_LOCK_MS: u64 = 30_000;
 /// How long the "you were reaped" marker lives.
 const REAPED_MARKER_SECS: u64 = 3_600;
+/// How long a dead node stays listed in the registry set after it was reaped, so the
+/// console can show it as down.
+const DEAD_LISTED_SECS: u64 = 600;
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
 
 pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>) {
     let tasks = cluster.tasks.clone();
@@ -120,6 +127,10 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                     last_seen.insert(n.node_id.clone(), n.clone());
                 }
                 *cluster.live.write() = LiveView { others };
+                if prev_missing {
+                    let _: Result<(), _> =
+                        redis::cmd("DEL").arg(cluster.keys.reaped_at(&cluster.node_id)).query_async(&mut con).await;
+                }
                 if prev_missing || reconnected {
                     let marker: bool = redis::cmd("EXISTS")
                         .arg(cluster.keys.reaped(&cluster.node_id, &cluster.boot_id))
@@ -130,8 +141,27 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                 }
                 if Instant::now() >= reap_after {
                     for id in dead {
-                        let boot = last_seen.remove(&id).map(|s| s.boot_id).unwrap_or_default();
-                        reap(&cluster, &node, &mut con, &id, &boot, false).await;
+                        // Reap once; keep the id listed (the console shows it down) for
+                        // DEAD_LISTED_SECS, then forget it.
+                        let reaped_at: Option<u64> = redis::cmd("GET")
+                            .arg(cluster.keys.reaped_at(&id))
+                            .query_async(&mut con)
+                            .await
+                            .unwrap_or(None);
+                        match reaped_at {
+                            None => {
+                                let boot = last_seen.remove(&id).map(|s| s.boot_id).unwrap_or_default();
+                                reap(&cluster, &node, &mut con, &id, &boot, false).await;
+                            }
+                            Some(at) if unix_secs().saturating_sub(at) > DEAD_LISTED_SECS => {
+                                let _: Result<(), _> = redis::pipe()
+                                    .srem(cluster.keys.nodes(), &id)
+                                    .del(cluster.keys.reaped_at(&id))
+                                    .query_async(&mut con)
+                                    .await;
+                            }
+                            Some(_) => {}
+                        }
                     }
                 }
             }
@@ -237,6 +267,7 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
             }
             removed += 1;
             if let (Some(app), Ok(c)) = (app, ChannelName::parse(channel)) {
+                app.webhooks().member_removed_shared(&c, &user).await;
                 app.fan_out_member_removed(&c, &user);
             }
             cluster.publish(app_id, BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user });
@@ -259,12 +290,31 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
                 cluster.publish(id, BusMessage::Watchlist { user_id: user, online: false });
             }
         }
+        if app.webhooks().wants_occupancy() {
+            // The dead node's channels that no live node has: vacated (after the delay).
+            let channels: Vec<String> =
+                redis::cmd("HKEYS").arg(keys.subs(id, dead)).query_async(con).await.unwrap_or_default();
+            for channel in channels {
+                let mut pipe = redis::pipe();
+                for n in &live {
+                    pipe.hget(keys.subs(id, n), &channel);
+                }
+                let counts: Vec<Option<u64>> =
+                    if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
+                if counts.into_iter().flatten().sum::<u64>() == 0 {
+                    if let Some(c) = ChannelName::parse(&channel).ok().filter(|c| c.kind() != ChannelKind::ServerToUser)
+                    {
+                        app.webhooks().channel_vacated_shared(&c).await;
+                    }
+                }
+            }
+        }
         let _: Result<(), _> = redis::pipe().del(keys.online(id, dead)).del(keys.subs(id, dead)).query_async(con).await;
     }
     let mut pipe = redis::pipe();
     pipe.del(keys.presence_index(dead)).ignore();
     if !own {
-        pipe.srem(keys.nodes(), dead).ignore();
+        pipe.cmd("SET").arg(keys.reaped_at(dead)).arg(unix_secs()).arg("EX").arg(REAPED_MARKER_SECS).ignore();
         if !dead_boot.is_empty() {
             pipe.cmd("SET").arg(keys.reaped(dead, dead_boot)).arg(1).arg("EX").arg(REAPED_MARKER_SECS).ignore();
         }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::{BusMessage, Cluster};
 use crate::protocol::frame;
-use crate::protocol::ChannelName;
+use crate::protocol::{ChannelKind, ChannelName};
 use crate::server::app::App;
 use crate::server::conn_handle::ConnHandle;
 use crate::server::{Frame, Node};
@@ -49,7 +49,29 @@ end
 return {1, left}
 ";
 
+/// Sets this node's subscriber count of each channel (`ARGV`: channel, count, …) in
+/// `KEYS[1]` and returns, per channel, this node's previous count and the sum over the
+/// other live nodes (`KEYS[2..]`), in one atomic step: each cluster-wide 0 → n and
+/// n → 0 change is then seen by exactly one node (for `channel_occupied`/`vacated`).
+const COUNTS: &str = r"
+local out = {}
+for j = 1, #ARGV, 2 do
+  local ch = ARGV[j]
+  local n = tonumber(ARGV[j + 1])
+  local old = tonumber(redis.call('HGET', KEYS[1], ch) or '0')
+  if n == 0 then redis.call('HDEL', KEYS[1], ch) else redis.call('HSET', KEYS[1], ch, n) end
+  local others = 0
+  for i = 2, #KEYS do
+    others = others + tonumber(redis.call('HGET', KEYS[i], ch) or '0')
+  end
+  out[#out + 1] = old
+  out[#out + 1] = others
+end
+return out
+";
+
 static JOIN_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(JOIN));
+static COUNTS_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(COUNTS));
 static LEAVE_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(LEAVE));
 
 /// A change to the shared state, queued by the sockets' code paths.
@@ -178,6 +200,8 @@ struct StateTask {
 }
 
 type Counts = HashMap<(String, ChannelName), (Arc<App>, usize, bool)>;
+/// One app's count changes: (channel, local subscribers, emit `subscription_count`).
+type AppCounts = (Arc<App>, Vec<(ChannelName, usize, bool)>);
 
 impl StateTask {
     fn con(&self) -> Option<ConnectionManager> {
@@ -315,6 +339,7 @@ impl StateTask {
             conn.push(f);
         }
         if cluster_first {
+            app.webhooks().member_added_shared(channel, user_id).await;
             app.fan_out_member_added(channel, user_id, info, Some(conn.socket_id));
             self.cluster.publish(
                 &app.config.id,
@@ -349,6 +374,7 @@ impl StateTask {
             }
         };
         if last {
+            app.webhooks().member_removed_shared(channel, user_id).await;
             app.fan_out_member_removed(channel, user_id);
             self.cluster.publish(
                 &app.config.id,
@@ -358,6 +384,13 @@ impl StateTask {
     }
 
     async fn flush_counts(&self, counts: Counts) {
+        // Apps with occupancy webhooks need cluster-wide edges: the atomic script.
+        let (tracked, counts): (Counts, Counts) = counts.into_iter().partition(|((_, channel), (app, _, _))| {
+            app.webhooks().wants_occupancy() && channel.kind() != ChannelKind::ServerToUser
+        });
+        if !tracked.is_empty() {
+            self.flush_tracked_counts(tracked).await;
+        }
         let me = self.cluster.node_id.clone();
         if let Some(mut con) = self.con() {
             let mut pipe = redis::pipe();
@@ -378,9 +411,66 @@ impl StateTask {
                 continue;
             }
             let total = local as u64 + self.other_subs(&app, &channel).await;
-            app.send_count_frame(&channel, total);
+            self.count_changed(&app, &channel, total);
+        }
+    }
+
+    /// Sends `subscription_count` (frames here and on the other nodes, webhook once).
+    fn count_changed(&self, app: &App, channel: &ChannelName, total: u64) {
+        app.send_count_frame(channel, total);
+        if app.config.subscription_count {
             self.cluster
                 .publish(&app.config.id, BusMessage::SubscriptionCount { channel: channel.to_string(), count: total });
+        }
+        app.webhooks().subscription_count(channel, total);
+    }
+
+    /// Writes the counts of apps with occupancy webhooks through [`COUNTS`] and sends
+    /// `channel_occupied`/`channel_vacated` for the cluster-wide edges this node caused.
+    /// Without Redis no edge is known and none is sent (the node is degraded).
+    async fn flush_tracked_counts(&self, counts: Counts) {
+        let mut by_app: HashMap<String, AppCounts> = HashMap::new();
+        for ((app_id, channel), (app, local, emit)) in counts {
+            by_app.entry(app_id).or_insert_with(|| (app, Vec::new())).1.push((channel, local, emit));
+        }
+        for (app, rows) in by_app.into_values() {
+            let keys = self.keys_for(|n| self.cluster.keys.subs(&app.config.id, n));
+            let result = match self.con() {
+                Some(mut con) => {
+                    let mut inv = COUNTS_SCRIPT.prepare_invoke();
+                    for k in &keys {
+                        inv.key(k);
+                    }
+                    for (channel, local, _) in &rows {
+                        inv.arg(channel.as_str()).arg(*local);
+                    }
+                    inv.invoke_async::<Vec<u64>>(&mut con).await
+                }
+                None => Err(unreachable_err()),
+            };
+            let pairs = match result {
+                Ok(v) if v.len() == rows.len() * 2 => Some(v),
+                Ok(_) => None,
+                Err(e) => {
+                    self.failed("subscriber counts", &e);
+                    None
+                }
+            };
+            for (i, (channel, local, emit)) in rows.into_iter().enumerate() {
+                let local = local as u64;
+                let (before, after) = match &pairs {
+                    Some(v) => (v[2 * i] + v[2 * i + 1], local + v[2 * i + 1]),
+                    None => (local, local),
+                };
+                if before == 0 && after > 0 {
+                    app.webhooks().channel_occupied_shared(&channel).await;
+                } else if before > 0 && after == 0 {
+                    app.webhooks().channel_vacated_shared(&channel).await;
+                }
+                if emit {
+                    self.count_changed(&app, &channel, after);
+                }
+            }
         }
     }
 
@@ -421,7 +511,10 @@ impl StateTask {
         };
         let f = match stored {
             Some((event, data)) => frame::event_frame(&event, Some(channel.as_str()), Some(&data), None),
-            None => frame::cache_miss(channel.as_str()),
+            None => {
+                app.webhooks().cache_miss(channel);
+                frame::cache_miss(channel.as_str())
+            }
         };
         self.node.metrics.frames_out.inc();
         conn.push(Frame::from(f));
@@ -535,6 +628,7 @@ impl StateTask {
                     let keys_for = self.keys_for(|n| keys.presence(&app.config.id, channel.as_str(), n));
                     for (user, info) in members {
                         if let Ok(true) = self.join_script(&keys_for, &user, &info).await {
+                            app.webhooks().member_added_shared(&channel, &user).await;
                             app.fan_out_member_added(&channel, &user, &info, None);
                             self.cluster.publish(
                                 &app.config.id,

@@ -134,4 +134,20 @@ pub struct AppSection {
     pub max_watchlist_size: Option<usize>,
     /// Cache channel TTL (s).
     pub cache_ttl: Option<u64>,
+    /// Webhook endpoints: `[{ url = "https://…", events = ["channel_occupied", …] }]`.
+    pub webhooks: Option<Vec<WebhookSection>>,
+    /// Batch webhook events (up to 50 per POST, collected for 50 ms).
+    pub webhook_batch: Option<bool>,
+    /// Seconds a failed webhook POST is retried (0 = no retries).
+    pub webhook_retry_for: Option<u64>,
+}
+
+/// One entry of an app's `webhooks` list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Endpoint URL (http or https).
+    pub url: Option<String>,
+    /// Event names sent to it (all when absent).
+    pub events: Option<Vec<String>>,
 }

@@ -7,10 +7,11 @@ mod file;
 use std::fmt;
 use std::path::Path;
 
-pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection};
+pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection, WebhookSection};
 
 use crate::cli::{ClientEvents, LogFormat, ServeArgs};
 use crate::secret::{random_token, Secret};
+use crate::webhooks::{KindSet, WebhookTarget};
 
 /// Development app id, used when no app is configured.
 pub const DEV_APP_ID: &str = "100001";
@@ -99,6 +100,12 @@ pub struct AppConfig {
     pub max_watchlist_size: usize,
     /// Cache channel TTL (s).
     pub cache_ttl: u64,
+    /// Webhook endpoints (none = webhooks off).
+    pub webhooks: Vec<WebhookTarget>,
+    /// Batch webhook events (up to 50 per POST within 50 ms); else one per POST.
+    pub webhook_batch: bool,
+    /// Seconds a failed webhook POST is retried with backoff (0 = never).
+    pub webhook_retry_for: u64,
 }
 
 impl AppConfig {
@@ -129,6 +136,9 @@ impl AppConfig {
             watchlist: true,
             max_watchlist_size: 100,
             cache_ttl: 1_800,
+            webhooks: Vec::new(),
+            webhook_batch: true,
+            webhook_retry_for: crate::webhooks::DEFAULT_RETRY_FOR.as_secs(),
         }
     }
 
@@ -593,6 +603,22 @@ fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppCo
     if let Some(v) = args.require_signin_within {
         app.require_signin_within = v;
     }
+    let hook_url = (r.env)("RTC_APP_WEBHOOK_URL");
+    let hook_events = (r.env)("RTC_APP_WEBHOOK_EVENTS");
+    match (hook_url, hook_events) {
+        (Some(url), events) => {
+            let target = webhook_target(
+                r,
+                "env RTC_APP_WEBHOOK_URL",
+                "env RTC_APP_WEBHOOK_EVENTS",
+                Some(&url),
+                events.map(|e| e.split(',').map(str::to_string).collect::<Vec<_>>()).as_deref(),
+            );
+            app.webhooks = target.into_iter().collect();
+        }
+        (None, Some(_)) => r.err("env RTC_APP_WEBHOOK_EVENTS", "is set but RTC_APP_WEBHOOK_URL is not"),
+        (None, None) => {}
+    }
     validate_app(r, "app (flags/env)", app);
 }
 
@@ -639,8 +665,52 @@ fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<Ap
         cache_ttl
     );
     app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout);
+    if let Some(v) = a.webhook_batch {
+        app.webhook_batch = v;
+    }
+    if let Some(v) = a.webhook_retry_for {
+        app.webhook_retry_for = v;
+    }
+    for (j, w) in a.webhooks.iter().flatten().enumerate() {
+        let at = |name: &str| format!("config apps[{i}].webhooks[{j}].{name}");
+        if let Some(t) = webhook_target(r, &at("url"), &at("events"), w.url.as_deref(), w.events.as_deref()) {
+            app.webhooks.push(t);
+        }
+    }
     validate_app(r, &format!("config apps[{i}]"), &app);
     Some(app)
+}
+
+/// One webhook endpoint from its URL and optional event list; errors name the fields.
+fn webhook_target(
+    r: &mut Resolver<'_>,
+    url_field: &str,
+    events_field: &str,
+    url: Option<&str>,
+    events: Option<&[String]>,
+) -> Option<WebhookTarget> {
+    let url = match url.map(crate::webhooks::parse_url) {
+        None => {
+            r.err(url_field, "is required");
+            None
+        }
+        Some(Err(e)) => {
+            r.err(url_field, e.to_string());
+            None
+        }
+        Some(Ok(u)) => Some(u),
+    };
+    let events = match events {
+        None => Some(KindSet::ALL),
+        Some(list) => match KindSet::parse(list.iter().map(String::as_str).filter(|s| !s.trim().is_empty())) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                r.err(events_field, e);
+                None
+            }
+        },
+    };
+    Some(WebhookTarget { url: url?, events: events? })
 }
 
 fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
@@ -656,7 +726,7 @@ fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
     if app.secret.expose().len() < 8 {
         r.err(format!("{at}.secret"), "is shorter than 8 characters");
     }
-    let ranges: [(&str, u64, u64, u64); 8] = [
+    let ranges: [(&str, u64, u64, u64); 9] = [
         ("activity_timeout", app.activity_timeout, 1, 3600),
         ("ping_interval", app.ping_interval, 1, 3600),
         ("pong_timeout", app.pong_timeout, 1, 600),
@@ -665,6 +735,7 @@ fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
         ("max_event_data_size", app.max_event_data_size as u64, 64, 16 * 1024 * 1024),
         ("max_channels_per_socket", app.max_channels_per_socket as u64, 1, 100_000),
         ("cache_ttl", app.cache_ttl, 1, 86_400),
+        ("webhook_retry_for", app.webhook_retry_for, 0, 86_400),
     ];
     for (name, v, lo, hi) in ranges {
         if v < lo || v > hi {
@@ -796,6 +867,82 @@ mod tests {
         assert!(!format!("{cl:?}").contains("hunter2"));
         let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
         assert!(c.cluster.is_none());
+    }
+
+    #[test]
+    fn webhooks_parse_from_the_file_with_errors_naming_the_field() {
+        let file = parse_file(
+            "[[apps]]\nid = \"1\"\nkey = \"k\"\nsecret = \"secretsecret\"\nwebhook_batch = false\nwebhook_retry_for = 60\n\
+             webhooks = [{ url = \"https://hooks.example.com/p?token=sekrit-value\", events = [\"channel_occupied\", \"member_added\"] },\n\
+             { url = \"http://127.0.0.1:9/all\" }]\n",
+            "rtc.toml",
+        )
+        .unwrap();
+        let c = resolve(&ServeArgs::default(), file, &no_env).unwrap();
+        let app = &c.apps[0];
+        assert!(!app.webhook_batch);
+        assert_eq!(app.webhook_retry_for, 60);
+        assert_eq!(app.webhooks.len(), 2);
+        assert!(app.webhooks[0].events.contains(crate::webhooks::WebhookKind::MemberAdded));
+        assert!(!app.webhooks[0].events.contains(crate::webhooks::WebhookKind::ClientEvent));
+        assert_eq!(app.webhooks[1].events, KindSet::ALL);
+        assert!(!format!("{c:?}").contains("sekrit"), "webhook URLs print their origin only");
+
+        let file = parse_file(
+            "[[apps]]\nid = \"1\"\nkey = \"k\"\nsecret = \"secretsecret\"\n\
+             webhooks = [{ url = \"ftp://x\" }, { url = \"https://ok.example\", events = [\"channel_exploded\"] }, {}]\n",
+            "rtc.toml",
+        )
+        .unwrap();
+        let text = resolve(&ServeArgs::default(), file, &no_env).unwrap_err().to_string();
+        for needle in [
+            "apps[0].webhooks[0].url: 'ftp://x' must be an http:// or https:// URL",
+            "apps[0].webhooks[1].events: 'channel_exploded' is not a webhook event",
+            "apps[0].webhooks[2].url: is required",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert!(parse_file("[[apps]]\nwebhooks = [{ uri = \"x\" }]\n", "rtc.toml").is_err());
+    }
+
+    #[test]
+    fn webhook_env_names_apply_to_the_env_app() {
+        let env = |k: &str| -> Option<String> {
+            Some(
+                match k {
+                    "REVERB_APP_ID" => "42",
+                    "REVERB_APP_KEY" => "k",
+                    "REVERB_APP_SECRET" => "s3cr3t-value",
+                    "RTC_APP_WEBHOOK_URL" => "http://127.0.0.1:9000/hooks",
+                    "RTC_APP_WEBHOOK_EVENTS" => "channel_occupied, channel_vacated",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &env).unwrap();
+        let hooks = &c.apps[0].webhooks;
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].url.as_str(), "http://127.0.0.1:9000/hooks");
+        assert_eq!(hooks[0].events.kinds().count(), 2);
+
+        let all = |k: &str| (k == "RTC_APP_WEBHOOK_URL").then(|| "https://h.example/x".to_string());
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &all).unwrap();
+        assert_eq!(c.apps[0].webhooks[0].events, KindSet::ALL, "the dev app, every event");
+
+        let bad = |k: &str| -> Option<String> {
+            match k {
+                "RTC_APP_WEBHOOK_URL" => Some("not a url".into()),
+                "RTC_APP_WEBHOOK_EVENTS" => Some("channel_occupied,nope".into()),
+                _ => None,
+            }
+        };
+        let text = resolve(&ServeArgs::default(), FileConfig::default(), &bad).unwrap_err().to_string();
+        assert!(text.contains("env RTC_APP_WEBHOOK_URL: 'not a url' is not a URL"), "{text}");
+        assert!(text.contains("env RTC_APP_WEBHOOK_EVENTS: 'nope' is not a webhook event"), "{text}");
+        let orphan = |k: &str| (k == "RTC_APP_WEBHOOK_EVENTS").then(|| "cache_miss".to_string());
+        let text = resolve(&ServeArgs::default(), FileConfig::default(), &orphan).unwrap_err().to_string();
+        assert!(text.contains("RTC_APP_WEBHOOK_URL is not"), "{text}");
     }
 
     #[test]

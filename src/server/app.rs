@@ -27,6 +27,7 @@ use crate::protocol::channel::ChannelKind;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
 use crate::protocol::{ChannelName, SocketId};
+use crate::webhooks::{WebhookKind, Webhooks};
 
 /// Channels above this many subscribers get `subscription_count` at most every
 /// [`COUNT_THROTTLE`] (Pusher's rule).
@@ -102,6 +103,7 @@ pub struct App {
     tasks: TaskTracker,
     cluster: Option<Arc<Cluster>>,
     drain: Arc<DrainSignal>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl App {
@@ -114,6 +116,7 @@ impl App {
         drain: Arc<DrainSignal>,
     ) -> Self {
         let label = AppLabel { app: config.id.clone() };
+        let webhooks = Arc::new(Webhooks::new(&config, metrics.clone(), cluster.clone()));
         App {
             config,
             label,
@@ -129,7 +132,13 @@ impl App {
             tasks,
             cluster,
             drain,
+            webhooks,
         }
+    }
+
+    /// The app's webhooks (a no-op when it has no endpoint).
+    pub fn webhooks(&self) -> &Arc<Webhooks> {
+        &self.webhooks
     }
 
     /// Queues a leave for the shared state; during a drain it waits out the presence
@@ -230,6 +239,7 @@ impl App {
             return Ok(false);
         }
         let mut cluster_op = None;
+        let mut added_user = None;
         if let Some(p) = &presence {
             let mut members = channel.members.lock();
             let is_new_user = !members.contains_key(&p.user_id);
@@ -245,6 +255,7 @@ impl App {
                 cluster_op = Some(is_new_user);
             } else {
                 if is_new_user {
+                    added_user = Some(p.user_id.clone());
                     let added = Frame::from(frame::member_added(name.as_str(), &p.user_id, &p.info));
                     let n = channel.fan_out_to(subs.values(), &added, None);
                     self.count_out(n, added.len());
@@ -268,15 +279,31 @@ impl App {
             Subscriber { conn: conn.clone(), user_id: presence.as_ref().map(|p| p.user_id.clone()) },
         );
         let replay_here = name.is_cache() && self.cluster.is_none();
+        let mut missed = false;
         if replay_here {
             let f = match self.cached(name) {
                 Some(c) => c.frame,
-                None => Frame::from(frame::cache_miss(name.as_str())),
+                None => {
+                    missed = true;
+                    Frame::from(frame::cache_miss(name.as_str()))
+                }
             };
             self.count_out(1, f.len());
             conn.push(f);
         }
         let count = subs.len();
+        if self.cluster.is_none() && kind != ChannelKind::ServerToUser {
+            // Under the channel's locks, so webhooks follow the order of the changes.
+            if count == 1 {
+                self.webhooks.channel_occupied(name);
+            }
+            if let Some(user_id) = added_user {
+                self.webhooks.member_added(name, &user_id);
+            }
+            if missed {
+                self.webhooks.cache_miss(name);
+            }
+        }
         drop(subs);
         drop(guard);
         self.sub_gauge(kind, 1);
@@ -329,6 +356,7 @@ impl App {
                 if self.cluster.is_some() {
                     left_node = Some(user_id.clone());
                 } else {
+                    self.webhooks.member_removed(name, user_id);
                     let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
                     let n = channel.fan_out_to(subs.values(), &removed, None);
                     self.count_out(n, removed.len());
@@ -337,6 +365,9 @@ impl App {
             }
         }
         let count = subs.len();
+        if count == 0 && self.cluster.is_none() && name.kind() != ChannelKind::ServerToUser {
+            self.webhooks.channel_vacated(name);
+        }
         drop(subs);
         if count == 0 {
             entry.remove();
@@ -358,13 +389,14 @@ impl App {
     /// sends `subscription_count` (throttled on large channels).
     fn after_count_change(self: &Arc<Self>, channel: &Arc<Channel>, count: usize) {
         let kind = channel.name.kind();
-        let counted =
-            self.config.subscription_count && !matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser);
+        let counted = (self.config.subscription_count || self.webhooks.wants(WebhookKind::SubscriptionCount))
+            && !matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser);
         let emit = counted && self.count_due(channel, count);
         if let Some(cluster) = &self.cluster {
             cluster.op(StateOp::SubsCount { app: self.clone(), channel: channel.name.clone(), local: count, emit });
         } else if emit {
             self.send_count_frame(&channel.name, count as u64);
+            self.webhooks.subscription_count(&channel.name, count as u64);
         }
     }
 
@@ -395,7 +427,10 @@ impl App {
                                 local,
                                 emit: true,
                             }),
-                            None => app.send_count_frame(&ch.name, local as u64),
+                            None => {
+                                app.send_count_frame(&ch.name, local as u64);
+                                app.webhooks.subscription_count(&ch.name, local as u64);
+                            }
                         }
                     });
                 }
@@ -463,6 +498,7 @@ impl App {
                 channel.clone(),
                 CachedEvent { frame: f, event: event.into(), data: data.into(), stored: Instant::now() },
             );
+            self.webhooks.cache_filled(channel);
             if let Some(cluster) = &self.cluster {
                 cluster.op(StateOp::CacheSet {
                     app: self.clone(),

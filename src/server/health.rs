@@ -19,6 +19,10 @@ pub enum NodeState {
     Serving,
     /// Refusing new sockets and shedding the existing ones.
     Draining,
+    /// Refusing new sockets (health 503) but keeping the existing ones: set by
+    /// `rtc roll` on nodes about to be drained, so clients moving off the node being
+    /// drained land on nodes that will not be drained next.
+    Cordoned,
 }
 
 impl NodeState {
@@ -27,6 +31,7 @@ impl NodeState {
         match self {
             NodeState::Serving => "serving",
             NodeState::Draining => "draining",
+            NodeState::Cordoned => "cordoned",
         }
     }
 }
@@ -52,13 +57,23 @@ impl Health {
     pub fn state(&self) -> NodeState {
         match self.state.load(Ordering::Acquire) {
             0 => NodeState::Serving,
+            2 => NodeState::Cordoned,
             _ => NodeState::Draining,
         }
     }
 
-    /// Flips to draining; returns false if it already was.
+    /// Flips to draining (from serving or cordoned); returns false if it already was.
     pub fn start_draining(&self) -> bool {
-        self.state.swap(1, Ordering::AcqRel) == 0
+        self.state.swap(1, Ordering::AcqRel) != 1
+    }
+
+    /// Cordons (true) or uncordons (false) a serving node; false when draining.
+    pub fn set_cordon(&self, on: bool) -> bool {
+        let (from, to) = if on { (0, 2) } else { (2, 0) };
+        match self.state.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(current) => current == to,
+        }
     }
 }
 
@@ -77,6 +92,12 @@ fn readiness(node: &Node) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             [("x-health-check", "DRAINING")],
             Json(serde_json::json!({"health": "DRAINING"})),
+        )
+            .into_response(),
+        NodeState::Cordoned => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("x-health-check", "CORDONED")],
+            Json(serde_json::json!({"health": "CORDONED"})),
         )
             .into_response(),
     }

@@ -184,6 +184,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     stats::spawn_samplers(&node);
+    for app in node.apps() {
+        app.webhooks().start(&node.tasks, &node.shutdown);
+    }
     if let (Some(cluster), Some(rx)) = (&node.cluster, node.cluster_rx.lock().take()) {
         tracing::info!(cluster = %cluster.config.name, node = %cluster.node_id, redis = %cluster.config.redis_url_redacted(), "Cluster mode.");
         cluster.start(&node, rx);

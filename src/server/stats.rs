@@ -131,6 +131,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
         NodeState::Serving if node.is_degraded() => WireState::Degraded,
         NodeState::Serving => WireState::Serving,
         NodeState::Draining => WireState::Draining,
+        NodeState::Cordoned => WireState::Cordoned,
     };
     let cluster = node.config.cluster.as_ref();
     NodeStats {

@@ -39,12 +39,15 @@ pub async fn upgrade(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    if node.health.state() == NodeState::Draining {
-        node.metrics.upgrade_refused("draining");
+    if node.health.state() != NodeState::Serving {
+        node.metrics.upgrade_refused(node.health.state().as_str());
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            [("retry-after", RETRY_AFTER_SECS.to_string()), ("x-health-check", "DRAINING".to_string())],
-            "Node is draining; connect to another node.\n",
+            [
+                ("retry-after", RETRY_AFTER_SECS.to_string()),
+                ("x-health-check", node.health.state().as_str().to_uppercase()),
+            ],
+            "Node is not taking new connections (draining or cordoned); connect to another node.\n",
         )
             .into_response();
     }

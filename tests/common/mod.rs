@@ -304,6 +304,22 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// As [`Api::trigger`], but `None` instead of a panic when the node is unreachable.
+    pub async fn try_trigger(&self, channels: &[&str], name: &str, data: &str) -> Option<u16> {
+        let body = json!({"name": name, "channels": channels, "data": data}).to_string();
+        let full = format!("/apps/{}/events", self.app_id);
+        let qs = auth::sign_request(&self.key, &self.secret, "POST", &full, body.as_bytes(), now_secs(), &[]);
+        let res = self
+            .http
+            .post(format!("{}{full}?{qs}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .ok()?;
+        Some(res.status().as_u16())
+    }
+
     pub async fn trigger(&self, channels: &[&str], name: &str, data: &str) -> (u16, Value) {
         self.call("POST", "/events", Some(json!({"name": name, "channels": channels, "data": data})), &[]).await
     }

@@ -2,6 +2,10 @@
 // 8. Channel queries through the `pusher` HTTP lib: GET /channels (prefix filter,
 //    user_count), GET /channels/{name} (occupied, user_count, subscription_count),
 //    GET /channels/{name}/users, and `info` on trigger.
+//    In cluster mode (INTEROP_CLUSTER=1) the subscribers are spread over both nodes and
+//    the queries go to one of them; answers come from shared state the other node updates
+//    within ~100 ms, so `settle` polls (bounded) until the expected answer. Single node:
+//    `settle` runs the check once.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib/harness');
@@ -10,6 +14,15 @@ const ctx = h.useServer({ before, after });
 
 async function get(path, params, label = `GET ${path}`) {
   return h.json(ctx.server.http().get({ path, params }), label);
+}
+
+/** Runs check(await get(...)) until it passes (cluster) or once (single); returns the body. */
+function getSettled(path, params, check, label = `GET ${path}${params ? ` ${JSON.stringify(params)}` : ''}`) {
+  return ctx.server.settle(async () => {
+    const body = await get(path, params, label);
+    check(body);
+    return body;
+  }, label);
 }
 
 test('GET /channels lists occupied channels, filter_by_prefix narrows the list', async () => {
@@ -22,9 +35,10 @@ test('GET /channels lists occupied channels, filter_by_prefix narrows the list',
   await h.subscribed(c1, names[1]);
   await h.subscribed(c2, names[2]);
 
-  const all = await get('/channels');
-  assert.equal(typeof all.channels, 'object');
-  for (const n of names) assert.ok(n in all.channels, `${n} listed in ${JSON.stringify(all)}`);
+  await getSettled('/channels', undefined, (all) => {
+    assert.equal(typeof all.channels, 'object');
+    for (const n of names) assert.ok(n in all.channels, `${n} listed in ${JSON.stringify(all)}`);
+  });
 
   const pref = await get('/channels', { filter_by_prefix: `${tag}-` });
   assert.deepEqual(Object.keys(pref.channels).sort(), [names[0], names[1]]);
@@ -42,8 +56,9 @@ test('GET /channels?filter_by_prefix=presence-&info=user_count counts users, not
   const ann2 = ctx.server.client({ user: { id: 'ann' } });
   const ben = ctx.server.client({ user: { id: 'ben' } });
   for (const c of [ann1, ann2, ben]) await h.subscribed(c, room);
-  const body = await get('/channels', { filter_by_prefix: 'presence-', info: 'user_count' });
-  assert.deepEqual(body.channels[room], { user_count: 2 });
+  await getSettled('/channels', { filter_by_prefix: 'presence-', info: 'user_count' }, (body) => {
+    assert.deepEqual(body.channels[room], { user_count: 2 });
+  });
 });
 
 test('GET /channels with info=user_count but no presence- prefix is a 400', async () => {
@@ -59,9 +74,10 @@ test('GET /channels/{name} with info=subscription_count for a public channel', a
   const c2 = ctx.server.client();
   await h.subscribed(c1, name);
   await h.subscribed(c2, name);
-  const body = await get(`/channels/${name}`, { info: 'subscription_count' });
-  assert.equal(body.occupied, true);
-  assert.equal(body.subscription_count, 2);
+  await getSettled(`/channels/${name}`, { info: 'subscription_count' }, (body) => {
+    assert.equal(body.occupied, true);
+    assert.equal(body.subscription_count, 2);
+  });
 });
 
 test('GET /channels/{name} with info=user_count,subscription_count for presence', async () => {
@@ -70,10 +86,11 @@ test('GET /channels/{name} with info=user_count,subscription_count for presence'
   const a2 = ctx.server.client({ user: { id: 'a' } });
   const b = ctx.server.client({ user: { id: 'b' } });
   for (const c of [a1, a2, b]) await h.subscribed(c, room);
-  const body = await get(`/channels/${room}`, { info: 'user_count,subscription_count' });
-  assert.equal(body.occupied, true);
-  assert.equal(body.user_count, 2);
-  assert.equal(body.subscription_count, 3);
+  await getSettled(`/channels/${room}`, { info: 'user_count,subscription_count' }, (body) => {
+    assert.equal(body.occupied, true);
+    assert.equal(body.user_count, 2);
+    assert.equal(body.subscription_count, 3);
+  });
 });
 
 test('GET /channels/{name}: occupied false for a channel nobody is on', async () => {
@@ -86,14 +103,13 @@ test('GET /channels/{name}: occupied becomes false after the last subscriber lea
   const name = h.uniq('q-leave');
   const c = ctx.server.client();
   await h.subscribed(c, name);
-  assert.equal((await get(`/channels/${name}`)).occupied, true);
+  await getSettled(`/channels/${name}`, undefined, (body) => assert.equal(body.occupied, true));
   const msgs = h.record(c.connection, 'message', { client: c });
   c.unsubscribe(name);
   c.send_event('pusher:ping', {});
   await msgs.first((ev) => ev.event === 'pusher:pong', 'pong after unsubscribe');
-  assert.equal((await get(`/channels/${name}`)).occupied, false);
-  const list = await get('/channels', { filter_by_prefix: name });
-  assert.deepEqual(list.channels, {});
+  await getSettled(`/channels/${name}`, undefined, (body) => assert.equal(body.occupied, false));
+  await getSettled('/channels', { filter_by_prefix: name }, (list) => assert.deepEqual(list.channels, {}));
 });
 
 test('GET /channels/{name} with user_count on a public channel is a 400', async () => {
@@ -111,10 +127,11 @@ test('GET /channels/{name}/users lists presence users once each', async () => {
     ctx.server.client({ user: { id: 'u2' } }),
   ];
   for (const c of clients) await h.subscribed(c, room);
-  const body = await get(`/channels/${room}/users`);
-  assert.ok(Array.isArray(body.users), JSON.stringify(body));
-  assert.deepEqual(body.users.map((u) => u.id).sort(), ['u1', 'u2']);
-  for (const u of body.users) assert.equal(typeof u.id, 'string');
+  await getSettled(`/channels/${room}/users`, undefined, (body) => {
+    assert.ok(Array.isArray(body.users), JSON.stringify(body));
+    assert.deepEqual(body.users.map((u) => u.id).sort(), ['u1', 'u2']);
+    for (const u of body.users) assert.equal(typeof u.id, 'string');
+  });
 });
 
 test('GET /channels/{name}/users on a non-presence channel is a 400', async () => {
@@ -130,8 +147,10 @@ test('trigger with info=subscription_count returns channels.{name}.subscription_
   const c2 = ctx.server.client();
   await h.subscribed(c1, name);
   await h.subscribed(c2, name);
-  const body = await h.json(ctx.server.http().trigger(name, 'x', {}, { info: 'subscription_count' }), 'trigger with info');
-  assert.equal(body.channels[name].subscription_count, 2);
+  await ctx.server.settle(async () => {
+    const body = await h.json(ctx.server.http().trigger(name, 'x', {}, { info: 'subscription_count' }), 'trigger with info');
+    assert.equal(body.channels[name].subscription_count, 2, JSON.stringify(body));
+  }, 'trigger with info=subscription_count');
 });
 
 test('trigger with info=user_count on presence returns channels.{name}.user_count', async () => {
@@ -140,8 +159,10 @@ test('trigger with info=user_count on presence returns channels.{name}.user_coun
   const c2 = ctx.server.client({ user: { id: 'p2' } });
   await h.subscribed(c1, room);
   await h.subscribed(c2, room);
-  const body = await h.json(ctx.server.http().trigger(room, 'x', {}, { info: 'user_count' }), 'trigger with info');
-  assert.equal(body.channels[room].user_count, 2);
+  await ctx.server.settle(async () => {
+    const body = await h.json(ctx.server.http().trigger(room, 'x', {}, { info: 'user_count' }), 'trigger with info');
+    assert.equal(body.channels[room].user_count, 2, JSON.stringify(body));
+  }, 'trigger with info=user_count');
 });
 
 test('trigger to several channels with info returns each channel', async () => {
@@ -149,10 +170,12 @@ test('trigger to several channels with info returns each channel', async () => {
   const b = h.uniq('q-multi-b');
   const c = ctx.server.client();
   await h.subscribed(c, a);
-  const body = await h.json(ctx.server.http().trigger([a, b], 'x', {}, { info: 'subscription_count' }), 'trigger with info');
-  assert.equal(body.channels[a].subscription_count, 1);
-  // an unoccupied channel may be left out; if it is listed its count must be 0
-  if (body.channels[b] !== undefined) assert.equal(body.channels[b].subscription_count, 0);
+  await ctx.server.settle(async () => {
+    const body = await h.json(ctx.server.http().trigger([a, b], 'x', {}, { info: 'subscription_count' }), 'trigger with info');
+    assert.equal(body.channels[a].subscription_count, 1, JSON.stringify(body));
+    // an unoccupied channel may be left out; if it is listed its count must be 0
+    if (body.channels[b] !== undefined) assert.equal(body.channels[b].subscription_count, 0);
+  }, 'trigger to 2 channels with info');
 });
 
 test('server-to-user channels are not listed in GET /channels', async () => {
@@ -160,7 +183,11 @@ test('server-to-user channels are not listed in GET /channels', async () => {
   const c = ctx.server.client({ user: { id } });
   await h.connected(c);
   await h.signedIn(c);
-  const body = await get('/channels');
+  // a public channel subscribed AFTER the signin: once it is listed, the node has recorded
+  // what it does for the signin too (a node's updates are applied in order)
+  const witness = h.uniq('q-after-signin');
+  await h.subscribed(c, witness);
+  const body = await getSettled('/channels', undefined, (b) => assert.ok(witness in b.channels, JSON.stringify(b)));
   const leaked = Object.keys(body.channels).filter((n) => n.startsWith('#'));
   assert.deepEqual(leaked, []);
 });

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Interop suite: the real pusher-js + pusher (Node) and pusher (Python) clients against
-# `rtc serve`. Installs what is missing, runs both suites, exits non-zero on any failure.
+# Interop suite: the real pusher-js + pusher (Node), laravel-echo and pusher (Python)
+# clients against `rtc serve`, first on one node, then on a 2-node cluster over a private
+# redis-server (clients spread over both nodes). Installs what is missing, exits non-zero
+# on any failure; the last line is `interop: N passed, N failed` over everything.
 #
-#   tests/interop/run.sh                 # everything
-#   tests/interop/run.sh presence.test.js ...   # only these Node files (no Python)
+#   tests/interop/run.sh                 # everything, both modes
+#   tests/interop/run.sh presence.test.js ...   # only these Node files (no Python), both modes
+#   INTEROP_CLUSTER=0 tests/interop/run.sh      # single node only; INTEROP_CLUSTER=1: cluster only
 #
 # Env: RTC_BIN (default <repo>/target/debug/rtc), INTEROP_TIMEOUT_MS (5000),
-#      INTEROP_SKIP_PYTHON=1, INTEROP_SKIP_NODE=1.
+#      INTEROP_SKIP_PYTHON=1, INTEROP_SKIP_NODE=1, INTEROP_CLUSTER=0|1 (default: both),
+#      INTEROP_CLUSTER_HTTP_NODE=1|2 (cluster: the node HTTP-lib calls go to, default 2).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,46 +46,73 @@ if [ "${INTEROP_SKIP_PYTHON:-0}" != 1 ] && [ "$#" -eq 0 ]; then
   fi
 fi
 
+case "${INTEROP_CLUSTER:-}" in
+  1) modes=(cluster) ;;
+  0) modes=(single) ;;
+  "") modes=(single cluster) ;;
+  *) die "INTEROP_CLUSTER must be 0, 1 or unset (both modes), not '${INTEROP_CLUSTER}'" ;;
+esac
+if [[ " ${modes[*]} " == *" cluster "* ]]; then
+  command -v redis-server >/dev/null || die "redis-server is not installed (needed for the cluster mode; INTEROP_CLUSTER=0 skips it)"
+fi
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-node_pass=0 node_fail=0 py_pass=0 py_fail=0 status=0
+total_pass=0 total_fail=0 status=0
+summary=()
+now_ms() { date +%s%3N; }
 
-# 2. Node suite (node's built-in test runner; one file at a time: 2 cores)
-if [ "${INTEROP_SKIP_NODE:-0}" != 1 ]; then
-  if [ "$#" -gt 0 ]; then files=("$@"); else files=(*.test.js); fi
-  echo "interop: node --test ${files[*]}"
-  # --test-force-exit: a socket closed by the server can leave pusher-js's faye socket
-  # half-open for 30 s after a file's last test; every wait is bounded anyway.
-  node --test --test-concurrency=1 --test-timeout=60000 --test-force-exit \
-    --test-reporter=spec "${files[@]}" 2>&1 | tee "$tmp/node.out"
-  rc=${PIPESTATUS[0]}
-  node_pass="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$tmp/node.out" | tail -1)"
-  node_fail="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$tmp/node.out" | tail -1)"
-  node_pass="${node_pass:-0}" node_fail="${node_fail:-0}"
-  if [ "$rc" -ne 0 ]; then
-    status=1
-    [ "$node_fail" -gt 0 ] || node_fail=1
-  fi
-fi
+for mode in "${modes[@]}"; do
+  if [ "$mode" = cluster ]; then export INTEROP_CLUSTER=1; else export INTEROP_CLUSTER=0; fi
+  node_pass=0 node_fail=0 py_pass=0 py_fail=0 node_ms=0 py_ms=0
 
-# 3. Python suite (official `pusher` from PyPI)
-if [ "${INTEROP_SKIP_PYTHON:-0}" != 1 ] && [ "$#" -eq 0 ]; then
-  echo "interop: python checks (pusher $(.venv/bin/python -c 'import pusher.version as v; print(v.VERSION)' 2>/dev/null))"
-  .venv/bin/python python/test_pusher_python.py 2>&1 | tee "$tmp/python.out"
-  rc=${PIPESTATUS[0]}
-  line="$(grep -E '^python: [0-9]+ passed, [0-9]+ failed$' "$tmp/python.out" | tail -1)"
-  if [ -n "$line" ]; then
-    py_pass="$(echo "$line" | sed -E 's/^python: ([0-9]+) passed.*/\1/')"
-    py_fail="$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')"
+  # 2. Node suite (node's built-in test runner; one file at a time: 2 cores)
+  if [ "${INTEROP_SKIP_NODE:-0}" != 1 ]; then
+    if [ "$#" -gt 0 ]; then files=("$@"); else files=(*.test.js); fi
+    echo "interop [$mode]: node --test ${files[*]}"
+    t0="$(now_ms)"
+    # --test-force-exit: a socket closed by the server can leave pusher-js's faye socket
+    # half-open for 30 s after a file's last test; every wait is bounded anyway.
+    node --test --test-concurrency=1 --test-timeout=60000 --test-force-exit \
+      --test-reporter=spec "${files[@]}" 2>&1 | tee "$tmp/node-$mode.out"
+    rc=${PIPESTATUS[0]}
+    node_ms=$(( $(now_ms) - t0 ))
+    node_pass="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$tmp/node-$mode.out" | tail -1)"
+    node_fail="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$tmp/node-$mode.out" | tail -1)"
+    node_pass="${node_pass:-0}" node_fail="${node_fail:-0}"
+    if [ "$rc" -ne 0 ]; then
+      status=1
+      [ "$node_fail" -gt 0 ] || node_fail=1
+    fi
   fi
-  if [ "$rc" -ne 0 ]; then
-    status=1
-    [ "$py_fail" -gt 0 ] || py_fail=1
+
+  # 3. Python suite (official `pusher` from PyPI)
+  if [ "${INTEROP_SKIP_PYTHON:-0}" != 1 ] && [ "$#" -eq 0 ]; then
+    echo "interop [$mode]: python checks (pusher $(.venv/bin/python -c 'import pusher.version as v; print(v.VERSION)' 2>/dev/null))"
+    t0="$(now_ms)"
+    .venv/bin/python python/test_pusher_python.py 2>&1 | tee "$tmp/python-$mode.out"
+    rc=${PIPESTATUS[0]}
+    py_ms=$(( $(now_ms) - t0 ))
+    line="$(grep -E '^python: [0-9]+ passed, [0-9]+ failed$' "$tmp/python-$mode.out" | tail -1)"
+    if [ -n "$line" ]; then
+      py_pass="$(echo "$line" | sed -E 's/^python: ([0-9]+) passed.*/\1/')"
+      py_fail="$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')"
+    fi
+    if [ "$rc" -ne 0 ]; then
+      status=1
+      [ "$py_fail" -gt 0 ] || py_fail=1
+    fi
   fi
-fi
+
+  total_pass=$(( total_pass + node_pass + py_pass ))
+  total_fail=$(( total_fail + node_fail + py_fail ))
+  summary+=("$(printf 'interop [%s]: node %s passed, %s failed (%d.%01d s); python %s passed, %s failed (%d.%01d s)' \
+    "$mode" "$node_pass" "$node_fail" $(( node_ms / 1000 )) $(( node_ms % 1000 / 100 )) \
+    "$py_pass" "$py_fail" $(( py_ms / 1000 )) $(( py_ms % 1000 / 100 )))")
+done
 
 echo
-echo "interop summary: node ${node_pass} passed, ${node_fail} failed; python ${py_pass} passed, ${py_fail} failed"
-echo "interop: $((node_pass + py_pass)) passed, $((node_fail + py_fail)) failed"
+for line in "${summary[@]}"; do echo "$line"; done
+echo "interop: ${total_pass} passed, ${total_fail} failed"
 exit "$status"

@@ -101,7 +101,7 @@ impl Theme {
     pub fn health(&self, h: Health) -> Style {
         match h {
             Health::Serving => self.ok(),
-            Health::Starting | Health::Draining => self.warn(),
+            Health::Starting | Health::Draining | Health::Cordoned => self.warn(),
             Health::Degraded | Health::Stale | Health::Unreachable => self.crit(),
             Health::Unknown => self.dim(),
         }

@@ -2,6 +2,7 @@
 //! phase, report.
 
 pub(crate) mod connections;
+pub(crate) mod drain;
 pub(crate) mod fanout;
 pub(crate) mod mixed;
 pub(crate) mod presence;

@@ -314,7 +314,7 @@ async function startRedis() {
     try {
       const redis = await launch('redis-server', [
         '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
-        '--protected-mode', 'yes', '--loglevel', 'warning',
+        '--protected-mode', 'yes', '--loglevel', 'notice',
       ], { label: `redis-server :${port}`, ready: /Ready to accept connections/ });
       redis.port = port;
       return redis;
@@ -487,10 +487,21 @@ function serverApi({ mode, nodes, httpNode, configPath, dir, redis = null, clust
       clients.clear();
       for (const nd of nodes) await nd.kill();
       if (redis) await redis.kill();
+      if (process.env.INTEROP_LOG_DIR) keepLogs(process.env.INTEROP_LOG_DIR, mode, [...nodes, ...(redis ? [redis] : [])]);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;
+}
+
+/** INTEROP_LOG_DIR=dir: each node's stderr (last ~200 KB) as <dir>/<mode>-<file>-<node>.log. */
+function keepLogs(dir, mode, procs) {
+  const file = path.basename((require.main && require.main.filename) || process.argv[1] || 'interop', '.js');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const p of procs) {
+    const who = (p.name || p.label || 'proc').replace(/[^\w.-]+/g, '_');
+    fs.writeFileSync(path.join(dir, `${mode}-${file}-${who}.log`), `${p.stdoutText()}${p.stderrTail(400000)}`);
+  }
 }
 
 function defaultLabel(opts) {

@@ -8,10 +8,12 @@ import os
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEROP = os.path.dirname(HERE)
@@ -32,44 +34,49 @@ def _pump(stream, q):
     q.put(None)
 
 
-class Server:
-    """`rtc serve --config <copy of lib/server.toml> --host 127.0.0.1 --port 0`."""
+CLUSTER = os.environ.get("INTEROP_CLUSTER") == "1"
+CLUSTER_READY_TIMEOUT = float(os.environ.get("INTEROP_CLUSTER_READY_MS", "15000")) / 1000
+SETTLE_TIMEOUT = float(os.environ.get("INTEROP_SETTLE_MS", str(int(TIMEOUT * 1000)))) / 1000
+CLUSTER_HTTP_NODE = int(os.environ.get("INTEROP_CLUSTER_HTTP_NODE", "2"))
+ADMIN_TOKEN = "test-admin-token"  # lib/server.toml [server] admin_token
+READY_RE = re.compile(r"Ready to accept connections")
 
-    def __init__(self):
-        binary = os.environ.get("RTC_BIN") or os.path.join(REPO_ROOT, "target", "debug", "rtc")
-        if not os.path.exists(binary):
-            raise RuntimeError("rtc binary not found at %s: run `cargo build` or set RTC_BIN" % binary)
-        self.dir = tempfile.mkdtemp(prefix="rtc-interop-py-")
-        self.config = os.path.join(self.dir, "rtc.toml")
-        shutil.copyfile(CONFIG_TEMPLATE, self.config)
-        self.stderr_path = os.path.join(self.dir, "stderr.log")
+# only 127.0.0.1 is contacted: never through a proxy from the environment
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class _Process:
+    """A child process whose stdout is read until a line matches `ready` (bounded)."""
+
+    def __init__(self, argv, ready, label, directory):
+        self.label = label
+        self.stderr_path = os.path.join(directory, "%s.stderr.log" % re.sub(r"[^\w.-]", "_", label))
         self._stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--config", self.config, "--host", "127.0.0.1", "--port", "0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, text=True)
         lines = queue.Queue()
         threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT
         seen = []
-        self.port = None
-        while self.port is None:
+        self.match = None
+        while self.match is None:
             left = deadline - time.monotonic()
             if left <= 0:
-                self.stop()
-                raise RuntimeError("rtc did not print its listening line within %ss; stdout=%r stderr=%s"
-                                   % (START_TIMEOUT, seen, self.stderr_tail()))
+                self.kill()
+                raise RuntimeError("%s did not print a line matching %r within %ss; stdout=%r stderr=%s"
+                                   % (label, ready.pattern, START_TIMEOUT, seen, self.stderr_tail()))
             try:
                 line = lines.get(timeout=left)
             except queue.Empty:
                 continue
             if line is None:
                 code = self.proc.wait(timeout=TIMEOUT)
-                raise RuntimeError("rtc exited (code %s) before listening; stdout=%r stderr=%s"
-                                   % (code, seen, self.stderr_tail()))
+                tail = self.stderr_tail()
+                self.kill()
+                raise RuntimeError("%s exited (code %s) before it was ready; stdout=%r stderr=%s"
+                                   % (label, code, seen, tail))
             seen.append(line)
-            m = LISTEN_RE.match(line)
-            if m:
-                self.port = int(m.group(1))
+            self.match = ready.search(line)
 
     def stderr_tail(self, n=3000):
         try:
@@ -78,14 +85,134 @@ class Server:
         except OSError:
             return ""
 
-    def stop(self):
+    def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             try:
                 self.proc.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
                 pass
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin_stats(port):
+    req = urllib.request.Request("http://127.0.0.1:%d/admin/stats" % port,
+                                 headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+    with _LOCAL.open(req, timeout=2) as res:
+        return json.loads(res.read().decode())
+
+
+class Server:
+    """`rtc serve --config <copy of lib/server.toml> --host 127.0.0.1 --port 0`.
+
+    With INTEROP_CLUSTER=1 (or cluster=True): a private redis-server and two nodes n1, n2
+    of cluster `interop-<random>`, ready once both report live_nodes == 2, pub/sub
+    connected and state "serving". Agents alternate n1, n2, ... from n1 in every test
+    (reset_rotation); HTTP API calls go to `http_port` (n2 unless
+    INTEROP_CLUSTER_HTTP_NODE=1), so the first agent of a test is on the other node.
+    """
+
+    def __init__(self, cluster=None):
+        self.cluster = CLUSTER if cluster is None else cluster
+        binary = os.environ.get("RTC_BIN") or os.path.join(REPO_ROOT, "target", "debug", "rtc")
+        if not os.path.exists(binary):
+            raise RuntimeError("rtc binary not found at %s: run `cargo build` or set RTC_BIN" % binary)
+        self.dir = tempfile.mkdtemp(prefix="rtc-interop-py-")
+        self.config = os.path.join(self.dir, "rtc.toml")
+        shutil.copyfile(CONFIG_TEMPLATE, self.config)
+        self.redis = None
+        self.nodes = []
+        self._turn = 0
+        base = [binary, "serve", "--config", self.config, "--host", "127.0.0.1", "--port", "0"]
+        try:
+            if not self.cluster:
+                self.nodes.append(_Process(base, LISTEN_RE, "rtc", self.dir))
+            else:
+                self.redis = self._start_redis()
+                name = "interop-py-%s" % os.urandom(5).hex()
+                url = "redis://127.0.0.1:%d" % self.redis.port
+                for node_id in ("n1", "n2"):
+                    self.nodes.append(_Process(base + ["--redis-url", url, "--cluster", name,
+                                                       "--node-id", node_id], LISTEN_RE,
+                                               "rtc " + node_id, self.dir))
+                self._wait_cluster_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.ports = [int(n.match.group(1)) for n in self.nodes]
+        self.port = self.ports[0]
+        self.http_port = self.ports[0 if (not self.cluster or CLUSTER_HTTP_NODE == 1) else 1]
+
+    def _start_redis(self):
+        last = None
+        for _ in range(3):
+            port = _free_port()
+            try:
+                r = _Process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], READY_RE, "redis-server", self.dir)
+                r.port = port
+                return r
+            except RuntimeError as e:  # most likely the port was taken meanwhile: retry
+                last = e
+        raise last
+
+    def _wait_cluster_ready(self):
+        deadline = time.monotonic() + CLUSTER_READY_TIMEOUT
+        while True:
+            stats = []
+            for n in self.nodes:
+                try:
+                    stats.append(admin_stats(int(n.match.group(1))))
+                except (OSError, ValueError) as e:
+                    stats.append({"error": str(e)})
+            if all(s.get("live_nodes") == len(self.nodes) and (s.get("pubsub") or {}).get("connected") is True
+                   and s.get("state") == "serving" for s in stats):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("cluster not ready within %ss: %r" % (CLUSTER_READY_TIMEOUT, [
+                    {k: s.get(k) for k in ("node_id", "state", "live_nodes", "pubsub", "error")} for s in stats]))
+            time.sleep(0.1)  # the registry is only visible by polling; bounded by the deadline
+
+    def next_port(self):
+        """The node the next agent connects to (alternates in cluster mode)."""
+        port = self.ports[self._turn % len(self.ports)]
+        self._turn += 1
+        return port
+
+    def reset_rotation(self):
+        self._turn = 0
+
+    def settle(self, check, what="query"):
+        """check() raises AssertionError until the answer is right. Single node: run once.
+        Cluster: queries come from shared state the other node updates within ~100 ms, so it
+        is retried every 50 ms for at most SETTLE_TIMEOUT seconds."""
+        if not self.cluster:
+            return check()
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while True:
+            try:
+                return check()
+            except AssertionError as e:
+                if time.monotonic() > deadline:
+                    raise AssertionError("%s: still failing after %ss of polling (cluster): %s"
+                                         % (what, SETTLE_TIMEOUT, e))
+            time.sleep(0.05)
+
+    def stderr_tail(self, n=3000):
+        return "\n".join("--- %s ---\n%s" % (p.label, p.stderr_tail(n)) for p in self.nodes)
+
+    def stop(self):
+        for p in self.nodes:
+            p.kill()
+        if self.redis:
+            self.redis.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -93,7 +220,7 @@ class Agent:
     """A real pusher-js client (lib/pusherjs-agent.js) printing what it receives."""
 
     def __init__(self, server, app=MAIN_APP, subscribe=(), user=None, signin=False, master_key=None):
-        opts = {"port": server.port, "app": app, "subscribe": list(subscribe), "signin": signin}
+        opts = {"port": server.next_port(), "app": app, "subscribe": list(subscribe), "signin": signin}
         if user:
             opts["user"] = user
         if master_key:

@@ -5,6 +5,7 @@ so every call here goes through the unmodified library. Receivers are real pushe
 clients (lib/pusherjs-agent.js).
 
 Run: tests/interop/.venv/bin/python tests/interop/python/test_pusher_python.py
+(INTEROP_CLUSTER=1: against a private redis-server and 2 rtc nodes, agents spread over both.)
 """
 
 import base64
@@ -24,7 +25,7 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 def client(server, app=h.MAIN_APP, **kw):
     opts = dict(app_id=app["id"], key=app["key"], secret=app["secret"], host="127.0.0.1",
-                port=server.port, ssl=False, timeout=h.TIMEOUT)
+                port=server.http_port, ssl=False, timeout=h.TIMEOUT)
     opts.update(kw)
     return pusher.Pusher(**opts)
 
@@ -38,6 +39,9 @@ class PythonPusherInterop(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+
+    def setUp(self):
+        self.server.reset_rotation()
 
     def agent(self, **kw):
         a = h.Agent(self.server, **kw)
@@ -92,31 +96,40 @@ class PythonPusherInterop(unittest.TestCase):
         room = "presence-" + tag
         self.agent(subscribe=[tag + "-x", room], user={"id": "py-user-1"})
         self.agent(subscribe=[room], user={"id": "py-user-2"})
-        body = self.api.channels_info(prefix_filter=tag)
-        self.assertEqual(sorted(body["channels"].keys()), [tag + "-x"])
-        body = self.api.channels_info(prefix_filter="presence-" + tag, attributes=["user_count"])
-        self.assertEqual(body["channels"], {room: {"user_count": 2}})
+
+        def check():
+            body = self.api.channels_info(prefix_filter=tag)
+            self.assertEqual(sorted(body["channels"].keys()), [tag + "-x"])
+            body = self.api.channels_info(prefix_filter="presence-" + tag, attributes=["user_count"])
+            self.assertEqual(body["channels"], {room: {"user_count": 2}})
+        self.server.settle(check, "channels_info")
 
     def test_channel_info_with_info(self):
         ch = h.uniq("py-chinfo")
         room = h.uniq("presence-py-chinfo")
         self.agent(subscribe=[ch, room], user={"id": "same"})
         self.agent(subscribe=[ch, room], user={"id": "same"})
-        body = self.api.channel_info(ch, ["subscription_count"])
-        self.assertEqual(body.get("occupied"), True, body)
-        self.assertEqual(body.get("subscription_count"), 2, body)
-        body = self.api.channel_info(room, ["user_count", "subscription_count"])
-        self.assertEqual(body.get("occupied"), True, body)
-        self.assertEqual(body.get("user_count"), 1, body)
-        self.assertEqual(body.get("subscription_count"), 2, body)
+
+        def check():
+            body = self.api.channel_info(ch, ["subscription_count"])
+            self.assertEqual(body.get("occupied"), True, body)
+            self.assertEqual(body.get("subscription_count"), 2, body)
+            body = self.api.channel_info(room, ["user_count", "subscription_count"])
+            self.assertEqual(body.get("occupied"), True, body)
+            self.assertEqual(body.get("user_count"), 1, body)
+            self.assertEqual(body.get("subscription_count"), 2, body)
+        self.server.settle(check, "channel_info")
         self.assertEqual(self.api.channel_info(h.uniq("py-nobody")).get("occupied"), False)
 
     def test_users_info(self):
         room = h.uniq("presence-py-users")
         self.agent(subscribe=[room], user={"id": "py-u1", "info": {"name": "One"}})
         self.agent(subscribe=[room], user={"id": "py-u2"})
-        body = self.api.users_info(room)
-        self.assertEqual(sorted(u["id"] for u in body["users"]), ["py-u1", "py-u2"])
+
+        def check():
+            body = self.api.users_info(room)
+            self.assertEqual(sorted(u["id"] for u in body["users"]), ["py-u1", "py-u2"])
+        self.server.settle(check, "users_info")
 
     def test_send_to_user(self):
         uid = h.uniq("py-signed")

@@ -1,0 +1,436 @@
+//! Runs a roll: the registry reads, the lock, the steps and their events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use rtc_model::{NodeState, NodeStats};
+use serde_json::json;
+
+use super::plan::{self, NodeLoad};
+use super::{RollArgs, RollExit};
+use crate::client::AdminClient;
+use crate::collect::Source;
+
+const POLL: Duration = Duration::from_millis(250);
+const LOCK_MS: u64 = 60_000;
+
+/// Prints events: NDJSON with `--json`, readable lines otherwise.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn event(&self, event: &str, fields: serde_json::Value, line: &str) {
+        if self.json {
+            let mut v = json!({"v": 1, "ts": unix_ms(), "event": event});
+            if let (Some(obj), serde_json::Value::Object(f)) = (v.as_object_mut(), fields) {
+                obj.extend(f);
+            }
+            println!("{v}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn key(cluster: &str, what: &str) -> String {
+    format!("{}roll:{what}", rtc_model::cluster_prefix(cluster))
+}
+
+/// Every registered node's latest stats (absent when its entry has expired).
+async fn read_nodes(con: &mut MultiplexedConnection, cluster: &str) -> Result<Vec<NodeStats>, redis::RedisError> {
+    let ids: Vec<String> = redis::cmd("SMEMBERS").arg(rtc_model::registry_set_key(cluster)).query_async(con).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|id| rtc_model::registry_key(cluster, id)).collect();
+    let raw: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(con).await?;
+    let mut out: Vec<NodeStats> = raw.into_iter().flatten().filter_map(|s| serde_json::from_str(&s).ok()).collect();
+    out.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    Ok(out)
+}
+
+fn loads(nodes: &[NodeStats]) -> Vec<NodeLoad> {
+    nodes
+        .iter()
+        .filter(|n| n.state != Some(NodeState::Draining))
+        .map(|n| NodeLoad { id: n.node_id.clone(), connections: n.connections, line: n.planning_line.max(1) })
+        .collect()
+}
+
+struct Ctx {
+    args: RollArgs,
+    cluster: String,
+    con: MultiplexedConnection,
+    admin: AdminClient,
+    out: Out,
+    owner: String,
+    line: Option<u64>,
+    cordoned: Vec<(String, String)>,
+}
+
+pub(super) async fn run(args: RollArgs) -> RollExit {
+    let out = Out { json: args.json };
+    let fail = |code: RollExit, msg: String| {
+        eprintln!("rtc roll: {msg}");
+        code
+    };
+    let resolved = match args.source.resolve() {
+        Ok(r) => r,
+        Err(e) => return fail(RollExit::Usage, e),
+    };
+    let Source::Cluster { redis_url, cluster } = resolved.source.clone() else {
+        return fail(RollExit::Usage, "rtc roll needs a cluster: --cluster NAME (rtc.toml) or --redis-url".into());
+    };
+    let client = match redis::Client::open(redis_url.as_str()) {
+        Ok(c) => c,
+        Err(e) => return fail(RollExit::Usage, format!("bad Redis URL: {e}")),
+    };
+    let con = match tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection()).await {
+        Ok(Ok(c)) => c,
+        _ => return fail(RollExit::Unreachable, "cannot reach the cluster's Redis".into()),
+    };
+    let admin = match AdminClient::new(args.source.token.clone().or(resolved.token.clone())) {
+        Ok(a) => a,
+        Err(e) => return fail(RollExit::Failed, e),
+    };
+    let owner = format!(
+        "{}@{} pid {}",
+        std::env::var("USER").unwrap_or_else(|_| "someone".into()),
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+        std::process::id()
+    );
+    let line = args.source.planning_line.or(resolved.planning_line);
+    let mut ctx = Ctx { args, cluster, con, admin, out, owner, line, cordoned: Vec::new() };
+    let code = roll(&mut ctx).await;
+    uncordon_all(&mut ctx).await;
+    code
+}
+
+async fn roll(ctx: &mut Ctx) -> RollExit {
+    let nodes = match read_nodes(&mut ctx.con, &ctx.cluster).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("rtc roll: cannot read the registry: {e}");
+            return RollExit::Unreachable;
+        }
+    };
+    if nodes.is_empty() {
+        eprintln!("rtc roll: no live node in cluster '{}'", ctx.cluster);
+        return RollExit::Usage;
+    }
+    let mut order: Vec<String> = if ctx.args.order.is_empty() {
+        nodes.iter().map(|n| n.node_id.clone()).collect()
+    } else {
+        ctx.args.order.clone()
+    };
+    for id in &order {
+        if !nodes.iter().any(|n| &n.node_id == id) {
+            eprintln!(
+                "rtc roll: unknown node '{id}' (live: {})",
+                nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>().join(", ")
+            );
+            return RollExit::Usage;
+        }
+    }
+    let mut done: Vec<String> = Vec::new();
+    if ctx.args.resume {
+        let raw: Option<String> =
+            redis::cmd("GET").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await.unwrap_or(None);
+        let Some(run) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) else {
+            eprintln!("rtc roll: no interrupted roll recorded for cluster '{}'", ctx.cluster);
+            return RollExit::Usage;
+        };
+        order = run["order"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or(order);
+        done = run["done"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+    }
+    if let Some(from) = &ctx.args.from {
+        match order.iter().position(|id| id == from) {
+            Some(i) => done = order[..i].to_vec(),
+            None => {
+                eprintln!("rtc roll: --from '{from}' is not in the order");
+                return RollExit::Usage;
+            }
+        }
+    }
+    let todo: Vec<String> = order.iter().filter(|id| !done.contains(id)).cloned().collect();
+
+    if ctx.args.dry_run {
+        let steps = plan::plan(&loads(&nodes), &todo, ctx.line);
+        let mut all_ok = true;
+        for (i, s) in steps.iter().enumerate() {
+            all_ok &= s.step.ok;
+            let cordon = if s.cordon { " (others cordoned: sockets go to rolled nodes)" } else { "" };
+            ctx.out.event(
+                "plan_step",
+                json!({"step": i + 1, "node": s.step.node, "ok": s.step.ok, "cordon": s.cordon, "moving": s.step.moving,
+                       "share": s.step.share, "busiest": s.step.busiest, "line": s.step.line}),
+                &format!("step {}: {}{cordon}", i + 1, s.step.arithmetic()),
+            );
+        }
+        let verdict = if all_ok || ctx.args.force {
+            "plan fits"
+        } else {
+            "plan refused by the capacity gate (use --force to roll anyway)"
+        };
+        ctx.out.event("plan", json!({"ok": all_ok, "steps": steps.len()}), verdict);
+        return if all_ok || ctx.args.force { RollExit::Done } else { RollExit::Refused };
+    }
+
+    // One roll at a time per cluster.
+    let lock = key(&ctx.cluster, "lock");
+    let got: Option<String> = redis::cmd("SET")
+        .arg(&lock)
+        .arg(&ctx.owner)
+        .arg("NX")
+        .arg("PX")
+        .arg(LOCK_MS)
+        .query_async(&mut ctx.con)
+        .await
+        .unwrap_or(None);
+    if got.is_none() {
+        let holder: Option<String> = redis::cmd("GET").arg(&lock).query_async(&mut ctx.con).await.unwrap_or(None);
+        eprintln!(
+            "rtc roll: a roll of '{}' is in progress by {}",
+            ctx.cluster,
+            holder.unwrap_or_else(|| "someone".into())
+        );
+        return RollExit::Refused;
+    }
+    let refresher = {
+        let mut con = ctx.con.clone();
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(LOCK_MS / 4)).await;
+                let _: Result<(), _> = redis::cmd("PEXPIRE").arg(&lock).arg(LOCK_MS).query_async(&mut con).await;
+            }
+        })
+    };
+    let abort = Arc::new(AtomicBool::new(false));
+    {
+        let abort = abort.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nrtc roll: stopping after the current step (Ctrl-C)");
+                abort.store(true, Ordering::Release);
+            }
+        });
+    }
+    ctx.out.event(
+        "start",
+        json!({"cluster": ctx.cluster, "order": order, "todo": todo, "owner": ctx.owner}),
+        &format!("rolling cluster '{}': {}", ctx.cluster, todo.join(" → ")),
+    );
+    let started = Instant::now();
+    let mut result = RollExit::Done;
+    for node in &todo {
+        if abort.load(Ordering::Acquire) {
+            ctx.out.event(
+                "aborted",
+                json!({"reason": "aborted", "next": node}),
+                &format!("aborted before {node}; resume with --resume"),
+            );
+            result = RollExit::Aborted;
+            break;
+        }
+        match step(ctx, node, &done).await {
+            Ok(()) => {
+                done.push(node.clone());
+                let record =
+                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": unix_ms()}).to_string();
+                let _: Result<(), _> = redis::cmd("SET")
+                    .arg(key(&ctx.cluster, "run"))
+                    .arg(record)
+                    .arg("EX")
+                    .arg(86_400)
+                    .query_async(&mut ctx.con)
+                    .await;
+            }
+            Err((code, reason, msg)) => {
+                ctx.out.event(
+                    "failed",
+                    json!({"node": node, "reason": reason, "message": msg}),
+                    &format!("{node}: {msg}"),
+                );
+                eprintln!("rtc roll: stopped at {node}; fix it, then resume with --resume (or --from {node})");
+                result = code;
+                let record =
+                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": unix_ms()}).to_string();
+                let _: Result<(), _> = redis::cmd("SET")
+                    .arg(key(&ctx.cluster, "run"))
+                    .arg(record)
+                    .arg("EX")
+                    .arg(86_400)
+                    .query_async(&mut ctx.con)
+                    .await;
+                break;
+            }
+        }
+    }
+    refresher.abort();
+    let _: Result<(), _> = redis::cmd("DEL").arg(&lock).query_async(&mut ctx.con).await;
+    if result == RollExit::Done {
+        let _: Result<(), _> = redis::cmd("DEL").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await;
+        ctx.out.event(
+            "summary",
+            json!({"nodes": done, "elapsed_secs": started.elapsed().as_secs_f64()}),
+            &format!("roll done: {} nodes in {:.0} s", todo.len(), started.elapsed().as_secs_f64()),
+        );
+    }
+    result
+}
+
+type StepError = (RollExit, &'static str, String);
+
+async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepError> {
+    let unreachable = |e: redis::RedisError| (RollExit::Unreachable, "unreachable", format!("registry: {e}"));
+    let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+    let Some(target) = nodes.iter().find(|n| n.node_id == node).cloned() else {
+        return Err((RollExit::Failed, "node_missing", format!("{node} is not in the registry (not running?)")));
+    };
+    let l = loads(&nodes);
+    let rolled: Vec<String> = done.iter().filter(|id| nodes.iter().any(|n| &n.node_id == *id)).cloned().collect();
+    let cordon = !ctx.args.no_cordon && plan::can_cordon_others(&l, node, &rolled, ctx.line);
+    let takers = cordon.then_some(rolled.as_slice());
+    let Some(gate) = plan::gate(&l, node, ctx.line, takers) else {
+        return Err((RollExit::Failed, "node_missing", format!("{node} is draining already")));
+    };
+    if !gate.ok && !ctx.args.force {
+        return Err((
+            RollExit::Refused,
+            "capacity_gate",
+            format!("refused by the capacity gate: {}", gate.arithmetic()),
+        ));
+    }
+    ctx.out.event(
+        "step_start",
+        json!({"node": node, "connections": target.connections, "cordon": cordon, "gate_ok": gate.ok, "arithmetic": gate.arithmetic()}),
+        &format!("{node}: {}{}", gate.arithmetic(), if cordon { " (cordoning the nodes not yet rolled)" } else { "" }),
+    );
+    if cordon {
+        for n in nodes.iter().filter(|n| n.node_id != node && !done.contains(&n.node_id)) {
+            if post(ctx, &n.advertise_url, "cordon", json!({"cordon": true})).await.is_ok() {
+                ctx.cordoned.push((n.node_id.clone(), n.advertise_url.clone()));
+            }
+        }
+    }
+    let old_boot = target.boot_id.clone();
+    let deadline = Instant::now() + Duration::from_secs_f64(ctx.args.timeout.max(1.0));
+    let mut child = None;
+    match &ctx.args.exec {
+        Some(template) => {
+            let cmd = template.replace("{node}", node);
+            match tokio::process::Command::new("sh").arg("-c").arg(&cmd).kill_on_drop(true).spawn() {
+                Ok(c) => child = Some(c),
+                Err(e) => return Err((RollExit::Failed, "exec_failed", format!("cannot run '{cmd}': {e}"))),
+            }
+        }
+        None => {
+            if let Err((status, msg)) = post(ctx, &target.advertise_url, "drain", json!({})).await {
+                if status != Some(409) {
+                    return Err((RollExit::Unreachable, "drain_refused", format!("drain request failed: {msg}")));
+                }
+            }
+        }
+    }
+    // Wait for the old process to go (its entry deleted, or a new boot in its place).
+    let mut last_print = Instant::now();
+    loop {
+        if Instant::now() > deadline {
+            return Err((RollExit::Failed, "drain_timeout", format!("{node} did not finish draining in time")));
+        }
+        let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+        match nodes.iter().find(|n| n.node_id == node) {
+            None => break,
+            Some(n) if n.boot_id != old_boot => break,
+            Some(n) => {
+                if last_print.elapsed() >= Duration::from_secs(1) {
+                    last_print = Instant::now();
+                    if let Some(d) = &n.drain {
+                        ctx.out.event(
+                            "shed_tick",
+                            json!({"node": node, "remaining": d.sockets_left, "hints": d.hints_sent, "elapsed_secs": d.elapsed_secs}),
+                            &format!("  {node} draining: {} left, {} hints, {:.1} s", d.sockets_left, d.hints_sent, d.elapsed_secs),
+                        );
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    ctx.out.event("drained", json!({"node": node}), &format!("  {node} drained; waiting for it to come back"));
+    // Wait for the new process: serving, new boot id.
+    let new_boot = loop {
+        if Instant::now() > deadline {
+            return Err((RollExit::Failed, "health_timeout", format!("{node} did not come back serving in time")));
+        }
+        let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+        if let Some(n) = nodes.iter().find(|n| n.node_id == node && n.boot_id != old_boot) {
+            if n.state == Some(NodeState::Serving) {
+                break n.boot_id.clone();
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    uncordon_all(ctx).await;
+    // Minimum healthy time: still the same process, still serving.
+    tokio::time::sleep(Duration::from_secs_f64(ctx.args.settle.max(0.0))).await;
+    let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+    match nodes.iter().find(|n| n.node_id == node) {
+        Some(n) if n.boot_id == new_boot && n.state == Some(NodeState::Serving) => {}
+        _ => {
+            return Err((
+                RollExit::Failed,
+                "not_settled",
+                format!("{node} did not stay serving for {} s", ctx.args.settle),
+            ))
+        }
+    }
+    if let Some(mut c) = child {
+        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), c.wait()).await {
+            Ok(Ok(s)) if s.success() => {}
+            Ok(Ok(s)) => return Err((RollExit::Failed, "exec_failed", format!("--exec exited with {s}"))),
+            _ => return Err((RollExit::Failed, "exec_failed", "--exec did not finish in time".into())),
+        }
+    }
+    let total: u64 = nodes.iter().map(|n| n.connections).sum();
+    ctx.out.event(
+        "step_done",
+        json!({"node": node, "boot_id": new_boot, "cluster_connections": total}),
+        &format!("{node}: back (boot {new_boot}); cluster holds {total} sockets"),
+    );
+    Ok(())
+}
+
+async fn post(
+    ctx: &Ctx,
+    url: &str,
+    what: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, (Option<u16>, String)> {
+    if what == "drain" {
+        ctx.admin.request_drain_with(url, &body).await
+    } else {
+        ctx.admin.post_admin(url, what, &body).await
+    }
+}
+
+async fn uncordon_all(ctx: &mut Ctx) {
+    let nodes = std::mem::take(&mut ctx.cordoned);
+    for (_, url) in nodes {
+        let _ = ctx.admin.post_admin(&url, "cordon", &json!({"cordon": false})).await;
+    }
+}

@@ -1,0 +1,442 @@
+//! Pusher-compatible webhooks: per app, POSTs of `{"time_ms": …, "events": […]}` signed
+//! with the app secret (`X-Pusher-Key`, `X-Pusher-Signature`) to each configured endpoint.
+//!
+//! * `event`: the kinds, their payloads, the body and its signature (pure).
+//! * `delay`: the 3 s hold on `channel_vacated`/`member_removed` that swallows a quick
+//!   leave-and-return pair.
+//! * `delivery`: one bounded queue and one ordered sender per endpoint, batching,
+//!   retries with capped backoff, the shutdown flush.
+//!
+//! The server calls [`Webhooks`] from the socket path: every call is non-blocking (a
+//! short lock and a `try_send`); a full queue drops the event and counts it.
+//!
+//! In a cluster each event is sent by one node only: the node whose change takes the
+//! cluster-wide state across the edge (first/last member anywhere from the presence
+//! scripts, first/last subscriber anywhere from the atomic count script in
+//! `cluster::state`). The vacate delay is then claimed by a Redis key
+//! (`rtc:{cluster}:whpend:…`): the node that sees the return deletes it, and the
+//! departing node sends only if the key is still there when the delay ends, so a
+//! member who moves to another node within 3 s causes neither webhook.
+
+mod delay;
+mod delivery;
+mod event;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use delay::{DEPART_DELAY, MAX_PENDING};
+pub use delivery::{PostError, BATCH_MAX, BATCH_WINDOW, QUEUE, REQUEST_TIMEOUT, RETRY_SLOTS};
+pub use event::{body, signature, KindSet, WebhookEvent, WebhookKind};
+
+use crate::cluster::Cluster;
+use crate::config::AppConfig;
+use crate::metrics::Metrics;
+use crate::protocol::ChannelName;
+use delay::{Claim, Delay, Due, Next, PendingKey};
+use delivery::Endpoint;
+
+/// Default of `webhook_retry_for`: how long a failed webhook is retried (Pusher: 5 min).
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(300);
+/// A `cache_miss` webhook per channel at most this often (more subscribers missing the
+/// same empty cache do not each send one).
+pub const CACHE_MISS_DEDUP: Duration = Duration::from_secs(10);
+/// Channels remembered for the `cache_miss` dedup; past this, expired ones are pruned.
+const MAX_MISS_ENTRIES: usize = 65_536;
+/// How long a cluster-wide departure claim lives in Redis (the delay plus slack for a
+/// slow Redis; a node that dies holding one simply never sends that departure).
+const SHARED_CLAIM_TTL: Duration = Duration::from_secs(33);
+
+/// One configured endpoint of an app.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// Where events are POSTed (http or https).
+    pub url: reqwest::Url,
+    /// Which events it gets.
+    pub events: KindSet,
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a token: print its origin only.
+        f.debug_struct("WebhookTarget")
+            .field("url", &delivery::shown_url(&self.url))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+/// Why a webhook URL was refused (config).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL.
+    #[error("'{0}' is not a URL: {1}")]
+    Invalid(String, String),
+    /// Not http or https, or no host.
+    #[error("'{0}' must be an http:// or https:// URL with a host")]
+    Scheme(String),
+}
+
+/// Parses a webhook endpoint URL.
+///
+/// # Errors
+/// Not a URL, not http(s), or without a host.
+pub fn parse_url(raw: &str) -> Result<reqwest::Url, UrlError> {
+    let raw = raw.trim();
+    let url = reqwest::Url::parse(raw).map_err(|e| UrlError::Invalid(raw.to_string(), e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(UrlError::Scheme(raw.to_string()));
+    }
+    Ok(url)
+}
+
+struct Target {
+    events: KindSet,
+    tx: mpsc::Sender<Arc<WebhookEvent>>,
+    rx: Mutex<Option<mpsc::Receiver<Arc<WebhookEvent>>>>,
+    endpoint: Arc<Endpoint>,
+}
+
+/// The webhooks of one app: what the server calls when something webhook-worthy
+/// happens. An app without endpoints gets one that does nothing.
+pub struct Webhooks {
+    app_id: String,
+    targets: Vec<Target>,
+    wanted: KindSet,
+    delay: Delay,
+    misses: Mutex<HashMap<ChannelName, Instant>>,
+    metrics: Arc<Metrics>,
+    cluster: Option<Arc<Cluster>>,
+    stop: OnceLock<CancellationToken>,
+}
+
+impl Webhooks {
+    /// The webhooks of `app` (nothing runs until [`Webhooks::start`]).
+    pub fn new(app: &AppConfig, metrics: Arc<Metrics>, cluster: Option<Arc<Cluster>>) -> Self {
+        let http = if app.webhooks.is_empty() {
+            None
+        } else {
+            reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(REQUEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("rtc/", env!("CARGO_PKG_VERSION"), " webhooks"))
+                .build()
+                .map_err(|e| tracing::error!(app = %app.id, error = %e, "Webhook HTTP client unavailable; webhooks are off."))
+                .ok()
+        };
+        let retry_for = Duration::from_secs(app.webhook_retry_for);
+        let targets: Vec<Target> = match &http {
+            None => Vec::new(),
+            Some(http) => app
+                .webhooks
+                .iter()
+                .map(|t| {
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    let endpoint = Endpoint::new(
+                        t.url.clone(),
+                        http.clone(),
+                        &app.key,
+                        &app.secret,
+                        app.webhook_batch,
+                        retry_for,
+                        metrics.clone(),
+                    );
+                    Target { events: t.events, tx, rx: Mutex::new(Some(rx)), endpoint: Arc::new(endpoint) }
+                })
+                .collect(),
+        };
+        let wanted = targets.iter().fold(KindSet::empty(), |s, t| s.union(t.events));
+        Webhooks {
+            app_id: app.id.clone(),
+            targets,
+            wanted,
+            delay: Delay::default(),
+            misses: Mutex::new(HashMap::new()),
+            metrics,
+            cluster,
+            stop: OnceLock::new(),
+        }
+    }
+
+    /// Starts the delivery tasks on the node's tracker; they stop with `stop` after a
+    /// bounded flush. Idempotent.
+    pub fn start(self: &Arc<Self>, tasks: &TaskTracker, stop: &CancellationToken) {
+        if self.targets.is_empty() || self.stop.set(stop.clone()).is_err() {
+            return;
+        }
+        for t in &self.targets {
+            if let Some(rx) = t.rx.lock().take() {
+                tasks.spawn(t.endpoint.clone().run(rx, tasks.clone(), stop.clone()));
+            }
+        }
+        if self.wants_occupancy() || self.wants_members() {
+            tasks.spawn(self.clone().run_delay(stop.clone()));
+        }
+        tracing::info!(app = %self.app_id, endpoints = self.targets.len(), "Webhooks on.");
+    }
+
+    /// Whether any endpoint wants this kind.
+    pub fn wants(&self, kind: WebhookKind) -> bool {
+        self.wanted.contains(kind)
+    }
+
+    /// Whether `channel_occupied` or `channel_vacated` is wanted (the cluster then
+    /// tracks cluster-wide occupancy for this app).
+    pub fn wants_occupancy(&self) -> bool {
+        self.wants(WebhookKind::ChannelOccupied) || self.wants(WebhookKind::ChannelVacated)
+    }
+
+    fn wants_members(&self) -> bool {
+        self.wants(WebhookKind::MemberAdded) || self.wants(WebhookKind::MemberRemoved)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.get().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Queues an event for every endpoint that wants it; never waits.
+    fn emit(&self, event: WebhookEvent) {
+        let kind = event.name;
+        let event = Arc::new(event);
+        for t in self.targets.iter().filter(|t| t.events.contains(kind)) {
+            match t.tx.try_send(event.clone()) {
+                Ok(()) => {
+                    self.metrics.webhook_events_queued.inc();
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => t.endpoint.dropped("queue_full", 1),
+                Err(mpsc::error::TrySendError::Closed(_)) => t.endpoint.dropped("shutdown", 1),
+            }
+        }
+    }
+
+    /// An arrival (occupied, added) on this node's own decision: swallowed together
+    /// with a pending departure of the same key.
+    fn arrive(&self, key: PendingKey, event: WebhookEvent) {
+        if !self.delay.cancel(&key) {
+            self.emit(event);
+        }
+    }
+
+    /// A departure (vacated, removed) held for [`DEPART_DELAY`].
+    fn depart(&self, key: PendingKey, event: WebhookEvent, shared: Option<String>) {
+        if self.stopping() {
+            // The node is going away: nothing will be here to send it later.
+            return self.emit(event);
+        }
+        if let Err(event) = self.delay.schedule(key, Box::new(event), Instant::now() + DEPART_DELAY, shared) {
+            self.emit(*event);
+        }
+    }
+
+    fn shared_key(&self, key: &PendingKey) -> Option<(String, redis::aio::ConnectionManager)> {
+        let cluster = self.cluster.as_ref()?;
+        let con = cluster.cmd()?;
+        Some((cluster.keys.webhook_pending(&self.app_id, &key.shared_suffix()), con))
+    }
+
+    /// Arrival decided cluster-wide: swallowed if a departure is pending on this node or
+    /// claimed in Redis by any node.
+    async fn arrive_shared(&self, key: PendingKey, event: WebhookEvent) {
+        if self.delay.cancel(&key) {
+            return;
+        }
+        if let Some((k, mut con)) = self.shared_key(&key) {
+            let deleted: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
+            if matches!(deleted, Ok(n) if n > 0) {
+                return;
+            }
+        }
+        self.emit(event);
+    }
+
+    /// Departure decided cluster-wide: claimed in Redis so a return on any node cancels
+    /// it; held locally when Redis does not answer.
+    async fn depart_shared(&self, key: PendingKey, event: WebhookEvent) {
+        if self.stopping() {
+            return self.emit(event);
+        }
+        let mut claim = None;
+        if let Some((k, mut con)) = self.shared_key(&key) {
+            let set: Result<(), _> = redis::cmd("SET")
+                .arg(&k)
+                .arg(1)
+                .arg("PX")
+                .arg(SHARED_CLAIM_TTL.as_millis() as u64)
+                .query_async(&mut con)
+                .await;
+            if set.is_ok() {
+                claim = Some(k);
+            }
+        }
+        self.depart(key, event, claim);
+    }
+
+    /// Sends a departure that fell due, unless it was cancelled meanwhile.
+    async fn fire(&self, due: Due) {
+        let send = match &due.claim {
+            Claim::Local(g) => self.delay.still_pending(&due.key, *g),
+            Claim::Shared(k) => match self.cluster.as_ref().and_then(|c| c.cmd()) {
+                Some(mut con) => {
+                    let deleted: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
+                    // No answer: better a departure sent than lost.
+                    deleted.map_or(true, |n| n > 0)
+                }
+                None => true,
+            },
+        };
+        if send {
+            self.emit(*due.event);
+        }
+    }
+
+    /// The departure timer: sends each held departure when it falls due; at shutdown
+    /// sends what is left at once (bounded).
+    async fn run_delay(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.delay.next(Instant::now()) {
+                Next::Due(d) => self.fire(d).await,
+                Next::Wait(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = stop.cancelled() => break,
+                },
+                Next::Empty => tokio::select! {
+                    () = self.delay.wake.notified() => {}
+                    () = stop.cancelled() => break,
+                },
+            }
+        }
+        let deadline = Instant::now() + delivery::FLUSH_TIMEOUT;
+        for d in self.delay.drain() {
+            if Instant::now() < deadline {
+                let _ = tokio::time::timeout_at(deadline, self.fire(d)).await;
+                continue;
+            }
+            // Out of time for Redis: send what this node still holds.
+            let send = match &d.claim {
+                Claim::Local(g) => self.delay.still_pending(&d.key, *g),
+                Claim::Shared(_) => true,
+            };
+            if send {
+                self.emit(*d.event);
+            }
+        }
+    }
+
+    /// A channel got its first subscriber on this (single) node.
+    pub fn channel_occupied(&self, channel: &ChannelName) {
+        if self.wants_occupancy() {
+            let ev = WebhookEvent::channel(WebhookKind::ChannelOccupied, channel.as_str());
+            self.arrive(PendingKey::Channel(channel.clone()), ev);
+        }
+    }
+
+    /// A channel lost its last subscriber on this (single) node.
+    pub fn channel_vacated(&self, channel: &ChannelName) {
+        if self.wants_occupancy() {
+            let ev = WebhookEvent::channel(WebhookKind::ChannelVacated, channel.as_str());
+            self.depart(PendingKey::Channel(channel.clone()), ev, None);
+        }
+    }
+
+    /// A user's first socket joined a presence channel on this (single) node.
+    pub fn member_added(&self, channel: &ChannelName, user_id: &str) {
+        if self.wants_members() {
+            let ev = WebhookEvent::member(WebhookKind::MemberAdded, channel.as_str(), user_id);
+            self.arrive(PendingKey::Member(channel.clone(), user_id.to_string()), ev);
+        }
+    }
+
+    /// A user's last socket left a presence channel on this (single) node.
+    pub fn member_removed(&self, channel: &ChannelName, user_id: &str) {
+        if self.wants_members() {
+            let ev = WebhookEvent::member(WebhookKind::MemberRemoved, channel.as_str(), user_id);
+            self.depart(PendingKey::Member(channel.clone(), user_id.to_string()), ev, None);
+        }
+    }
+
+    /// Cluster: this node's change took the channel's cluster-wide count from 0.
+    pub async fn channel_occupied_shared(&self, channel: &ChannelName) {
+        if self.wants_occupancy() {
+            let ev = WebhookEvent::channel(WebhookKind::ChannelOccupied, channel.as_str());
+            self.arrive_shared(PendingKey::Channel(channel.clone()), ev).await;
+        }
+    }
+
+    /// Cluster: this node's change (or a dead node's removal) took the channel's
+    /// cluster-wide count to 0.
+    pub async fn channel_vacated_shared(&self, channel: &ChannelName) {
+        if self.wants_occupancy() {
+            let ev = WebhookEvent::channel(WebhookKind::ChannelVacated, channel.as_str());
+            self.depart_shared(PendingKey::Channel(channel.clone()), ev).await;
+        }
+    }
+
+    /// Cluster: the join script found no other node with this member.
+    pub async fn member_added_shared(&self, channel: &ChannelName, user_id: &str) {
+        if self.wants_members() {
+            let ev = WebhookEvent::member(WebhookKind::MemberAdded, channel.as_str(), user_id);
+            self.arrive_shared(PendingKey::Member(channel.clone(), user_id.to_string()), ev).await;
+        }
+    }
+
+    /// Cluster: the leave script (or the reaper) found no other node with this member.
+    pub async fn member_removed_shared(&self, channel: &ChannelName, user_id: &str) {
+        if self.wants_members() {
+            let ev = WebhookEvent::member(WebhookKind::MemberRemoved, channel.as_str(), user_id);
+            self.depart_shared(PendingKey::Member(channel.clone(), user_id.to_string()), ev).await;
+        }
+    }
+
+    /// A client event was accepted; `user_id` is the sender's on presence channels.
+    pub fn client_event(&self, channel: &ChannelName, event: &str, data: &str, socket_id: &str, user_id: Option<&str>) {
+        if self.wants(WebhookKind::ClientEvent) {
+            self.emit(WebhookEvent::client_event(channel.as_str(), event, data, socket_id, user_id));
+        }
+    }
+
+    /// A subscriber found a cache channel empty (at most one webhook per channel per
+    /// [`CACHE_MISS_DEDUP`]).
+    pub fn cache_miss(&self, channel: &ChannelName) {
+        if !self.wants(WebhookKind::CacheMiss) {
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut seen = self.misses.lock();
+            if seen.get(channel).is_some_and(|at| now.duration_since(*at) < CACHE_MISS_DEDUP) {
+                return;
+            }
+            if seen.len() >= MAX_MISS_ENTRIES {
+                seen.retain(|_, at| now.duration_since(*at) < CACHE_MISS_DEDUP);
+                if seen.len() >= MAX_MISS_ENTRIES {
+                    seen.clear();
+                }
+            }
+            seen.insert(channel.clone(), now);
+        }
+        self.emit(WebhookEvent::channel(WebhookKind::CacheMiss, channel.as_str()));
+    }
+
+    /// A cache channel got an event: its next miss is reported at once.
+    pub fn cache_filled(&self, channel: &ChannelName) {
+        if self.wants(WebhookKind::CacheMiss) {
+            self.misses.lock().remove(channel);
+        }
+    }
+
+    /// A channel's subscriber count changed (cluster-wide in a cluster).
+    pub fn subscription_count(&self, channel: &ChannelName, count: u64) {
+        if self.wants(WebhookKind::SubscriptionCount) && count > 0 {
+            self.emit(WebhookEvent::subscription_count(channel.as_str(), count));
+        }
+    }
+}

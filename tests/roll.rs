@@ -1,0 +1,304 @@
+//! `rtc roll` against a real 3-node cluster whose nodes are restarted by a supervisor
+//! script, with clients that reconnect like pusher-js and events published throughout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::*;
+use common::*;
+
+/// A node under a supervisor loop (restarts it when it exits, at most 4 times). The
+/// loop records the running node's pid so teardown can kill exactly that process (never
+/// a process group: a negative pid handed to `kill` is too easy to get wrong).
+struct Supervised {
+    port: u16,
+    child: Child,
+    pidfile: tempfile::NamedTempFile,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Supervised {
+    fn start(redis_url: &str, cluster: &str, id: &str) -> Supervised {
+        let port = free_port();
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
+        let pidfile = tempfile::NamedTempFile::new().unwrap();
+        let script = format!(
+            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --redis-url {redis_url} --cluster {cluster} \
+             --node-id {id} --config {} --pre-drain-delay 0.5 --drain-window 1 --drain-timeout 8 >/dev/null 2>&1 & \
+             echo $! > {}; wait $!; done",
+            file.path().display(),
+            pidfile.path().display()
+        );
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("RTC", env!("CARGO_BIN_EXE_rtc"))
+            .env_remove("RTC_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Supervised { port, child, pidfile, _config: file }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/app/{KEY}?protocol=7", self.port)
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        // The supervisor first, so it starts nothing new; then the node it ran.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(pid) = std::fs::read_to_string(self.pidfile.path()) {
+            if let Ok(pid) = pid.trim().parse::<u32>() {
+                if pid > 1 {
+                    let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                }
+            }
+        }
+    }
+}
+
+async fn boots(redis: &Redis, cluster: &str) -> Vec<(String, String, u64)> {
+    let mut con = redis.con().await;
+    let ids: Vec<String> =
+        redis::cmd("SMEMBERS").arg(format!("rtc:{cluster}:nodes")).query_async(&mut con).await.unwrap();
+    let mut out = Vec::new();
+    for id in ids {
+        let raw: Option<String> =
+            redis::cmd("GET").arg(format!("rtc:{cluster}:node:{id}")).query_async(&mut con).await.unwrap();
+        if let Some(v) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) {
+            out.push((id, v["boot_id"].as_str().unwrap().to_string(), v["live_nodes"].as_u64().unwrap_or(0)));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn rtc(args: &[String]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
+    cmd.env_remove("RTC_CONFIG").env_remove("RTC_ADMIN_TOKEN");
+    cmd.args(args).arg("--token").arg(ADMIN_TOKEN).output().unwrap()
+}
+
+async fn connect_any(urls: &[String], start: usize) -> Client {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut i = start;
+    loop {
+        let url = &urls[i % urls.len()];
+        if let Ok(Ok((ws, _))) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url.as_str())).await {
+            let mut c = Client { ws, socket_id: String::new() };
+            if let Some(Seen::Event(e)) = c.next_within(WAIT).await {
+                if e["event"] == "pusher:connection_established" {
+                    return c;
+                }
+            }
+        }
+        i += 1;
+        assert!(tokio::time::Instant::now() < deadline, "no node accepted a connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
+    let redis = Redis::start().await;
+    let nodes: Vec<Supervised> =
+        ["r1", "r2", "r3"].iter().map(|id| Supervised::start(&redis.url(), "roll", id)).collect();
+    let before = eventually(Duration::from_secs(20), "3 nodes registered and joined", || async {
+        let b = boots(&redis, "roll").await;
+        (b.len() == 3 && b.iter().all(|(_, _, live)| *live == 3)).then_some(b)
+    })
+    .await;
+    let urls: Vec<String> = nodes.iter().map(Supervised::url).collect();
+    let apis: Vec<Api> =
+        nodes.iter().map(|n| Api::new(format!("127.0.0.1:{}", n.port).parse().unwrap(), APP_ID, KEY, SECRET)).collect();
+
+    // `stop` ends the clients (each after one more event, proving it is connected);
+    // `pub_stop` ends the publisher once they are done.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pub_stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let publisher = {
+        let stop = pub_stop.clone();
+        let published = published.clone();
+        // Its own thread and runtime: the publisher must never wait on the test's tasks.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let mut i = 0usize;
+                for n in 0..10_000u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    // The app publishes through whichever node answers.
+                    for _ in 0..apis.len() {
+                        let api = &apis[i % apis.len()];
+                        i += 1;
+                        let t0 = std::time::Instant::now();
+                        let r = tokio::time::timeout(
+                            Duration::from_secs(1),
+                            api.try_trigger(&["feed"], "n", &n.to_string()),
+                        )
+                        .await
+                        .unwrap_or(Some(0));
+                        if n % 50 == 0 || r != Some(200) || t0.elapsed() > Duration::from_millis(500) {
+                            eprintln!("publish {n} via {}: {r:?} in {:?}", i % 3, t0.elapsed());
+                        }
+                        if let Some(200) = r {
+                            published.store(n + 1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            })
+        })
+    };
+
+    // Nine clients that behave like pusher-js behind a load balancer.
+    let mut drivers = Vec::new();
+    for k in 0..9usize {
+        let urls = urls.clone();
+        let stop = stop.clone();
+        drivers.push(tokio::spawn(async move {
+            let mut reconnects = 0;
+            let mut c = connect_any(&urls, k).await;
+            c.subscribe("feed").await;
+            let mut last: Option<u64> = None;
+            let connected_at_end;
+            loop {
+                match c.next_within(Duration::from_secs(20)).await {
+                    Some(Seen::Event(e)) if e["event"] == "n" => {
+                        let n: u64 = e["data"].as_str().unwrap().parse().unwrap();
+                        if let Some(prev) = last {
+                            assert_eq!(n, prev + 1, "client {k} lost an event while connected");
+                        }
+                        last = Some(n);
+                        if stop.load(Ordering::Relaxed) {
+                            connected_at_end = true;
+                            break;
+                        }
+                    }
+                    Some(Seen::Event(_)) => {}
+                    Some(Seen::Closed(code)) => {
+                        assert!(matches!(code, Some(4200)), "client {k} closed with {code:?}");
+                        reconnects += 1;
+                        c = connect_any(&urls, k + reconnects).await;
+                        c.subscribe("feed").await;
+                        last = None;
+                    }
+                    None => panic!("client {k} heard nothing for 20 s"),
+                }
+            }
+            (reconnects, connected_at_end)
+        }));
+    }
+
+    let out = tokio::task::spawn_blocking({
+        let url = redis.url();
+        move || {
+            rtc(&[
+                "roll".into(),
+                "--redis-url".into(),
+                url,
+                "--cluster-name".into(),
+                "roll".into(),
+                "--settle".into(),
+                "1".into(),
+                "--timeout".into(),
+                "60".into(),
+                "--json".into(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "roll failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.contains("\"event\":\"summary\"")), "{stdout}");
+
+    let after = boots(&redis, "roll").await;
+    assert_eq!(after.len(), 3);
+    for ((id, old, _), (id2, new, _)) in before.iter().zip(after.iter()) {
+        assert_eq!(id, id2);
+        assert_ne!(old, new, "{id} was not restarted");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total_reconnects = 0;
+    for d in drivers {
+        let (reconnects, connected_at_end) = d.await.unwrap();
+        assert!(connected_at_end);
+        total_reconnects += reconnects;
+    }
+    pub_stop.store(true, Ordering::Relaxed);
+    let _ = publisher.join();
+    assert!(total_reconnects >= 9, "every client was moved at least once ({total_reconnects})");
+    assert!(published.load(Ordering::Relaxed) > 0);
+    drop(nodes);
+}
+
+#[tokio::test]
+async fn the_capacity_gate_refuses_with_the_arithmetic_and_dry_run_changes_nothing() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "gate", "g1", &toml);
+    let b = Node::start(&redis.url(), "gate", "g2", &toml);
+    wait_joined(&[&a, &b]).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(a.connect().await);
+        held.push(b.connect().await);
+    }
+    eventually(Duration::from_secs(5), "connection counts in the registry", || async {
+        let s = a.stats().await;
+        (s["connections"] == 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // one heartbeat carries the counts
+    let url = redis.url();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> =
+            ["roll", "--redis-url", &url, "--cluster-name", "gate"].iter().map(|s| s.to_string()).collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let dry = tokio::task::spawn_blocking({
+        let a = args(&["--dry-run", "--planning-line", "100"]);
+        move || rtc(&a)
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(0), "{text}");
+    assert!(text.contains("step 1: g1") && text.contains("step 2: g2") && text.contains("plan fits"), "{text}");
+
+    let refused = tokio::task::spawn_blocking({
+        let a = args(&["--planning-line", "4"]);
+        move || rtc(&a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&refused.stdout).to_string() + &String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("capacity gate") && err.contains("vs line 4"), "{err}");
+    // Nothing was drained.
+    assert_eq!(a.stats().await["state"], "serving");
+    assert_eq!(b.stats().await["state"], "serving");
+    let dry = tokio::task::spawn_blocking({
+        let a = args(&["--dry-run", "--planning-line", "4"]);
+        move || rtc(&a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(dry.status.code(), Some(3));
+}
