@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// [default: 1048576].
     #[arg(long, env = "RTC_OUTBOUND_QUEUE_BYTES", value_name = "BYTES")]
     pub outbound_queue_bytes: Option<usize>,
+    /// New WebSocket connections this node accepts per second; above it upgrades get 503
+    /// with Retry-After, so a reconnect storm cannot take the node down; 0 = no limit
+    /// [default: 5000].
+    #[arg(long, env = "RTC_MAX_NEW_CONNECTIONS_PER_SEC", value_name = "PER_SEC")]
+    pub max_new_connections_per_sec: Option<u32>,
 
     /// Redis URL of the cluster's pub/sub Redis; setting it switches cluster mode on
     /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].

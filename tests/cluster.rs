@@ -288,6 +288,14 @@ async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() 
     let toml = one_app("");
     let mut a = Node::start(&redis.url(), "ids", "same", &toml);
     wait_joined(&[&a]).await;
+    // The first node is registered before the second one starts.
+    let mut con = redis.con().await;
+    eventually(Duration::from_secs(5), "the first node's registry entry", || {
+        let mut con = con.clone();
+        async move { redis::cmd("EXISTS").arg("rtc:ids:node:same").query_async::<bool>(&mut con).await.ok()?.then_some(()) }
+    })
+    .await;
+    let _ = redis::cmd("PING").query_async::<String>(&mut con).await;
     // A second live process with the same id on this host: refused, exit 1.
     let mut dup = Node::start(&redis.url(), "ids", "same", &toml);
     let status = eventually(Duration::from_secs(10), "the clashing node to exit", || {

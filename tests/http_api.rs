@@ -156,3 +156,42 @@ async fn admin_endpoints_require_the_token() {
     assert_eq!(up.status(), 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_app_api_rate_answers_429_with_a_json_error() {
+    let s = TestServer::start(&one_app("max_api_requests_per_sec = 5")).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let (st, v) = s.api().trigger(&["c"], "e", "1").await;
+        if st == 429 {
+            assert!(v["error"].as_str().unwrap().contains("rate"), "{v}");
+        }
+        statuses.push(st);
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited >= 10, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn new_connections_over_the_node_rate_get_503_before_the_upgrade() {
+    let toml = one_app("").replace("[server]\n", "[server]\nmax_new_connections_per_sec = 3\n");
+    let s = TestServer::start(&toml).await;
+    let mut refused = 0;
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        match tokio_tungstenite::connect_async(s.ws_url(KEY)).await {
+            Ok((ws, _)) => held.push(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 503);
+                assert!(resp.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused >= 6, "refused {refused}");
+    assert!(held.len() >= 3);
+    s.stop().await;
+}

@@ -80,6 +80,8 @@ pub struct ServerSection {
     pub log_format: Option<LogFormat>,
     /// Per-socket outbound queue limit in bytes.
     pub outbound_queue_bytes: Option<usize>,
+    /// New WebSocket connections accepted per second by this node (0 = no limit).
+    pub max_new_connections_per_sec: Option<u32>,
 }
 
 /// One `[[apps]]` entry.
@@ -134,6 +136,8 @@ pub struct AppSection {
     pub max_watchlist_size: Option<usize>,
     /// Cache channel TTL (s).
     pub cache_ttl: Option<u64>,
+    /// HTTP API requests per second (0 = no limit).
+    pub max_api_requests_per_sec: Option<u32>,
     /// Webhook endpoints: `[{ url = "https://…", events = ["channel_occupied", …] }]`.
     pub webhooks: Option<Vec<WebhookSection>>,
     /// Batch webhook events (up to 50 per POST, collected for 50 ms).

@@ -100,6 +100,8 @@ pub struct AppConfig {
     pub max_watchlist_size: usize,
     /// Cache channel TTL (s).
     pub cache_ttl: u64,
+    /// HTTP API requests per second (0 = no limit).
+    pub max_api_requests_per_sec: u32,
     /// Webhook endpoints (none = webhooks off).
     pub webhooks: Vec<WebhookTarget>,
     /// Batch webhook events (up to 50 per POST within 50 ms); else one per POST.
@@ -136,6 +138,7 @@ impl AppConfig {
             watchlist: true,
             max_watchlist_size: 100,
             cache_ttl: 1_800,
+            max_api_requests_per_sec: 0,
             webhooks: Vec::new(),
             webhook_batch: true,
             webhook_retry_for: crate::webhooks::DEFAULT_RETRY_FOR.as_secs(),
@@ -266,6 +269,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Per-socket outbound queue limit in bytes.
     pub outbound_queue_bytes: usize,
+    /// New connections per second this node admits (0 = no limit).
+    pub max_new_connections_per_sec: u32,
     /// Apps served.
     pub apps: Vec<AppConfig>,
     /// True when `apps` is the built-in development app.
@@ -377,6 +382,8 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         r.err("server.max_request_size", format!("{max_request_size} is too small; use at least 1024 bytes"));
     }
     let outbound_queue_bytes = args.outbound_queue_bytes.or(s.outbound_queue_bytes).unwrap_or(1024 * 1024);
+    let max_new_connections_per_sec =
+        args.max_new_connections_per_sec.or(s.max_new_connections_per_sec).unwrap_or(5_000);
     if outbound_queue_bytes < 16 * 1024 {
         r.err("server.outbound_queue_bytes", format!("{outbound_queue_bytes} is too small; use at least 16384"));
     }
@@ -459,6 +466,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             node_id,
             log_format,
             outbound_queue_bytes,
+            max_new_connections_per_sec,
             apps,
             dev_app,
             cluster,
@@ -662,7 +670,8 @@ fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<Ap
         max_batch_size,
         watchlist,
         max_watchlist_size,
-        cache_ttl
+        cache_ttl,
+        max_api_requests_per_sec
     );
     app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout);
     if let Some(v) = a.webhook_batch {

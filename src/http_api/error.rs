@@ -43,6 +43,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, axum::Json(serde_json::json!({"error": self.to_string(), "code": status.as_u16()}))).into_response()
+        let body = axum::Json(serde_json::json!({"error": self.to_string(), "code": status.as_u16()}));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            (status, [("retry-after", "1")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
     }
 }

@@ -94,5 +94,12 @@ pub fn verify_request(
     if !ok {
         return fail("Invalid signature");
     }
+    if app.api_rate.as_ref().is_some_and(|r| !r.try_take()) {
+        node.metrics.limit_hit("max_api_requests_per_sec");
+        return Err(ApiError::TooManyRequests(format!(
+            "Over the app's HTTP API rate of {} requests per second",
+            app.config.max_api_requests_per_sec
+        )));
+    }
     Ok(app)
 }

@@ -104,6 +104,8 @@ pub struct App {
     cluster: Option<Arc<Cluster>>,
     drain: Arc<DrainSignal>,
     webhooks: Arc<Webhooks>,
+    /// HTTP API requests per second.
+    pub api_rate: Option<super::rate::RateLimiter>,
 }
 
 impl App {
@@ -117,7 +119,9 @@ impl App {
     ) -> Self {
         let label = AppLabel { app: config.id.clone() };
         let webhooks = Arc::new(Webhooks::new(&config, metrics.clone(), cluster.clone()));
+        let api_rate = super::rate::RateLimiter::new(config.max_api_requests_per_sec);
         App {
+            api_rate,
             config,
             label,
             channels: DashMap::new(),

@@ -13,6 +13,7 @@ pub mod conn_handle;
 pub mod drain;
 pub mod health;
 pub mod outbox;
+pub mod rate;
 pub mod session;
 pub mod stats;
 pub mod ws;
@@ -64,6 +65,8 @@ pub struct Node {
     pub drain: parking_lot::Mutex<Option<Arc<drain::DrainProgress>>>,
     /// Drain state the apps read (presence grace).
     pub drain_signal: Arc<drain::DrainSignal>,
+    /// Admission control: new sockets per second.
+    pub admission: Option<rate::RateLimiter>,
     cluster_rx: parking_lot::Mutex<Option<crate::cluster::Receivers>>,
 }
 
@@ -93,7 +96,9 @@ impl Node {
             apps_by_id.insert(a.id.clone(), app.clone());
             apps_by_key.insert(a.key.clone(), app);
         }
+        let admission = rate::RateLimiter::new(config.max_new_connections_per_sec);
         Arc::new(Node {
+            admission,
             config,
             apps_by_id,
             apps_by_key,

@@ -51,6 +51,16 @@ pub async fn upgrade(
         )
             .into_response();
     }
+    if node.admission.as_ref().is_some_and(|a| !a.try_take()) {
+        node.metrics.upgrade_refused("admission");
+        node.metrics.limit_hit("max_new_connections_per_sec");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "1")],
+            "Too many new connections on this node right now; retry shortly.\n",
+        )
+            .into_response();
+    }
     let app = node.app_by_key(&key).cloned();
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let refusal = match (&app, params.get("protocol")) {
