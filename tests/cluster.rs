@@ -309,3 +309,44 @@ async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() 
     let a2 = Node::start(&redis.url(), "ids", "same", &toml);
     wait_joined(&[&a2]).await;
 }
+
+#[tokio::test]
+async fn a_paused_redis_degrades_then_recovers_without_presence_flaps() {
+    let (redis, a, b, c) = three(&one_app("")).await;
+    let mut watcher = a.connect().await;
+    watcher.subscribe_presence("presence-pause", "watcher").await;
+    let mut other = b.connect().await;
+    other.subscribe_presence("presence-pause", "other").await;
+    watcher.expect_event("pusher_internal:member_added").await;
+    let mut local = a.connect().await;
+    local.subscribe("pause-feed").await;
+
+    redis.signal("-STOP");
+    // Local delivery goes on, and the node says it is degraded.
+    let (st, _) = a.api().trigger(&["pause-feed"], "local", "1").await;
+    assert_eq!(st, 200);
+    assert_eq!(local.expect_event("local").await["data"], "1");
+    eventually(Duration::from_secs(10), "node A to report degraded", || async {
+        (a.stats().await["state"] == "degraded").then_some(())
+    })
+    .await;
+    // Keep Redis stopped past the registry TTL: every entry expires at once when it resumes.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    redis.signal("-CONT");
+    wait_joined(&[&a, &b, &c]).await;
+    // Cross-node delivery is back...
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        b.api().trigger(&["presence-pause"], "back", "2").await;
+        if let Some(Seen::Event(e)) = watcher.next_within(Duration::from_millis(300)).await {
+            if e["event"] == "back" {
+                break;
+            }
+            // ...and nobody was reaped: no member_removed/member_added flap.
+            assert!(!e["event"].as_str().unwrap_or("").starts_with("pusher_internal:member"), "flap: {e}");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no cross-node event after the pause");
+    }
+    let (_, users) = a.api().call("GET", "/channels/presence-pause/users", None, &[]).await;
+    assert_eq!(users["users"], json!([{"id":"other"},{"id":"watcher"}]));
+}
