@@ -34,7 +34,8 @@ pub struct CommonArgs {
     #[arg(long, global = true, default_value = "120s", value_parser = parse_duration, value_name = "TIME")]
     pub duration: Duration,
     /// Length of the steady phase after the ramp: idle hold for `connections`,
-    /// publishing/churn for the others. Cut short when --duration would be passed.
+    /// publishing/churn for the others (`drain` follows the drain instead). Cut short
+    /// when --duration would be passed.
     #[arg(long, global = true, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
     pub hold: Duration,
     /// Connection ramp: new sockets per second.
@@ -45,6 +46,8 @@ pub struct CommonArgs {
     pub connect_timeout: Duration,
     /// The server's process id: report its RSS per socket (/proc/PID/status VmRSS before
     /// the ramp and at the end of the steady phase) and its CPU during the steady phase.
+    /// For `drain`: node A's process, signalled by --drain-with signal|kill, whose exit
+    /// time is reported.
     #[arg(long, global = true, value_name = "PID")]
     pub server_pid: Option<u32>,
     /// Source addresses to spread sockets over (127.0.0.1, .2, ...), to pass the ephemeral

@@ -51,15 +51,15 @@ const OVERRUN_GRACE: Duration = Duration::from_secs(10);
 
 /// Flags of `rtc bench`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_long_help = "Every scenario ramps its sockets at --rate, runs a steady phase of --hold, and stops by \
-itself within --duration. The generator raises its open-file limit to the hard limit and prints the limits it \
+#[command(after_long_help = "Every scenario ramps its sockets at --rate, runs a steady phase of --hold (drain: \
+follows node A's drain until every socket is back), and stops by itself within --duration. The generator raises its open-file limit to the hard limit and prints the limits it \
 hit; past one address's ephemeral ports it spreads loopback sockets over 127.0.0.x. Give --server-pid for the \
-server's RSS per socket and CPU. The verdict says whether the server or the generator was the bottleneck.\n\n\
+server's RSS per socket and CPU (drain: node A's process, for --drain-with signal|kill). The verdict says whether the server or the generator was the bottleneck.\n\n\
 Examples:\n  rtc bench connections -n 19000 --rate 2000 --hold 30s --server-pid $(pgrep -n rtc)\n  \
 rtc bench fanout -s 10000 -b 10 --hold 20s --json\n  rtc bench presence -m 1000 -j 15\n  \
 rtc bench mixed -n 19000 -g 250 -e 200 -m 1000 -j 15 --hold 30s\n  \
-rtc bench drain -n 10000 --url ws://127.0.0.1:8081 --survivor ws://127.0.0.1:8082 --survivor ws://127.0.0.1:8083 \
---drain-with admin --admin-token $TOKEN --window 15s --pre-delay 0")]
+rtc bench drain -n 10000 --url ws://127.0.0.1:8081 --survivor ws://127.0.0.1:8082 \\\n      \
+--survivor ws://127.0.0.1:8083 --drain-with signal --server-pid $PID_OF_8081")]
 pub struct BenchArgs {
     /// Flags shared by every scenario.
     #[command(flatten)]

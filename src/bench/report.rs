@@ -693,7 +693,18 @@ impl Drain {
         let _ = writeln!(o, "{head}");
         let rows = closes.len().max(auth.len()).max(arrivals.iter().map(Vec::len).max().unwrap_or(0));
         let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
+        let quiet = |i: usize| at(&closes, i) == 0 && at(&auth, i) == 0 && arrivals.iter().all(|a| at(a, i) == 0);
+        let mut skipping = false;
         for i in 0..rows {
+            // A run of quiet seconds shows as its first second and one "…" row.
+            if i > 0 && quiet(i) && quiet(i - 1) {
+                if !skipping {
+                    let _ = writeln!(o, "  …");
+                    skipping = true;
+                }
+                continue;
+            }
+            skipping = false;
             let mut line = format!("  {:<12}{:>8}", format!("{i}–{}", i + 1), at(&closes, i));
             for a in &arrivals {
                 line.push_str(&format!("{:>12}", at(a, i)));

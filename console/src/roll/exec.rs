@@ -303,11 +303,10 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     };
     let l = loads(&nodes);
     let rolled: Vec<String> = done.iter().filter(|id| nodes.iter().any(|n| &n.node_id == *id)).cloned().collect();
-    let cordon = !ctx.args.no_cordon && plan::can_cordon_others(&l, node, &rolled, ctx.line);
-    let takers = cordon.then_some(rolled.as_slice());
-    let Some(gate) = plan::gate(&l, node, ctx.line, takers) else {
+    let Some((takers, gate)) = plan::choose(&l, node, &rolled, ctx.line, !ctx.args.no_cordon) else {
         return Err((RollExit::Failed, "node_missing", format!("{node} is draining already")));
     };
+    let cordon = takers.is_some();
     if !gate.ok && !ctx.args.force {
         return Err((
             RollExit::Refused,
@@ -318,10 +317,11 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     ctx.out.event(
         "step_start",
         json!({"node": node, "connections": target.connections, "cordon": cordon, "gate_ok": gate.ok, "arithmetic": gate.arithmetic()}),
-        &format!("{node}: {}{}", gate.arithmetic(), if cordon { " (cordoning the nodes not yet rolled)" } else { "" }),
+        &format!("{node}: {}{}", gate.arithmetic(), if cordon { " (cordoning the other nodes meanwhile)" } else { "" }),
     );
     if cordon {
-        for n in nodes.iter().filter(|n| n.node_id != node && !done.contains(&n.node_id)) {
+        let takers = takers.unwrap_or_default();
+        for n in nodes.iter().filter(|n| n.node_id != node && !takers.contains(&n.node_id)) {
             if post(ctx, &n.advertise_url, "cordon", json!({"cordon": true})).await.is_ok() {
                 ctx.cordoned.push((n.node_id.clone(), n.advertise_url.clone()));
             }

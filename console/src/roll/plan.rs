@@ -101,19 +101,50 @@ pub struct PlannedStep {
     pub cordon: bool,
 }
 
+/// Which survivors take `node`'s sockets, and the gate for it. Prefers the nodes already
+/// rolled (the others are cordoned, so clients are not moved twice); otherwise all
+/// survivors, cordoning the busiest ones while the rest can still take everything within
+/// the line. `None` takers means every survivor (nothing cordoned).
+pub fn choose(
+    loads: &[NodeLoad],
+    node: &str,
+    rolled: &[String],
+    line: Option<u64>,
+    allow_cordon: bool,
+) -> Option<(Option<Vec<String>>, Step)> {
+    if allow_cordon && can_cordon_others(loads, node, rolled, line) {
+        let takers: Vec<String> = rolled.iter().filter(|id| id.as_str() != node).cloned().collect();
+        let step = gate(loads, node, line, Some(&takers))?;
+        return Some((Some(takers), step));
+    }
+    let all = gate(loads, node, line, None)?;
+    if all.ok || !allow_cordon {
+        return Some((None, all));
+    }
+    let mut takers: Vec<&NodeLoad> = loads.iter().filter(|n| n.id != node).collect();
+    takers.sort_by_key(|n| n.connections);
+    while takers.len() > 1 {
+        takers.pop(); // cordon the busiest
+        let ids: Vec<String> = takers.iter().map(|n| n.id.clone()).collect();
+        let step = gate(loads, node, line, Some(&ids))?;
+        if step.ok {
+            return Some((Some(ids), step));
+        }
+    }
+    Some((None, all))
+}
+
 /// Simulates the roll in `order` from the current loads; every step is gated on the
-/// projected loads, with the others cordoned when the rolled nodes can take it all.
+/// projected loads, with cordons chosen by [`choose`].
 pub fn plan(nodes: &[NodeLoad], order: &[String], line: Option<u64>) -> Vec<PlannedStep> {
     let mut loads: Vec<NodeLoad> = nodes.to_vec();
     let mut rolled: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for id in order {
-        let cordon = can_cordon_others(&loads, id, &rolled, line);
-        let takers = cordon.then_some(rolled.as_slice());
-        let Some(step) = gate(&loads, id, line, takers) else { continue };
-        spread(&mut loads, id, takers);
+        let Some((takers, step)) = choose(&loads, id, &rolled, line, true) else { continue };
+        spread(&mut loads, id, takers.as_deref());
         rolled.push(id.clone());
-        steps.push(PlannedStep { step, cordon });
+        steps.push(PlannedStep { step, cordon: takers.is_some() });
     }
     steps
 }
@@ -180,13 +211,15 @@ mod tests {
         assert_eq!(steps.len(), 3);
         // Step a: nothing rolled yet, spread over b and c (9,000 each).
         assert!(!steps[0].cordon);
-        assert_eq!(steps[0].step.busiest, Some(("b".into(), 9_000)));
+        assert_eq!(steps[0].step.busiest.as_ref().map(|b| b.1), Some(9_000));
         // Step b: c is cordoned; a (rolled, empty) takes all 9,000.
         assert!(steps[1].cordon);
         assert_eq!(steps[1].step.moving, 9_000);
         assert_eq!(steps[1].step.busiest, Some(("a".into(), 9_000)));
-        // Step c: a and b (rolled) take c's 9,000.
-        assert!(steps[2].cordon && steps[2].step.ok);
+        // Step c: an even spread over a (9,000) and b (0) would put a at 13,500, so a is
+        // cordoned and b takes all 9,000.
+        assert!(steps[2].cordon && steps[2].step.ok, "{}", steps[2].step.arithmetic());
+        assert_eq!(steps[2].step.busiest, Some(("b".into(), 9_000)));
         assert!(steps.iter().all(|s| s.step.ok));
         let tight = plan(&nodes, &order, Some(8_000));
         assert!(!tight[0].step.ok, "{}", tight[0].step.arithmetic());

@@ -78,7 +78,9 @@ pub(crate) async fn run(common: &CommonArgs, args: &DrainArgs) -> Result<Report,
     let per_socket = args.channels_per_socket as usize;
     let (shared, home) = (run.shared.clone(), run.target.clone());
     let socket_survivors = survivors.clone();
-    run.ramp_with(expected + TAIL, common.connect_timeout, move |i| {
+    // The ramp keeps time for the drain, but never more than half the run (a short
+    // --duration is then reported, not a ramp that never starts).
+    run.ramp_with((expected + TAIL).min(common.duration / 2), common.connect_timeout, move |i| {
         let channels =
             (0..per_socket).map(|j| channel_name(ChannelKind::Private, "drain", (i * per_socket + j) % CHANNEL_POOL));
         reconnect::run_socket(shared.clone(), home.clone(), socket_survivors.clone(), i, channels.collect())
@@ -107,7 +109,8 @@ pub(crate) async fn run(common: &CommonArgs, args: &DrainArgs) -> Result<Report,
     let answer = match trigger(common, args, &run.target).await {
         Ok(a) => a,
         Err(e) => {
-            shared.cancel.cancel();
+            // Close the sockets and the progress line before saying why.
+            let _ = run.finish(None, None).await;
             return Err(e);
         }
     };
@@ -371,13 +374,21 @@ fn figures(
 /// Verdict notes and warnings about the drain.
 fn observations(d: &Drain) -> (Vec<String>, Vec<String>) {
     let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+    let failed: u64 = d.failed_attempts.values().sum();
     let cluster = timeline::sum(&d.timeline.arrivals);
     let first = cluster.iter().position(|&n| n > 0);
     let last = cluster.iter().rposition(|&n| n > 0);
     if let (Some(a), Some(b), Some(f), Some(l)) = (first, last, d.closes.first_s, d.closes.last_s) {
         let arrival_spread = (b + 1 - a) as f64 * BUCKET.as_secs_f64();
         let close_spread = l - f;
-        if close_spread < 0.5 && arrival_spread > 2.0 * close_spread.max(BUCKET.as_secs_f64()) {
+        let spread_out = close_spread < 0.5 && arrival_spread > 2.0 * close_spread.max(BUCKET.as_secs_f64());
+        if spread_out && failed > 0 {
+            notes.push(format!(
+                "the closes took {close_spread:.2} s and the arrivals spread over {arrival_spread:.1} s because \
+                 {failed} reconnect attempts were refused (see 'failed try'; HTTP 503 is the survivors' admission \
+                 control): pusher-js retries a failed open once at once, then on its 15 s attempt timer"
+            ));
+        } else if spread_out {
             notes.push(format!(
                 "the closes took {close_spread:.2} s but the arrivals spread over {arrival_spread:.1} s: the \
                  survivors' and the generator's handshake rate on this machine capped the peak, so it is a lower \
@@ -394,7 +405,6 @@ fn observations(d: &Drain) -> (Vec<String>, Vec<String>) {
             d.lost.total, d.lost.gave_up, d.lost.reconnecting, d.lost.still_on_a
         ));
     }
-    let failed: u64 = d.failed_attempts.values().sum();
     if failed > 0 {
         warnings.push(format!("{failed} reconnect attempts failed: see 'failed try'"));
     }
