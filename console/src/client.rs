@@ -116,30 +116,16 @@ impl AdminClient {
         }
     }
 
-    /// `POST {url}/admin/drain` with a JSON body of overrides. Returns the node's JSON
-    /// answer, or the HTTP status (None when unreachable) and a message.
+    /// `POST {url}/admin/drain` with a JSON body of overrides; see [`Self::post_admin`].
     ///
     /// # Errors
-    /// The transport error or the node's refusal.
+    /// The transport error or the node's refusal (its JSON `error` text when it has one).
     pub async fn request_drain_with(
         &self,
         url: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, (Option<u16>, String)> {
-        let endpoint = format!("{}/admin/drain", url.trim_end_matches('/'));
-        let resp =
-            self.authorize(self.http.post(&endpoint)).json(body).send().await.map_err(|e| (None, describe(&e)))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(serde_json::from_str(&text).unwrap_or_default())
-        } else {
-            let msg = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            Err((Some(status.as_u16()), format!("HTTP {}: {msg}", status.as_u16())))
-        }
+        self.post_admin(url, "drain", body).await
     }
 }
 
