@@ -84,7 +84,6 @@ id = "$APP_ID"
 key = "$APP_KEY"
 secret = "$APP_SECRET"
 activity_timeout = $activity
-ping_interval = $activity
 max_presence_members = 5000
 EOF
   show "${SERVER_PIN[*]} $RTC serve --config $cfg --port 0 > $OUT/$name.server.log"

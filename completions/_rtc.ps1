@@ -61,7 +61,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--app-key', '--app-key', [CompletionResultType]::ParameterName, 'Key of the flags/env app [Reverb: REVERB_APP_KEY]')
             [CompletionResult]::new('--app-secret', '--app-secret', [CompletionResultType]::ParameterName, 'Secret of the flags/env app [Reverb: REVERB_APP_SECRET]')
             [CompletionResult]::new('--activity-timeout', '--activity-timeout', [CompletionResultType]::ParameterName, 'Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT]')
-            [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'Seconds of silence after which the server pings a socket [default: the activity timeout; Reverb: REVERB_APP_PING_INTERVAL]')
+            [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'Seconds of silence after which the server pings a socket [default: the activity timeout + 30, so clients ping first; Reverb: REVERB_APP_PING_INTERVAL]')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS]')
             [CompletionResult]::new('--max-message-size', '--max-message-size', [CompletionResultType]::ParameterName, 'Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE]')
             [CompletionResult]::new('--client-events', '--client-events', [CompletionResultType]::ParameterName, 'Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM]')

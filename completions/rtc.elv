@@ -57,7 +57,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --app-key 'Key of the flags/env app [Reverb: REVERB_APP_KEY]'
             cand --app-secret 'Secret of the flags/env app [Reverb: REVERB_APP_SECRET]'
             cand --activity-timeout 'Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT]'
-            cand --ping-interval 'Seconds of silence after which the server pings a socket [default: the activity timeout; Reverb: REVERB_APP_PING_INTERVAL]'
+            cand --ping-interval 'Seconds of silence after which the server pings a socket [default: the activity timeout + 30, so clients ping first; Reverb: REVERB_APP_PING_INTERVAL]'
             cand --max-connections 'Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS]'
             cand --max-message-size 'Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE]'
             cand --client-events 'Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM]'

@@ -59,7 +59,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-id -d 'Id of the a
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-key -d 'Key of the flags/env app [Reverb: REVERB_APP_KEY]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l app-secret -d 'Secret of the flags/env app [Reverb: REVERB_APP_SECRET]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l activity-timeout -d 'Seconds of silence after which clients ping [default: 120; Reverb: REVERB_APP_ACTIVITY_TIMEOUT]' -r
-complete -c rtc -n "__fish_rtc_using_subcommand serve" -l ping-interval -d 'Seconds of silence after which the server pings a socket [default: the activity timeout; Reverb: REVERB_APP_PING_INTERVAL]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l ping-interval -d 'Seconds of silence after which the server pings a socket [default: the activity timeout + 30, so clients ping first; Reverb: REVERB_APP_PING_INTERVAL]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-connections -d 'Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-message-size -d 'Largest WebSocket message from a client in bytes [default: 10000; Reverb: REVERB_APP_MAX_MESSAGE_SIZE]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l client-events -d 'Who may send client events [default: members; Reverb: REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM]' -r -f -a "members\t'Sockets subscribed to the channel (the default, as in Reverb and Pusher)'

@@ -164,7 +164,7 @@ pub struct ServeArgs {
     #[arg(long, env = "RTC_APP_ACTIVITY_TIMEOUT", value_name = "SECS", help_heading = "App (flags/env)")]
     pub activity_timeout: Option<u64>,
     /// Seconds of silence after which the server pings a socket [default: the activity
-    /// timeout; Reverb: REVERB_APP_PING_INTERVAL].
+    /// timeout + 30, so clients ping first; Reverb: REVERB_APP_PING_INTERVAL].
     #[arg(long, env = "RTC_APP_PING_INTERVAL", value_name = "SECS", help_heading = "App (flags/env)")]
     pub ping_interval: Option<u64>,
     /// Connection quota for the app, 0 = unlimited [Reverb: REVERB_APP_MAX_CONNECTIONS].

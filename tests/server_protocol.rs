@@ -307,7 +307,7 @@ async fn subscription_count_follows_subscribers_when_enabled() {
 
 #[tokio::test]
 async fn server_pings_silent_sockets_and_closes_4201_without_a_pong() {
-    let s = TestServer::start(&one_app("activity_timeout = 1\npong_timeout = 1")).await;
+    let s = TestServer::start(&one_app("activity_timeout = 1\nping_interval = 1\npong_timeout = 1")).await;
     let mut a = s.connect().await;
     let ping = a.expect_event("pusher:ping").await;
     assert_eq!(ping["data"], "{}");

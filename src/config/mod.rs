@@ -13,6 +13,11 @@ use crate::cli::{ClientEvents, LogFormat, ServeArgs};
 use crate::secret::{random_token, Secret};
 use crate::webhooks::{KindSet, WebhookTarget};
 
+/// The server pings a silent socket this long after the activity timeout the clients
+/// were given: clients ping first (pusher-js pings after `activity_timeout` without a
+/// message), so a healthy socket is pinged once per period, not by both sides.
+pub const PING_GRACE_SECS: u64 = 30;
+
 /// Development app id, used when no app is configured.
 pub const DEV_APP_ID: &str = "100001";
 /// Development app key.
@@ -122,7 +127,7 @@ impl AppConfig {
             client_events: ClientEvents::Members,
             max_connections: 0,
             activity_timeout: 120,
-            ping_interval: 120,
+            ping_interval: 120 + PING_GRACE_SECS,
             pong_timeout: 30,
             require_signin_within: 0,
             subscription_count: false,
@@ -577,7 +582,7 @@ fn resolve_cluster(
 fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) {
     if let Some(v) = args.activity_timeout.or_else(|| r.reverb("REVERB_APP_ACTIVITY_TIMEOUT")) {
         app.activity_timeout = v;
-        app.ping_interval = v;
+        app.ping_interval = v + PING_GRACE_SECS;
     }
     if let Some(v) = args.ping_interval.or_else(|| r.reverb("REVERB_APP_PING_INTERVAL")) {
         app.ping_interval = v;
@@ -673,7 +678,7 @@ fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<Ap
         cache_ttl,
         max_api_requests_per_sec
     );
-    app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout);
+    app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout + PING_GRACE_SECS);
     if let Some(v) = a.webhook_batch {
         app.webhook_batch = v;
     }
