@@ -792,3 +792,7 @@ module.exports = {
   randomMasterKey,
   short,
 };
+
+// Additive: lets a test that needs two nodes (drain.test.js) start its own cluster in
+// single-node mode too. Same function startServer uses under INTEROP_CLUSTER=1.
+module.exports.startCluster = startCluster;
