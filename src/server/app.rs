@@ -496,11 +496,13 @@ impl App {
             Origin::Server => None,
         };
         self.metrics.broadcasts.inc();
+        // Encoded once: the same bytes go to every local subscriber and, on cache
+        // channels, into the cache.
+        let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
         if channel.is_cache() && origin == Origin::Server {
-            let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), None));
             self.cache.insert(
                 channel.clone(),
-                CachedEvent { frame: f, event: event.into(), data: data.into(), stored: Instant::now() },
+                CachedEvent { frame: f.clone(), event: event.into(), data: data.into(), stored: Instant::now() },
             );
             self.webhooks.cache_filled(channel);
             if let Some(cluster) = &self.cluster {
@@ -524,7 +526,7 @@ impl App {
                 },
             );
         }
-        self.deliver_local(channel, event, data, except, user_id)
+        self.deliver_frame(channel, &f, except)
     }
 
     /// Fans an event out to this node's subscribers only (also used for events from
@@ -538,11 +540,15 @@ impl App {
         user_id: Option<&str>,
     ) -> usize {
         let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
+        self.deliver_frame(channel, &f, except)
+    }
+
+    fn deliver_frame(&self, channel: &ChannelName, f: &Frame, except: Option<SocketId>) -> usize {
         let n = if let Some(uid) = channel.server_to_user_id() {
-            self.send_to_user(uid, &f, except)
+            self.send_to_user(uid, f, except)
         } else {
             let ch = self.channels.get(channel).map(|c| c.value().clone());
-            ch.map(|c| c.fan_out(&f, except)).unwrap_or(0)
+            ch.map(|c| c.fan_out(f, except)).unwrap_or(0)
         };
         self.count_out(n, f.len());
         n
@@ -637,7 +643,7 @@ impl App {
             }
             first
         };
-        if self.config.watchlist && !watchlist.is_empty() {
+        if self.config.watchlist && !watchlist.is_empty() && conn.watching.set(watchlist.to_vec()).is_ok() {
             for w in watchlist {
                 self.watchers.entry(w.clone()).or_default().push(conn.clone());
             }
@@ -694,11 +700,15 @@ impl App {
             }
             Entry::Vacant(_) => false,
         };
-        // Drop this socket from every watchlist it registered.
-        self.watchers.retain(|_, v| {
-            v.retain(|c| c.socket_id != conn.socket_id);
-            !v.is_empty()
-        });
+        // Drop this socket from the watcher lists it joined (not a scan of them all).
+        for w in conn.watching.get().map(Vec::as_slice).unwrap_or_default() {
+            if let Entry::Occupied(mut e) = self.watchers.entry(w.clone()) {
+                e.get_mut().retain(|c| c.socket_id != conn.socket_id);
+                if e.get().is_empty() {
+                    e.remove();
+                }
+            }
+        }
         if last {
             match &self.cluster {
                 Some(_) => self.queue_leave(StateOp::OnlineLeave { app: self.clone(), user_id: user_id.to_string() }),

@@ -15,12 +15,15 @@ pub struct ConnHandle {
     pub outbox: Outbox,
     /// The user id after a successful `pusher:signin` (set once).
     pub user_id: OnceLock<String>,
+    /// The user ids this socket watches (set at sign-in), so leaving touches only
+    /// those watcher lists.
+    pub watching: OnceLock<Vec<String>>,
 }
 
 impl ConnHandle {
     /// A handle with an outbound queue of `queue_bytes`.
     pub fn new(socket_id: SocketId, queue_bytes: usize) -> Self {
-        ConnHandle { socket_id, outbox: Outbox::new(queue_bytes), user_id: OnceLock::new() }
+        ConnHandle { socket_id, outbox: Outbox::new(queue_bytes), user_id: OnceLock::new(), watching: OnceLock::new() }
     }
 
     /// Queues a frame; a full queue closes the socket with 4100.
