@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// [default: 5000].
     #[arg(long, env = "RTC_MAX_NEW_CONNECTIONS_PER_SEC", value_name = "PER_SEC")]
     pub max_new_connections_per_sec: Option<u32>,
+    /// PEM certificate chain (leaf first): serve wss:// and https:// on the port; needs
+    /// --tls-key [default: none, plain ws:// and http://].
+    #[arg(long, env = "RTC_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert.
+    #[arg(long, env = "RTC_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 
     /// Redis URL of the cluster's pub/sub Redis; setting it switches cluster mode on
     /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].

@@ -56,7 +56,15 @@ pub fn raise_file_limit() -> u64 {
 
 fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "rtc listening on http://{addr}{}", config.path);
+    match &config.tls {
+        None => {
+            let _ = writeln!(out, "rtc listening on http://{addr}{}", config.path);
+        }
+        Some(tls) => {
+            let _ = writeln!(out, "rtc listening on https://{addr}{} (TLS: wss:// and https://)", config.path);
+            let _ = writeln!(out, "TLS certificate: {}", tls.cert.display());
+        }
+    }
     if config.dev_app {
         let a = &config.apps[0];
         let _ = writeln!(
@@ -142,7 +150,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     node.metrics.open_files_limit.set(files as i64);
     handle_signals(node.clone())?;
     banner(&node.config, local, files);
-    tracing::info!(addr = %local, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
+    let scheme = if node.config.tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, scheme, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
     let stop = node.shutdown.clone().cancelled_owned();
     server::run(listener, node.clone(), stop).await?;
     if let Some(reason) = node.cluster.as_ref().and_then(|c| c.fatal.lock().clone()) {

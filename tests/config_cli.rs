@@ -155,3 +155,12 @@ fn serve_help_documents_every_flag() {
         assert!(help.contains(env), "{env} missing");
     }
 }
+
+#[test]
+fn serve_help_documents_the_tls_flags() {
+    let out = rtc().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--tls-cert", "--tls-key", "RTC_TLS_CERT", "RTC_TLS_KEY"] {
+        assert!(help.contains(needle), "{needle} missing");
+    }
+}

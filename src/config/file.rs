@@ -1,5 +1,7 @@
 //! The TOML file as written by users: every field optional, unknown keys refused.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use crate::cli::{ClientEvents, LogFormat};
@@ -82,6 +84,10 @@ pub struct ServerSection {
     pub outbound_queue_bytes: Option<usize>,
     /// New WebSocket connections accepted per second by this node (0 = no limit).
     pub max_new_connections_per_sec: Option<u32>,
+    /// PEM certificate chain: serve TLS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One `[[apps]]` entry.

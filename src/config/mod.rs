@@ -5,7 +5,8 @@
 mod file;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection, WebhookSection};
 
@@ -253,6 +254,24 @@ impl Default for DrainConfig {
     }
 }
 
+/// TLS on the listener: both PEM files, loaded and checked before anything listens.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The certificate chain file (leaf first).
+    pub cert: PathBuf,
+    /// The private key file.
+    pub key: PathBuf,
+    /// The rustls server config built from them (ring provider, ALPN `http/1.1`).
+    pub server_config: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl fmt::Debug for TlsConfig {
+    // The paths only: the server config holds the private key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig").field("cert", &self.cert).field("key", &self.key).finish_non_exhaustive()
+    }
+}
+
 /// The resolved configuration of `rtc serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -284,6 +303,8 @@ pub struct ServeConfig {
     pub cluster: Option<ClusterConfig>,
     /// Drain behaviour.
     pub drain: DrainConfig,
+    /// TLS on the listener (`None`: plain TCP).
+    pub tls: Option<TlsConfig>,
 }
 
 /// Looks up environment variables (injected so tests need not touch the process env).
@@ -408,6 +429,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         r.err("server.node_id", format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
     }
     let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
+    let tls = resolve_tls(&mut r, args, s);
 
     // Apps: the file's, then the one defined by flags/env (RTC_APP_* or REVERB_APP_*).
     let mut apps = Vec::new();
@@ -457,7 +479,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     }
     check_unique(&mut r, &apps);
 
-    let cluster = resolve_cluster(&mut r, args, &file.cluster, &host, port);
+    let cluster = resolve_cluster(&mut r, args, &file.cluster, &host, port, tls.is_some());
     let drain = resolve_drain(&mut r, args, &file.drain);
 
     if r.errors.is_empty() {
@@ -476,9 +498,41 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             dev_app,
             cluster,
             drain,
+            tls,
         })
     } else {
         Err(ConfigErrors(r.errors))
+    }
+}
+
+/// `server.tls_cert` and `server.tls_key`: both or neither; both files loaded now, so a
+/// bad one is a config error (exit 2) rather than a failure at the first handshake.
+fn resolve_tls(r: &mut Resolver<'_>, args: &ServeArgs, s: &ServerSection) -> Option<TlsConfig> {
+    let cert = args.tls_cert.clone().or_else(|| s.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| s.tls_key.clone());
+    match (cert, key) {
+        (None, None) => None,
+        (Some(_), None) => {
+            r.err(
+                "server.tls_key",
+                "is required when server.tls_cert is set (--tls-key, RTC_TLS_KEY); set both or neither",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            r.err(
+                "server.tls_cert",
+                "is required when server.tls_key is set (--tls-cert, RTC_TLS_CERT); set both or neither",
+            );
+            None
+        }
+        (Some(cert), Some(key)) => match crate::server::tls::server_config(&cert, &key) {
+            Ok(server_config) => Some(TlsConfig { cert, key, server_config }),
+            Err(e) => {
+                r.err(e.field, e.message);
+                None
+            }
+        },
     }
 }
 
@@ -522,6 +576,7 @@ fn resolve_cluster(
     file: &ClusterSection,
     host: &str,
     port: u16,
+    tls: bool,
 ) -> Option<ClusterConfig> {
     let reverb_enabled = (r.env)("REVERB_SCALING_ENABLED").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
     let reverb_url = if reverb_enabled {
@@ -560,7 +615,8 @@ fn resolve_cluster(
     }
     let advertise_url = args.advertise_url.clone().or_else(|| file.advertise_url.clone()).unwrap_or_else(|| {
         let h = if host == "0.0.0.0" || host == "::" { "127.0.0.1" } else { host };
-        format!("http://{h}:{port}")
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{h}:{port}")
     });
     let planning_line = args.planning_line.or(file.planning_line).unwrap_or(12_000);
     if planning_line == 0 {
@@ -957,6 +1013,22 @@ mod tests {
         let orphan = |k: &str| (k == "RTC_APP_WEBHOOK_EVENTS").then(|| "cache_miss".to_string());
         let text = resolve(&ServeArgs::default(), FileConfig::default(), &orphan).unwrap_err().to_string();
         assert!(text.contains("RTC_APP_WEBHOOK_URL is not"), "{text}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_reports_unreadable_ones_by_path() {
+        let file = parse_file("[server]\ntls_key = \"k.pem\"\n", "rtc.toml").unwrap();
+        let text = resolve(&ServeArgs::default(), file, &no_env).unwrap_err().to_string();
+        assert!(text.contains("server.tls_cert: is required when server.tls_key is set"), "{text}");
+        let args = ServeArgs {
+            tls_cert: Some("/nonexistent/c.pem".into()),
+            tls_key: Some("/nonexistent/k.pem".into()),
+            ..Default::default()
+        };
+        let text = resolve(&args, FileConfig::default(), &no_env).unwrap_err().to_string();
+        assert!(text.contains("server.tls_cert: cannot read '/nonexistent/c.pem'"), "{text}");
+        let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
+        assert!(c.tls.is_none(), "plain TCP by default");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   socket and the protocol logic it runs.
 //! * `app`, `channel`: per-app channels, presence, users and fan-out.
 //! * `outbox`: the bounded per-socket queue that makes slow readers harmless.
+//! * `tls`: optional TLS on the listener, handshakes run concurrently and bounded.
 
 pub mod app;
 pub mod channel;
@@ -16,6 +17,7 @@ pub mod outbox;
 pub mod rate;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -24,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -181,8 +184,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Serves `listener` until `shutdown` resolves, then closes every socket and waits
-/// (bounded) for their tasks.
+/// Serves `listener` (over TLS when the config has `tls`) until `shutdown` resolves, then
+/// closes every socket and waits (bounded) for their tasks.
 pub async fn run(
     listener: TcpListener,
     node: Arc<Node>,
@@ -198,10 +201,24 @@ pub async fn run(
     }
     let app = router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = node.shutdown.clone();
-    let serve = axum::serve(listener, app).with_graceful_shutdown({
+    let graceful = {
         let stop = stop.clone();
         async move { stop.cancelled().await }
-    });
+    };
+    let tls_config = node.config.tls.as_ref().map(|t| t.server_config.clone());
+    let serve = async move {
+        match tls_config {
+            // Plain TCP: axum's own listener, exactly as without TLS support.
+            None => axum::serve(listener, app).with_graceful_shutdown(graceful).await,
+            Some(config) => {
+                // `tap_io` is a no-op here: axum implements `Connected` (what
+                // `ConnectInfo<SocketAddr>` needs) for its TcpListener and for `TapIo<L>`
+                // over any listener (yielding `L::Addr`), not for other listeners directly.
+                let listener = tls::TlsListener::new(listener, config).tap_io(|_| {});
+                axum::serve(listener, app).with_graceful_shutdown(graceful).await
+            }
+        }
+    };
     let trigger = {
         let stop = stop.clone();
         async move {

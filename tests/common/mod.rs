@@ -324,3 +324,174 @@ impl Api {
         self.call("POST", "/events", Some(json!({"name": name, "channels": channels, "data": data})), &[]).await
     }
 }
+
+// ---------------------------------------------------------------------------
+// TLS (tests/tls.rs): a throwaway CA and leaf made with the openssl CLI, a TLS node,
+// a wss:// client and an https API client that trust that CA only.
+
+/// A test CA and a leaf certificate for `localhost` and `127.0.0.1` signed by it, in a
+/// temporary directory that lives as long as this value.
+pub struct TestCerts {
+    pub dir: tempfile::TempDir,
+    /// The CA certificate (what clients trust).
+    pub ca: std::path::PathBuf,
+    /// The leaf certificate the server presents.
+    pub cert: std::path::PathBuf,
+    /// The leaf's private key.
+    pub key: std::path::PathBuf,
+}
+
+/// Runs `openssl` with whitespace-separated `args` in `dir`; panics with its stderr.
+fn openssl(dir: &std::path::Path, args: &str) {
+    let out = std::process::Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the openssl CLI runs (apt-get install openssl)");
+    assert!(out.status.success(), "openssl {args} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl TestCerts {
+    /// Generates the CA and the leaf (EC P-256, valid for two days).
+    pub fn generate() -> TestCerts {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl(d, "ecparam -name prime256v1 -genkey -noout -out ca.key");
+        openssl(
+            d,
+            "req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=rtc-test-CA \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        );
+        openssl(d, "ecparam -name prime256v1 -genkey -noout -out leaf.sec1");
+        // PKCS#8 ("BEGIN PRIVATE KEY"), what most tools write.
+        openssl(d, "pkcs8 -topk8 -nocrypt -in leaf.sec1 -out key.pem");
+        openssl(d, "req -new -key key.pem -out leaf.csr -subj /CN=localhost");
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 4242 -days 2 -extfile leaf.ext -out cert.pem",
+        );
+        TestCerts { ca: d.join("ca.pem"), cert: d.join("cert.pem"), key: d.join("key.pem"), dir }
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(&self.ca).unwrap()
+    }
+}
+
+/// [`one_app`] with `tls_cert`/`tls_key` in `[server]`.
+pub fn one_app_tls(certs: &TestCerts, extra: &str) -> String {
+    format!(
+        "[server]\nadmin_token = \"{ADMIN_TOKEN}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[[apps]]\nid = \"{APP_ID}\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n{extra}\n",
+        certs.cert.display(),
+        certs.key.display()
+    )
+}
+
+/// A rustls client connector (ring, ALPN http/1.1) that trusts the PEM CA only.
+pub fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("CA PEM parses")).expect("CA certificate accepted");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// TCP connect and TLS handshake (server name `localhost`), both bounded by [`WAIT`].
+pub async fn tls_connect(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(WAIT, async {
+        let tcp = TcpStream::connect(addr).await?;
+        connector.connect(name, tcp).await
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS connect timed out"))?
+}
+
+/// A Pusher-protocol client over wss:// (tokio-tungstenite without its TLS features, on
+/// a tokio-rustls stream).
+pub struct TlsClient {
+    pub ws: WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
+    pub socket_id: String,
+}
+
+impl TlsClient {
+    /// Connects to `wss://localhost:PORT/app/KEY` and waits for connection_established.
+    pub async fn connect(addr: SocketAddr, connector: &tokio_rustls::TlsConnector) -> TlsClient {
+        let tls = tls_connect(addr, connector).await.expect("TLS handshake");
+        let url = format!("wss://localhost:{}/app/{KEY}?protocol=7&client=js&version=8.4.0&flash=false", addr.port());
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, tls))
+            .await
+            .expect("WebSocket handshake in time")
+            .expect("WebSocket handshake");
+        let mut c = TlsClient { ws, socket_id: String::new() };
+        let hello = c.expect_event("pusher:connection_established").await;
+        c.socket_id = data_of(&hello)["socket_id"].as_str().expect("socket_id").to_string();
+        c
+    }
+
+    pub async fn send_json(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    /// Waits (bounded by [`WAIT`]) for an event with this name, skipping others.
+    pub async fn expect_event(&mut self, name: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {name} within {WAIT:?}"))
+                .unwrap_or_else(|| panic!("closed while waiting for {name}"))
+                .unwrap_or_else(|e| panic!("error while waiting for {name}: {e}"));
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(t.as_str()).expect("server sends JSON");
+                if v["event"] == name {
+                    return v;
+                }
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, channel: &str) -> Value {
+        self.send_json(json!({"event":"pusher:subscribe","data":{"channel": channel}})).await;
+        self.expect_event("pusher_internal:subscription_succeeded").await
+    }
+}
+
+impl Api {
+    /// A signed API client for `https://127.0.0.1:PORT` that trusts the PEM CA only.
+    pub fn new_tls(addr: SocketAddr, ca_pem: &[u8]) -> Api {
+        let ca = reqwest::Certificate::from_pem(ca_pem).expect("CA PEM parses");
+        Api {
+            base: format!("https://127.0.0.1:{}", addr.port()),
+            app_id: APP_ID.into(),
+            key: KEY.into(),
+            secret: SECRET.into(),
+            http: reqwest::Client::builder()
+                .timeout(WAIT)
+                .no_proxy()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(ca)
+                .build()
+                .unwrap(),
+        }
+    }
+}

@@ -59,6 +59,36 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
+# TLS material for tls.test.js: a throwaway CA and a leaf for 127.0.0.1/localhost signed
+# by it. Node reads NODE_EXTRA_CA_CERTS only at start-up, so the CA is made here, before
+# any node process, and trusted that way (never NODE_TLS_REJECT_UNAUTHORIZED=0). A CA
+# file the caller already set is kept (Node takes one file: both go into it).
+command -v openssl >/dev/null || die "openssl is not installed (tls.test.js needs it)"
+tls_dir="$tmp/tls"
+mkdir -p "$tls_dir"
+if ! (
+  cd "$tls_dir" &&
+  openssl ecparam -name prime256v1 -genkey -noout -out ca.key &&
+  openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=rtc-interop-CA \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+  openssl ecparam -name prime256v1 -genkey -noout -out leaf.sec1 &&
+  openssl pkcs8 -topk8 -nocrypt -in leaf.sec1 -out key.pem &&
+  openssl req -new -key key.pem -out leaf.csr -subj /CN=localhost &&
+  printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature \
+    extendedKeyUsage=serverAuth subjectAltName=DNS:localhost,IP:127.0.0.1 > leaf.ext &&
+  openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 4242 -days 2 \
+    -extfile leaf.ext -out cert.pem
+) > "$tmp/openssl.log" 2>&1; then
+  cat "$tmp/openssl.log" >&2
+  die "could not make the TLS test certificate with openssl"
+fi
+export INTEROP_TLS_CERT="$tls_dir/cert.pem" INTEROP_TLS_KEY="$tls_dir/key.pem" INTEROP_TLS_CA="$tls_dir/ca.pem"
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+  cat "$NODE_EXTRA_CA_CERTS" "$INTEROP_TLS_CA" > "$tls_dir/node-extra-ca.pem"
+else
+  cp "$INTEROP_TLS_CA" "$tls_dir/node-extra-ca.pem"
+fi
+
 total_pass=0 total_fail=0 status=0
 summary=()
 now_ms() { date +%s%3N; }
@@ -74,6 +104,7 @@ for mode in "${modes[@]}"; do
     t0="$(now_ms)"
     # --test-force-exit: a socket closed by the server can leave pusher-js's faye socket
     # half-open for 30 s after a file's last test; every wait is bounded anyway.
+    NODE_EXTRA_CA_CERTS="$tls_dir/node-extra-ca.pem" \
     node --test --test-concurrency=1 --test-timeout=60000 --test-force-exit \
       --test-reporter=spec "${files[@]}" 2>&1 | tee "$tmp/node-$mode.out"
     rc=${PIPESTATUS[0]}

@@ -1,0 +1,288 @@
+//! TLS on the listener (`server.tls_cert` + `server.tls_key`): the PEM files loaded into a
+//! rustls server config at start-up, and [`TlsListener`], an [`axum::serve::Listener`]
+//! that yields TLS streams.
+//!
+//! Handshakes never run inside `accept()` one after another: each runs in its own task,
+//! bounded by [`HANDSHAKE_TIMEOUT`], so a slow or silent client cannot stall everyone
+//! else's accept. At most [`MAX_HANDSHAKES`] run at once; beyond that the kernel's accept
+//! backlog holds new connections until one finishes. A failed handshake is logged at
+//! debug and counted in [`HandshakeStats`]; it never stops the listener.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// A client that has not finished its handshake this long after the TCP accept is
+/// dropped: long enough for a slow mobile link, short enough that silent sockets do not
+/// pile up.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in flight at once. A reconnect storm over TLS is CPU-bound anyway; this
+/// caps the memory and file descriptors that half-open clients can hold.
+pub const MAX_HANDSHAKES: usize = 1024;
+
+/// Pause after an accept error that is not about one connection (EMFILE, ENFILE,
+/// ENOBUFS), as axum's own `TcpListener` does, so a full fd table is not spun on.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A certificate or key that cannot be used, naming the config field and the path.
+/// Never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFileError {
+    /// `server.tls_cert` or `server.tls_key`.
+    pub field: &'static str,
+    /// What is wrong, with the path.
+    pub message: String,
+}
+
+impl TlsFileError {
+    fn cert(message: String) -> Self {
+        TlsFileError { field: "server.tls_cert", message }
+    }
+
+    fn key(message: String) -> Self {
+        TlsFileError { field: "server.tls_key", message }
+    }
+}
+
+/// Describes a PEM parse error without quoting the file (it may be a private key).
+fn pem_problem(e: &pem::Error) -> &'static str {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "a PEM section has no END line",
+        pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed",
+        pem::Error::Base64Decode(_) => "a PEM section is not valid base64",
+        pem::Error::SectionTooLarge => "a PEM section is too large",
+        _ => "it is not valid PEM",
+    }
+}
+
+/// Loads a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, PKCS#1 or
+/// SEC1) into a rustls server config with the ring provider and ALPN `http/1.1`.
+///
+/// # Errors
+/// The first problem found: a file that cannot be read, no certificate or no private key
+/// in the PEM, a key rustls cannot use, or a key that does not match the certificate.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsFileError> {
+    let cert_pem =
+        std::fs::read(cert).map_err(|e| TlsFileError::cert(format!("cannot read '{}': {e}", cert.display())))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsFileError::cert(format!("'{}': {}", cert.display(), pem_problem(&e))))?;
+    if chain.is_empty() {
+        return Err(TlsFileError::cert(format!(
+            "'{}' holds no PEM certificate (expected a -----BEGIN CERTIFICATE----- section)",
+            cert.display()
+        )));
+    }
+    let key_pem = std::fs::read(key).map_err(|e| TlsFileError::key(format!("cannot read '{}': {e}", key.display())))?;
+    let private_key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+        Ok(k) => k,
+        Err(pem::Error::NoItemsFound) => {
+            return Err(TlsFileError::key(format!(
+                "'{}' holds no PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY section)",
+                key.display()
+            )))
+        }
+        Err(e) => return Err(TlsFileError::key(format!("'{}': {}", key.display(), pem_problem(&e)))),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if provider.key_provider.load_private_key(private_key.clone_key()).is_err() {
+        return Err(TlsFileError::key(format!(
+            "'{}' holds a private key rustls cannot use (RSA, ECDSA P-256/P-384 or Ed25519 expected)",
+            key.display()
+        )));
+    }
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsFileError::cert(format!("TLS setup failed: {e}")))?
+        .with_no_client_auth();
+    let mut config = builder.with_single_cert(chain, private_key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            TlsFileError::key(format!("'{}' does not match the certificate in '{}'", key.display(), cert.display()))
+        }
+        other => TlsFileError::cert(format!("'{}' is not a usable certificate: {other}", cert.display())),
+    })?;
+    // HTTP/1.1 only: the WebSocket upgrade and the HTTP API are served over HTTP/1.1.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Handshake outcomes of one [`TlsListener`], for tests and diagnostics.
+#[derive(Debug, Default)]
+pub struct HandshakeStats {
+    completed: AtomicU64,
+    failed: AtomicU64,
+    timed_out: AtomicU64,
+}
+
+impl HandshakeStats {
+    /// Handshakes that completed (streams handed to the server).
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
+    /// Handshakes that failed (not TLS, bad protocol, peer closed).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Handshakes dropped after [`HANDSHAKE_TIMEOUT`] (or the listener's own timeout).
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+}
+
+type Handshake = Option<(TlsStream<TcpStream>, SocketAddr)>;
+
+/// A TCP listener whose `accept()` yields TLS streams, handshaking concurrently.
+///
+/// `accept()` is cancel-safe (axum drops it on graceful shutdown): the state lives in
+/// the listener, and dropping the listener aborts the handshakes in flight.
+pub struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+    max_in_flight: usize,
+    handshakes: JoinSet<Handshake>,
+    backoff_until: Option<Instant>,
+    stats: Arc<HandshakeStats>,
+}
+
+impl TlsListener {
+    /// Wraps a bound listener with [`HANDSHAKE_TIMEOUT`] and [`MAX_HANDSHAKES`].
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> Self {
+        TlsListener {
+            tcp,
+            acceptor: TlsAcceptor::from(config),
+            timeout: HANDSHAKE_TIMEOUT,
+            max_in_flight: MAX_HANDSHAKES,
+            handshakes: JoinSet::new(),
+            backoff_until: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Another handshake timeout (tests).
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The handshake counters; they stay readable after the listener is gone.
+    pub fn stats(&self) -> Arc<HandshakeStats> {
+        self.stats.clone()
+    }
+
+    fn spawn_handshake(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let acceptor = self.acceptor.clone();
+        let stats = self.stats.clone();
+        let timeout = self.timeout;
+        self.handshakes.spawn(async move {
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    stats.completed.fetch_add(1, Ordering::Relaxed);
+                    Some((tls, peer))
+                }
+                Ok(Err(e)) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed.");
+                    None
+                }
+                Err(_) => {
+                    stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, timeout_ms = timeout.as_millis() as u64, "TLS handshake timed out.");
+                    None
+                }
+            }
+        });
+    }
+}
+
+/// Errors that concern one connection only; anything else (EMFILE…) means back off.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let room = self.handshakes.len() < self.max_in_flight;
+            let backoff = self.backoff_until;
+            tokio::select! {
+                biased;
+                Some(joined) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    match joined {
+                        Ok(Some(done)) => return done,
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "TLS handshake task failed."),
+                    }
+                }
+                () = tokio::time::sleep_until(backoff.unwrap_or_else(Instant::now)), if backoff.is_some() => {
+                    self.backoff_until = None;
+                }
+                accepted = self.tcp.accept(), if room && backoff.is_none() => match accepted {
+                    Ok((stream, peer)) => self.spawn_handshake(stream, peer),
+                    Err(e) if is_connection_error(&e) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "Accept error; retrying in 1 s.");
+                        self.backoff_until = Some(Instant::now() + ACCEPT_ERROR_BACKOFF);
+                    }
+                },
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_files_name_the_field_and_path() {
+        let e = server_config(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).unwrap_err();
+        assert_eq!(e.field, "server.tls_cert");
+        assert!(e.message.contains("/nonexistent/cert.pem"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_file_without_pem_sections_has_no_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cert.pem");
+        std::fs::write(&f, "not a certificate\n").unwrap();
+        let e = server_config(&f, &f).unwrap_err();
+        assert_eq!(e.field, "server.tls_cert");
+        assert!(e.message.contains("holds no PEM certificate"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_base64_is_reported_without_quoting_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cert.pem");
+        std::fs::write(&f, "-----BEGIN CERTIFICATE-----\nsecret!!!@@@\n-----END CERTIFICATE-----\n").unwrap();
+        let e = server_config(&f, &f).unwrap_err();
+        assert_eq!(e.field, "server.tls_cert");
+        assert!(!e.message.contains("secret"), "{}", e.message);
+    }
+}
