@@ -12,6 +12,7 @@
 //! * [`http_api`]: the signed Pusher HTTP API.
 //! * [`webhooks`]: signed, batched, retried webhooks to the apps' endpoints, sent once
 //!   per cluster.
+//! * [`procfs`]: CPU and memory of a process and of the machine, from `/proc`.
 //! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
 //! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
 //! * [`bench`]: `rtc bench`, a Pusher-protocol load generator (a client; it never uses
@@ -27,6 +28,7 @@ pub mod http_api;
 pub mod logging;
 pub mod manpage;
 pub mod metrics;
+pub mod procfs;
 pub mod protocol;
 pub mod secret;
 pub mod serve;

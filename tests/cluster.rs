@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::cluster::*;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn three(toml: &str) -> (Redis, Node, Node, Node) {
     let redis = Redis::start().await;
@@ -349,4 +349,73 @@ async fn a_paused_redis_degrades_then_recovers_without_presence_flaps() {
     }
     let (_, users) = a.api().call("GET", "/channels/presence-pause/users", None, &[]).await;
     assert_eq!(users["users"], json!([{"id":"other"},{"id":"watcher"}]));
+}
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("node's /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test]
+async fn a_paused_redis_keeps_a_publishing_nodes_memory_bounded() {
+    let (redis, a, b, c) = three(&one_app("")).await;
+    let mut local = a.connect().await;
+    local.subscribe("paused-feed").await;
+    let mut remote = b.connect().await;
+    remote.subscribe("paused-feed").await;
+    let before = rss_kib(a.pid());
+
+    redis.signal("-STOP");
+    // ~80 MB of events offered to node A while Redis cannot take them: 1,000 batches of
+    // 10 events of 8 KB, from 8 publishers at once, to a channel nobody on A watches (so
+    // every byte would have to wait for the bus).
+    let data = "x".repeat(8_000);
+    let publishers: Vec<_> = (0..8)
+        .map(|_| {
+            let api = a.api();
+            let data = data.clone();
+            tokio::spawn(async move {
+                let batch: Vec<Value> =
+                    (0..10).map(|_| json!({"channel": "nobody-here", "name": "big", "data": data})).collect();
+                let mut ok = 0;
+                for _ in 0..125 {
+                    let (st, _) = api.call("POST", "/batch_events", Some(json!({ "batch": batch })), &[]).await;
+                    ok += usize::from(st == 200);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for p in publishers {
+        accepted += tokio::time::timeout(Duration::from_secs(120), p).await.expect("publishers finish").unwrap();
+    }
+    assert_eq!(accepted, 1_000, "the HTTP API keeps accepting events while Redis is paused");
+    let after = rss_kib(a.pid());
+    let grown_mib = after.saturating_sub(before) / 1024;
+    assert!(grown_mib < 48, "node A grew by {grown_mib} MiB ({before} → {after} KiB) with ~80 MB offered");
+    // Local delivery goes on meanwhile.
+    a.api().trigger(&["paused-feed"], "local", "1").await;
+    assert_eq!(local.expect_event("local").await["data"], "1");
+    let dropped = a.stats().await["pubsub"]["publish_dropped"].as_u64().unwrap_or(0);
+    assert!(dropped > 0, "events that could not be published are counted");
+
+    redis.signal("-CONT");
+    wait_joined(&[&a, &b, &c]).await;
+    // Cross-node delivery resumes by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        a.api().trigger(&["paused-feed"], "back", "2").await;
+        if let Some(Seen::Event(e)) = remote.next_within(Duration::from_millis(300)).await {
+            if e["event"] == "back" {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no cross-node event after the pause");
+    }
 }

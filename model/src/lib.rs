@@ -100,8 +100,11 @@ pub struct PubSubStats {
     pub published: u64,
     /// Messages received (monotonic).
     pub received: u64,
-    /// Messages skipped (unknown version, undecodable), monotonic.
+    /// Messages skipped (unknown version, undecodable, or the receive queue full),
+    /// monotonic.
     pub skipped: u64,
+    /// Messages not published (the publish queue full, or Redis unreachable), monotonic.
+    pub publish_dropped: u64,
     /// Reconnections to Redis, monotonic.
     pub reconnects: u64,
     /// The name the subscriber connection set with `CLIENT SETNAME` (for `CLIENT LIST`).

@@ -89,7 +89,11 @@ impl AsyncPushSender for Forwarder {
         match info.kind {
             PushKind::Message => {
                 if let Some(Value::BulkString(payload)) = info.data.into_iter().nth(1) {
-                    if self.tx.try_send(payload).is_err() {
+                    let len = payload.len();
+                    if !self.cluster.receive_bytes.try_take(len) {
+                        self.cluster.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                    } else if self.tx.try_send(payload).is_err() {
+                        self.cluster.receive_bytes.give_back(len);
                         self.cluster.counters.skipped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -170,6 +174,7 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
             () = cluster.stop.cancelled() => return,
             p = rx.recv() => match p { Some(p) => p, None => return },
         };
+        cluster.receive_bytes.give_back(payload.len());
         cluster.receive_backlog.store(rx.len() as u64, Ordering::Relaxed);
         let env = match bus::decode(&payload) {
             Ok(env) => env,
@@ -239,6 +244,7 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
         if n == 0 {
             return;
         }
+        cluster.publish_bytes.give_back(batch.iter().map(String::len).sum());
         let Some(mut con) = cluster.cmd() else {
             cluster.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
             continue;

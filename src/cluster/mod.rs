@@ -15,6 +15,7 @@
 //! the live nodes, so a dead node's entries stop counting the moment its registration
 //! expires and a Redis restart is repaired by each node rewriting its own state.
 
+mod budget;
 pub mod bus;
 mod link;
 pub mod query;
@@ -37,15 +38,21 @@ pub use state::StateOp;
 
 use crate::config::ClusterConfig;
 use crate::server::Node;
+use budget::ByteBudget;
 
 /// How often a node heartbeats into the registry.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Messages waiting to be published before new ones are dropped (and counted).
 const PUBLISH_QUEUE: usize = 65_536;
+/// Bytes of messages waiting to be published before new ones are dropped (and counted):
+/// the memory a slow or paused Redis can make a publishing node hold.
+pub const PUBLISH_QUEUE_BYTES: usize = 32 << 20;
 /// Received messages waiting to be fanned out before new ones are dropped (counted);
 /// bounds the node's memory when it cannot keep up, as Redis's own output-buffer limit
 /// bounds Redis's.
 const RECEIVE_QUEUE: usize = 65_536;
+/// Bytes of received messages waiting to be fanned out before new ones are dropped.
+pub const RECEIVE_QUEUE_BYTES: usize = 64 << 20;
 /// State operations waiting for the state task.
 const OPS_QUEUE: usize = 262_144;
 /// Timeout of every Redis command: a paused Redis must not hang the node.
@@ -211,6 +218,10 @@ pub struct Cluster {
     publish_tx: mpsc::Sender<String>,
     ops_tx: mpsc::Sender<StateOp>,
     receive_backlog: AtomicU64,
+    /// Bytes queued for the publisher.
+    publish_bytes: ByteBudget,
+    /// Bytes received and not yet fanned out.
+    receive_bytes: ByteBudget,
     /// Bus counters.
     pub counters: BusCounters,
     sub_connected: AtomicBool,
@@ -272,6 +283,8 @@ impl Cluster {
             publish_tx,
             ops_tx,
             receive_backlog: AtomicU64::new(0),
+            publish_bytes: ByteBudget::new(PUBLISH_QUEUE_BYTES),
+            receive_bytes: ByteBudget::new(RECEIVE_QUEUE_BYTES),
             counters: BusCounters::default(),
             sub_connected: AtomicBool::new(false),
             cmd_ok: AtomicBool::new(false),
@@ -309,7 +322,14 @@ impl Cluster {
             app: app.to_string(),
             msg,
         };
-        if self.publish_tx.try_send(bus::encode(&env)).is_err() {
+        let msg = bus::encode(&env);
+        let len = msg.len();
+        if !self.publish_bytes.try_take(len) {
+            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.publish_tx.try_send(msg).is_err() {
+            self.publish_bytes.give_back(len);
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -352,8 +372,59 @@ impl Cluster {
             published: c.published.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
+            publish_dropped: c.publish_dropped.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
             client_name: self.keys.sub_client_name(&self.node_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> (Arc<Cluster>, Receivers) {
+        let config = ClusterConfig {
+            name: "t".into(),
+            // Never connected: no task is started, so nothing drains the publish queue.
+            redis_url: crate::secret::Secret::new("redis://127.0.0.1:1".to_string()),
+            advertise_url: String::new(),
+            planning_line: 12_000,
+            node_ttl: Duration::from_secs(5),
+        };
+        Cluster::new(config, "n1", "boot").expect("valid url")
+    }
+
+    #[test]
+    fn a_publish_queue_that_nobody_drains_stops_at_its_byte_budget() {
+        // The receivers are kept (an open queue) but never read.
+        let (c, _rx) = cluster();
+        let data = "x".repeat(10_000);
+        let event = || BusMessage::Event {
+            channel: "c".into(),
+            event: "e".into(),
+            data: data.clone(),
+            except: None,
+            user_id: None,
+        };
+        // 5,000 events of 10 KB: ~50 MB offered, far under the 65,536-message bound.
+        for _ in 0..5_000 {
+            c.publish("app", event());
+        }
+        let queued = c.publish_bytes.used();
+        assert!(queued <= PUBLISH_QUEUE_BYTES, "{queued} bytes queued");
+        assert!(queued > PUBLISH_QUEUE_BYTES - 20_000, "the budget is used up to its last message: {queued}");
+        let dropped = c.counters.publish_dropped.load(Ordering::Relaxed);
+        let held = (queued
+            / bus::encode(&Envelope {
+                v: bus::BUS_VERSION,
+                origin: "n1".into(),
+                boot: "boot".into(),
+                ts_ms: unix_ms(),
+                app: "app".into(),
+                msg: event(),
+            })
+            .len()) as u64;
+        assert_eq!(dropped + held, 5_000, "every message is either queued or counted as dropped");
     }
 }

@@ -200,14 +200,14 @@ pub fn error_frame(code: Option<u16>, message: &str) -> String {
 }
 
 /// `pusher:pong`.
-pub fn pong() -> String {
-    r#"{"event":"pusher:pong","data":"{}"}"#.to_string()
-}
+pub const PONG: &str = r#"{"event":"pusher:pong","data":"{}"}"#;
 
 /// `pusher:ping` (the server's liveness check).
-pub fn ping() -> String {
-    r#"{"event":"pusher:ping","data":"{}"}"#.to_string()
-}
+pub const PING: &str = r#"{"event":"pusher:ping","data":"{}"}"#;
+
+/// The ping pusher-js sends after `activity_timeout` of silence, byte for byte: the one
+/// frame every idle socket sends, answered without going through the JSON parser.
+pub const PUSHER_JS_PING: &str = r#"{"event":"pusher:ping","data":{}}"#;
 
 /// `pusher_internal:subscription_succeeded` for a public or private channel.
 pub fn subscription_succeeded(channel: &str) -> String {

@@ -109,14 +109,21 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
     let timer = tokio::time::sleep(ping_interval.min(signin_deadline.map_or(ping_interval, |d| d - last_seen)));
     tokio::pin!(timer);
     let mut batch: Vec<Frame> = Vec::new();
+    // Both waits are created once, not on every turn of the loop: each creation and drop
+    // registers and unregisters a waiter under a lock, and the loop turns once per frame.
+    let shutdown = node.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let ready = handle.outbox.ready();
+    tokio::pin!(ready);
 
     let exit = loop {
         tokio::select! {
             biased;
-            () = node.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 break close_req(CloseCode::Reconnect, "Server shutting down", true);
             }
-            () = handle.outbox.ready() => {
+            () = &mut ready => {
+                ready.set(handle.outbox.ready());
                 let close = handle.outbox.take(&mut batch, BATCH);
                 if !batch.is_empty() && !write_batch(&mut socket, &mut batch, &handle).await {
                     if let Some(c) = handle.outbox.take(&mut batch, 0) {
@@ -174,7 +181,7 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                     }
                     Some(at) => at + pong_timeout,
                     None if now >= last_seen + ping_interval => {
-                        handle.push(Frame::from(frame::ping()));
+                        handle.push(Frame::from_static(frame::PING));
                         node.metrics.frames_out.inc();
                         ping_sent = Some(now);
                         now + pong_timeout

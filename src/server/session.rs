@@ -98,9 +98,18 @@ impl Session {
     }
 
     fn send(&self, f: String) {
+        self.send_frame(Frame::from(f));
+    }
+
+    fn send_frame(&self, f: Frame) {
         self.node.metrics.frames_out.inc();
         self.node.metrics.bytes_out.inc_by(f.len() as u64);
-        self.handle.push(Frame::from(f));
+        self.handle.push(f);
+    }
+
+    fn pong(&self) {
+        self.node.metrics.pongs.inc();
+        self.send_frame(Frame::from_static(frame::PONG));
     }
 
     fn error(&self, kind: &str, code: Option<u16>, message: &str) {
@@ -110,6 +119,9 @@ impl Session {
 
     /// Handles one text frame.
     pub fn handle_text(&mut self, text: &str) {
+        if text == frame::PUSHER_JS_PING {
+            return self.pong();
+        }
         if text.len() > self.app.config.max_message_size {
             self.node.metrics.limit_hit("max_message_size");
             self.error(
@@ -132,10 +144,7 @@ impl Session {
 
     fn handle_frame(&mut self, f: ClientFrame) {
         match f {
-            ClientFrame::Ping => {
-                self.node.metrics.pongs.inc();
-                self.send(frame::pong());
-            }
+            ClientFrame::Ping => self.pong(),
             ClientFrame::Pong => {
                 self.node.metrics.pongs.inc();
             }

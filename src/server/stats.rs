@@ -1,6 +1,6 @@
 //! What a node reports about itself ([`NodeStats`], served at `/admin/stats` and written
 //! to the cluster registry), and the samplers behind the figures the metrics cannot
-//! give: process CPU and RSS (sysinfo) and event-loop lag (a timer's drift).
+//! give: process CPU and RSS (`/proc/self`, see [`crate::procfs`]) and event-loop lag (a timer's drift).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,21 +47,28 @@ impl ProcessFigures {
 pub fn spawn_samplers(node: &Arc<Node>) {
     let n = node.clone();
     node.tasks.spawn(async move {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let pid = Pid::from_u32(std::process::id());
-        let mut sys = System::new();
-        let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+        let me = match crate::procfs::ProcReader::open(None) {
+            Ok(me) => me,
+            Err(e) => {
+                tracing::warn!(error = %e, "No /proc/self: CPU and RSS figures stay at 0.");
+                return;
+            }
+        };
+        let mut last = me.sample().ok();
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = n.shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, kind);
-            if let Some(p) = sys.process(pid) {
-                n.process.cpu_percent_x100.store((p.cpu_usage() * 100.0) as u64, Ordering::Relaxed);
-                n.process.rss_bytes.store(p.memory(), Ordering::Relaxed);
+            let Ok(now) = me.sample() else { continue };
+            if let Some(prev) = &last {
+                let cpu = crate::procfs::cores_used(prev, &now) * 100.0;
+                n.process.cpu_percent_x100.store((cpu * 100.0) as u64, Ordering::Relaxed);
             }
+            n.process.rss_bytes.store(now.rss_kib * 1024, Ordering::Relaxed);
+            last = Some(now);
         }
     });
     let n = node.clone();
