@@ -18,12 +18,14 @@
 //! * [`bench`]: `rtc bench`, a Pusher-protocol load generator (a client; it never uses
 //!   server internals).
 //! * [`cli`]: the command line, from which the man page and completions are generated.
+//! * [`fuzzing`]: the fuzz harnesses shared by `fuzz/` and `tests/fuzz_corpus.rs`.
 
 pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod fuzzing;
 pub mod http_api;
 pub mod logging;
 pub mod manpage;

@@ -205,3 +205,22 @@ async fn a_slow_reader_is_closed_with_4100_and_the_queue_is_freed() {
     bystander_still_served(&s, &mut by).await;
     s.stop().await;
 }
+
+/// Found while writing the fuzz targets: serde's error text quotes the input, and cutting
+/// it at byte 120 could split a multi-byte character and kill the socket's task (leaving
+/// its subscriptions behind).
+#[tokio::test]
+async fn a_non_json_frame_of_multibyte_text_gets_pusher_error_and_the_socket_stays() {
+    let s = TestServer::start(&one_app("")).await;
+    let mut by = bystander(&s).await;
+    let mut c = s.connect().await;
+    c.subscribe("mine").await;
+    c.send_text(&format!("\"a{}\"x", "é".repeat(80))).await;
+    let msg = error_message(&mut c).await;
+    assert!(msg.contains("not JSON"), "{msg}");
+    // The socket is still subscribed and served.
+    let (st, _) = s.api().trigger(&["mine"], "after", "1").await;
+    assert_eq!(st, 200);
+    c.expect_event("after").await;
+    bystander_still_served(&s, &mut by).await;
+}

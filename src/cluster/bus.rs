@@ -111,9 +111,8 @@ pub fn encode(env: &Envelope) -> String {
 /// [`BusError::Version`] for another format version, [`BusError::Malformed`] otherwise.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, BusError> {
     let short = |e: serde_json::Error| {
-        let mut s = e.to_string();
-        s.truncate(120);
-        BusError::Malformed(s)
+        // Cut at a char boundary: the message can quote the payload.
+        BusError::Malformed(e.to_string().chars().take(120).collect())
     };
     let v: VersionOnly = serde_json::from_slice(bytes).map_err(short)?;
     if v.v != BUS_VERSION {

@@ -57,10 +57,11 @@ pub fn verify_request(
     };
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    if (now - ts).abs() > MAX_CLOCK_SKEW_SECS {
+    // Saturating: a timestamp near i64::MIN must not overflow (found by fuzzing).
+    let skew = now.saturating_sub(ts);
+    if skew.unsigned_abs() > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
         return fail(&format!(
-            "Timestamp expired: auth_timestamp is {}s from server time; the limit is {MAX_CLOCK_SKEW_SECS}s",
-            now - ts
+            "Timestamp expired: auth_timestamp is {skew}s from server time; the limit is {MAX_CLOCK_SKEW_SECS}s"
         ));
     }
     match get("auth_version") {

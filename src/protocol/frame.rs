@@ -121,9 +121,8 @@ fn field_string(
 /// Parses one text frame from a client.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
     let raw: RawFrame<'_> = serde_json::from_str(text).map_err(|e| {
-        let mut msg = e.to_string();
-        msg.truncate(120);
-        FrameError::NotJson(msg)
+        // Cut at a char boundary: the message can quote the client's text.
+        FrameError::NotJson(e.to_string().chars().take(120).collect())
     })?;
     let event = as_string(raw.event).ok_or(FrameError::MissingEvent)?;
     if event.chars().count() > MAX_EVENT_NAME_LEN {
