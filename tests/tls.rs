@@ -68,6 +68,31 @@ async fn plain_http_to_the_tls_port_fails_cleanly_and_the_server_keeps_serving()
     let (status, _) = Api::new_tls(server.addr, &certs.ca_pem()).trigger(&["still-up"], "ping", "{}").await;
     assert_eq!(status, 200);
     client.expect_event("ping").await;
+
+    // The failed handshakes are counted in the metrics, beside the completed ones.
+    let http = reqwest::Client::builder()
+        .timeout(WAIT)
+        .add_root_certificate(reqwest::Certificate::from_pem(&certs.ca_pem()).unwrap())
+        .build()
+        .unwrap();
+    let metrics = http
+        .get(format!("https://127.0.0.1:{}/metrics", server.addr.port()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |kind: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("rtc_tls_handshakes_total{{kind=\"{kind}\"}} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("failed") >= 2, "plain HTTP and plain ws:// are failed handshakes:\n{metrics}");
+    assert!(count("completed") >= 2, "the wss:// client and the https API calls:\n{metrics}");
     server.stop().await;
 }
 
