@@ -216,8 +216,7 @@ pub async fn run(
                 // `tap_io` is a no-op here: axum implements `Connected` (what
                 // `ConnectInfo<SocketAddr>` needs) for its TcpListener and for `TapIo<L>`
                 // over any listener (yielding `L::Addr`), not for other listeners directly.
-                let listener =
-                    tls::TlsListener::new(listener, config).with_metrics(metrics).tap_io(|_| {});
+                let listener = tls::TlsListener::new(listener, config).with_metrics(metrics).tap_io(|_| {});
                 axum::serve(listener, app).with_graceful_shutdown(graceful).await
             }
         }
