@@ -69,6 +69,8 @@ pub struct Metrics {
     pub http_requests: Family<StatusLabel, Counter>,
     /// Rate-limit and size-limit hits by limit name.
     pub limit_hits: Family<KindLabel, Counter>,
+    /// TLS handshakes by result (`completed`, `failed`, `timed_out`); TLS listeners only.
+    pub tls_handshakes: Family<KindLabel, Counter>,
     /// Sockets closed as slow consumers (4100).
     pub slow_consumers: Counter,
     /// Pongs received (answers to server pings, and pusher:ping from clients).
@@ -138,6 +140,7 @@ impl Metrics {
             presence_frames: Counter::default(),
             http_requests: Family::default(),
             limit_hits: Family::default(),
+            tls_handshakes: Family::default(),
             slow_consumers: Counter::default(),
             pongs: Counter::default(),
             protocol_errors: Family::default(),
@@ -172,6 +175,7 @@ impl Metrics {
         registry.register("presence_frames", "Presence frames queued to clients", m.presence_frames.clone());
         registry.register("http_requests", "HTTP API requests by status", m.http_requests.clone());
         registry.register("limit_hits", "Requests refused by a limit", m.limit_hits.clone());
+        registry.register("tls_handshakes", "TLS handshakes by result", m.tls_handshakes.clone());
         registry.register("slow_consumers", "Sockets closed for not reading (4100)", m.slow_consumers.clone());
         registry.register("pongs", "Pongs and pings received from clients", m.pongs.clone());
         registry.register("protocol_errors", "pusher:error frames sent", m.protocol_errors.clone());

@@ -398,6 +398,7 @@ async fn a_paused_redis_keeps_a_publishing_nodes_memory_bounded() {
     assert_eq!(accepted, 1_000, "the HTTP API keeps accepting events while Redis is paused");
     let after = rss_kib(a.pid());
     let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("node A RSS while Redis was paused: {before} → {after} KiB");
     assert!(grown_mib < 48, "node A grew by {grown_mib} MiB ({before} → {after} KiB) with ~80 MB offered");
     // Local delivery goes on meanwhile.
     a.api().trigger(&["paused-feed"], "local", "1").await;

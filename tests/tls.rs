@@ -68,6 +68,31 @@ async fn plain_http_to_the_tls_port_fails_cleanly_and_the_server_keeps_serving()
     let (status, _) = Api::new_tls(server.addr, &certs.ca_pem()).trigger(&["still-up"], "ping", "{}").await;
     assert_eq!(status, 200);
     client.expect_event("ping").await;
+
+    // The failed handshakes are counted in the metrics, beside the completed ones.
+    let http = reqwest::Client::builder()
+        .timeout(WAIT)
+        .add_root_certificate(reqwest::Certificate::from_pem(&certs.ca_pem()).unwrap())
+        .build()
+        .unwrap();
+    let metrics = http
+        .get(format!("https://127.0.0.1:{}/metrics", server.addr.port()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |kind: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("rtc_tls_handshakes_total{{kind=\"{kind}\"}} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("failed") >= 2, "plain HTTP and plain ws:// are failed handshakes:\n{metrics}");
+    assert!(count("completed") >= 2, "the wss:// client and the https API calls:\n{metrics}");
     server.stop().await;
 }
 
@@ -156,30 +181,9 @@ async fn the_listener_times_out_silent_clients_counts_failures_and_keeps_accepti
 #[tokio::test]
 async fn out_of_file_descriptors_over_tls_refuses_cleanly_and_recovers() {
     let certs = TestCerts::generate();
-    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::io::Write::write_all(&mut file, one_app_tls(&certs, "").as_bytes()).unwrap();
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec \"$RTC\" serve --host 127.0.0.1 --port 0 --config {}",
-            file.path().display()
-        ))
-        .env("RTC", env!("CARGO_BIN_EXE_rtc"))
-        .env_remove("RTC_CONFIG")
-        .env_remove("RTC_TLS_CERT")
-        .env_remove("RTC_TLS_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = lines.next().expect("banner").unwrap();
-        if let Some(rest) = line.strip_prefix("rtc listening on https://") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
+    let mut node = LimitedNode::start(&one_app_tls(&certs, ""), 64);
+    assert!(node.url.starts_with("https://"), "{}", node.url);
+    let addr = node.addr();
     let connector = tls_connector(&certs.ca_pem());
     let mut attempts = Vec::new();
     for _ in 0..120 {
@@ -199,7 +203,7 @@ async fn out_of_file_descriptors_over_tls_refuses_cleanly_and_recovers() {
     }
     assert!(!held.is_empty(), "some sockets got through");
     assert!(held.len() < 120, "the limit was not reached ({} sockets)", held.len());
-    assert!(child.try_wait().unwrap().is_none(), "the node must not crash");
+    assert!(node.running(), "the node must not crash");
     drop(held);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -217,9 +221,7 @@ async fn out_of_file_descriptors_over_tls_refuses_cleanly_and_recovers() {
         assert!(tokio::time::Instant::now() < deadline, "the node did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(child.try_wait().unwrap().is_none());
-    let _ = child.kill();
-    let _ = child.wait();
+    assert!(node.running());
 }
 
 // ---------------------------------------------------------------------------

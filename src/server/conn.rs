@@ -163,6 +163,15 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                     Message::Ping(_) | Message::Pong(_) => {}
                     Message::Close(_) => break Exit::Gone,
                 }
+                // Push the wake-up past the new silence window. Moving a timer later is
+                // one atomic store (the wheel re-files it without waking this task), so
+                // a socket that pings every activity_timeout is never woken by its own
+                // server-ping timer.
+                let next = last_seen + ping_interval;
+                timer.as_mut().reset(match signin_deadline {
+                    Some(d) if !session.authorized() => next.min(d),
+                    _ => next,
+                });
             }
             () = &mut timer => {
                 let now = Instant::now();

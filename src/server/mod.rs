@@ -145,7 +145,8 @@ impl Node {
             Some(c) => c.advertise_url.clone(),
             None => {
                 let h = if self.config.host == "0.0.0.0" { "127.0.0.1" } else { self.config.host.as_str() };
-                format!("http://{h}:{}", self.config.port)
+                let scheme = if self.config.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{h}:{}", self.config.port)
             }
         }
     }
@@ -206,6 +207,7 @@ pub async fn run(
         async move { stop.cancelled().await }
     };
     let tls_config = node.config.tls.as_ref().map(|t| t.server_config.clone());
+    let metrics = node.metrics.clone();
     let serve = async move {
         match tls_config {
             // Plain TCP: axum's own listener, exactly as without TLS support.
@@ -214,7 +216,7 @@ pub async fn run(
                 // `tap_io` is a no-op here: axum implements `Connected` (what
                 // `ConnectInfo<SocketAddr>` needs) for its TcpListener and for `TapIo<L>`
                 // over any listener (yielding `L::Addr`), not for other listeners directly.
-                let listener = tls::TlsListener::new(listener, config).tap_io(|_| {});
+                let listener = tls::TlsListener::new(listener, config).with_metrics(metrics).tap_io(|_| {});
                 axum::serve(listener, app).with_graceful_shutdown(graceful).await
             }
         }

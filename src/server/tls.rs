@@ -24,6 +24,8 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::metrics::{KindLabel, Metrics};
+
 /// A client that has not finished its handshake this long after the TCP accept is
 /// dropped: long enough for a slow mobile link, short enough that silent sockets do not
 /// pile up.
@@ -158,6 +160,7 @@ pub struct TlsListener {
     handshakes: JoinSet<Handshake>,
     backoff_until: Option<Instant>,
     stats: Arc<HandshakeStats>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl TlsListener {
@@ -171,7 +174,14 @@ impl TlsListener {
             handshakes: JoinSet::new(),
             backoff_until: None,
             stats: Arc::default(),
+            metrics: None,
         }
+    }
+
+    /// Also counts handshakes in the node's metrics (`rtc_tls_handshakes_total`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Another handshake timeout (tests).
@@ -188,20 +198,27 @@ impl TlsListener {
     fn spawn_handshake(&mut self, stream: TcpStream, peer: SocketAddr) {
         let acceptor = self.acceptor.clone();
         let stats = self.stats.clone();
+        let metrics = self.metrics.clone();
         let timeout = self.timeout;
         self.handshakes.spawn(async move {
+            let count = |counter: &AtomicU64, kind: &str| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = &metrics {
+                    m.tls_handshakes.get_or_create(&KindLabel { kind: kind.into() }).inc();
+                }
+            };
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
-                    stats.completed.fetch_add(1, Ordering::Relaxed);
+                    count(&stats.completed, "completed");
                     Some((tls, peer))
                 }
                 Ok(Err(e)) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    count(&stats.failed, "failed");
                     tracing::debug!(%peer, error = %e, "TLS handshake failed.");
                     None
                 }
                 Err(_) => {
-                    stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                    count(&stats.timed_out, "timed_out");
                     tracing::debug!(%peer, timeout_ms = timeout.as_millis() as u64, "TLS handshake timed out.");
                     None
                 }

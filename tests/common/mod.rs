@@ -495,3 +495,62 @@ impl Api {
         }
     }
 }
+
+/// `rtc serve` (the binary) under `ulimit -n NOFILE` with `toml` as its config file.
+pub struct LimitedNode {
+    /// The process.
+    pub child: std::process::Child,
+    /// Where it listens, from its banner: `http://ADDR` or `https://ADDR`.
+    pub url: String,
+    _config: tempfile::NamedTempFile,
+}
+
+impl LimitedNode {
+    /// Starts the node and waits for its banner (the hard limit is inherited, so the
+    /// node cannot raise it).
+    pub fn start(toml: &str, nofile: u32) -> LimitedNode {
+        use std::io::BufRead;
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {nofile} && exec \"$RTC\" serve --host 127.0.0.1 --port 0 --config {}",
+                file.path().display()
+            ))
+            .env("RTC", env!("CARGO_BIN_EXE_rtc"))
+            .env_remove("RTC_CONFIG")
+            .env_remove("RTC_TLS_CERT")
+            .env_remove("RTC_TLS_KEY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("banner").unwrap();
+            if let Some(rest) = line.strip_prefix("rtc listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        LimitedNode { child, url, _config: file }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.url.split_once("://").unwrap().1.parse().unwrap()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for LimitedNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
