@@ -103,13 +103,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_sockudo NAME: a Sockudo node (local adapter) with its default-app limits lifted.
+# start_sockudo NAME: a Sockudo node (local adapter) with its default-app limits and its
+# per-IP rate limiter lifted (the generator connects from one address: with the limiter on,
+# Sockudo answers all but the first few upgrades with 429).
 start_sockudo() {
   local name=$1
   PORT=$(free_port)
   show "PORT=$PORT SOCKUDO_DEFAULT_APP_*=... ${SERVER_PIN[*]} $SOCKUDO > $OUT/$name.server.log"
   env HOST=127.0.0.1 PORT="$PORT" METRICS_ENABLED=false \
-    ADAPTER_DRIVER=local CACHE_DRIVER=memory QUEUE_DRIVER=none \
+    ADAPTER_DRIVER=local CACHE_DRIVER=memory QUEUE_DRIVER=none RATE_LIMITER_ENABLED=false \
     SOCKUDO_DEFAULT_APP_ID=$APP_ID SOCKUDO_DEFAULT_APP_KEY=$APP_KEY SOCKUDO_DEFAULT_APP_SECRET=$APP_SECRET \
     SOCKUDO_DEFAULT_APP_ENABLED=true \
     SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 SOCKUDO_MAX_CONNECTIONS=1000000 \
