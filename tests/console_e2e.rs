@@ -64,9 +64,16 @@ async fn status_json_reports_each_node_and_notices_a_dead_one_and_a_growing_buff
 
     // Pause node B: its subscriber stops reading, so its output buffer grows in Redis.
     b.signal("-STOP");
+    // Quickly (in batches of 10): node B's registry entry, which `rtc status` reads, expires
+    // a TTL (5 s) after the pause, and one-at-a-time publishes took longer than that on a
+    // slow machine.
     let payload = "x".repeat(9_000);
-    for _ in 0..1500 {
-        a.api().trigger(&["presence-room"], "big", &payload).await;
+    let batch: Vec<serde_json::Value> =
+        (0..10).map(|_| serde_json::json!({"channel": "presence-room", "name": "big", "data": payload})).collect();
+    let api = a.api();
+    for _ in 0..150 {
+        let (st, body) = api.call("POST", "/batch_events", Some(serde_json::json!({ "batch": batch })), &[]).await;
+        assert_eq!(st, 200, "{body}");
     }
     let mut con = redis.con().await;
     let omem = eventually(Duration::from_secs(10), "node B's pub/sub buffer to grow", || {
