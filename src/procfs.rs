@@ -4,7 +4,7 @@
 //!
 //! The files are opened once and re-read from offset 0 (procfs regenerates the text), so
 //! sampling keeps working when the process has used every file descriptor it may open,
-//! and costs two `pread`s a sample. (sysinfo's per-process refresh lists every entry of
+//! and costs a seek and a read of each file per sample. (sysinfo's per-process refresh lists every entry of
 //! `/proc` and every task directory on each call: several percent of an idle node's CPU.)
 
 use std::fs::File;
