@@ -131,6 +131,12 @@ pub struct ServeArgs {
     /// with 127.0.0.1 for 0.0.0.0].
     #[arg(long, env = "RTC_ADVERTISE_URL", value_name = "URL", help_heading = "Cluster")]
     pub advertise_url: Option<String>,
+    /// Shared secret of the cluster: every bus message carries an HMAC-SHA256 keyed by it,
+    /// and messages without a valid one are dropped (counted as `unauthenticated`). Give
+    /// every node the same value (at least 16 characters) [default: none: the bus trusts
+    /// anyone who can publish to the cluster's Redis].
+    #[arg(long, env = "RTC_CLUSTER_SECRET", value_name = "SECRET", hide_env_values = true, help_heading = "Cluster")]
+    pub cluster_secret: Option<String>,
     /// Connections per node the cluster is planned for; the console and `rtc roll` warn
     /// and refuse against it [default: 12000].
     #[arg(long, env = "RTC_PLANNING_LINE", value_name = "CONNECTIONS", help_heading = "Cluster")]

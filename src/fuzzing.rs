@@ -309,5 +309,13 @@ pub fn bus_decode(data: &[u8]) {
         }
         Err(BusError::Version(v)) => assert_ne!(v, BUS_VERSION),
         Err(BusError::Malformed(m)) => assert!(m.chars().count() <= 120, "{m}"),
+        Err(e @ (BusError::Unsigned | BusError::BadMac)) => panic!("decode does not check MACs: {e}"),
     }
+    // The seal check never panics; without a secret it only strips a seal.
+    let secret = crate::secret::Secret::new("fuzz-cluster-secret-0123");
+    if let Ok(payload) = bus::open(data, Some(&secret)) {
+        assert!(data.ends_with(payload));
+    }
+    let stripped = bus::open(data, None).unwrap_or_else(|e| panic!("open without a secret failed: {e}"));
+    assert!(data.ends_with(stripped));
 }

@@ -93,6 +93,8 @@ pub struct Metrics {
     /// Webhook events dropped, by reason: `queue_full`, `retry_full`, `expired`
     /// (retried for the whole retry window), `shutdown`.
     pub webhook_events_dropped: Family<KindLabel, Counter>,
+    /// Cluster bus messages dropped because their MAC was missing or wrong.
+    pub bus_unauthenticated: Counter,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
 }
@@ -151,6 +153,7 @@ impl Metrics {
             webhook_events_sent: Counter::default(),
             webhook_attempts_failed: Counter::default(),
             webhook_events_dropped: Family::default(),
+            bus_unauthenticated: Counter::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -195,6 +198,11 @@ impl Metrics {
             "webhook_events_dropped",
             "Webhook events dropped by reason",
             m.webhook_events_dropped.clone(),
+        );
+        registry.register(
+            "bus_unauthenticated",
+            "Cluster bus messages dropped: MAC missing or wrong (cluster secret set)",
+            m.bus_unauthenticated.clone(),
         );
         Metrics { registry, ..m }
     }

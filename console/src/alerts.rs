@@ -65,6 +65,8 @@ pub enum AlertKind {
     RedisShared,
     /// No node registered in the cluster.
     NoNodes,
+    /// A registry entry failed the trust check (possibly forged).
+    NodeUntrusted,
 }
 
 impl AlertKind {
@@ -85,6 +87,7 @@ impl AlertKind {
             AlertKind::RedisUnreachable => "redis_unreachable",
             AlertKind::RedisShared => "redis_shared",
             AlertKind::NoNodes => "no_nodes",
+            AlertKind::NodeUntrusted => "node_untrusted",
         }
     }
 }
@@ -162,6 +165,16 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
                 Severity::Critical,
                 id,
                 format!("{}: unreachable: {why}", n.id),
+            ));
+            return;
+        }
+        Health::Untrusted => {
+            let why = n.problem.as_deref().unwrap_or("failed the trust check");
+            out.push(alert(
+                AlertKind::NodeUntrusted,
+                Severity::Critical,
+                id,
+                format!("{}: untrusted registry entry, not acted on: {why}", n.id),
             ));
             return;
         }

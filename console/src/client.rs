@@ -1,5 +1,11 @@
 //! The wire: a node's admin API over HTTP and the cluster registry in Redis. Every call
 //! is bounded by a timeout; the parsers for Redis's text replies are pure and tested.
+//!
+//! Registry entries are written by whoever can write to the cluster's Redis, so they
+//! are checked ([`verify_entry`]) before the console acts on one: the node id must be
+//! one `rtc serve` accepts, the advertise URL an http(s) URL, and, when the console has
+//! the admin token, the entry's signature (an HMAC-SHA256 keyed by that token) must
+//! verify. The token is sent only to entries that pass, or to URLs the operator gave.
 
 use std::time::Duration;
 
@@ -140,11 +146,71 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// Whether `id` is a node id `rtc serve` accepts: 1-64 characters of A-Z a-z 0-9 - _ .
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A value read from the registry made safe to print: control characters and quotes
+/// escaped, at most 64 characters.
+pub fn printable(value: &str) -> String {
+    let escaped: String = value.escape_debug().collect();
+    if escaped.chars().count() > 64 {
+        format!("{}…", escaped.chars().take(63).collect::<String>())
+    } else {
+        escaped
+    }
+}
+
+/// The text a registry entry's signature covers (the node builds the same): cluster,
+/// node id, boot id and advertise URL, each length-prefixed.
+fn registry_signed_text(cluster: &str, s: &NodeStats) -> String {
+    let mut text = String::from("rtc-registry-v1");
+    for field in [cluster, &s.node_id, &s.boot_id, &s.advertise_url] {
+        text.push_str(&format!("\n{}:{field}", field.len()));
+    }
+    text
+}
+
+/// Checks a registry entry of `cluster`, registered under `registered_id`, before the
+/// console shows it as a node, sends it the admin token, drains, cordons or restarts it.
+/// Without a token the signature cannot be checked (and there is no token to leak):
+/// only the id and URL are.
+///
+/// # Errors
+/// Why the entry is not trusted, worded for the operator (registry values escaped).
+pub fn verify_entry(cluster: &str, registered_id: &str, s: &NodeStats, token: Option<&str>) -> Result<(), String> {
+    use hmac::Mac;
+    if !valid_node_id(registered_id) {
+        return Err(format!("'{}' is not a node id (1-64 of A-Z a-z 0-9 - _ .)", printable(registered_id)));
+    }
+    if s.node_id != registered_id {
+        return Err(format!("registered as '{registered_id}' but its entry names '{}'", printable(&s.node_id)));
+    }
+    let url_ok = reqwest::Url::parse(&s.advertise_url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()));
+    if !url_ok {
+        return Err(format!("advertise_url '{}' is not an http(s) URL", printable(&s.advertise_url)));
+    }
+    let Some(token) = token else { return Ok(()) };
+    if s.registry_sig.is_empty() {
+        return Err("unsigned entry (forged, or written by an rtc older than this console)".to_string());
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes())
+        .map_err(|_| "cannot key the signature check".to_string())?;
+    mac.update(registry_signed_text(cluster, s).as_bytes());
+    let sig = hex::decode(&s.registry_sig).unwrap_or_default();
+    // Constant-time comparison.
+    mac.verify_slice(&sig)
+        .map_err(|_| "signature does not verify with the admin token (forged entry, or another token)".to_string())
+}
+
 /// Reads the registry and Redis's own figures for one cluster.
 pub struct RegistryReader {
     client: redis::Client,
     cluster: String,
     conn: Option<MultiplexedConnection>,
+    token: Option<String>,
 }
 
 impl RegistryReader {
@@ -155,7 +221,13 @@ impl RegistryReader {
     pub fn new(redis_url: &str, cluster: &str) -> Result<Self, String> {
         let client = redis::Client::open(redis_url)
             .map_err(|e| format!("'{}' is not a Redis URL: {e}", redact_url(redis_url)))?;
-        Ok(RegistryReader { client, cluster: cluster.to_string(), conn: None })
+        Ok(RegistryReader { client, cluster: cluster.to_string(), conn: None, token: None })
+    }
+
+    /// Checks every entry's signature against `token` (see [`verify_entry`]).
+    pub fn verifying(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// One poll: the nodes (from the registry) and Redis's figures. On failure the
@@ -215,10 +287,15 @@ impl RegistryReader {
                 let (stats, problem) = match value {
                     None => (None, Some(NodeProblem::Expired)),
                     Some(json) => match serde_json::from_str::<NodeStats>(&json) {
-                        Ok(s) => (Some(s), None),
+                        Ok(s) => match verify_entry(&self.cluster, &id, &s, self.token.as_deref()) {
+                            Ok(()) => (Some(s), None),
+                            Err(why) => (None, Some(NodeProblem::Untrusted(why))),
+                        },
                         Err(e) => (None, Some(NodeProblem::Undecodable(format!("bad registry JSON: {e}")))),
                     },
                 };
+                // An id that is not a node id is shown escaped, never as written.
+                let id = if valid_node_id(&id) { id } else { printable(&id) };
                 let name = stats
                     .as_ref()
                     .and_then(|s| s.pubsub.as_ref())
@@ -375,6 +452,39 @@ mod tests {
         assert_eq!(parse_pubsub_limit("pubsub 32mb 8mb 60").map(|l| l.hard_bytes), Some(33_554_432));
         assert_eq!(parse_pubsub_limit("normal 0 0 0"), None);
         assert_eq!(BufferLimit::default().effective(), None);
+    }
+
+    #[test]
+    fn registry_entries_are_checked_before_they_are_trusted() {
+        let token = "local-admin-token-0123456789";
+        let mut s = NodeStats {
+            node_id: "node-1".into(),
+            boot_id: "b1".into(),
+            cluster: "prod".into(),
+            advertise_url: "http://10.0.0.5:8080".into(),
+            ..NodeStats::default()
+        };
+        assert_eq!(verify_entry("prod", "node-1", &s, None), Ok(()));
+        let err = verify_entry("prod", "node-1", &s, Some(token)).unwrap_err();
+        assert!(err.contains("unsigned"), "{err}");
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(token.as_bytes()).unwrap();
+        hmac::Mac::update(&mut mac, registry_signed_text("prod", &s).as_bytes());
+        s.registry_sig = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+        assert_eq!(verify_entry("prod", "node-1", &s, Some(token)), Ok(()));
+        assert!(verify_entry("prod", "node-1", &s, Some("another-token-0123456789")).is_err());
+        assert!(verify_entry("other", "node-1", &s, Some(token)).is_err(), "signed for its cluster");
+        let moved = NodeStats { advertise_url: "http://10.6.6.6:8080".into(), ..s.clone() };
+        assert!(verify_entry("prod", "node-1", &moved, Some(token)).unwrap_err().contains("does not verify"));
+        let evil = "0;touch${IFS}PWNED;#";
+        let forged = NodeStats { node_id: evil.into(), ..s.clone() };
+        assert!(verify_entry("prod", evil, &forged, None).unwrap_err().contains("is not a node id"));
+        assert!(verify_entry("prod", "node-2", &s, None).unwrap_err().contains("registered as 'node-2'"));
+        for url in ["", "file:///etc/passwd", "10.0.0.5:8080", "http://", "javascript:alert(1)"] {
+            let bad = NodeStats { advertise_url: url.into(), ..s.clone() };
+            assert!(verify_entry("prod", "node-1", &bad, None).unwrap_err().contains("advertise_url"), "{url}");
+        }
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert!(printable(&"x".repeat(100)).chars().count() <= 64);
     }
 
     #[test]

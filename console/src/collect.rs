@@ -58,7 +58,9 @@ impl Collector {
     /// A malformed Redis URL or an HTTP stack that cannot start.
     pub fn new(source: &Source, token: Option<String>) -> Result<Self, String> {
         let kind = match source {
-            Source::Cluster { redis_url, cluster } => Kind::Cluster(RegistryReader::new(redis_url, cluster)?),
+            Source::Cluster { redis_url, cluster } => {
+                Kind::Cluster(RegistryReader::new(redis_url, cluster)?.verifying(token.clone()))
+            }
             Source::Nodes { urls } => Kind::Nodes(urls.iter().map(|u| (u.clone(), None)).collect()),
         };
         Ok(Collector { admin: AdminClient::new(token)?, kind })

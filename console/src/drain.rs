@@ -17,7 +17,7 @@ use clap::Args;
 use rtc_model::{NodeState, NodeStats};
 
 use crate::cli::SourceArgs;
-use crate::client::AdminClient;
+use crate::client::{printable, verify_entry, AdminClient};
 use crate::collect::Source;
 
 /// `rtc drain`.
@@ -86,8 +86,14 @@ pub fn run_drain(args: DrainArgs) -> ExitCode {
     code.into()
 }
 
-/// Finds a node's base URL in the registry.
-async fn lookup(redis_url: &str, cluster: &str, node: &str) -> Result<String, (DrainExit, String)> {
+/// Finds a node's base URL in the registry; the entry must pass the trust check
+/// ([`verify_entry`], its signature against `token` when there is one).
+async fn lookup(
+    redis_url: &str,
+    cluster: &str,
+    node: &str,
+    token: Option<&str>,
+) -> Result<String, (DrainExit, String)> {
     let client = redis::Client::open(redis_url).map_err(|e| (DrainExit::Usage, format!("bad Redis URL: {e}")))?;
     let mut con = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
         .await
@@ -99,17 +105,27 @@ async fn lookup(redis_url: &str, cluster: &str, node: &str) -> Result<String, (D
         .await
         .map_err(|e| (DrainExit::Unreachable, format!("cannot read the registry: {e}")))?;
     match raw.and_then(|r| serde_json::from_str::<NodeStats>(&r).ok()) {
-        Some(s) if !s.advertise_url.is_empty() => Ok(s.advertise_url),
-        Some(_) => Err((DrainExit::Usage, format!("node '{node}' does not advertise a URL"))),
+        Some(s) => match verify_entry(cluster, node, &s, token) {
+            Ok(()) => Ok(s.advertise_url),
+            Err(why) => Err((
+                DrainExit::Refused,
+                format!(
+                    "the registry entry of '{}' is untrusted: {why}; not draining it \
+                     (pass the node's URL to drain it anyway)",
+                    printable(node)
+                ),
+            )),
+        },
         None => {
             let ids: Vec<String> = redis::cmd("SMEMBERS")
                 .arg(rtc_model::registry_set_key(cluster))
                 .query_async(&mut con)
                 .await
                 .unwrap_or_default();
+            let ids: Vec<String> = ids.iter().map(|id| printable(id)).collect();
             Err((
                 DrainExit::Usage,
-                format!("unknown node '{node}' in cluster '{cluster}' (registered: {})", ids.join(", ")),
+                format!("unknown node '{}' in cluster '{cluster}' (registered: {})", printable(node), ids.join(", ")),
             ))
         }
     }
@@ -142,10 +158,12 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
         args.node.trim_end_matches('/').to_string()
     } else {
         match resolved.as_ref().map(|r| &r.source) {
-            Some(Source::Cluster { redis_url, cluster }) => match lookup(redis_url, cluster, &args.node).await {
-                Ok(u) => u,
-                Err((code, m)) => return (code, Some(m)),
-            },
+            Some(Source::Cluster { redis_url, cluster }) => {
+                match lookup(redis_url, cluster, &args.node, token.as_deref()).await {
+                    Ok(u) => u,
+                    Err((code, m)) => return (code, Some(m)),
+                }
+            }
             _ => {
                 return (
                     DrainExit::Usage,

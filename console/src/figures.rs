@@ -68,6 +68,8 @@ pub enum Health {
     Stale,
     /// Its admin endpoint does not answer.
     Unreachable,
+    /// Its registry entry failed the trust check: never acted on.
+    Untrusted,
     /// It did not say.
     #[default]
     Unknown,
@@ -83,6 +85,7 @@ impl Health {
             Health::Cordoned => "◑",
             Health::Degraded => "◆",
             Health::Stale | Health::Unreachable => "✖",
+            Health::Untrusted => "⚠",
             Health::Unknown => "?",
         }
     }
@@ -97,6 +100,7 @@ impl Health {
             Health::Degraded => "degraded",
             Health::Stale => "stale",
             Health::Unreachable => "down",
+            Health::Untrusted => "untrusted",
             Health::Unknown => "unknown",
         }
     }
@@ -428,6 +432,7 @@ impl Tracker {
                 (None, Some(NodeProblem::Expired)) => (Health::Stale, Some("registry key expired".to_string())),
                 (None, Some(NodeProblem::Unreachable(e))) => (Health::Unreachable, Some(e.clone())),
                 (None, Some(NodeProblem::Undecodable(e))) => (Health::Unknown, Some(e.clone())),
+                (None, Some(NodeProblem::Untrusted(e))) => (Health::Untrusted, Some(e.clone())),
                 (None, None) => (Health::Unknown, None),
             };
             if !health.is_live() || sample.stats.is_none() {

@@ -42,6 +42,9 @@ pub enum NodeProblem {
     Unreachable(String),
     /// What it wrote could not be decoded.
     Undecodable(String),
+    /// Its registry entry failed the trust check (bad id or URL, missing or wrong
+    /// signature): shown, never acted on, never sent the admin token.
+    Untrusted(String),
 }
 
 /// Redis's own figures.

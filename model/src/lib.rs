@@ -109,6 +109,9 @@ pub struct PubSubStats {
     pub reconnects: u64,
     /// The name the subscriber connection set with `CLIENT SETNAME` (for `CLIENT LIST`).
     pub client_name: String,
+    /// Messages dropped because their MAC was missing or did not verify with the
+    /// cluster secret (a forged or misconfigured publisher), monotonic.
+    pub unauthenticated: u64,
 }
 
 /// Progress of a drain.
@@ -221,4 +224,9 @@ pub struct NodeStats {
     pub top_channels: Vec<ChannelStats>,
     /// Per-app figures.
     pub apps: Vec<AppStats>,
+    /// Registry entries only: hex HMAC-SHA256, keyed by the node's admin token, over
+    /// the entry's cluster, node id, boot id and advertise URL, so the console can tell
+    /// a real node from an entry forged by whoever can write to Redis. Empty in
+    /// `/admin/stats`.
+    pub registry_sig: String,
 }

@@ -2,8 +2,23 @@
 //! on the cluster's Redis channel. JSON keeps it language-neutral and lets two adjacent
 //! rtc versions interoperate during a rolling deploy: unknown fields are ignored, and a
 //! message of an unknown version or kind is counted and skipped, never a panic.
+//!
+//! With a cluster secret, every message is sealed: the wire form is
+//! `rtc-mac1:<64 hex HMAC-SHA256 of the payload>:<payload>`, the MAC computed over the
+//! exact payload bytes that follow. A node with a secret drops (and counts) a message
+//! that is unsealed or whose MAC does not verify ([`open`]); a node without one strips
+//! the seal unchecked, so a secret can be rolled out one node at a time.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::secret::Secret;
+
+/// Prefix of a sealed message.
+const SEAL_PREFIX: &[u8] = b"rtc-mac1:";
+/// Hex characters of the MAC.
+const MAC_HEX: usize = 64;
 
 /// The version this build writes and reads.
 pub const BUS_VERSION: u32 = 1;
@@ -92,6 +107,63 @@ pub enum BusError {
     /// Written by an incompatible version.
     #[error("bus message version {0} is not supported (this node reads {BUS_VERSION})")]
     Version(u32),
+    /// This node has a cluster secret and the message carries no MAC.
+    #[error("unsigned bus message (this node requires the cluster secret's MAC)")]
+    Unsigned,
+    /// The MAC does not verify with this node's cluster secret.
+    #[error("bus message MAC does not verify")]
+    BadMac,
+}
+
+impl BusError {
+    /// Whether the message was refused as unauthenticated (counted apart from
+    /// undecodable messages).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, BusError::Unsigned | BusError::BadMac)
+    }
+}
+
+fn mac(secret: &Secret) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any size")
+}
+
+/// Seals an encoded message with the cluster secret (see the module doc); without a
+/// secret the payload goes out as is.
+pub fn seal(payload: String, secret: Option<&Secret>) -> String {
+    let Some(secret) = secret else { return payload };
+    let mut m = mac(secret);
+    m.update(payload.as_bytes());
+    let tag = hex::encode(m.finalize().into_bytes());
+    let mut out = String::with_capacity(SEAL_PREFIX.len() + MAC_HEX + 1 + payload.len());
+    out.push_str("rtc-mac1:");
+    out.push_str(&tag);
+    out.push(':');
+    out.push_str(&payload);
+    out
+}
+
+/// Checks a received message's seal and returns the payload to [`decode`].
+///
+/// # Errors
+/// With a secret: [`BusError::Unsigned`] for a message without a seal,
+/// [`BusError::BadMac`] for one whose MAC does not verify (compared in constant time).
+/// Without a secret a seal is stripped unchecked and nothing fails here.
+pub fn open<'a>(bytes: &'a [u8], secret: Option<&Secret>) -> Result<&'a [u8], BusError> {
+    let sealed = bytes
+        .strip_prefix(SEAL_PREFIX)
+        .filter(|rest| rest.len() > MAC_HEX && rest[MAC_HEX] == b':')
+        .map(|rest| (&rest[..MAC_HEX], &rest[MAC_HEX + 1..]));
+    match (secret, sealed) {
+        (None, None) => Ok(bytes),
+        (None, Some((_, payload))) => Ok(payload),
+        (Some(_), None) => Err(BusError::Unsigned),
+        (Some(secret), Some((tag, payload))) => {
+            let tag = hex::decode(tag).map_err(|_| BusError::BadMac)?;
+            let mut m = mac(secret);
+            m.update(payload);
+            m.verify_slice(&tag).map(|()| payload).map_err(|_| BusError::BadMac)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,6 +219,31 @@ mod tests {
         ] {
             let e = env(msg);
             assert_eq!(decode(encode(&e).as_bytes()), Ok(e));
+        }
+    }
+
+    #[test]
+    fn sealed_messages_open_only_with_the_same_secret() {
+        let secret = Secret::new("0123456789abcdef-cluster");
+        let payload = encode(&env(BusMessage::Terminate { user_id: "u".into() }));
+        let sealed = seal(payload.clone(), Some(&secret));
+        assert!(sealed.starts_with("rtc-mac1:"), "{sealed}");
+        assert_eq!(open(sealed.as_bytes(), Some(&secret)), Ok(payload.as_bytes()));
+        // Without a secret the seal is stripped; an unsealed message passes unchanged.
+        assert_eq!(open(sealed.as_bytes(), None), Ok(payload.as_bytes()));
+        assert_eq!(open(payload.as_bytes(), None), Ok(payload.as_bytes()));
+        assert_eq!(seal(payload.clone(), None), payload);
+        // With a secret: unsigned, another secret, an altered payload or MAC are refused.
+        assert_eq!(open(payload.as_bytes(), Some(&secret)), Err(BusError::Unsigned));
+        let other = seal(payload.clone(), Some(&Secret::new("another-secret-0123456")));
+        assert_eq!(open(other.as_bytes(), Some(&secret)), Err(BusError::BadMac));
+        let altered = sealed.replace("\"u\"", "\"v\"");
+        assert_ne!(altered, sealed);
+        assert_eq!(open(altered.as_bytes(), Some(&secret)), Err(BusError::BadMac));
+        let bad_hex = format!("rtc-mac1:{}:{payload}", "z".repeat(64));
+        assert_eq!(open(bad_hex.as_bytes(), Some(&secret)), Err(BusError::BadMac));
+        for junk in [&b"rtc-mac1:"[..], b"rtc-mac1:00:{}", &[0xff]] {
+            assert!(open(junk, Some(&secret)).unwrap_err().is_unauthenticated());
         }
     }
 

@@ -176,8 +176,14 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
         };
         cluster.receive_bytes.give_back(payload.len());
         cluster.receive_backlog.store(rx.len() as u64, Ordering::Relaxed);
-        let env = match bus::decode(&payload) {
+        let env = match bus::open(&payload, cluster.config.secret.as_ref()).and_then(bus::decode) {
             Ok(env) => env,
+            Err(e) if e.is_unauthenticated() => {
+                cluster.counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                node.metrics.bus_unauthenticated.inc();
+                tracing::debug!(error = %e, "Dropped an unauthenticated bus message.");
+                continue;
+            }
             Err(e) => {
                 cluster.counters.skipped.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "Skipped a bus message.");

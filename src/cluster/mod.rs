@@ -146,6 +146,8 @@ pub struct BusCounters {
     pub skipped: AtomicU64,
     /// Subscriber reconnections.
     pub reconnects: AtomicU64,
+    /// Messages dropped because their MAC was missing or wrong (cluster secret set).
+    pub unauthenticated: AtomicU64,
     lag: Mutex<LagWindow>,
 }
 
@@ -298,6 +300,12 @@ impl Cluster {
 
     /// Starts the cluster's tasks (link, registry, state); they stop with the node.
     pub fn start(self: &Arc<Self>, node: &Arc<Node>, rx: Receivers) {
+        if self.config.secret.is_none() {
+            tracing::warn!(
+                cluster = %self.config.name,
+                "The cluster bus is unauthenticated: anyone who can publish to this Redis can forge events. Set --cluster-secret (RTC_CLUSTER_SECRET) on every node."
+            );
+        }
         link::spawn(self.clone(), node.clone(), rx.publish_rx);
         state::spawn(self.clone(), node.clone(), rx.ops_rx);
         registry::spawn(self.clone(), node.clone());
@@ -322,7 +330,7 @@ impl Cluster {
             app: app.to_string(),
             msg,
         };
-        let msg = bus::encode(&env);
+        let msg = bus::seal(bus::encode(&env), self.config.secret.as_ref());
         let len = msg.len();
         if !self.publish_bytes.try_take(len) {
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
@@ -374,6 +382,7 @@ impl Cluster {
             skipped: c.skipped.load(Ordering::Relaxed),
             publish_dropped: c.publish_dropped.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
+            unauthenticated: c.unauthenticated.load(Ordering::Relaxed),
             client_name: self.keys.sub_client_name(&self.node_id),
         }
     }
@@ -391,6 +400,7 @@ mod tests {
             advertise_url: String::new(),
             planning_line: 12_000,
             node_ttl: Duration::from_secs(5),
+            secret: None,
         };
         Cluster::new(config, "n1", "boot").expect("valid url")
     }

@@ -183,7 +183,8 @@ async fn heartbeat(
     node: &Node,
     con: &mut ConnectionManager,
 ) -> Result<(bool, Vec<NodeStats>, Vec<String>), redis::RedisError> {
-    let snapshot = stats::snapshot(node);
+    let mut snapshot = stats::snapshot(node);
+    snapshot.registry_sig = registry_sig(&node.config.admin_token, &snapshot);
     let json = serde_json::to_string(&snapshot).unwrap_or_default();
     let ttl_ms = cluster.config.node_ttl.as_millis() as u64;
     let (prev, (), ids): (Option<String>, (), Vec<String>) = redis::pipe()
@@ -217,6 +218,28 @@ async fn heartbeat(
     }
     live.sort_by(|a, b| a.node_id.cmp(&b.node_id));
     Ok((prev.is_none(), live, dead))
+}
+
+/// The text a registry entry's signature covers: its cluster, node id, boot id and
+/// advertise URL, each length-prefixed so no field can run into the next. The console
+/// (`rtc-console`'s client) builds the same text; `tests/roll_trust.rs` checks that a
+/// real node's entry verifies there.
+fn registry_signed_text(s: &NodeStats) -> String {
+    let mut text = String::from("rtc-registry-v1");
+    for field in [&s.cluster, &s.node_id, &s.boot_id, &s.advertise_url] {
+        text.push_str(&format!("\n{}:{field}", field.len()));
+    }
+    text
+}
+
+/// Signs a registry entry with the admin token (HMAC-SHA256, hex): the console, which
+/// holds the token, sends it only to nodes whose entry verifies.
+fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(admin_token.expose().as_bytes()).expect("HMAC takes keys of any size");
+    mac.update(registry_signed_text(s).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Removes a dead node's state: presence members no live node still has get

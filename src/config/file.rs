@@ -60,6 +60,8 @@ pub struct ClusterSection {
     pub planning_line: Option<u64>,
     /// Seconds after which a silent node counts as dead.
     pub node_ttl: Option<u64>,
+    /// Shared secret authenticating bus messages (HMAC-SHA256).
+    pub secret: Option<String>,
 }
 
 /// `[server]`.

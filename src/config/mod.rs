@@ -203,6 +203,8 @@ pub struct ClusterConfig {
     /// A node silent this long is dead: its sockets stop counting, its presence
     /// members are removed.
     pub node_ttl: std::time::Duration,
+    /// Key of the bus messages' MAC; `None`: the bus is unauthenticated.
+    pub secret: Option<Secret>,
 }
 
 impl ClusterConfig {
@@ -626,7 +628,12 @@ fn resolve_cluster(
     if !(2..=60).contains(&ttl) {
         r.err("cluster.node_ttl", format!("{ttl} is out of range 2..=60 seconds"));
     }
+    let secret = args.cluster_secret.clone().or_else(|| file.secret.clone()).filter(|s| !s.is_empty());
+    if secret.as_ref().is_some_and(|s| s.len() < 16) {
+        r.err("cluster.secret", "is shorter than 16 characters; use a long random secret");
+    }
     Some(ClusterConfig {
+        secret: secret.map(Secret::new),
         name,
         redis_url: Secret::new(url),
         advertise_url: advertise_url.trim_end_matches('/').to_string(),
@@ -1029,6 +1036,25 @@ mod tests {
         assert!(text.contains("server.tls_cert: cannot read '/nonexistent/c.pem'"), "{text}");
         let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
         assert!(c.tls.is_none(), "plain TCP by default");
+    }
+
+    #[test]
+    fn the_cluster_secret_comes_from_flag_or_file_is_checked_and_never_printed() {
+        let file = parse_file("[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\nsecret = \"file-secret-0123456789\"\n", "t")
+            .unwrap();
+        let c = resolve(&ServeArgs::default(), file, &no_env).unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.secret.as_ref().map(Secret::expose), Some("file-secret-0123456789"));
+        assert!(!format!("{cluster:?}").contains("file-secret"), "{cluster:?}");
+        let args = ServeArgs {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            cluster_secret: Some("short".into()),
+            ..ServeArgs::default()
+        };
+        let e = resolve(&args, FileConfig::default(), &no_env).unwrap_err();
+        assert!(e.to_string().contains("cluster.secret"), "{e}");
+        let args = ServeArgs { redis_url: Some("redis://127.0.0.1:6379".into()), ..ServeArgs::default() };
+        assert_eq!(resolve(&args, FileConfig::default(), &no_env).unwrap().cluster.unwrap().secret, None);
     }
 
     #[test]

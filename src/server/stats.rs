@@ -185,5 +185,6 @@ pub fn snapshot(node: &Node) -> NodeStats {
         drain: node.drain_stats(),
         top_channels: top,
         apps,
+        registry_sig: String::new(),
     }
 }

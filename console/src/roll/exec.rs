@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::plan::{self, NodeLoad};
 use super::{RollArgs, RollExit};
-use crate::client::AdminClient;
+use crate::client::{printable, valid_node_id, verify_entry, AdminClient};
 use crate::collect::Source;
 
 const POLL: Duration = Duration::from_millis(250);
@@ -43,17 +43,57 @@ fn key(cluster: &str, what: &str) -> String {
     format!("{}roll:{what}", rtc_model::cluster_prefix(cluster))
 }
 
-/// Every registered node's latest stats (absent when its entry has expired).
-async fn read_nodes(con: &mut MultiplexedConnection, cluster: &str) -> Result<Vec<NodeStats>, redis::RedisError> {
+/// The registry as a roll sees it.
+struct Registry {
+    /// Trusted live entries (see [`verify_entry`]), by id.
+    nodes: Vec<NodeStats>,
+    /// Entries that failed the trust check: printable id and reason. Never acted on.
+    untrusted: Vec<(String, String)>,
+}
+
+/// Every registered node's latest stats (absent when its entry has expired), checked
+/// against the admin token.
+async fn read_nodes(
+    con: &mut MultiplexedConnection,
+    cluster: &str,
+    token: &str,
+) -> Result<Registry, redis::RedisError> {
     let ids: Vec<String> = redis::cmd("SMEMBERS").arg(rtc_model::registry_set_key(cluster)).query_async(con).await?;
+    let mut reg = Registry { nodes: Vec::new(), untrusted: Vec::new() };
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(reg);
     }
     let keys: Vec<String> = ids.iter().map(|id| rtc_model::registry_key(cluster, id)).collect();
     let raw: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(con).await?;
-    let mut out: Vec<NodeStats> = raw.into_iter().flatten().filter_map(|s| serde_json::from_str(&s).ok()).collect();
-    out.sort_by(|a, b| a.node_id.cmp(&b.node_id));
-    Ok(out)
+    for (id, value) in ids.into_iter().zip(raw) {
+        let Some(stats) = value.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()) else { continue };
+        match verify_entry(cluster, &id, &stats, Some(token)) {
+            Ok(()) => reg.nodes.push(stats),
+            Err(why) => reg.untrusted.push((printable(&id), why)),
+        }
+    }
+    reg.nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    reg.untrusted.sort();
+    Ok(reg)
+}
+
+/// Splits an `--exec` template into argv once, as a POSIX shell would split words
+/// (quotes and backslashes), before any substitution: a node id can never add words,
+/// quotes or commands.
+///
+/// # Errors
+/// Unbalanced quotes or an empty template.
+pub fn exec_argv(template: &str) -> Result<Vec<String>, String> {
+    match shlex::split(template) {
+        Some(argv) if !argv.is_empty() => Ok(argv),
+        Some(_) => Err("--exec is empty".to_string()),
+        None => Err(format!("--exec '{template}': unbalanced quotes or a trailing backslash")),
+    }
+}
+
+/// The command for one node: `{node}` replaced inside each argument.
+pub fn exec_command(argv: &[String], node: &str) -> Vec<String> {
+    argv.iter().map(|a| a.replace("{node}", node)).collect()
 }
 
 fn loads(nodes: &[NodeStats]) -> Vec<NodeLoad> {
@@ -73,6 +113,10 @@ struct Ctx {
     owner: String,
     line: Option<u64>,
     cordoned: Vec<(String, String)>,
+    /// The admin token, which also verifies registry entries.
+    token: String,
+    /// `--exec` split into argv.
+    exec: Option<Vec<String>>,
 }
 
 pub(super) async fn run(args: RollArgs) -> RollExit {
@@ -96,7 +140,19 @@ pub(super) async fn run(args: RollArgs) -> RollExit {
         Ok(Ok(c)) => c,
         _ => return fail(RollExit::Unreachable, "cannot reach the cluster's Redis".into()),
     };
-    let admin = match AdminClient::new(args.source.token.clone().or(resolved.token.clone())) {
+    let Some(token) = args.source.token.clone().or(resolved.token.clone()) else {
+        return fail(
+            RollExit::Usage,
+            "rtc roll needs the admin token (--token, RTC_ADMIN_TOKEN or the cluster's admin_token): \
+             it verifies the registry's entries and cordons and drains the nodes"
+                .into(),
+        );
+    };
+    let exec = match args.exec.as_deref().map(exec_argv).transpose() {
+        Ok(e) => e,
+        Err(e) => return fail(RollExit::Usage, e),
+    };
+    let admin = match AdminClient::new(Some(token.clone())) {
         Ok(a) => a,
         Err(e) => return fail(RollExit::Failed, e),
     };
@@ -107,15 +163,24 @@ pub(super) async fn run(args: RollArgs) -> RollExit {
         std::process::id()
     );
     let line = args.source.planning_line.or(resolved.planning_line);
-    let mut ctx = Ctx { args, cluster, con, admin, out, owner, line, cordoned: Vec::new() };
+    let mut ctx = Ctx { args, cluster, con, admin, out, owner, line, cordoned: Vec::new(), token, exec };
     let code = roll(&mut ctx).await;
     uncordon_all(&mut ctx).await;
     code
 }
 
 async fn roll(ctx: &mut Ctx) -> RollExit {
-    let nodes = match read_nodes(&mut ctx.con, &ctx.cluster).await {
-        Ok(n) => n,
+    let nodes = match read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await {
+        Ok(reg) => {
+            for (id, why) in &reg.untrusted {
+                ctx.out.event(
+                    "untrusted",
+                    json!({"node": id, "reason": why}),
+                    &format!("ignoring registry entry '{id}': untrusted: {why}"),
+                );
+            }
+            reg.nodes
+        }
         Err(e) => {
             eprintln!("rtc roll: cannot read the registry: {e}");
             return RollExit::Unreachable;
@@ -133,7 +198,8 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
     for id in &order {
         if !nodes.iter().any(|n| &n.node_id == id) {
             eprintln!(
-                "rtc roll: unknown node '{id}' (live: {})",
+                "rtc roll: unknown node '{}' (live and trusted: {})",
+                printable(id),
                 nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>().join(", ")
             );
             return RollExit::Usage;
@@ -297,9 +363,15 @@ type StepError = (RollExit, &'static str, String);
 
 async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepError> {
     let unreachable = |e: redis::RedisError| (RollExit::Unreachable, "unreachable", format!("registry: {e}"));
-    let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
-    let Some(target) = nodes.iter().find(|n| n.node_id == node).cloned() else {
-        return Err((RollExit::Failed, "node_missing", format!("{node} is not in the registry (not running?)")));
+    let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
+    // Only trusted entries are in `nodes`, and their ids passed the id grammar.
+    let Some(target) = nodes.iter().find(|n| n.node_id == node && valid_node_id(node)).cloned() else {
+        let node = printable(node);
+        return Err((
+            RollExit::Failed,
+            "node_missing",
+            format!("{node} is not in the registry as a trusted entry (not running?)"),
+        ));
     };
     let l = loads(&nodes);
     let rolled: Vec<String> = done.iter().filter(|id| nodes.iter().any(|n| &n.node_id == *id)).cloned().collect();
@@ -330,12 +402,17 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     let old_boot = target.boot_id.clone();
     let deadline = Instant::now() + Duration::from_secs_f64(ctx.args.timeout.max(1.0));
     let mut child = None;
-    match &ctx.args.exec {
-        Some(template) => {
-            let cmd = template.replace("{node}", node);
-            match tokio::process::Command::new("sh").arg("-c").arg(&cmd).kill_on_drop(true).spawn() {
+    match &ctx.exec {
+        Some(argv) => {
+            // No shell: argv[0] is run directly, the node id is one argument's text.
+            let argv = exec_command(argv, node);
+            let spawned = match argv.split_first() {
+                Some((program, args)) => tokio::process::Command::new(program).args(args).kill_on_drop(true).spawn(),
+                None => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command")),
+            };
+            match spawned {
                 Ok(c) => child = Some(c),
-                Err(e) => return Err((RollExit::Failed, "exec_failed", format!("cannot run '{cmd}': {e}"))),
+                Err(e) => return Err((RollExit::Failed, "exec_failed", format!("cannot run {argv:?}: {e}"))),
             }
         }
         None => {
@@ -352,7 +429,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
         if Instant::now() > deadline {
             return Err((RollExit::Failed, "drain_timeout", format!("{node} did not finish draining in time")));
         }
-        let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+        let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         match nodes.iter().find(|n| n.node_id == node) {
             None => break,
             Some(n) if n.boot_id != old_boot => break,
@@ -377,7 +454,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
         if Instant::now() > deadline {
             return Err((RollExit::Failed, "health_timeout", format!("{node} did not come back serving in time")));
         }
-        let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+        let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         if let Some(n) = nodes.iter().find(|n| n.node_id == node && n.boot_id != old_boot) {
             if n.state == Some(NodeState::Serving) {
                 break n.boot_id.clone();
@@ -388,7 +465,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     uncordon_all(ctx).await;
     // Minimum healthy time: still the same process, still serving.
     tokio::time::sleep(Duration::from_secs_f64(ctx.args.settle.max(0.0))).await;
-    let nodes = read_nodes(&mut ctx.con, &ctx.cluster).await.map_err(unreachable)?;
+    let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
     match nodes.iter().find(|n| n.node_id == node) {
         Some(n) if n.boot_id == new_boot && n.state == Some(NodeState::Serving) => {}
         _ => {
@@ -432,5 +509,23 @@ async fn uncordon_all(ctx: &mut Ctx) {
     let nodes = std::mem::take(&mut ctx.cordoned);
     for (_, url) in nodes {
         let _ = ctx.admin.post_admin(&url, "cordon", &json!({"cordon": false})).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_templates_are_split_once_and_ids_substituted_inside_words() {
+        let argv = exec_argv("echo restarting {node}").unwrap();
+        assert_eq!(exec_command(&argv, "0;touch${IFS}PWNED;#"), ["echo", "restarting", "0;touch${IFS}PWNED;#"]);
+        let argv = exec_argv(r#"ssh deploy@host 'systemctl restart "rtc@{node}"' --label=n-{node}"#).unwrap();
+        assert_eq!(
+            exec_command(&argv, "node-2"),
+            ["ssh", "deploy@host", r#"systemctl restart "rtc@node-2""#, "--label=n-node-2"]
+        );
+        assert!(exec_argv("echo 'unbalanced").is_err());
+        assert!(exec_argv("   ").is_err());
     }
 }

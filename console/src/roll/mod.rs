@@ -42,8 +42,11 @@ pub struct RollArgs {
     pub force: bool,
 
     /// Command that restarts a node, `{node}` replaced by its id (e.g. 'systemctl restart
-    /// rtc@{node}'); it must stop the node with SIGTERM (the paced drain). Without it,
-    /// rtc asks the node to drain and expects a supervisor to start it again.
+    /// rtc@{node}'); it must stop the node with SIGTERM (the paced drain). It runs without
+    /// a shell: the template is split into words once (quotes as in sh), then `{node}` is
+    /// replaced inside each word, so an id can never add arguments or commands. Only
+    /// trusted registry entries are restarted. Without it, rtc asks the node to drain and
+    /// expects a supervisor to start it again.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 

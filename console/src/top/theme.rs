@@ -102,7 +102,7 @@ impl Theme {
         match h {
             Health::Serving => self.ok(),
             Health::Starting | Health::Draining | Health::Cordoned => self.warn(),
-            Health::Degraded | Health::Stale | Health::Unreachable => self.crit(),
+            Health::Degraded | Health::Stale | Health::Unreachable | Health::Untrusted => self.crit(),
             Health::Unknown => self.dim(),
         }
     }

@@ -84,6 +84,7 @@ pub fn stats(id: &str, host: u8, i: u64, connections: u64) -> NodeStats {
             },
         ],
         apps: Vec::new(),
+        registry_sig: String::new(),
     }
 }
 
