@@ -1040,8 +1040,9 @@ mod tests {
 
     #[test]
     fn the_cluster_secret_comes_from_flag_or_file_is_checked_and_never_printed() {
-        let file = parse_file("[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\nsecret = \"file-secret-0123456789\"\n", "t")
-            .unwrap();
+        let file =
+            parse_file("[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\nsecret = \"file-secret-0123456789\"\n", "t")
+                .unwrap();
         let c = resolve(&ServeArgs::default(), file, &no_env).unwrap();
         let cluster = c.cluster.unwrap();
         assert_eq!(cluster.secret.as_ref().map(Secret::expose), Some("file-secret-0123456789"));
