@@ -196,6 +196,14 @@ async fn forged_registry_entries_are_flagged_never_executed_and_never_sent_the_t
     assert!(why.contains("does not verify"), "{why}");
     assert!(doc["alerts"].as_array().unwrap().iter().any(|a| a["code"] == "node_untrusted"), "{doc}");
     assert_eq!(status.status.code(), Some(1), "an untrusted entry is an alert");
+    let table = tokio::task::spawn_blocking({
+        let (url, cwd) = (redis.url(), dir.path().to_path_buf());
+        move || rtc_in(&cwd, &["status", "--redis-url", &url, "--cluster-name", "trust"])
+    })
+    .await
+    .unwrap();
+    let table = text(&table);
+    assert!(table.contains("evil-unsigned: untrusted registry entry, not acted on: unsigned entry"), "{table}");
 
     // `rtc drain` refuses every forged entry by id.
     for id in [EVIL_ID, "evil-unsigned", "evil-wrongsig"] {

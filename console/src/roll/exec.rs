@@ -221,6 +221,8 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default();
+        // The record is in Redis too: only node ids are kept (and printed).
+        order.retain(|id| valid_node_id(id));
     }
     if let Some(from) = &ctx.args.from {
         match order.iter().position(|id| id == from) {
