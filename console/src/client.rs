@@ -41,6 +41,8 @@ impl AdminClient {
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(HTTP_TIMEOUT)
             .user_agent(concat!("rtc-console/", env!("CARGO_PKG_VERSION")))
+            // The token goes to the URL that was checked, never to wherever it redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
         Ok(AdminClient { http, token })

@@ -91,6 +91,27 @@ async fn wrong_token_is_reported_as_such() {
     assert_eq!(p, NodeProblem::Unreachable("401: admin token refused (set --token or RTC_ADMIN_TOKEN)".into()));
 }
 
+#[tokio::test]
+async fn the_admin_token_is_not_carried_through_a_redirect() {
+    let (elsewhere, mut seen) = fake_node(fixtures::stats("edge-b", 8, 3, 1)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut chunk = [0u8; 4096];
+            let _ = sock.read(&mut chunk).await;
+            let resp = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/admin/drain\r\ncontent-length: 0\r\n\r\n"
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    let c = Collector::new(&Source::Nodes { urls: vec![url.clone()] }, Some(TOKEN.into())).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), c.admin().request_drain(&url)).await.unwrap();
+    assert!(answer.is_err_and(|e| e.starts_with("HTTP 307")));
+    assert!(seen.try_recv().is_err(), "the redirect target was not contacted");
+}
+
 /// A blocking RESP command on a raw socket (for the deliberately slow subscriber).
 fn resp(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
