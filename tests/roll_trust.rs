@@ -355,3 +355,66 @@ async fn with_a_cluster_secret_forged_bus_messages_are_dropped_and_counted() {
     eventually(Duration::from_secs(10), "node a to drop them too", || async { (counter(&a).await >= 3).then_some(()) })
         .await;
 }
+
+/// Starts a cluster node with `extra` flags, waits until it listens and has joined the
+/// bus, stops it, and returns everything it logged.
+async fn node_log(redis: &Redis, extra: &[&str]) -> String {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", &redis.url(), "--cluster", "logs"])
+        .args(["--node-id", "l1", "--config"])
+        .arg(file.path())
+        .args(extra)
+        .env("RUST_LOG", "rtc=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        loop {
+            let line = lines.next().expect("node printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
+                break rest.trim().to_string();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(15), "the node to join the bus", || async {
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/admin/stats"))
+            .bearer_auth(ADMIN_TOKEN)
+            .timeout(WAIT)
+            .send()
+            .await
+            .ok()?;
+        let s: Value = r.json().await.ok()?;
+        (s["pubsub"]["connected"] == true).then_some(())
+    })
+    .await;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[tokio::test]
+async fn an_unauthenticated_bus_is_warned_about_and_the_cluster_secret_is_never_logged() {
+    let redis = Redis::start().await;
+    let open = node_log(&redis, &[]).await;
+    assert!(open.contains("The cluster bus is unauthenticated"), "{open}");
+    let secret = "never-log-this-secret-0123456789";
+    let sealed = node_log(&redis, &["--cluster-secret", secret]).await;
+    assert!(!sealed.contains("The cluster bus is unauthenticated"), "{sealed}");
+    assert!(sealed.contains("Connected to the cluster's Redis"), "the log is captured: {sealed}");
+    assert!(!sealed.contains(secret), "{sealed}");
+}
