@@ -7,7 +7,9 @@
 //!
 //! Exit codes: 0 drained (or, with `--no-wait`, started); 1 the drain did not finish
 //! within `--timeout`; 2 usage (bad flags, unknown node); 3 refused by the node
-//! (already draining, bad token, bad override); 69 the node or Redis is unreachable.
+//! (already draining, bad token, bad override) or by the console (the node's registry
+//! entry is untrusted: see [`crate::client::verify_entry`]); 69 the node or Redis is
+//! unreachable.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -58,7 +60,8 @@ pub enum DrainExit {
     Failed = 1,
     /// Bad flags or unknown node.
     Usage = 2,
-    /// The node refused: already draining, bad token, bad override.
+    /// The node refused (already draining, bad token, bad override), or its registry
+    /// entry is untrusted.
     Refused = 3,
     /// Unreachable node or Redis.
     Unreachable = 69,
