@@ -36,6 +36,9 @@ struct Inner {
 pub enum Push {
     /// Queued.
     Queued,
+    /// Queued behind a backlog: the queue already held at least a quarter of its limit
+    /// (the socket's reader is not keeping up).
+    Backlogged,
     /// The queue was full: the socket is now being closed as a slow consumer.
     Overflowed,
     /// The socket is already closing; the frame was dropped.
@@ -51,6 +54,9 @@ pub struct Outbox {
     close_notify: Notify,
     limit: usize,
 }
+
+/// A queue holding at least `limit / BACKLOG_DIVISOR` bytes is backlogged.
+const BACKLOG_DIVISOR: usize = 4;
 
 impl Outbox {
     /// A queue holding at most `limit_bytes` of frames.
@@ -83,6 +89,7 @@ impl Outbox {
             self.close_notify.notify_one();
             return Push::Overflowed;
         }
+        let behind = g.bytes >= self.limit / BACKLOG_DIVISOR;
         g.bytes += frame.len();
         g.frames.push_back(frame);
         let first = g.frames.len() == 1;
@@ -90,7 +97,11 @@ impl Outbox {
         if first {
             self.notify.notify_one();
         }
-        Push::Queued
+        if behind {
+            Push::Backlogged
+        } else {
+            Push::Queued
+        }
     }
 
     /// Asks the connection to close with `code`. The first request wins.
@@ -166,6 +177,16 @@ mod tests {
         let close = o.take(&mut out, 10).unwrap();
         assert_eq!(close.code, CloseCode::OverCapacity);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn pushes_behind_a_quarter_full_queue_are_backlogged() {
+        let o = Outbox::new(40);
+        assert_eq!(o.push(Frame::from_static("123456789")), Push::Queued);
+        assert_eq!(o.push(Frame::from_static("1")), Push::Backlogged);
+        let mut out = Vec::new();
+        o.take(&mut out, 10);
+        assert_eq!(o.push(Frame::from_static("1")), Push::Queued);
     }
 
     #[test]
