@@ -200,4 +200,29 @@ async fn events_from_another_node_move_the_bus_fanout_and_bus_lag_histograms() {
     })
     .await;
     assert!(st["fanout"]["p99_ms"].as_f64().is_some(), "{st}");
+
+    // `rtc status --json` reads B's registry entry (the same NodeStats) and carries it.
+    let url = redis.url();
+    let node_b = eventually(Duration::from_secs(15), "rtc status to show B's fan-out p99", || {
+        let url = url.clone();
+        async move {
+            let doc = tokio::task::spawn_blocking(move || status_json(&url, "fan")).await.unwrap();
+            let nodes = doc["nodes"].as_array()?.clone();
+            let b = nodes.into_iter().find(|n| n["id"] == "node-b")?;
+            b["fanout"]["p99_ms"].as_f64().is_some().then_some(b)
+        }
+    })
+    .await;
+    assert_eq!(node_b["fanout"]["budget_ms"], 50.0, "{node_b}");
+    assert_eq!(node_b["fanout"]["over_budget"], false, "{node_b}");
+}
+
+fn status_json(redis_url: &str, cluster: &str) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"))
+        .env_remove("RTC_CONFIG")
+        .env_remove("RTC_ADMIN_TOKEN")
+        .args(["status", "--json", "--redis-url", redis_url, "--cluster-name", cluster, "--token", ADMIN_TOKEN])
+        .output()
+        .expect("rtc status runs");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
