@@ -1094,7 +1094,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__serve)
-            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --tls-cert --tls-key --redis-url --cluster --advertise-url --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
+            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --redis-url --cluster --advertise-url --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1141,6 +1141,10 @@ _rtc() {
                     return 0
                     ;;
                 --max-new-connections-per-sec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fanout-budget-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

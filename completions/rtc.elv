@@ -44,6 +44,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --log-format 'Log format [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rtc=debug)'
             cand --outbound-queue-bytes 'Bytes queued for one socket before it is closed as a slow consumer (4100) [default: 1048576]'
             cand --max-new-connections-per-sec 'New WebSocket connections this node accepts per second; above it upgrades get 503 with Retry-After, so a reconnect storm cannot take the node down; 0 = no limit [default: 5000]'
+            cand --fanout-budget-ms 'Fan-out budget in milliseconds: a broadcast''s fan-out time above it alerts in the console, and the measured line is the socket count a broadcast reaches within it [default: 50]'
             cand --tls-cert 'PEM certificate chain (leaf first): serve wss:// and https:// on the port; needs --tls-key [default: none, plain ws:// and http://]'
             cand --tls-key 'PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert'
             cand --redis-url 'Redis URL of the cluster''s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]'

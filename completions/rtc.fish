@@ -46,6 +46,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand serve" -l log-format -d 'Log for
 json\t'One JSON object per line'"
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l outbound-queue-bytes -d 'Bytes queued for one socket before it is closed as a slow consumer (4100) [default: 1048576]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-new-connections-per-sec -d 'New WebSocket connections this node accepts per second; above it upgrades get 503 with Retry-After, so a reconnect storm cannot take the node down; 0 = no limit [default: 5000]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l fanout-budget-ms -d 'Fan-out budget in milliseconds: a broadcast\'s fan-out time above it alerts in the console, and the measured line is the socket count a broadcast reaches within it [default: 50]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l tls-cert -d 'PEM certificate chain (leaf first): serve wss:// and https:// on the port; needs --tls-key [default: none, plain ws:// and http://]' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l tls-key -d 'PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l redis-url -d 'Redis URL of the cluster\'s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]' -r
