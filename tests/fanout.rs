@@ -248,3 +248,28 @@ fn status_json(redis_url: &str, cluster: &str) -> Value {
         .expect("rtc status runs");
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
+
+#[tokio::test]
+async fn rtc_bench_reports_the_nodes_own_fanout_beside_the_client_side_figures() {
+    let server = TestServer::start(&one_app("")).await;
+    let url = format!("ws://{}", server.addr);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rtc"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RTC_")) {
+        cmd.env_remove(k);
+    }
+    cmd.args(["bench", "fanout", "-s", "20", "-b", "5", "--hold", "2s", "--duration", "20s", "--url", &url])
+        .args(["--app-id", APP_ID, "--key", KEY, "--secret", SECRET, "--stats-token", ADMIN_TOKEN, "--json"])
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("bench in time").unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}\n{r:#}", String::from_utf8_lossy(&out.stderr));
+    let accepted = r["publish"]["accepted"].as_u64().unwrap();
+    assert!(accepted >= 5, "{r:#}");
+    let f = &r["server_fanout"];
+    // Every accepted publish reached the bench's subscribers: one timed broadcast each.
+    assert_eq!(f["broadcasts"].as_u64(), Some(accepted), "{r:#}");
+    assert!(f["mean_ms"].as_f64().unwrap() > 0.0, "{r:#}");
+    assert!(f["p99_le_ms"].as_f64().is_some(), "{r:#}");
+    assert_eq!(f["budget_ms"], 50.0, "{r:#}");
+    server.stop().await;
+}
