@@ -169,7 +169,8 @@ mod tests {
     fn overflow_turns_into_a_4100_close_and_frees_the_queue() {
         let o = Outbox::new(10);
         assert_eq!(o.push(Frame::from_static("12345")), Push::Queued);
-        assert_eq!(o.push(Frame::from_static("12345")), Push::Queued);
+        // Queued too, behind a queue already a quarter full.
+        assert_eq!(o.push(Frame::from_static("12345")), Push::Backlogged);
         assert_eq!(o.push(Frame::from_static("1")), Push::Overflowed);
         assert_eq!(o.queued_bytes(), 0);
         assert_eq!(o.push(Frame::from_static("1")), Push::Closing);
@@ -183,6 +184,9 @@ mod tests {
     fn pushes_behind_a_quarter_full_queue_are_backlogged() {
         let o = Outbox::new(40);
         assert_eq!(o.push(Frame::from_static("123456789")), Push::Queued);
+        // 9 of 40 bytes queued: under a quarter.
+        assert_eq!(o.push(Frame::from_static("1")), Push::Queued);
+        // 10 of 40: a quarter.
         assert_eq!(o.push(Frame::from_static("1")), Push::Backlogged);
         let mut out = Vec::new();
         o.take(&mut out, 10);
