@@ -3,7 +3,9 @@
 //! Fan-out pushes shared frame bytes (a reference-count increment, no copy) and wakes
 //! the connection's task, which writes them in batches. The queue is bounded in bytes:
 //! a socket that cannot keep up is closed with 4100 instead of growing memory. An idle
-//! socket's queue allocates nothing.
+//! socket's queue allocates nothing. A push behind a queue already a quarter full is
+//! [`Push::Backlogged`]: still queued, and counted by fan-out as waiting behind a slow
+//! reader (`rtc_fanout_backlogged_total`).
 
 use std::collections::VecDeque;
 
