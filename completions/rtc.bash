@@ -142,7 +142,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench)
-            opts="-h -V --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version connections fanout presence mixed drain help"
+            opts="-h -V --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version connections fanout presence mixed drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,6 +188,10 @@ _rtc() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stats-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --save)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -200,7 +204,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__connections)
-            opts="-n -c -h -V --sockets --channels --channel-kind --activity-timeout --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            opts="-n -c -h -V --sockets --channels --channel-kind --activity-timeout --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,6 +274,10 @@ _rtc() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stats-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --save)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -282,7 +290,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__drain)
-            opts="-n -c -h -V --sockets --survivor --drain-with --admin-token --window --pre-delay --channels-per-socket --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            opts="-n -c -h -V --sockets --survivor --drain-with --admin-token --window --pre-delay --channels-per-socket --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -364,6 +372,10 @@ _rtc() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stats-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --save)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -376,7 +388,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__fanout)
-            opts="-s -b -h -V --subscribers --events-per-sec --channel-kind --payload --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            opts="-s -b -h -V --subscribers --events-per-sec --channel-kind --payload --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +455,10 @@ _rtc() {
                     return 0
                     ;;
                 --source-addrs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stats-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -556,7 +572,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__mixed)
-            opts="-n -g -e -m -j -h -V --sockets --group --events-per-sec --members --churn --payload --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            opts="-n -g -e -m -j -h -V --sockets --group --events-per-sec --members --churn --payload --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -646,6 +662,10 @@ _rtc() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stats-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --save)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -658,7 +678,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__bench__subcmd__presence)
-            opts="-m -j -h -V --members --churn --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --json --save --help --version"
+            opts="-m -j -h -V --members --churn --url --app-id --key --secret --duration --hold --rate --connect-timeout --server-pid --source-addrs --stats-token --json --save --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -717,6 +737,10 @@ _rtc() {
                     return 0
                     ;;
                 --source-addrs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stats-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1094,7 +1118,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__serve)
-            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --tls-cert --tls-key --redis-url --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
+            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --redis-url --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1141,6 +1165,10 @@ _rtc() {
                     return 0
                     ;;
                 --max-new-connections-per-sec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fanout-budget-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

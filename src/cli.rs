@@ -111,6 +111,11 @@ pub struct ServeArgs {
     /// [default: 5000].
     #[arg(long, env = "RTC_MAX_NEW_CONNECTIONS_PER_SEC", value_name = "PER_SEC")]
     pub max_new_connections_per_sec: Option<u32>,
+    /// Fan-out budget in milliseconds: a broadcast's fan-out time above it alerts in the
+    /// console, and the measured line is the socket count a broadcast reaches within it
+    /// [default: 50].
+    #[arg(long, env = "RTC_FANOUT_BUDGET_MS", value_name = "MS")]
+    pub fanout_budget_ms: Option<u64>,
     /// PEM certificate chain (leaf first): serve wss:// and https:// on the port; needs
     /// --tls-key [default: none, plain ws:// and http://].
     #[arg(long, env = "RTC_TLS_CERT", value_name = "FILE")]

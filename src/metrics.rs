@@ -9,7 +9,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
 
 /// `app` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +98,8 @@ pub struct Metrics {
     pub bus_unauthenticated: Counter,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
+    /// Fan-out, HTTP API and bus-lag histograms.
+    pub timing: Timing,
 }
 
 /// Unlabelled totals of the labelled counter families, read by the admin stats.
@@ -155,6 +158,7 @@ impl Metrics {
             webhook_events_dropped: Family::default(),
             bus_unauthenticated: Counter::default(),
             totals: Totals::default(),
+            timing: Timing::new(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -204,6 +208,7 @@ impl Metrics {
             "Cluster bus messages dropped: MAC missing or wrong (cluster secret set)",
             m.bus_unauthenticated.clone(),
         );
+        m.timing.register(&mut registry);
         Metrics { registry, ..m }
     }
 
@@ -248,5 +253,140 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+// ---- Timing histograms (issue 14): fan-out time, HTTP API duration, bus lag. ----
+
+/// Where a broadcast came from: the `source` label of `rtc_fanout_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FanoutSource {
+    /// The HTTP API (`/events`, `/batch_events`).
+    Api,
+    /// A client event from one of this node's sockets.
+    Client,
+    /// An event another node published on the cluster bus.
+    Bus,
+}
+
+impl FanoutSource {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FanoutSource::Api => "api",
+            FanoutSource::Client => "client",
+            FanoutSource::Bus => "bus",
+        }
+    }
+}
+
+/// `source` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `api`, `client` or `bus`.
+    pub source: &'static str,
+}
+
+/// `route` and `status` (class) labels of HTTP API durations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// The route's name: `events`, `batch_events`, `channels`, `channel`, `users`,
+    /// `terminate_connections`, `connections`.
+    pub route: &'static str,
+    /// `2xx`, `4xx`, `5xx` (or `1xx`/`3xx`).
+    pub status: &'static str,
+}
+
+/// A histogram family with fixed buckets.
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn fanout_buckets() -> Histogram {
+    // 10 µs … ~5 s, doubling.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
+}
+
+fn http_buckets() -> Histogram {
+    // 50 µs … ~1.6 s, doubling.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// The node's timing histograms. The fan-out histograms are created up front and held
+/// by source, so observing one is a bucket search and an increment, with no label hashing.
+pub struct Timing {
+    fanout: HistogramFamily<SourceLabel>,
+    fanout_by_source: [Histogram; 3],
+    /// Deliveries of broadcasts handed to a socket whose queue already held a backlog
+    /// (at least a quarter of its limit): queued behind a slow reader.
+    pub fanout_backlogged: Counter,
+    /// HTTP API request durations by route and status class.
+    pub http_api: HistogramFamily<RouteLabel>,
+    /// Cluster bus lag: publish (sender's clock) to receipt (this node's clock).
+    pub bus_lag: Histogram,
+    /// The recent broadcasts behind the fan-out figures of the node's stats.
+    pub window: crate::server::fanout::FanoutWindow,
+}
+
+impl Timing {
+    fn new() -> Self {
+        let fanout: HistogramFamily<SourceLabel> = Family::new_with_constructor(fanout_buckets);
+        let get = |s: FanoutSource| fanout.get_or_create(&SourceLabel { source: s.as_str() }).clone();
+        let fanout_by_source = [get(FanoutSource::Api), get(FanoutSource::Client), get(FanoutSource::Bus)];
+        Timing {
+            fanout,
+            fanout_by_source,
+            fanout_backlogged: Counter::default(),
+            http_api: Family::new_with_constructor(http_buckets),
+            // Bus lag is measured in whole milliseconds: 1 ms … ~8 s, doubling.
+            bus_lag: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            window: Default::default(),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register_with_unit(
+            "fanout",
+            "Broadcast fan-out time: arrival to the last local subscriber's frame queued, by source",
+            Unit::Seconds,
+            self.fanout.clone(),
+        );
+        registry.register(
+            "fanout_backlogged",
+            "Broadcast deliveries queued behind a backlog (socket queue at least a quarter full)",
+            self.fanout_backlogged.clone(),
+        );
+        registry.register_with_unit(
+            "http_api_request",
+            "HTTP API request duration by route and status class",
+            Unit::Seconds,
+            self.http_api.clone(),
+        );
+        registry.register_with_unit(
+            "bus_lag",
+            "Cluster bus lag: publish on another node to receipt here (wall clocks)",
+            Unit::Seconds,
+            self.bus_lag.clone(),
+        );
+    }
+
+    /// Records one broadcast's fan-out time.
+    pub fn fanout(&self, source: FanoutSource, seconds: f64) {
+        let i = match source {
+            FanoutSource::Api => 0,
+            FanoutSource::Client => 1,
+            FanoutSource::Bus => 2,
+        };
+        self.fanout_by_source[i].observe(seconds);
+    }
+
+    /// Records one HTTP API request's duration.
+    pub fn http_api(&self, route: &'static str, status: u16, seconds: f64) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.http_api.get_or_create(&RouteLabel { route, status }).observe(seconds);
     }
 }

@@ -51,6 +51,8 @@ pub enum AlertKind {
     PubsubLagHigh,
     /// Event-loop lag above the threshold.
     LoopLagHigh,
+    /// Fan-out p99 above the node's fan-out budget.
+    FanoutOverBudget,
     /// Registered node no longer heartbeating.
     NodeStale,
     /// `--node` that does not answer.
@@ -80,6 +82,7 @@ impl AlertKind {
             AlertKind::PubsubBufferGrowing => "pubsub_buffer_growing",
             AlertKind::PubsubLagHigh => "pubsub_lag_high",
             AlertKind::LoopLagHigh => "loop_lag_high",
+            AlertKind::FanoutOverBudget => "fanout_over_budget",
             AlertKind::NodeStale => "node_stale",
             AlertKind::NodeUnreachable => "node_unreachable",
             AlertKind::NodeDegraded => "node_degraded",
@@ -279,6 +282,20 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
             if n.loop_lag_ms >= 4.0 * t.loop_lag_ms { Severity::Critical } else { Severity::Warning },
             id,
             format!("{}: event loop {} late; pongs and fan-out fall behind", n.id, units::millis(n.loop_lag_ms)),
+        ));
+    }
+    if let Some((f, p99)) = n.fanout.as_ref().and_then(|f| Some((f, f.p99_ms?))).filter(|(f, _)| f.over_budget) {
+        let line = f.measured_line.map_or_else(String::new, |l| format!("; measured line {} sockets", units::count(l)));
+        out.push(alert(
+            AlertKind::FanoutOverBudget,
+            if p99 >= 4.0 * f.budget_ms { Severity::Critical } else { Severity::Warning },
+            id,
+            format!(
+                "{}: fan-out p99 {} over the {} budget{line}",
+                n.id,
+                units::millis(p99),
+                units::millis(f.budget_ms)
+            ),
         ));
     }
     if let Some(d) = &n.drain {

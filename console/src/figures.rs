@@ -181,6 +181,27 @@ pub struct DrainFigures {
     pub forced: u64,
 }
 
+/// Fan-out time as the node measures it (arrival to the last local subscriber's frame
+/// queued), over the node's recent window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FanoutFigures {
+    /// Median over the node's window, ms; `None` without broadcasts in it.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile over the node's window, ms.
+    pub p99_ms: Option<f64>,
+    /// The node's fan-out budget, ms.
+    pub budget_ms: f64,
+    /// Whether `p99_ms` is over the budget.
+    pub over_budget: bool,
+    /// Sockets one broadcast reaches within the budget at the node's cost per delivery;
+    /// `None` until the node has enough samples.
+    pub measured_line: Option<u64>,
+    /// Fan-out time per socket reached, µs.
+    pub cost_per_delivery_us: Option<f64>,
+    /// Deliveries queued behind a slow socket's backlog, per second.
+    pub backlogged_per_s: Option<f64>,
+}
+
 /// One node's row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NodeFigures {
@@ -242,6 +263,8 @@ pub struct NodeFigures {
     pub pubsub: Option<PubSubFigures>,
     /// Drain progress while draining.
     pub drain: Option<DrainFigures>,
+    /// Fan-out time; `None` from a node that does not measure it.
+    pub fanout: Option<FanoutFigures>,
 }
 
 /// The cluster totals row.
@@ -368,6 +391,7 @@ struct Rates {
     auth_requests: f64,
     auth_failures: f64,
     pongs: f64,
+    backlogged: Option<f64>,
 }
 
 impl Rates {
@@ -385,6 +409,7 @@ impl Rates {
             auth_requests: per(p.auth_requests, c.auth_requests),
             auth_failures: per(p.auth_failures, c.auth_failures),
             pongs: per(p.pongs, c.pongs),
+            backlogged: prev.fanout.as_ref().zip(cur.fanout.as_ref()).map(|(p, c)| per(p.backlogged, c.backlogged)),
         }
     }
 
@@ -608,6 +633,15 @@ fn node_figures(
         deadline_secs: d.deadline_secs,
         forced: d.forced,
     });
+    let fanout = s.fanout.as_ref().map(|f| FanoutFigures {
+        p50_ms: f.p50_ms,
+        p99_ms: f.p99_ms,
+        budget_ms: f.budget_ms,
+        over_budget: f.budget_ms > 0.0 && f.p99_ms.is_some_and(|p| p > f.budget_ms),
+        measured_line: s.measured_line,
+        cost_per_delivery_us: f.cost_per_delivery_us,
+        backlogged_per_s: r.backlogged.filter(|_| r.known),
+    });
     let url = sample.url.clone().or_else(|| (!s.advertise_url.is_empty()).then(|| s.advertise_url.clone()));
     NodeFigures {
         id: sample.id.clone(),
@@ -643,6 +677,7 @@ fn node_figures(
         open_files_limit: s.open_files_limit,
         pubsub,
         drain,
+        fanout,
     }
 }
 

@@ -152,6 +152,31 @@ pub struct ChannelStats {
     pub frames_out: u64,
 }
 
+/// Fan-out time as the node measures it: from a broadcast's arrival (HTTP API request,
+/// client event, bus message) to its frame handed to the last local subscriber's
+/// outbound queue. Only broadcasts reaching at least one local subscriber count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FanoutStats {
+    /// Median fan-out time over the last `window_secs`, milliseconds; `None` without
+    /// broadcasts in the window.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile over the last `window_secs`, milliseconds.
+    pub p99_ms: Option<f64>,
+    /// Broadcasts timed in the window.
+    pub broadcasts: u64,
+    /// Length of the window, seconds.
+    pub window_secs: f64,
+    /// The node's fan-out budget (its `fanout_budget_ms` option), milliseconds.
+    pub budget_ms: f64,
+    /// Fan-out time per socket reached over the last 1024 broadcasts (total time / total
+    /// sockets), microseconds; `None` until enough samples.
+    pub cost_per_delivery_us: Option<f64>,
+    /// Deliveries queued behind a backlog (the socket's queue at least a quarter full),
+    /// monotonic.
+    pub backlogged: u64,
+}
+
 /// Per-app figures on the node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -198,6 +223,10 @@ pub struct NodeStats {
     pub connections: u64,
     /// The planning line for this node (connections).
     pub planning_line: u64,
+    /// The measured line: sockets one broadcast could reach within the fan-out budget at
+    /// the node's current cost per delivery; `None` until enough samples (or from a node
+    /// that does not measure it).
+    pub measured_line: Option<u64>,
     /// The process's open-file limit (the real ceiling on sockets).
     pub open_files_limit: u64,
     /// Occupied channels (all apps).
@@ -229,4 +258,6 @@ pub struct NodeStats {
     /// a real node from an entry forged by whoever can write to Redis. Empty in
     /// `/admin/stats`.
     pub registry_sig: String,
+    /// Fan-out time figures; `None` from a node that does not measure them.
+    pub fanout: Option<FanoutStats>,
 }

@@ -54,6 +54,11 @@ pub struct CommonArgs {
     /// ports of one address; 0 = enough for the socket count (loopback targets only).
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub source_addrs: u8,
+    /// The server's admin token: read its own fan-out figures (`/metrics` at both ends of
+    /// the measured phase, `/admin/stats` at the end) and report them beside the
+    /// generator's. Without it the report has the client-side figures only.
+    #[arg(long, global = true, env = "RTC_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub stats_token: Option<String>,
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long, global = true)]
     pub json: bool,

@@ -24,6 +24,7 @@ mod churn;
 mod client;
 mod histogram;
 mod host;
+mod node_fanout;
 mod publish;
 mod reconnect;
 mod report;

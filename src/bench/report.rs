@@ -45,6 +45,9 @@ pub(crate) struct Report {
     /// The drain of node A and the reconnects it caused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain: Option<Drain>,
+    /// The server's own fan-out figures, with `--stats-token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_fanout: Option<super::node_fanout::ServerFanout>,
     /// The server process, with `--server-pid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
@@ -539,6 +542,28 @@ impl Report {
                     "read floor"
                 );
             }
+        }
+        if let Some(f) = &self.server_fanout {
+            let ms = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.2} ms"));
+            let le = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("≤ {v:.2} ms"));
+            let _ = writeln!(
+                o,
+                "{:<14}{} broadcasts timed by the node: mean {}, median {}, p99 {} (arrival to the last local socket's queue)",
+                "node fan-out",
+                f.broadcasts,
+                ms(f.mean_ms),
+                le(f.p50_le_ms),
+                le(f.p99_le_ms)
+            );
+            let _ = writeln!(
+                o,
+                "  {:<12}last 10 s: median {}, p99 {} (budget {}); measured line {}",
+                "node window",
+                ms(f.window_p50_ms),
+                ms(f.window_p99_ms),
+                ms(f.budget_ms),
+                f.measured_line.map_or_else(|| "–".into(), |l| format!("{l} sockets"))
+            );
         }
         if let Some(p) = &self.presence {
             let _ = writeln!(

@@ -14,6 +14,7 @@ use super::args::CommonArgs;
 use super::book::{EventBook, PresenceBook};
 use super::churn::ChurnOutcome;
 use super::host::{self, ProcSample};
+use super::node_fanout;
 use super::publish::PublishOutcome;
 use super::report::{
     self, Connections, Deliveries, Generator, Limits, Machine, Presence, Report, Server, VerdictInputs,
@@ -75,6 +76,8 @@ pub(crate) struct Run {
     steady_end: Option<Window>,
     progress: Option<JoinHandle<()>>,
     unsampled_servers: bool,
+    /// The server's fan-out histogram when measuring began (with `--stats-token`).
+    fanout_before: Option<node_fanout::FanoutHistogram>,
 }
 
 impl Run {
@@ -172,6 +175,7 @@ impl Run {
             progress,
             shared,
             unsampled_servers: false,
+            fanout_before: None,
         })
     }
 
@@ -267,6 +271,12 @@ impl Run {
     /// [`Run::end_steady`]): waits for quiet after the ramp, takes the opening samples.
     pub(crate) async fn begin_measuring(&mut self, phase: &'static str) {
         self.quiesce().await;
+        if let Some(token) = &self.common.stats_token {
+            self.fanout_before = node_fanout::read_histogram(&self.target, token).await;
+            if self.fanout_before.is_none() {
+                self.warnings.push("could not read the server's fan-out histogram from /metrics".into());
+            }
+        }
         self.shared.set_phase(phase);
         self.steady_start = Some(self.window());
         self.shared.measuring.store(true, Ordering::Relaxed);
@@ -321,6 +331,15 @@ impl Run {
         if self.steady_end.is_none() {
             self.end_steady();
         }
+        // The server's own figures, while every socket is still open.
+        let server_fanout = match (&self.common.stats_token, &self.fanout_before) {
+            (Some(token), Some(before)) => {
+                let after = node_fanout::read_histogram(&self.target, token).await;
+                let stats = node_fanout::read_stats(&self.target, token).await;
+                after.map(|a| node_fanout::ServerFanout::new(before, &a, stats.as_ref()))
+            }
+            _ => None,
+        };
         self.shared.set_phase("closing");
         self.shared.cancel.cancel();
         self.tasks.close();
@@ -332,7 +351,9 @@ impl Run {
             eprint!("\r\x1b[K");
         }
         let generator_end = self.own_proc.sample().map_err(BenchError::OwnProc)?;
-        Ok(self.assemble(publish, churn, generator_end))
+        let mut report = self.assemble(publish, churn, generator_end);
+        report.server_fanout = server_fanout;
+        Ok(report)
     }
 
     fn assemble(mut self, publish: Option<PublishOutcome>, churn: Option<ChurnOutcome>, gen_end: ProcSample) -> Report {
@@ -468,6 +489,7 @@ impl Run {
             deliveries,
             presence,
             drain: None,
+            server_fanout: None,
             server,
             generator: Generator {
                 cores_available: gen_allowed,

@@ -174,6 +174,7 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
             () = cluster.stop.cancelled() => return,
             p = rx.recv() => match p { Some(p) => p, None => return },
         };
+        let arrival = std::time::Instant::now();
         cluster.receive_bytes.give_back(payload.len());
         cluster.receive_backlog.store(rx.len() as u64, Ordering::Relaxed);
         let env = match bus::open(&payload, cluster.config.secret.as_ref()).and_then(bus::decode) {
@@ -195,21 +196,23 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
         }
         cluster.counters.received.fetch_add(1, Ordering::Relaxed);
         let now = unix_ms();
-        cluster.counters.record_lag(now, now.saturating_sub(env.ts_ms) as f64);
-        deliver(&node, env);
+        let lag_ms = now.saturating_sub(env.ts_ms);
+        cluster.counters.record_lag(now, lag_ms as f64);
+        node.metrics.timing.bus_lag.observe(lag_ms as f64 / 1000.0);
+        deliver(&node, env, arrival);
         cluster.counters.processed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Fans a message from another node out to this node's sockets.
-fn deliver(node: &Node, env: Envelope) {
+fn deliver(node: &Node, env: Envelope, arrival: std::time::Instant) {
     let Some(app) = node.app_by_id(&env.app) else { return };
     let channel = |name: &str| ChannelName::parse(name).ok();
     match env.msg {
         BusMessage::Event { channel: c, event, data, except, user_id } => {
             if let Some(c) = channel(&c) {
                 let except = except.and_then(|s| s.parse().ok());
-                app.deliver_local(&c, &event, &data, except, user_id.as_deref());
+                app.deliver_local(&c, &event, &data, except, user_id.as_deref(), arrival);
             }
         }
         BusMessage::MemberAdded { channel: c, user_id, user_info } => {

@@ -86,6 +86,8 @@ pub struct ServerSection {
     pub outbound_queue_bytes: Option<usize>,
     /// New WebSocket connections accepted per second by this node (0 = no limit).
     pub max_new_connections_per_sec: Option<u32>,
+    /// Fan-out budget, milliseconds.
+    pub fanout_budget_ms: Option<u64>,
     /// PEM certificate chain: serve TLS (with `tls_key`).
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.

@@ -297,6 +297,8 @@ pub struct ServeConfig {
     pub outbound_queue_bytes: usize,
     /// New connections per second this node admits (0 = no limit).
     pub max_new_connections_per_sec: u32,
+    /// Fan-out budget: the console alerts above it; the measured line is computed against it.
+    pub fanout_budget: std::time::Duration,
     /// Apps served.
     pub apps: Vec<AppConfig>,
     /// True when `apps` is the built-in development app.
@@ -412,6 +414,10 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let outbound_queue_bytes = args.outbound_queue_bytes.or(s.outbound_queue_bytes).unwrap_or(1024 * 1024);
     let max_new_connections_per_sec =
         args.max_new_connections_per_sec.or(s.max_new_connections_per_sec).unwrap_or(5_000);
+    let fanout_budget_ms = args.fanout_budget_ms.or(s.fanout_budget_ms).unwrap_or(50);
+    if !(1..=60_000).contains(&fanout_budget_ms) {
+        r.err("server.fanout_budget_ms", format!("{fanout_budget_ms} is out of range; use 1 to 60000 ms"));
+    }
     if outbound_queue_bytes < 16 * 1024 {
         r.err("server.outbound_queue_bytes", format!("{outbound_queue_bytes} is too small; use at least 16384"));
     }
@@ -496,6 +502,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             log_format,
             outbound_queue_bytes,
             max_new_connections_per_sec,
+            fanout_budget: std::time::Duration::from_millis(fanout_budget_ms),
             apps,
             dev_app,
             cluster,

@@ -1,16 +1,17 @@
 //! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{respond, verify_request, ApiError};
+use super::{respond, verify_request, ApiError, Arrival};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::MAX_EVENT_NAME_LEN;
 use crate::protocol::{ChannelName, SocketId};
@@ -132,10 +133,15 @@ async fn info_for(node: &Node, app: &App, ev: &Event) -> serde_json::Map<String,
     out
 }
 
-fn publish(app: &Arc<App>, ev: &Event) {
+fn publish(app: &Arc<App>, ev: &Event, arrival: Instant) {
     for c in &ev.channels {
-        app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server);
+        app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server, arrival);
     }
+}
+
+/// The request's arrival (the timing layer's), or now.
+fn arrival_of(a: Option<Extension<Arrival>>) -> Instant {
+    a.map_or_else(Instant::now, |Extension(Arrival(t))| t)
 }
 
 /// `POST /apps/{app_id}/events`.
@@ -144,13 +150,15 @@ pub async fn trigger(
     Path(app_id): Path<String>,
     method: Method,
     uri: Uri,
+    arrival: Option<Extension<Arrival>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let arrival = arrival_of(arrival);
     let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
         let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
-        publish(&app, &ev);
+        publish(&app, &ev, arrival);
         if ev.info.is_empty() {
             Ok(serde_json::json!({}))
         } else {
@@ -167,8 +175,10 @@ pub async fn trigger_batch(
     Path(app_id): Path<String>,
     method: Method,
     uri: Uri,
+    arrival: Option<Extension<Arrival>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let arrival = arrival_of(arrival);
     let result = async {
         let body = body_or_error(body, node.config.max_request_size)?;
         let app = verify_request(&node, &app_id, &method, &uri, &body)?;
@@ -181,7 +191,7 @@ pub async fn trigger_batch(
         // Validate everything before publishing anything.
         let events = batch.into_iter().map(|e| validate(&app, e, false)).collect::<Result<Vec<_>, _>>()?;
         for ev in &events {
-            publish(&app, ev);
+            publish(&app, ev, arrival);
         }
         if events.iter().all(|e| e.info.is_empty()) {
             Ok(serde_json::json!({}))

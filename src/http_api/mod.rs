@@ -10,8 +10,11 @@ mod events;
 mod signing;
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -21,16 +24,34 @@ pub use signing::{verify_request, MAX_CLOCK_SKEW_SECS};
 
 use crate::server::Node;
 
-/// The HTTP API routes.
-pub fn routes() -> Router<Arc<Node>> {
+/// The HTTP API routes, each timed into `rtc_http_api_request_seconds` under its name.
+pub fn routes(node: &Arc<Node>) -> Router<Arc<Node>> {
+    let timed = |route: &'static str| middleware::from_fn_with_state((node.clone(), route), timed);
     Router::new()
-        .route("/apps/{app_id}/events", post(events::trigger))
-        .route("/apps/{app_id}/batch_events", post(events::trigger_batch))
-        .route("/apps/{app_id}/channels", get(channels::list))
-        .route("/apps/{app_id}/channels/{channel}", get(channels::info))
-        .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
-        .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(channels::terminate_user))
-        .route("/apps/{app_id}/connections", get(channels::connections))
+        .route("/apps/{app_id}/events", post(events::trigger).layer(timed("events")))
+        .route("/apps/{app_id}/batch_events", post(events::trigger_batch).layer(timed("batch_events")))
+        .route("/apps/{app_id}/channels", get(channels::list).layer(timed("channels")))
+        .route("/apps/{app_id}/channels/{channel}", get(channels::info).layer(timed("channel")))
+        .route("/apps/{app_id}/channels/{channel}/users", get(channels::users).layer(timed("users")))
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(channels::terminate_user).layer(timed("terminate_connections")),
+        )
+        .route("/apps/{app_id}/connections", get(channels::connections).layer(timed("connections")))
+}
+
+/// When an HTTP API request reached its route: the arrival of the events it publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub Instant);
+
+/// Times one request, from reaching the route (before its body is read) to its response
+/// being ready (before it is written), and hands the start to the handler as [`Arrival`].
+async fn timed(State((node, route)): State<(Arc<Node>, &'static str)>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    req.extensions_mut().insert(Arrival(start));
+    let res = next.run(req).await;
+    node.metrics.timing.http_api(route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    res
 }
 
 /// The JSON response of an API call, counted by status.

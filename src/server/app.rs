@@ -19,10 +19,12 @@ use tokio_util::task::TaskTracker;
 use super::channel::{Channel, Member, Subscriber};
 use super::conn_handle::ConnHandle;
 use super::drain::DrainSignal;
+use super::fanout::Delivery;
+use super::outbox::Push;
 use super::Frame;
 use crate::cluster::{BusMessage, Cluster, StateOp};
 use crate::config::AppConfig;
-use crate::metrics::{AppLabel, KindLabel, Metrics};
+use crate::metrics::{AppLabel, FanoutSource, KindLabel, Metrics};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
@@ -483,6 +485,7 @@ impl App {
     /// Publishes an event: fans it out to this node's subscribers and, in a cluster,
     /// publishes it once on the bus for the other nodes. Cache channels keep it (server
     /// events only: client events are never cached). Returns the local recipients.
+    /// `arrival` starts the broadcast's fan-out time (see [`super::fanout`]).
     pub fn publish(
         self: &Arc<Self>,
         channel: &ChannelName,
@@ -490,10 +493,11 @@ impl App {
         data: &str,
         except: Option<SocketId>,
         origin: Origin<'_>,
+        arrival: std::time::Instant,
     ) -> usize {
-        let user_id = match origin {
-            Origin::Client { user_id } => user_id,
-            Origin::Server => None,
+        let (user_id, source) = match origin {
+            Origin::Client { user_id } => (user_id, FanoutSource::Client),
+            Origin::Server => (None, FanoutSource::Api),
         };
         self.metrics.broadcasts.inc();
         // Encoded once: the same bytes go to every local subscriber and, on cache
@@ -526,11 +530,11 @@ impl App {
                 },
             );
         }
-        self.deliver_frame(channel, &f, except)
+        self.deliver_frame(channel, &f, except, source, arrival)
     }
 
-    /// Fans an event out to this node's subscribers only (also used for events from
-    /// other nodes); `#server-to-user-` channels go to the user's signed-in sockets.
+    /// Fans an event from another node (received at `arrival`) out to this node's
+    /// subscribers only; `#server-to-user-` channels go to the user's signed-in sockets.
     pub fn deliver_local(
         &self,
         channel: &ChannelName,
@@ -538,20 +542,29 @@ impl App {
         data: &str,
         except: Option<SocketId>,
         user_id: Option<&str>,
+        arrival: std::time::Instant,
     ) -> usize {
         let f = Frame::from(frame::event_frame(event, Some(channel.as_str()), Some(data), user_id));
-        self.deliver_frame(channel, &f, except)
+        self.deliver_frame(channel, &f, except, FanoutSource::Bus, arrival)
     }
 
-    fn deliver_frame(&self, channel: &ChannelName, f: &Frame, except: Option<SocketId>) -> usize {
-        let n = if let Some(uid) = channel.server_to_user_id() {
+    fn deliver_frame(
+        &self,
+        channel: &ChannelName,
+        f: &Frame,
+        except: Option<SocketId>,
+        source: FanoutSource,
+        arrival: std::time::Instant,
+    ) -> usize {
+        let d = if let Some(uid) = channel.server_to_user_id() {
             self.send_to_user(uid, f, except)
         } else {
             let ch = self.channels.get(channel).map(|c| c.value().clone());
-            ch.map(|c| c.fan_out(f, except)).unwrap_or(0)
+            ch.map(|c| c.fan_out_counted(f, except)).unwrap_or_default()
         };
-        self.count_out(n, f.len());
-        n
+        self.count_out(d.delivered, f.len());
+        super::fanout::finish(&self.metrics, source, arrival, d);
+        d.delivered
     }
 
     /// Sends `member_added` to a presence channel's local subscribers (but `except`).
@@ -621,14 +634,16 @@ impl App {
         self.users.contains_key(user_id)
     }
 
-    fn send_to_user(&self, user_id: &str, f: &Frame, except: Option<SocketId>) -> usize {
+    fn send_to_user(&self, user_id: &str, f: &Frame, except: Option<SocketId>) -> Delivery {
         let conns: Vec<Arc<ConnHandle>> = self.users.get(user_id).map(|v| v.clone()).unwrap_or_default();
-        let mut n = 0;
+        let mut d = Delivery::default();
         for c in conns.iter().filter(|c| Some(c.socket_id) != except) {
-            c.push(f.clone());
-            n += 1;
+            if c.push(f.clone()) == Push::Backlogged {
+                d.backlogged += 1;
+            }
+            d.delivered += 1;
         }
-        n
+        d
     }
 
     /// Records a successful sign-in; sends the watchlist status to the socket and

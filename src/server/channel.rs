@@ -9,6 +9,8 @@ use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use super::conn_handle::ConnHandle;
+use super::fanout::Delivery;
+use super::outbox::Push;
 use crate::protocol::{ChannelName, SocketId};
 
 /// One subscriber of a channel.
@@ -65,8 +67,13 @@ impl Channel {
 
     /// Queues `frame` to every subscriber except `except`; returns how many got it.
     pub fn fan_out(&self, frame: &Frame, except: Option<SocketId>) -> usize {
+        self.fan_out_counted(frame, except).delivered
+    }
+
+    /// As [`Channel::fan_out`], also counting the subscribers whose queue held a backlog.
+    pub fn fan_out_counted(&self, frame: &Frame, except: Option<SocketId>) -> Delivery {
         let subs = self.subs.read();
-        self.fan_out_to(subs.values(), frame, except)
+        self.deliver(subs.values(), frame, except)
     }
 
     /// As [`Channel::fan_out`] over subscribers the caller already holds locked.
@@ -76,15 +83,26 @@ impl Channel {
         frame: &Frame,
         except: Option<SocketId>,
     ) -> usize {
-        let mut n = 0;
+        self.deliver(subs, frame, except).delivered
+    }
+
+    fn deliver<'a>(
+        &self,
+        subs: impl Iterator<Item = &'a Subscriber>,
+        frame: &Frame,
+        except: Option<SocketId>,
+    ) -> Delivery {
+        let mut d = Delivery::default();
         for sub in subs {
             if Some(sub.conn.socket_id) == except {
                 continue;
             }
-            sub.conn.push(frame.clone());
-            n += 1;
+            if sub.conn.push(frame.clone()) == Push::Backlogged {
+                d.backlogged += 1;
+            }
+            d.delivered += 1;
         }
-        self.frames_out.fetch_add(n as u64, Ordering::Relaxed);
-        n
+        self.frames_out.fetch_add(d.delivered as u64, Ordering::Relaxed);
+        d
     }
 }

@@ -12,6 +12,7 @@ pub mod channel;
 pub mod conn;
 pub mod conn_handle;
 pub mod drain;
+pub mod fanout;
 pub mod health;
 pub mod outbox;
 pub mod rate;
@@ -175,7 +176,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/up", get(health::up))
         .route("/ready", get(health::ready))
         .route("/live", get(health::live))
-        .merge(crate::http_api::routes())
+        .merge(crate::http_api::routes(&node))
         .merge(crate::admin::routes());
     let prefix = node.config.path.clone();
     let routes = if prefix.is_empty() { routes } else { Router::new().nest(&prefix, routes) };

@@ -3,7 +3,9 @@
 //! Fan-out pushes shared frame bytes (a reference-count increment, no copy) and wakes
 //! the connection's task, which writes them in batches. The queue is bounded in bytes:
 //! a socket that cannot keep up is closed with 4100 instead of growing memory. An idle
-//! socket's queue allocates nothing.
+//! socket's queue allocates nothing. A push behind a queue already a quarter full is
+//! [`Push::Backlogged`]: still queued, and counted by fan-out as waiting behind a slow
+//! reader (`rtc_fanout_backlogged_total`).
 
 use std::collections::VecDeque;
 
@@ -36,6 +38,9 @@ struct Inner {
 pub enum Push {
     /// Queued.
     Queued,
+    /// Queued behind a backlog: the queue already held at least a quarter of its limit
+    /// (the socket's reader is not keeping up).
+    Backlogged,
     /// The queue was full: the socket is now being closed as a slow consumer.
     Overflowed,
     /// The socket is already closing; the frame was dropped.
@@ -51,6 +56,9 @@ pub struct Outbox {
     close_notify: Notify,
     limit: usize,
 }
+
+/// A queue holding at least `limit / BACKLOG_DIVISOR` bytes is backlogged.
+const BACKLOG_DIVISOR: usize = 4;
 
 impl Outbox {
     /// A queue holding at most `limit_bytes` of frames.
@@ -83,6 +91,7 @@ impl Outbox {
             self.close_notify.notify_one();
             return Push::Overflowed;
         }
+        let behind = g.bytes >= self.limit / BACKLOG_DIVISOR;
         g.bytes += frame.len();
         g.frames.push_back(frame);
         let first = g.frames.len() == 1;
@@ -90,7 +99,11 @@ impl Outbox {
         if first {
             self.notify.notify_one();
         }
-        Push::Queued
+        if behind {
+            Push::Backlogged
+        } else {
+            Push::Queued
+        }
     }
 
     /// Asks the connection to close with `code`. The first request wins.
@@ -158,7 +171,8 @@ mod tests {
     fn overflow_turns_into_a_4100_close_and_frees_the_queue() {
         let o = Outbox::new(10);
         assert_eq!(o.push(Frame::from_static("12345")), Push::Queued);
-        assert_eq!(o.push(Frame::from_static("12345")), Push::Queued);
+        // Queued too, behind a queue already a quarter full.
+        assert_eq!(o.push(Frame::from_static("12345")), Push::Backlogged);
         assert_eq!(o.push(Frame::from_static("1")), Push::Overflowed);
         assert_eq!(o.queued_bytes(), 0);
         assert_eq!(o.push(Frame::from_static("1")), Push::Closing);
@@ -166,6 +180,19 @@ mod tests {
         let close = o.take(&mut out, 10).unwrap();
         assert_eq!(close.code, CloseCode::OverCapacity);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn pushes_behind_a_quarter_full_queue_are_backlogged() {
+        let o = Outbox::new(40);
+        assert_eq!(o.push(Frame::from_static("123456789")), Push::Queued);
+        // 9 of 40 bytes queued: under a quarter.
+        assert_eq!(o.push(Frame::from_static("1")), Push::Queued);
+        // 10 of 40: a quarter.
+        assert_eq!(o.push(Frame::from_static("1")), Push::Backlogged);
+        let mut out = Vec::new();
+        o.take(&mut out, 10);
+        assert_eq!(o.push(Frame::from_static("1")), Push::Queued);
     }
 
     #[test]

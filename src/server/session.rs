@@ -307,6 +307,7 @@ impl Session {
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: &str) {
+        let arrival = std::time::Instant::now();
         let reject = |s: &Self, why: &str| {
             s.node.metrics.limit_hit("client_event_rejected");
             s.error("client_event", Some(CLIENT_EVENT_REJECTED), why);
@@ -346,7 +347,7 @@ impl Session {
         }
         self.node.metrics.client_events.inc();
         let origin = Origin::Client { user_id: user.as_deref() };
-        self.app.publish(&name, event, data, Some(self.handle.socket_id), origin);
+        self.app.publish(&name, event, data, Some(self.handle.socket_id), origin, arrival);
         if self.app.webhooks().wants(crate::webhooks::WebhookKind::ClientEvent) {
             let socket_id = self.handle.socket_id.to_string();
             self.app.webhooks().client_event(&name, event, data, &socket_id, user.as_deref());

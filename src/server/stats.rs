@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtc_model::{AppStats, ChannelStats, Counters, NodeState as WireState, NodeStats, STATS_SCHEMA};
+use rtc_model::{AppStats, ChannelStats, Counters, FanoutStats, NodeState as WireState, NodeStats, STATS_SCHEMA};
 
 use super::{Node, NodeState};
 
@@ -141,6 +141,9 @@ pub fn snapshot(node: &Node) -> NodeStats {
         NodeState::Cordoned => WireState::Cordoned,
     };
     let cluster = node.config.cluster.as_ref();
+    let budget = node.config.fanout_budget;
+    let fan = m.timing.window.figures(std::time::Instant::now());
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     NodeStats {
         schema: STATS_SCHEMA,
         ts_ms: unix_ms(),
@@ -156,6 +159,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
         live_nodes: 1 + node.cluster.as_ref().map_or(0, |c| c.live().others.len() as u64),
         connections: node.connection_count(),
         planning_line: cluster.map(|c| c.planning_line).unwrap_or(12_000),
+        measured_line: fan.measured_line(budget),
         open_files_limit: m.open_files_limit.get().max(0) as u64,
         channels,
         subscriptions,
@@ -186,5 +190,14 @@ pub fn snapshot(node: &Node) -> NodeStats {
         top_channels: top,
         apps,
         registry_sig: String::new(),
+        fanout: Some(FanoutStats {
+            p50_ms: fan.p50.map(ms),
+            p99_ms: fan.p99.map(ms),
+            broadcasts: fan.broadcasts,
+            window_secs: super::fanout::WINDOW.as_secs_f64(),
+            budget_ms: ms(budget),
+            cost_per_delivery_us: fan.cost_per_delivery.map(|d| d.as_secs_f64() * 1e6),
+            backlogged: m.timing.fanout_backlogged.get(),
+        }),
     }
 }

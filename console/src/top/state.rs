@@ -161,6 +161,8 @@ pub struct NodeHistory {
     pub buffer: Series,
     /// Loop lag, ms.
     pub loop_lag: Series,
+    /// Fan-out p99, µs.
+    pub fanout_p99: Series,
 }
 
 impl NodeHistory {
@@ -172,6 +174,7 @@ impl NodeHistory {
         let buf = n.pubsub.as_ref().map_or(0, |p| p.buffer_bytes.unwrap_or(p.backlog));
         self.buffer.push(buf);
         self.loop_lag.push(n.loop_lag_ms.round() as u64);
+        self.fanout_p99.push(n.fanout.as_ref().and_then(|f| f.p99_ms).map_or(0, |ms| (ms * 1000.0).round() as u64));
     }
 }
 

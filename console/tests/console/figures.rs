@@ -74,11 +74,41 @@ fn rates_survive_a_repeated_report_and_reset_on_restart() {
 fn planning_line_alerts() {
     let f = run(&fixtures::cluster(false));
     assert!(kinds(&f, "node-1").is_empty(), "{:?}", f.alerts);
-    assert_eq!(kinds(&f, "node-2"), [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh]);
+    assert_eq!(kinds(&f, "node-2"), [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh, AlertKind::FanoutOverBudget]);
     assert_eq!(kinds(&f, "node-3"), [AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]);
     let over = f.alerts.iter().find(|a| a.kind == AlertKind::OverPlanningLine).unwrap();
     assert_eq!(over.severity, Severity::Critical);
     assert_eq!(over.message, "node-2: 12,480 connections, over the planning line of 12,000 by 480");
+}
+
+#[test]
+fn fanout_over_the_budget_alerts_and_carries_the_measured_line() {
+    let f = run(&fixtures::cluster(false));
+    let n2 = f.node("node-2").unwrap().fanout.clone().unwrap();
+    assert_eq!((n2.p99_ms, n2.p50_ms, n2.budget_ms), (Some(80.0), Some(21.0), 50.0));
+    assert!(n2.over_budget);
+    assert_eq!(n2.measured_line, Some(8_900));
+    // The backlogged counter advances 6 per second on node-2's own clock.
+    assert_eq!(n2.backlogged_per_s, Some(6.0));
+    let a = f.alerts.iter().find(|a| a.kind == AlertKind::FanoutOverBudget).unwrap();
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.node.as_deref(), Some("node-2"));
+    assert_eq!(a.message, "node-2: fan-out p99 80ms over the 50ms budget; measured line 8,900 sockets");
+    let n1 = f.node("node-1").unwrap().fanout.clone().unwrap();
+    assert!(!n1.over_budget);
+    assert_eq!(n1.backlogged_per_s, Some(0.0));
+
+    // Four times the budget is critical; a node that does not report fan-out has no figure.
+    let mut polls = fixtures::cluster(false);
+    for p in &mut polls {
+        let s = p.nodes[1].stats.as_mut().unwrap();
+        s.fanout.as_mut().unwrap().p99_ms = Some(200.0);
+        p.nodes[0].stats.as_mut().unwrap().fanout = None;
+    }
+    let f = run(&polls);
+    let a = f.alerts.iter().find(|a| a.kind == AlertKind::FanoutOverBudget).unwrap();
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(f.node("node-1").unwrap().fanout, None);
 }
 
 #[test]

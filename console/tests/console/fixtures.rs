@@ -2,7 +2,7 @@
 //! planning line, one near it with a growing pub/sub buffer, one draining and one that
 //! stopped heartbeating.
 
-use rtc_console::model::{ChannelStats, Counters, DrainStats, NodeState, NodeStats, PubSubStats};
+use rtc_console::model::{ChannelStats, Counters, DrainStats, FanoutStats, NodeState, NodeStats, PubSubStats};
 use rtc_console::snapshot::{BufferLimit, ClusterSnapshot, KeySample, NodeProblem, NodeSample, RedisSample};
 
 /// First poll, unix ms.
@@ -30,6 +30,7 @@ pub fn stats(id: &str, host: u8, i: u64, connections: u64) -> NodeStats {
         live_nodes: 5,
         connections,
         planning_line: 12_000,
+        measured_line: Some(18_500),
         open_files_limit: 1_048_576,
         channels: 1_204,
         subscriptions: connections * 3,
@@ -85,6 +86,15 @@ pub fn stats(id: &str, host: u8, i: u64, connections: u64) -> NodeStats {
         ],
         apps: Vec::new(),
         registry_sig: String::new(),
+        fanout: Some(FanoutStats {
+            p50_ms: Some(0.8),
+            p99_ms: Some(3.2),
+            broadcasts: 2_000,
+            window_secs: 10.0,
+            budget_ms: 50.0,
+            cost_per_delivery_us: Some(2.7),
+            backlogged: 0,
+        }),
     }
 }
 
@@ -121,6 +131,14 @@ pub fn poll(i: u64, shared: bool) -> ClusterSnapshot {
     let mut n2 = stats("node-2", 2, i, 12_480);
     n2.cpu_percent = 88.0;
     n2.loop_lag_ms = 64.0;
+    // node-2's fan-out is over its 50 ms budget, and a few sockets fall behind.
+    if let Some(f) = n2.fanout.as_mut() {
+        f.p50_ms = Some(21.0);
+        f.p99_ms = Some(80.0);
+        f.cost_per_delivery_us = Some(5.6);
+        f.backlogged = 6 * (10_000 + i);
+    }
+    n2.measured_line = Some(8_900);
     let n3 = stats("node-3", 3, i, 10_900);
     let mut n4 = stats("node-4", 4, i, 11_000 - 330 * i);
     n4.state = Some(NodeState::Draining);

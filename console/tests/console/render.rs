@@ -58,6 +58,11 @@ fn nodes_80x24() {
 fn nodes_120x40() {
     let term = draw(&loaded(false), Theme::MONO, 120, 40);
     insta::assert_snapshot!("nodes_120x40", term.backend());
+    // Fan-out p99 per node; `!` over the node's budget, `–` for a stale node.
+    let t = text(&term);
+    assert!(t.contains("FAN99"), "{t}");
+    assert!(t.contains("64ms 80ms!"), "{t}");
+    assert!(t.contains("node-2: fan-out p99 80ms over the 50ms budget; measured line 8,900 sockets"), "{t}");
 }
 
 #[test]
@@ -101,7 +106,11 @@ fn node_detail_120x40() {
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Enter);
-    insta::assert_snapshot!("detail_node3_120x40", draw(&s, Theme::MONO, 120, 40).backend());
+    let term = draw(&s, Theme::MONO, 120, 40);
+    insta::assert_snapshot!("detail_node3_120x40", term.backend());
+    let t = text(&term);
+    assert!(t.contains("fan-out     p99 3ms/50ms · line 18.5k"), "{t}");
+    assert!(t.contains("fan-out p99 µs 3200"), "{t}");
 }
 
 #[test]

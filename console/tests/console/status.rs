@@ -56,6 +56,9 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(node["pubsub"]["trend"], "rising");
     assert_eq!(node["pubsub"]["limit_bytes"], 33_554_432);
     assert_eq!(v["nodes"][4]["health"], "stale");
+    assert_eq!(v["nodes"][1]["fanout"]["p99_ms"], 80.0);
+    assert_eq!(v["nodes"][1]["fanout"]["measured_line"], 8_900);
+    assert_eq!(v["nodes"][1]["fanout"]["over_budget"], true);
     assert_eq!(v["alerts"][0]["code"], "over_planning_line");
     assert_eq!(v["alerts"][0]["severity"], "critical");
     assert_eq!(v["worst"], "critical");

@@ -148,7 +148,20 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
     if let Some(p) = &n.problem {
         v.push(Line::styled(format!("{:<12}{p}", "problem"), theme.crit()));
     }
+    // Last, so a short screen cuts it before the drain progress.
+    fanout_row(n, theme, &mut v);
     v
+}
+
+/// Fan-out p99 against the node's budget, and the measured line (the planning line is
+/// on the connections row above).
+fn fanout_row(n: &NodeFigures, theme: &Theme, v: &mut Vec<Line<'static>>) {
+    let Some(f) = &n.fanout else { return };
+    let p99 = f.p99_ms.map_or_else(|| "–".into(), units::millis);
+    let line = f.measured_line.map_or_else(|| "–".into(), |l| units::short(l as f64));
+    let text = format!("p99 {p99}/{} · line {line}", units::millis(f.budget_ms));
+    let style = if f.over_budget { theme.warn() } else { theme.text() };
+    v.push(Line::from(vec![Span::raw(format!("{:<12}", "fan-out")), Span::styled(text, style)]));
 }
 
 fn sparklines(
@@ -160,7 +173,8 @@ fn sparklines(
     theme: &Theme,
 ) {
     let width = area.width.saturating_sub(1) as usize;
-    let charts: [(&str, &Series, String, Option<u64>); 5] = [
+    let fan = n.fanout.as_ref().and_then(|f| f.p99_ms).map_or_else(|| "–".into(), |ms| format!("{:.0}", ms * 1000.0));
+    let charts: [(&str, &Series, String, Option<u64>); 6] = [
         ("connections", &h.connections, units::count(n.connections), Some(n.planning_line)),
         ("cpu %", &h.cpu, format!("{:.0}", n.cpu_percent), None),
         ("frames out/s", &h.frames_out, units::rate(n.frames_out_per_s), None),
@@ -173,6 +187,7 @@ fn sparklines(
             None,
         ),
         ("loop lag", &h.loop_lag, units::millis(n.loop_lag_ms), None),
+        ("fan-out p99 µs", &h.fanout_p99, fan, None),
     ];
     let each = (area.height / charts.len() as u16).max(2);
     let span = units::duration((h.connections.len().min(WINDOW) as f64 * interval.as_secs_f64()) as u64);

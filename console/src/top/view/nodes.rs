@@ -104,6 +104,7 @@ const COLS: &[Col] = &[
         total: |t, _| txt(t.max_buffer_bytes.map_or_else(|| "–".into(), units::bytes)),
     },
     Col { title: "LAG", width: 5, prio: 1, right: true, node: loop_lag, total: |t, c| lag_line(t.loop_lag_ms, c) },
+    Col { title: "FAN99", width: 5, prio: 2, right: true, node: fanout_p99, total: none },
     Col {
         title: "OUT/S",
         width: 6,
@@ -264,6 +265,21 @@ fn loop_lag(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
         lag_line(n.loop_lag_ms, c)
     } else {
         Line::from("–")
+    }
+}
+
+/// Fan-out p99 against the node's own budget: `!` and the warning style over it.
+fn fanout_p99(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
+    match n.fanout.as_ref().filter(|_| n.health.is_live()) {
+        Some(f) => {
+            let v = f.p99_ms.map_or_else(|| "–".into(), units::millis);
+            if f.over_budget {
+                Line::styled(format!("{v}!"), c.theme.warn())
+            } else {
+                Line::styled(v, c.theme.text())
+            }
+        }
+        None => Line::from("–"),
     }
 }
 
