@@ -36,6 +36,8 @@ use super::{tls, Node};
 /// Pause after an accept error that is not about one connection (EMFILE with nothing
 /// idle to close, ENFILE, ENOBUFS), so a full descriptor table is not spun on.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// Pause after closing an idle connection because the descriptor table was full.
+const EVICT_PAUSE: Duration = Duration::from_millis(10);
 /// How long stopping waits for HTTP connections to finish their current request.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -168,8 +170,9 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, router: Router, stop:
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
                 if table.evict_idle() {
-                    // A descriptor is being freed; take the next connection right away.
-                    tokio::task::yield_now().await;
+                    // A descriptor is being freed by the evicted connection's task; give
+                    // it a moment rather than evicting another on the next failure.
+                    tokio::time::sleep(EVICT_PAUSE).await;
                     continue;
                 }
                 tracing::error!(error = %e, "Accept error; retrying in 1 s.");

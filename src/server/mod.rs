@@ -214,7 +214,11 @@ pub async fn run(
     }
     let stop = node.shutdown.clone();
     if let Some(cap) = node.connections.cap() {
-        tracing::debug!(connection_limit = cap, "Connection cap.");
+        tracing::info!(
+            connection_limit = cap,
+            header_timeout_ms = node.config.edge.header_timeout.as_millis() as u64,
+            "Connection cap: the oldest idle connection is closed to make room."
+        );
     }
     let serve = listen::serve(listener, node.clone(), router(node.clone()), stop.clone());
     let trigger = {

@@ -114,10 +114,10 @@ impl Session {
     pub fn new(node: Arc<Node>, app: Arc<App>, handle: Arc<ConnHandle>) -> Self {
         let rate = app.config.client_event_rate;
         let c = &app.config;
-        let frames = Budget::new(c.frame_rate, c.frame_rate.saturating_mul(2));
-        // A client subscribes to all its channels at connect: the burst always covers
+        // A client subscribes to all its channels at connect: both bursts always cover
         // twice max_channels_per_socket.
         let channels = u32::try_from(c.max_channels_per_socket).unwrap_or(u32::MAX);
+        let frames = Budget::new(c.frame_rate, c.frame_rate.saturating_mul(2).max(channels.saturating_mul(2)));
         let subscribes =
             Budget::new(c.subscribe_rate, c.subscribe_rate.saturating_mul(2).max(channels.saturating_mul(2)));
         Session {
