@@ -141,6 +141,34 @@ async fn a_connection_cap_of_its_own_keeps_the_newest_clients_served() {
 }
 
 #[tokio::test]
+async fn websockets_leave_part_of_the_cap_to_plain_http() {
+    // A cap of 8 keeps 4 connections for plain HTTP: the fifth WebSocket gets 503.
+    let s = TestServer::start(&config("connection_limit = 8", "")).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(s.connect().await);
+    }
+    match tokio_tungstenite::connect_async(s.ws_url(KEY)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+        other => panic!("expected 503, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(up(&format!("http://{}", s.addr)).await, 200);
+    held.pop();
+    // Once a WebSocket closes, a new one is taken again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(s.ws_url(KEY)).await {
+            let mut c = Client { ws, socket_id: String::new() };
+            c.expect_event("pusher:connection_established").await;
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no WebSocket taken after one closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connections_over_the_per_address_cap_are_closed_at_once() {
     let s = TestServer::start(&config("max_connections_per_address = 5", "")).await;
     let mut held = silent_connections(s.addr, 5).await;

@@ -75,7 +75,11 @@ pub async fn upgrade(
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [("retry-after", "1")],
-                "Too many new connections on this node right now; retry shortly.\n",
+                if limit == "connection_limit" {
+                    "This node is at its connection limit; connect to another node or retry shortly.\n"
+                } else {
+                    "Too many new connections on this node right now; retry shortly.\n"
+                },
             )
                 .into_response();
         }
