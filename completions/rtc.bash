@@ -1118,7 +1118,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__serve)
-            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --redis-url --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
+            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --header-timeout --body-timeout --connection-limit --max-connections-per-address --max-new-connections-per-address-per-sec --trusted-proxies --redis-url --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1177,6 +1177,30 @@ _rtc() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-new-connections-per-address-per-sec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-proxies)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,7 +36,7 @@ complete -c rtc -n "__fish_rtc_needs_command" -f -a "completions" -d 'Print shel
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "man" -d 'Print the man page (roff) for rtc or one of its subcommands to stdout'
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml)' -r -F
-complete -c rtc -n "__fish_rtc_using_subcommand serve" -l host -d 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l host -d 'Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is served; Reverb: REVERB_SERVER_HOST]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l path -d 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-request-size -d 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]' -r
@@ -49,6 +49,12 @@ complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-new-connections-pe
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l fanout-budget-ms -d 'Fan-out budget in milliseconds: a broadcast\'s fan-out time above it alerts in the console, and the measured line is the socket count a broadcast reaches within it [default: 50]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l tls-cert -d 'PEM certificate chain (leaf first): serve wss:// and https:// on the port; needs --tls-key [default: none, plain ws:// and http://]' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l tls-key -d 'PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l header-timeout -d 'Seconds a client has to send a complete request head after connecting or after its previous response (so also the keep-alive idle timeout) [default: 10]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l body-timeout -d 'Seconds a client has to send a whole request body after its head [default: 30]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l connection-limit -d 'Open connections (HTTP, WebSocket, TLS handshakes) this node holds; at the cap the oldest connection that has not sent a request is closed to make room, else the new one is; 0 = no cap [default: the open-file limit minus a reserve for health checks, admin and Redis]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-connections-per-address -d 'Open connections per client address (the TCP peer; trusted proxies are exempt); 0 = no cap [default: 0]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-new-connections-per-address-per-sec -d 'New WebSocket connections per client address per second (behind a trusted proxy the address comes from X-Forwarded-For); 0 = no limit [default: 0]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l trusted-proxies -d 'Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is believed [default: none]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l redis-url -d 'Redis URL of the cluster\'s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l cluster -d 'Cluster name: prefixes every Redis key and channel, so clusters can share a Redis [default: local; Reverb: REVERB_SCALING_CHANNEL]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l advertise-url -d 'URL at which the console and other nodes reach this node [default: http://HOST:PORT, with 127.0.0.1 for 0.0.0.0]' -r

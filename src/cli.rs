@@ -80,7 +80,8 @@ pub struct ServeArgs {
     /// TOML config file (see rtc.example.toml).
     #[arg(long, short = 'c', env = "RTC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST].
+    /// Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is
+    /// served; Reverb: REVERB_SERVER_HOST].
     #[arg(long, env = "RTC_HOST")]
     pub host: Option<String>,
     /// Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT].
@@ -123,6 +124,43 @@ pub struct ServeArgs {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert.
     #[arg(long, env = "RTC_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+
+    /// Seconds a client has to send a complete request head after connecting or after
+    /// its previous response (so also the keep-alive idle timeout) [default: 10].
+    #[arg(long, env = "RTC_HEADER_TIMEOUT", value_name = "SECS", help_heading = "Connections")]
+    pub header_timeout: Option<f64>,
+    /// Seconds a client has to send a whole request body after its head [default: 30].
+    #[arg(long, env = "RTC_BODY_TIMEOUT", value_name = "SECS", help_heading = "Connections")]
+    pub body_timeout: Option<f64>,
+    /// Open connections (HTTP, WebSocket, TLS handshakes) this node holds; at the cap the
+    /// oldest connection that has not sent a request is closed to make room, else the new
+    /// one is; 0 = no cap [default: the open-file limit minus a reserve for health checks,
+    /// admin and Redis].
+    #[arg(long, env = "RTC_CONNECTION_LIMIT", value_name = "CONNECTIONS", help_heading = "Connections")]
+    pub connection_limit: Option<usize>,
+    /// Open connections per client address (the TCP peer; trusted proxies are exempt);
+    /// 0 = no cap [default: 0].
+    #[arg(long, env = "RTC_MAX_CONNECTIONS_PER_ADDRESS", value_name = "CONNECTIONS", help_heading = "Connections")]
+    pub max_connections_per_address: Option<usize>,
+    /// New WebSocket connections per client address per second (behind a trusted proxy
+    /// the address comes from X-Forwarded-For); 0 = no limit [default: 0].
+    #[arg(
+        long,
+        env = "RTC_MAX_NEW_CONNECTIONS_PER_ADDRESS_PER_SEC",
+        value_name = "PER_SEC",
+        help_heading = "Connections"
+    )]
+    pub max_new_connections_per_address_per_sec: Option<u32>,
+    /// Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is
+    /// believed [default: none].
+    #[arg(
+        long,
+        env = "RTC_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "ADDRS",
+        help_heading = "Connections"
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
 
     /// Redis URL of the cluster's pub/sub Redis; setting it switches cluster mode on
     /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].

@@ -74,6 +74,9 @@ fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
             a.key,
             a.secret.expose()
         );
+        if addr.ip().is_loopback() {
+            let _ = writeln!(out, "  reachable from this machine only; give --host 0.0.0.0 to accept others");
+        }
     }
     if config.admin_token_generated {
         let _ = writeln!(

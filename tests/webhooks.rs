@@ -367,7 +367,7 @@ async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 async fn a_dead_endpoint_fills_a_bounded_queue_counts_drops_and_never_slows_sockets() {
     let (dead, _hole) = black_hole().await;
     let toml = one_app(&format!(
-        "webhooks = [{{ url = \"http://{dead}/hooks\", events = [\"channel_occupied\"] }}]\nmax_channels_per_socket = 10000"
+        "webhooks = [{{ url = \"http://{dead}/hooks\", events = [\"channel_occupied\"] }}]\nmax_channels_per_socket = 10000\nsubscribe_rate = 0\nframe_rate = 0"
     ));
     let server = TestServer::start(&toml).await;
     let total = rtc::webhooks::QUEUE + 1_000;

@@ -92,6 +92,18 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Seconds to send a complete request head (also the keep-alive idle timeout).
+    pub header_timeout: Option<f64>,
+    /// Seconds to send a whole request body.
+    pub body_timeout: Option<f64>,
+    /// Open connections this node holds (0 = no cap; default: open-file limit − reserve).
+    pub connection_limit: Option<usize>,
+    /// Open connections per client address (0 = no cap).
+    pub max_connections_per_address: Option<usize>,
+    /// New WebSocket connections per client address per second (0 = no limit).
+    pub max_new_connections_per_address_per_sec: Option<u32>,
+    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDR ranges).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// One `[[apps]]` entry.
@@ -148,6 +160,10 @@ pub struct AppSection {
     pub cache_ttl: Option<u64>,
     /// HTTP API requests per second (0 = no limit).
     pub max_api_requests_per_sec: Option<u32>,
+    /// Subscribe + unsubscribe frames per socket per second (bursts up to twice that).
+    pub subscribe_rate: Option<u32>,
+    /// Incoming frames per socket per second (bursts up to twice that).
+    pub frame_rate: Option<u32>,
     /// Webhook endpoints: `[{ url = "https://…", events = ["channel_occupied", …] }]`.
     pub webhooks: Option<Vec<WebhookSection>>,
     /// Batch webhook events (up to 50 per POST, collected for 50 ms).

@@ -2,12 +2,14 @@
 //! into one validated [`ServeConfig`]. Every problem is collected and reported with the
 //! field that caused it, before anything listens.
 
+mod edge;
 mod file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use edge::{EdgeConfig, IpRange};
 pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection, WebhookSection};
 
 use crate::cli::{ClientEvents, LogFormat, ServeArgs};
@@ -108,6 +110,11 @@ pub struct AppConfig {
     pub cache_ttl: u64,
     /// HTTP API requests per second (0 = no limit).
     pub max_api_requests_per_sec: u32,
+    /// Subscribe + unsubscribe frames per socket per second, bursts up to twice that
+    /// (0 = no limit).
+    pub subscribe_rate: u32,
+    /// Incoming frames per socket per second, bursts up to twice that (0 = no limit).
+    pub frame_rate: u32,
     /// Webhook endpoints (none = webhooks off).
     pub webhooks: Vec<WebhookTarget>,
     /// Batch webhook events (up to 50 per POST within 50 ms); else one per POST.
@@ -145,6 +152,8 @@ impl AppConfig {
             max_watchlist_size: 100,
             cache_ttl: 1_800,
             max_api_requests_per_sec: 0,
+            subscribe_rate: 100,
+            frame_rate: 200,
             webhooks: Vec::new(),
             webhook_batch: true,
             webhook_retry_for: crate::webhooks::DEFAULT_RETRY_FOR.as_secs(),
@@ -160,8 +169,65 @@ impl AppConfig {
             // Non-browser clients send no Origin; only browsers are policed by it.
             return true;
         };
-        let host = origin.split("://").nth(1).unwrap_or(origin);
-        self.allowed_origins.iter().any(|p| glob_match(p, origin) || glob_match(p, host))
+        let origin = OriginParts::parse(origin);
+        self.allowed_origins.iter().any(|p| origin_matches(p, &origin))
+    }
+}
+
+/// An `Origin` header or an allowed-origins pattern split into its parts.
+#[derive(Debug, PartialEq, Eq)]
+struct OriginParts<'a> {
+    scheme: Option<&'a str>,
+    host: &'a str,
+    port: Option<&'a str>,
+}
+
+impl<'a> OriginParts<'a> {
+    /// `scheme://host:port`, each part but the host optional; IPv6 hosts in brackets.
+    fn parse(s: &'a str) -> Self {
+        let (scheme, rest) = match s.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, s),
+        };
+        let rest = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let (host, port) = if let Some(end) = rest.strip_prefix('[').and_then(|r| r.find(']')) {
+            let host = &rest[..end + 2];
+            (host, rest[end + 2..].strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        OriginParts { scheme, host, port }
+    }
+
+    /// The port, or the scheme's default one.
+    fn effective_port(&self) -> Option<&'a str> {
+        self.port.or(match self.scheme.map(str::to_ascii_lowercase).as_deref() {
+            Some("http") | Some("ws") => Some("80"),
+            Some("https") | Some("wss") => Some("443"),
+            _ => None,
+        })
+    }
+}
+
+/// Reverb's rule, extended: the host is matched with `*` wildcards; a pattern without a
+/// port matches any port, one with a port (or `*`) matches it exactly; a pattern with a
+/// scheme also needs that scheme.
+fn origin_matches(pattern: &str, origin: &OriginParts<'_>) -> bool {
+    let p = OriginParts::parse(pattern.trim());
+    if let Some(scheme) = p.scheme {
+        if !origin.scheme.is_some_and(|s| glob_match(scheme, s)) {
+            return false;
+        }
+    }
+    if !glob_match(p.host, origin.host) {
+        return false;
+    }
+    match p.port {
+        None | Some("*") => true,
+        Some(port) => origin.effective_port() == Some(port),
     }
 }
 
@@ -309,6 +375,8 @@ pub struct ServeConfig {
     pub drain: DrainConfig,
     /// TLS on the listener (`None`: plain TCP).
     pub tls: Option<TlsConfig>,
+    /// Timeouts and connection caps on the listener.
+    pub edge: EdgeConfig,
 }
 
 /// Looks up environment variables (injected so tests need not touch the process env).
@@ -392,12 +460,9 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let mut r = Resolver { env, errors: Vec::new() };
     let s = &file.server;
 
-    let host = args
-        .host
-        .clone()
-        .or_else(|| (r.env)("REVERB_SERVER_HOST"))
-        .or_else(|| s.host.clone())
-        .unwrap_or_else(|| "0.0.0.0".into());
+    // Without a configured app the development app (whose secret is public) is served:
+    // then the default address is loopback only.
+    let host_given = args.host.clone().or_else(|| (r.env)("REVERB_SERVER_HOST")).or_else(|| s.host.clone());
     let reverb_port = r.reverb::<u16>("REVERB_SERVER_PORT");
     let port = args.port.or(reverb_port).or(s.port).unwrap_or(8080);
     let path = normalise_path(
@@ -438,6 +503,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     }
     let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
     let tls = resolve_tls(&mut r, args, s);
+    let edge = edge::resolve_edge(&mut r, args, s);
 
     // Apps: the file's, then the one defined by flags/env (RTC_APP_* or REVERB_APP_*).
     let mut apps = Vec::new();
@@ -486,6 +552,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         apply_env_app_options(&mut r, args, &mut apps[i]);
     }
     check_unique(&mut r, &apps);
+    let host = host_given.unwrap_or_else(|| if dev_app { "127.0.0.1".into() } else { "0.0.0.0".into() });
 
     let cluster = resolve_cluster(&mut r, args, &file.cluster, &host, port, tls.is_some());
     let drain = resolve_drain(&mut r, args, &file.drain);
@@ -508,6 +575,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
             cluster,
             drain,
             tls,
+            edge,
         })
     } else {
         Err(ConfigErrors(r.errors))
@@ -746,7 +814,9 @@ fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<Ap
         watchlist,
         max_watchlist_size,
         cache_ttl,
-        max_api_requests_per_sec
+        max_api_requests_per_sec,
+        subscribe_rate,
+        frame_rate
     );
     app.ping_interval = a.ping_interval.unwrap_or(app.activity_timeout + PING_GRACE_SECS);
     if let Some(v) = a.webhook_batch {
@@ -864,10 +934,22 @@ mod tests {
     #[test]
     fn defaults_give_the_dev_app() {
         let c = resolve(&ServeArgs::default(), FileConfig::default(), &no_env).unwrap();
-        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 8080));
+        // The development app's secret is public: loopback only by default.
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8080));
         assert!(c.dev_app);
         assert_eq!(c.apps[0].key, DEV_APP_KEY);
         assert!(c.admin_token_generated);
+        assert_eq!(c.edge, EdgeConfig::default());
+        // A configured app listens on every interface unless a host is given.
+        let args = ServeArgs {
+            app_id: Some("1".into()),
+            app_key: Some("k".into()),
+            app_secret: Some("secret-123".into()),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&args, FileConfig::default(), &no_env).unwrap().host, "0.0.0.0");
+        let args = ServeArgs { host: Some("0.0.0.0".into()), ..Default::default() };
+        assert_eq!(resolve(&args, FileConfig::default(), &no_env).unwrap().host, "0.0.0.0");
     }
 
     #[test]
@@ -1080,5 +1162,28 @@ mod tests {
         assert!(!a.origin_allowed(Some("https://evil.com")));
         assert!(!a.origin_allowed(Some("https://example.org.evil.com")));
         assert!(a.origin_allowed(None));
+    }
+
+    #[test]
+    fn origin_patterns_without_a_port_match_any_port_as_in_reverb() {
+        let mut a = AppConfig::with_credentials("1", "k", "s");
+        a.allowed_origins = vec!["127.0.0.1".into(), "*.example.com".into(), "localhost:3000".into()];
+        assert!(a.origin_allowed(Some("http://127.0.0.1:8100")));
+        assert!(a.origin_allowed(Some("http://127.0.0.1")));
+        assert!(a.origin_allowed(Some("https://app.example.com:8443")));
+        assert!(a.origin_allowed(Some("http://localhost:3000")));
+        assert!(!a.origin_allowed(Some("http://localhost:3001")));
+        assert!(!a.origin_allowed(Some("http://localhost")));
+        assert!(!a.origin_allowed(Some("http://127.0.0.2:8100")));
+        assert!(!a.origin_allowed(Some("https://example.com.evil.net")));
+        a.allowed_origins = vec!["127.0.0.1:9999".into()];
+        assert!(!a.origin_allowed(Some("http://127.0.0.1:8100")));
+        assert!(a.origin_allowed(Some("http://127.0.0.1:9999")));
+        a.allowed_origins = vec!["https://app.example.com".into(), "http://[::1]".into(), "example.org:443".into()];
+        assert!(a.origin_allowed(Some("https://app.example.com:444")));
+        assert!(!a.origin_allowed(Some("http://app.example.com")));
+        assert!(a.origin_allowed(Some("http://[::1]:8080")));
+        assert!(a.origin_allowed(Some("https://example.org")));
+        assert!(!a.origin_allowed(Some("http://example.org")));
     }
 }

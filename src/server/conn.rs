@@ -40,6 +40,12 @@ fn close_req(code: CloseCode, reason: impl Into<String>, with_error: bool) -> Ex
     Exit::Close(CloseRequest { code, reason: reason.into(), with_error })
 }
 
+/// A full outbox closes with 4100 and no `pusher:error`; a socket over its frame or
+/// subscribe budget also closes with 4100, after a `pusher:error`.
+fn is_slow_consumer(c: &CloseRequest) -> bool {
+    c.code == CloseCode::OverCapacity && !c.with_error
+}
+
 /// Classifies a read error: invalid UTF-8 → 1007, over the size cap → 1009.
 fn read_error_exit(e: axum::Error) -> Exit {
     let inner = e.into_inner();
@@ -127,7 +133,7 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                 let close = handle.outbox.take(&mut batch, BATCH);
                 if !batch.is_empty() && !write_batch(&mut socket, &mut batch, &handle).await {
                     if let Some(c) = handle.outbox.take(&mut batch, 0) {
-                        if c.code == CloseCode::OverCapacity {
+                        if is_slow_consumer(&c) {
                             node.metrics.slow_consumers.inc();
                         }
                         break Exit::Close(c);
@@ -135,7 +141,7 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                     break Exit::Gone;
                 }
                 if let Some(c) = close {
-                    if c.code == CloseCode::OverCapacity {
+                    if is_slow_consumer(&c) {
                         node.metrics.slow_consumers.inc();
                     }
                     break Exit::Close(c);
@@ -160,7 +166,7 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                         node.metrics.bytes_in.inc_by(b.len() as u64);
                         session.handle_binary();
                     }
-                    Message::Ping(_) | Message::Pong(_) => {}
+                    Message::Ping(_) | Message::Pong(_) => session.handle_control(),
                     Message::Close(_) => break Exit::Gone,
                 }
                 // Push the wake-up past the new silence window. Moving a timer later is

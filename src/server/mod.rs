@@ -5,6 +5,8 @@
 //!   socket and the protocol logic it runs.
 //! * `app`, `channel`: per-app channels, presence, users and fan-out.
 //! * `outbox`: the bounded per-socket queue that makes slow readers harmless.
+//! * `listen`: the accept loop and HTTP/1.1 connections (header and body timeouts);
+//!   `slots`: the connection cap and per-address caps.
 //! * `tls`: optional TLS on the listener, handshakes run concurrently and bounded.
 
 pub mod app;
@@ -14,20 +16,20 @@ pub mod conn_handle;
 pub mod drain;
 pub mod fanout;
 pub mod health;
+pub mod listen;
 pub mod outbox;
 pub mod rate;
 pub mod session;
+pub mod slots;
 pub mod stats;
 pub mod tls;
 pub mod ws;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -71,6 +73,10 @@ pub struct Node {
     pub drain_signal: Arc<drain::DrainSignal>,
     /// Admission control: new sockets per second.
     pub admission: Option<rate::RateLimiter>,
+    /// Admission control: new sockets per second per client address.
+    pub admission_per_address: Option<rate::KeyedRateLimiter<std::net::IpAddr>>,
+    /// Open connections (the connection cap and per-address caps).
+    pub connections: Arc<slots::ConnTable>,
     cluster_rx: parking_lot::Mutex<Option<crate::cluster::Receivers>>,
 }
 
@@ -101,8 +107,14 @@ impl Node {
             apps_by_key.insert(a.key.clone(), app);
         }
         let admission = rate::RateLimiter::new(config.max_new_connections_per_sec);
+        let admission_per_address = rate::KeyedRateLimiter::new(config.edge.max_new_connections_per_address_per_sec);
+        // The soft limit as it is now: `rtc serve` raises it before building the node.
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(0);
+        let connections = listen::connection_table(&config.edge, files);
         Arc::new(Node {
             admission,
+            admission_per_address,
+            connections,
             config,
             apps_by_id,
             apps_by_key,
@@ -201,27 +213,15 @@ pub async fn run(
         tracing::info!(cluster = %cluster.config.name, node = %cluster.node_id, redis = %cluster.config.redis_url_redacted(), "Cluster mode.");
         cluster.start(&node, rx);
     }
-    let app = router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = node.shutdown.clone();
-    let graceful = {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    };
-    let tls_config = node.config.tls.as_ref().map(|t| t.server_config.clone());
-    let metrics = node.metrics.clone();
-    let serve = async move {
-        match tls_config {
-            // Plain TCP: axum's own listener, exactly as without TLS support.
-            None => axum::serve(listener, app).with_graceful_shutdown(graceful).await,
-            Some(config) => {
-                // `tap_io` is a no-op here: axum implements `Connected` (what
-                // `ConnectInfo<SocketAddr>` needs) for its TcpListener and for `TapIo<L>`
-                // over any listener (yielding `L::Addr`), not for other listeners directly.
-                let listener = tls::TlsListener::new(listener, config).with_metrics(metrics).tap_io(|_| {});
-                axum::serve(listener, app).with_graceful_shutdown(graceful).await
-            }
-        }
-    };
+    if let Some(cap) = node.connections.cap() {
+        tracing::info!(
+            connection_limit = cap,
+            header_timeout_ms = node.config.edge.header_timeout.as_millis() as u64,
+            "Connection cap: the oldest idle connection is closed to make room."
+        );
+    }
+    let serve = listen::serve(listener, node.clone(), router(node.clone()), stop.clone());
     let trigger = {
         let stop = stop.clone();
         async move {
@@ -230,7 +230,7 @@ pub async fn run(
         }
     };
     let trigger = tokio::spawn(trigger);
-    let result = serve.await;
+    serve.await;
     trigger.abort();
     node.tasks.close();
     // Socket tasks see the cancelled token and close their sockets; bound the wait.
@@ -239,5 +239,5 @@ pub async fn run(
     if let Some(cluster) = &node.cluster {
         cluster.shutdown().await;
     }
-    result
+    Ok(())
 }

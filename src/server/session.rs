@@ -8,12 +8,13 @@ use tokio::time::Instant;
 
 use super::app::{App, Origin, PresenceIdentity, SubscribeError};
 use super::conn_handle::ConnHandle;
+use super::rate::{Budget, Spend};
 use super::{Frame, Node};
 use crate::cli::ClientEvents;
 use crate::protocol::auth::{self, AuthError};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::{self, ClientFrame};
-use crate::protocol::ChannelName;
+use crate::protocol::{ChannelName, CloseCode};
 
 /// `pusher:error` code for a rejected client event (Pusher: rate limit; Soketi uses it
 /// for every client-event refusal).
@@ -47,6 +48,29 @@ impl TokenBucket {
     }
 }
 
+/// The per-socket budgets.
+#[derive(Clone, Copy)]
+enum BudgetKind {
+    Frames,
+    Subscribes,
+}
+
+impl BudgetKind {
+    fn limit(self) -> &'static str {
+        match self {
+            BudgetKind::Frames => "frame_rate",
+            BudgetKind::Subscribes => "subscribe_rate",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            BudgetKind::Frames => "Message",
+            BudgetKind::Subscribes => "Subscribe/unsubscribe",
+        }
+    }
+}
+
 /// The protocol state of one socket.
 pub struct Session {
     node: Arc<Node>,
@@ -55,6 +79,13 @@ pub struct Session {
     /// Channels joined, with the presence user id where there is one.
     subscriptions: HashMap<ChannelName, Option<Arc<str>>>,
     client_events: TokenBucket,
+    /// Every incoming frame (`frame_rate`).
+    frames: Option<Budget>,
+    /// Subscribes and unsubscribes (`subscribe_rate`).
+    subscribes: Option<Budget>,
+    /// Set once a budget is exhausted and the close is requested: later frames are
+    /// dropped unread.
+    closing: bool,
     /// Signed in, or joined a private/presence channel (for `require_signin_within`).
     authorized: bool,
 }
@@ -82,12 +113,22 @@ impl Session {
     /// A session for a registered connection.
     pub fn new(node: Arc<Node>, app: Arc<App>, handle: Arc<ConnHandle>) -> Self {
         let rate = app.config.client_event_rate;
+        let c = &app.config;
+        // A client subscribes to all its channels at connect: both bursts always cover
+        // twice max_channels_per_socket.
+        let channels = u32::try_from(c.max_channels_per_socket).unwrap_or(u32::MAX);
+        let frames = Budget::new(c.frame_rate, c.frame_rate.saturating_mul(2).max(channels.saturating_mul(2)));
+        let subscribes =
+            Budget::new(c.subscribe_rate, c.subscribe_rate.saturating_mul(2).max(channels.saturating_mul(2)));
         Session {
             node,
             app,
             handle,
             subscriptions: HashMap::new(),
             client_events: TokenBucket::new(rate),
+            frames,
+            subscribes,
+            closing: false,
             authorized: false,
         }
     }
@@ -117,8 +158,54 @@ impl Session {
         self.send(frame::error_frame(code, message));
     }
 
+    /// Charges one frame to `budget`; false when the frame must be dropped. Sends
+    /// `pusher:error` 4301 (at most once a second) while over, and asks for a close
+    /// with 4100 (pusher-js retries after 1 s) once the budget is exhausted.
+    fn spend(&mut self, which: BudgetKind) -> bool {
+        if self.closing {
+            return false;
+        }
+        let budget = match which {
+            BudgetKind::Frames => self.frames.as_mut(),
+            BudgetKind::Subscribes => self.subscribes.as_mut(),
+        };
+        let Some(budget) = budget else { return true };
+        let rate = budget.rate();
+        match budget.take() {
+            Spend::Ok => true,
+            Spend::Refused { notify } => {
+                self.node.metrics.limit_hit(which.limit());
+                if notify {
+                    self.error(
+                        which.limit(),
+                        Some(CLIENT_EVENT_REJECTED),
+                        &format!("{} rejected due to rate limit ({rate} per second)", which.what()),
+                    );
+                }
+                false
+            }
+            Spend::Exhausted => {
+                self.node.metrics.limit_hit(which.limit());
+                self.closing = true;
+                self.handle.close(
+                    CloseCode::OverCapacity,
+                    format!("{} kept exceeding the rate limit ({rate} per second)", which.what()),
+                );
+                false
+            }
+        }
+    }
+
+    /// Charges a WebSocket ping or pong frame to the frame budget.
+    pub fn handle_control(&mut self) {
+        let _ = self.spend(BudgetKind::Frames);
+    }
+
     /// Handles one text frame.
     pub fn handle_text(&mut self, text: &str) {
+        if !self.spend(BudgetKind::Frames) {
+            return;
+        }
         if text == frame::PUSHER_JS_PING {
             return self.pong();
         }
@@ -138,7 +225,10 @@ impl Session {
     }
 
     /// Answers a binary frame (not part of the protocol).
-    pub fn handle_binary(&self) {
+    pub fn handle_binary(&mut self) {
+        if !self.spend(BudgetKind::Frames) {
+            return;
+        }
         self.error("binary_frame", None, "Binary frames are not supported; send JSON text frames");
     }
 
@@ -148,6 +238,7 @@ impl Session {
             ClientFrame::Pong => {
                 self.node.metrics.pongs.inc();
             }
+            ClientFrame::Subscribe { .. } | ClientFrame::Unsubscribe { .. } if !self.spend(BudgetKind::Subscribes) => {}
             ClientFrame::Subscribe { channel, auth, channel_data } => {
                 self.subscribe(&channel, auth.as_deref(), channel_data.as_deref())
             }

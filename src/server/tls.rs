@@ -7,6 +7,10 @@
 //! else's accept. At most [`MAX_HANDSHAKES`] run at once; beyond that the kernel's accept
 //! backlog holds new connections until one finishes. A failed handshake is logged at
 //! debug and counted in [`HandshakeStats`]; it never stops the listener.
+//!
+//! The node itself runs [`handshake`] inside each connection's task (see
+//! `server::listen`), under the connection cap; [`TlsListener`] is the same logic as an
+//! [`axum::serve::Listener`] for embedding.
 
 use std::io;
 use std::net::SocketAddr;
@@ -201,29 +205,42 @@ impl TlsListener {
         let metrics = self.metrics.clone();
         let timeout = self.timeout;
         self.handshakes.spawn(async move {
-            let count = |counter: &AtomicU64, kind: &str| {
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some(m) = &metrics {
-                    m.tls_handshakes.get_or_create(&KindLabel { kind: kind.into() }).inc();
-                }
-            };
-            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    count(&stats.completed, "completed");
-                    Some((tls, peer))
-                }
-                Ok(Err(e)) => {
-                    count(&stats.failed, "failed");
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed.");
-                    None
-                }
-                Err(_) => {
-                    count(&stats.timed_out, "timed_out");
-                    tracing::debug!(%peer, timeout_ms = timeout.as_millis() as u64, "TLS handshake timed out.");
-                    None
-                }
-            }
+            handshake(&acceptor, stream, peer, timeout, &stats, metrics.as_deref()).await.map(|tls| (tls, peer))
         });
+    }
+}
+
+/// Runs one server handshake bounded by `timeout`, counting the outcome in `stats` and
+/// in the node's metrics (`rtc_tls_handshakes_total`); `None` when it failed.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+    stats: &HandshakeStats,
+    metrics: Option<&Metrics>,
+) -> Option<TlsStream<TcpStream>> {
+    let count = |counter: &AtomicU64, kind: &str| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = metrics {
+            m.tls_handshakes.get_or_create(&KindLabel { kind: kind.into() }).inc();
+        }
+    };
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            count(&stats.completed, "completed");
+            Some(tls)
+        }
+        Ok(Err(e)) => {
+            count(&stats.failed, "failed");
+            tracing::debug!(%peer, error = %e, "TLS handshake failed.");
+            None
+        }
+        Err(_) => {
+            count(&stats.timed_out, "timed_out");
+            tracing::debug!(%peer, timeout_ms = timeout.as_millis() as u64, "TLS handshake timed out.");
+            None
+        }
     }
 }
 

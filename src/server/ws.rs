@@ -1,6 +1,9 @@
 //! The WebSocket upgrade at `/app/{key}`: refuse while draining (HTTP 503, never an
 //! accepted upgrade followed by 4200, which makes pusher-js retry in a tight loop),
-//! check the app, protocol version and origin, then hand the socket to its task.
+//! check the app, protocol version and origin, and only for a socket that passes them
+//! charge the new-connection budgets (node-wide, then per client address), so a flood
+//! with a bogus key cannot use up what real clients need. Then hand the socket to its
+//! task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ pub async fn upgrade(
     Path(key): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<super::listen::PeerAddr>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -51,16 +55,6 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    if node.admission.as_ref().is_some_and(|a| !a.try_take()) {
-        node.metrics.upgrade_refused("admission");
-        node.metrics.limit_hit("max_new_connections_per_sec");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("retry-after", "1")],
-            "Too many new connections on this node right now; retry shortly.\n",
-        )
-            .into_response();
-    }
     let app = node.app_by_key(&key).cloned();
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let refusal = match (&app, params.get("protocol")) {
@@ -73,6 +67,23 @@ pub async fn upgrade(
         (Some(a), _) if !a.config.origin_allowed(origin) => Some(CloseCode::Unauthorized),
         _ => None,
     };
+    // Refused sockets are answered with their close code and cost no budget.
+    if refusal.is_none() {
+        if let Some(limit) = over_budget(&node, &headers, peer.map(|p| p.0 .0)) {
+            node.metrics.upgrade_refused("admission");
+            node.metrics.limit_hit(limit);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "1")],
+                if limit == "connection_limit" {
+                    "This node is at its connection limit; connect to another node or retry shortly.\n"
+                } else {
+                    "Too many new connections on this node right now; retry shortly.\n"
+                },
+            )
+                .into_response();
+        }
+    }
     let max_message = app.as_ref().map(|a| a.config.max_message_size).unwrap_or(10_000);
     // Messages up to twice the app's limit are read and answered with pusher:error;
     // beyond that tungstenite refuses them and the socket closes with 1009.
@@ -99,6 +110,26 @@ pub async fn upgrade(
             }
         })
     })
+}
+
+/// The budget a new socket would exceed, if any: the node's WebSocket share of the
+/// connection cap, the node-wide rate, then the client address's rate (tokens are only
+/// taken from the per-address bucket when the node-wide one allowed the socket).
+fn over_budget(node: &Node, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> Option<&'static str> {
+    if !node.connections.room_for_websocket() {
+        return Some("connection_limit");
+    }
+    if node.admission.as_ref().is_some_and(|a| !a.try_take()) {
+        return Some("max_new_connections_per_sec");
+    }
+    if let (Some(limiter), Some(peer)) = (&node.admission_per_address, peer) {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let client = node.config.edge.client_address(peer.ip(), forwarded);
+        if !limiter.try_take(client) {
+            return Some("max_new_connections_per_address_per_sec");
+        }
+    }
+    None
 }
 
 /// `/app/` without a key: 4005 after the upgrade, as Pusher does.
