@@ -1,7 +1,9 @@
 //! Webhooks (issue 7): a local HTTP receiver checks every event type, the signature with
 //! the official `pusher` Node library (tests/webhook_verify), batching, retries after a
 //! 500, the bounded queue under a dead endpoint, the 3 s vacate delay, and once-only
-//! delivery from a 2-node cluster. Loopback only; every wait is bounded.
+//! delivery from a 2-node cluster. Issue 13: a subscribe/unsubscribe churn against a
+//! slow endpoint neither floods it nor costs the member events. Loopback only; every
+//! wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,6 +55,8 @@ struct Inbox {
     posts: Mutex<Vec<Post>>,
     /// Statuses to answer before answering 200.
     fail: Mutex<VecDeque<u16>>,
+    /// How long each POST takes to answer.
+    slow: Duration,
     changed: Notify,
 }
 
@@ -64,6 +68,9 @@ struct Receiver {
 
 async fn hook(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if !inbox.slow.is_zero() {
+        tokio::time::sleep(inbox.slow).await;
+    }
     let status = inbox.fail.lock().unwrap().pop_front().unwrap_or(200);
     inbox.posts.lock().unwrap().push(Post {
         at: Instant::now(),
@@ -79,7 +86,12 @@ async fn hook(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) 
 
 impl Receiver {
     async fn start() -> Receiver {
-        let inbox = Arc::new(Inbox::default());
+        Receiver::start_slow(Duration::ZERO).await
+    }
+
+    /// A receiver that takes `slow` to answer each POST.
+    async fn start_slow(slow: Duration) -> Receiver {
+        let inbox = Arc::new(Inbox { slow, ..Inbox::default() });
         let app = axum::Router::new().route("/hooks", axum::routing::post(hook)).with_state(inbox.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -559,4 +571,127 @@ async fn a_two_node_cluster_sends_each_webhook_once() {
     let member_events = events.iter().filter(|e| e["channel"] == "presence-room").count();
     assert_eq!(member_events, 7, "nothing else on presence-room: {events:#?}");
     assert_all_valid(&rx.posts()).await;
+}
+
+/// Issue 13: one socket flipping subscribe/unsubscribe on 50 public channels for a few
+/// seconds sent over a million webhook events and cost every member event of the real
+/// presence users behind it (endpoint answering in 50 ms). Now the flips are swallowed
+/// by the vacate delay (a cancelled departure leaves the queue), counts are throttled
+/// per channel, and every member event arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_and_loses_no_member_event() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const CHANNELS: usize = 50;
+    const USERS: usize = 10;
+    const CHURN_FOR: Duration = Duration::from_secs(7);
+    const MAX_ROUNDS: usize = 1_000_000;
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let server = TestServer::start(&hooks_toml(&rx.url(), "max_channels_per_socket = 100")).await;
+
+    // The churn: 50 subscribes then 50 unsubscribes, over and over, as fast as the node
+    // reads them (a second task reads and discards the replies); bounded in time and
+    // rounds.
+    let churn = server.connect().await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let churner = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut flips = 0u64;
+        let frame = |event: &str, i: usize| {
+            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
+        };
+        'churn: for round in 0..MAX_ROUNDS {
+            if started.elapsed() >= CHURN_FOR {
+                break;
+            }
+            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
+                for i in 0..CHANNELS {
+                    // A node that limits the churn may close the socket: that is fine too.
+                    if sink.feed(frame(event, i)).await.is_err() {
+                        break 'churn;
+                    }
+                }
+            }
+            flips += CHANNELS as u64;
+            if round % 10 == 9 && sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+        flips
+    });
+
+    // Meanwhile 10 real users join a presence channel, stay a moment and leave (their
+    // member_removed falls due 3 s later, while the churn goes on).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let mut c = server.connect().await;
+        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
+        users.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
+        c.roundtrip().await;
+    }
+    let flips = churner.await.unwrap();
+    reader.abort();
+    assert!(flips >= CHANNELS as u64, "the churn ran ({flips} flips)");
+
+    // Every member event of the real users arrives (bounded wait, no huge dump on failure).
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs; dropped {} (queue_full)",
+                evs.len(),
+                rx.posts().len(),
+                dropped(&server, "queue_full")
+            );
+        }
+    }
+
+    // The flips were (almost all) silent: one channel_occupied per churn channel, and a
+    // channel_vacated for those that ended empty once the churn stopped.
+    let evs = rx.events();
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    let (occupied, vacated, counts) =
+        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    eprintln!(
+        "churn: {flips} subscribe/unsubscribe pairs; endpoint got {} events in {} POSTs \
+         (occupied {occupied}, vacated {vacated}, subscription_count {counts}); dropped {}",
+        evs.len(),
+        rx.posts().len(),
+        dropped(&server, "queue_full")
+    );
+    assert!(occupied <= 2 * CHANNELS, "{occupied} channel_occupied for {CHANNELS} churning channels");
+    assert!(vacated <= 2 * CHANNELS, "{vacated} channel_vacated for {CHANNELS} churning channels");
+    // At most one count per channel per second of churn (plus the first).
+    let churn_secs = CHURN_FOR.as_secs() as usize + 2;
+    assert!(counts <= CHANNELS * churn_secs, "{counts} subscription_count webhooks");
+    assert_eq!(dropped(&server, "queue_full"), 0, "nothing had to be dropped");
+    assert_eq!(count(&evs, "channel_occupied", "presence-real"), 1);
+    server.stop().await;
 }
