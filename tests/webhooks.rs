@@ -695,3 +695,91 @@ async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_an
     assert_eq!(count(&evs, "channel_occupied", "presence-real"), 1);
     server.stop().await;
 }
+
+/// Issue 13: member events have reserved room in each endpoint's queue. A socket sends
+/// client events flat out on a private channel, so `client_event` webhooks (which
+/// nothing suppresses) fill the queue of an endpoint answering in 50 ms and are
+/// dropped; the member events of 10 presence users joining and leaving meanwhile all
+/// arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_event_storm_fills_the_queue_but_member_events_keep_their_reserved_room() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const USERS: usize = 10;
+    const FLOOD_FOR: Duration = Duration::from_secs(8);
+    const MAX_EVENTS: usize = 2_000_000;
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let server = TestServer::start(&hooks_toml(&rx.url(), "client_event_rate = 100000")).await;
+    let mut flooder = server.connect().await;
+    flooder.subscribe_private("private-storm").await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(flooder.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let flood = tokio::spawn(async move {
+        let started = Instant::now();
+        let text = json!({"event":"client-tick","channel":"private-storm","data":{"n":1}}).to_string();
+        let mut sent = 0usize;
+        while sent < MAX_EVENTS && started.elapsed() < FLOOD_FOR {
+            for _ in 0..100 {
+                if sink.feed(Message::Text(text.clone().into())).await.is_err() {
+                    return sent;
+                }
+            }
+            sent += 100;
+            if sink.flush().await.is_err() {
+                return sent;
+            }
+        }
+        let _ = sink.close().await;
+        sent
+    });
+
+    // The queue is full of client events: drops have begun.
+    eventually(LONG, "the webhook queue to overflow", || async { (dropped(&server, "queue_full") > 0).then_some(()) })
+        .await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let mut c = server.connect().await;
+        c.subscribe_presence("presence-vip", &format!("vip-{u}")).await;
+        users.push(c);
+    }
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-vip"}})).await;
+        c.roundtrip().await;
+    }
+    let sent = flood.await.unwrap();
+    reader.abort();
+
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-vip", &format!("vip-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs; dropped {} (queue_full)",
+                evs.len(),
+                rx.posts().len(),
+                dropped(&server, "queue_full")
+            );
+        }
+    }
+    let full = dropped(&server, "queue_full");
+    eprintln!(
+        "storm: {sent} client events sent; {full} webhook events dropped as queue_full; every member event arrived"
+    );
+    assert!(full > 0, "the storm overflowed the queue");
+    server.stop().await;
+}
