@@ -888,3 +888,112 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
     assert!(posts > 10, "deliveries went on between the drops: {posts}");
     assert!((1..=2).contains(&warnings), "one summary per 10 s, not one per burst: {warnings} warnings");
 }
+
+/// Issue 13 in a cluster: the churn socket on one node, real presence users on both;
+/// the cluster-wide occupancy edges are swallowed through the Redis claims (and the
+/// claiming node's own queue), counts are throttled, and every member event arrives
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const CHANNELS: usize = 50;
+    const USERS: usize = 10;
+    const CHURN_FOR: Duration = Duration::from_secs(7);
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let redis = Redis::start().await;
+    let toml = storm_toml(&rx.url(), "max_channels_per_socket = 100");
+    let n1 = Node::start(&redis.url(), "whc", "node-1", &toml);
+    let n2 = Node::start(&redis.url(), "whc", "node-2", &toml);
+    common::cluster::wait_joined(&[&n1, &n2]).await;
+
+    let churn = n1.connect().await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let churner = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut flips = 0u64;
+        let frame = |event: &str, i: usize| {
+            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
+        };
+        'churn: for round in 0..1_000_000usize {
+            if started.elapsed() >= CHURN_FOR {
+                break;
+            }
+            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
+                for i in 0..CHANNELS {
+                    if sink.feed(frame(event, i)).await.is_err() {
+                        break 'churn;
+                    }
+                }
+            }
+            flips += CHANNELS as u64;
+            if round % 10 == 9 && sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+        flips
+    });
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let node = if u % 2 == 0 { &n1 } else { &n2 };
+        let mut c = node.connect().await;
+        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
+        users.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
+        c.roundtrip().await;
+    }
+    let flips = churner.await.unwrap();
+    reader.abort();
+
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs",
+                evs.len(),
+                rx.posts().len(),
+            );
+        }
+    }
+    let evs = rx.events();
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    let (occupied, vacated, counts) =
+        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    eprintln!(
+        "cluster churn: {flips} pairs; endpoint got {} events in {} POSTs (occupied {occupied}, vacated {vacated}, \
+         subscription_count {counts})",
+        evs.len(),
+        rx.posts().len()
+    );
+    assert!(occupied <= 4 * CHANNELS, "{occupied} channel_occupied for {CHANNELS} churning channels");
+    assert!(vacated <= 4 * CHANNELS, "{vacated} channel_vacated for {CHANNELS} churning channels");
+    let churn_secs = CHURN_FOR.as_secs() as usize + 2;
+    assert!(counts <= CHANNELS * churn_secs, "{counts} subscription_count webhooks");
+}
