@@ -1,7 +1,9 @@
 //! Webhooks (issue 7): a local HTTP receiver checks every event type, the signature with
 //! the official `pusher` Node library (tests/webhook_verify), batching, retries after a
 //! 500, the bounded queue under a dead endpoint, the 3 s vacate delay, and once-only
-//! delivery from a 2-node cluster. Loopback only; every wait is bounded.
+//! delivery from a 2-node cluster. Issue 13: a subscribe/unsubscribe churn against a
+//! slow endpoint neither floods it nor costs the member events. Loopback only; every
+//! wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,6 +55,8 @@ struct Inbox {
     posts: Mutex<Vec<Post>>,
     /// Statuses to answer before answering 200.
     fail: Mutex<VecDeque<u16>>,
+    /// How long each POST takes to answer.
+    slow: Duration,
     changed: Notify,
 }
 
@@ -64,6 +68,9 @@ struct Receiver {
 
 async fn hook(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if !inbox.slow.is_zero() {
+        tokio::time::sleep(inbox.slow).await;
+    }
     let status = inbox.fail.lock().unwrap().pop_front().unwrap_or(200);
     inbox.posts.lock().unwrap().push(Post {
         at: Instant::now(),
@@ -79,7 +86,12 @@ async fn hook(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) 
 
 impl Receiver {
     async fn start() -> Receiver {
-        let inbox = Arc::new(Inbox::default());
+        Receiver::start_slow(Duration::ZERO).await
+    }
+
+    /// A receiver that takes `slow` to answer each POST.
+    async fn start_slow(slow: Duration) -> Receiver {
+        let inbox = Arc::new(Inbox { slow, ..Inbox::default() });
         let app = axum::Router::new().route("/hooks", axum::routing::post(hook)).with_state(inbox.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -142,6 +154,17 @@ fn count_user(events: &[Value], name: &str, channel: &str, user: &str) -> usize 
 /// A one-app config sending every event to `url`.
 fn hooks_toml(url: &str, extra: &str) -> String {
     one_app(&format!("webhooks = [{{ url = \"{url}\" }}]\n{extra}"))
+}
+
+/// As [`hooks_toml`] for the storm tests: the webhook defences must hold on their own,
+/// so per-socket frame and subscribe budgets are turned off where the node has them.
+fn storm_toml(url: &str, extra: &str) -> String {
+    let without_budgets = hooks_toml(url, &format!("{extra}\nsubscribe_rate = 0\nframe_rate = 0"));
+    if rtc::config::parse_file(&without_budgets, "test.toml").is_ok() {
+        without_budgets
+    } else {
+        hooks_toml(url, extra)
+    }
 }
 
 fn dropped(server: &TestServer, kind: &str) -> u64 {
@@ -559,4 +582,418 @@ async fn a_two_node_cluster_sends_each_webhook_once() {
     let member_events = events.iter().filter(|e| e["channel"] == "presence-room").count();
     assert_eq!(member_events, 7, "nothing else on presence-room: {events:#?}");
     assert_all_valid(&rx.posts()).await;
+}
+
+/// Issue 13: one socket flipping subscribe/unsubscribe on 50 public channels for a few
+/// seconds sent over a million webhook events and cost every member event of the real
+/// presence users behind it (endpoint answering in 50 ms). Now the flips are swallowed
+/// by the vacate delay (a cancelled departure leaves the queue), counts are throttled
+/// per channel, and every member event arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_and_loses_no_member_event() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const CHANNELS: usize = 50;
+    const USERS: usize = 10;
+    const CHURN_FOR: Duration = Duration::from_secs(7);
+    const MAX_ROUNDS: usize = 1_000_000;
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let server = TestServer::start(&storm_toml(&rx.url(), "max_channels_per_socket = 100")).await;
+
+    // The churn: 50 subscribes then 50 unsubscribes, over and over, as fast as the node
+    // reads them (a second task reads and discards the replies); bounded in time and
+    // rounds.
+    let churn = server.connect().await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let churner = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut flips = 0u64;
+        let frame = |event: &str, i: usize| {
+            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
+        };
+        'churn: for round in 0..MAX_ROUNDS {
+            if started.elapsed() >= CHURN_FOR {
+                break;
+            }
+            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
+                for i in 0..CHANNELS {
+                    // A node that limits the churn may close the socket: that is fine too.
+                    if sink.feed(frame(event, i)).await.is_err() {
+                        break 'churn;
+                    }
+                }
+            }
+            flips += CHANNELS as u64;
+            if round % 10 == 9 && sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+        flips
+    });
+
+    // Meanwhile 10 real users join a presence channel, stay a moment and leave (their
+    // member_removed falls due 3 s later, while the churn goes on).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let mut c = server.connect().await;
+        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
+        users.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
+        c.roundtrip().await;
+    }
+    let flips = churner.await.unwrap();
+    reader.abort();
+    assert!(flips >= CHANNELS as u64, "the churn ran ({flips} flips)");
+
+    // Every member event of the real users arrives (bounded wait, no huge dump on failure).
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs; dropped {} (queue_full)",
+                evs.len(),
+                rx.posts().len(),
+                dropped(&server, "queue_full")
+            );
+        }
+    }
+
+    // The flips were (almost all) silent: one channel_occupied per churn channel, and a
+    // channel_vacated for those that ended empty once the churn stopped.
+    let evs = rx.events();
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    let (occupied, vacated, counts) =
+        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    eprintln!(
+        "churn: {flips} subscribe/unsubscribe pairs; endpoint got {} events in {} POSTs \
+         (occupied {occupied}, vacated {vacated}, subscription_count {counts}); dropped {}",
+        evs.len(),
+        rx.posts().len(),
+        dropped(&server, "queue_full")
+    );
+    assert!(occupied <= 2 * CHANNELS, "{occupied} channel_occupied for {CHANNELS} churning channels");
+    assert!(vacated <= 2 * CHANNELS, "{vacated} channel_vacated for {CHANNELS} churning channels");
+    // At most one count per channel per second of churn (plus the first).
+    let churn_secs = CHURN_FOR.as_secs() as usize + 2;
+    assert!(counts <= CHANNELS * churn_secs, "{counts} subscription_count webhooks");
+    assert_eq!(dropped(&server, "queue_full"), 0, "nothing had to be dropped");
+    assert_eq!(count(&evs, "channel_occupied", "presence-real"), 1);
+    server.stop().await;
+}
+
+/// Issue 13: member events have reserved room in each endpoint's queue. A socket sends
+/// client events flat out on a private channel, so `client_event` webhooks (which
+/// nothing suppresses) fill the queue of an endpoint answering in 50 ms and are
+/// dropped; the member events of 10 presence users joining and leaving meanwhile all
+/// arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_event_storm_fills_the_queue_but_member_events_keep_their_reserved_room() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const USERS: usize = 10;
+    const FLOOD_FOR: Duration = Duration::from_secs(8);
+    const MAX_EVENTS: usize = 2_000_000;
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let server = TestServer::start(&storm_toml(&rx.url(), "client_event_rate = 100000")).await;
+    let mut flooder = server.connect().await;
+    flooder.subscribe_private("private-storm").await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(flooder.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let flood = tokio::spawn(async move {
+        let started = Instant::now();
+        let text = json!({"event":"client-tick","channel":"private-storm","data":{"n":1}}).to_string();
+        let mut sent = 0usize;
+        while sent < MAX_EVENTS && started.elapsed() < FLOOD_FOR {
+            for _ in 0..100 {
+                if sink.feed(Message::Text(text.clone().into())).await.is_err() {
+                    return sent;
+                }
+            }
+            sent += 100;
+            if sink.flush().await.is_err() {
+                return sent;
+            }
+        }
+        let _ = sink.close().await;
+        sent
+    });
+
+    // The queue is full of client events: drops have begun.
+    eventually(LONG, "the webhook queue to overflow", || async { (dropped(&server, "queue_full") > 0).then_some(()) })
+        .await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let mut c = server.connect().await;
+        c.subscribe_presence("presence-vip", &format!("vip-{u}")).await;
+        users.push(c);
+    }
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-vip"}})).await;
+        c.roundtrip().await;
+    }
+    let sent = flood.await.unwrap();
+    reader.abort();
+
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-vip", &format!("vip-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs; dropped {} (queue_full)",
+                evs.len(),
+                rx.posts().len(),
+                dropped(&server, "queue_full")
+            );
+        }
+    }
+    let full = dropped(&server, "queue_full");
+    eprintln!(
+        "storm: {sent} client events sent; {full} webhook events dropped as queue_full; every member event arrived"
+    );
+    assert!(full > 0, "the storm overflowed the queue");
+    server.stop().await;
+}
+
+/// Issue 13: drops under a storm were logged once per drop after each successful POST
+/// (1,498 identical warnings in 6 s). Now the rtc binary logs at most one summary per
+/// 10 s per endpoint, with the count, while the metric counts every drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_every_drop() {
+    use futures_util::SinkExt;
+    use std::io::{BufRead, BufReader};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, storm_toml(&rx.url(), "client_event_rate = 100000").as_bytes()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(file.path())
+        .env("RUST_LOG", "rtc=info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines.next().expect("rtc printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
+                break rest.trim().to_string();
+            }
+        }
+    });
+    let addr: std::net::SocketAddr =
+        tokio::time::timeout(Duration::from_secs(20), addr).await.unwrap().unwrap().parse().unwrap();
+
+    // 5 s of client events flat out: the queue overflows while POSTs keep succeeding.
+    let mut c = Client::connect(&format!("ws://{addr}/app/{KEY}?protocol=7&client=js&version=8.4.0")).await;
+    c.subscribe_private("private-storm").await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(c.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let text = json!({"event":"client-tick","channel":"private-storm","data":{"n":1}}).to_string();
+    let started = Instant::now();
+    let mut sent = 0usize;
+    while sent < 2_000_000 && started.elapsed() < Duration::from_secs(5) {
+        for _ in 0..100 {
+            sink.feed(Message::Text(text.clone().into())).await.unwrap();
+        }
+        sink.flush().await.unwrap();
+        sent += 100;
+    }
+    // The metric counts the drops (read from the node's own /metrics).
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rtc_webhook_events_dropped_total{kind=\"queue_full\"} "))
+        .expect("the drop counter is exported")
+        .trim()
+        .parse()
+        .unwrap();
+    reader.abort();
+    let posts = rx.posts().len();
+    let warnings =
+        std::fs::read_to_string(log.path()).unwrap().lines().filter(|l| l.contains("Webhook events dropped")).count();
+    eprintln!("{sent} client events; {dropped} dropped; {posts} POSTs accepted meanwhile; {warnings} drop warnings");
+    assert!(dropped > 1_000.0, "the storm overflowed the queue: {dropped}");
+    assert!(posts > 10, "deliveries went on between the drops: {posts}");
+    assert!((1..=2).contains(&warnings), "one summary per 10 s, not one per burst: {warnings} warnings");
+}
+
+/// Issue 13 in a cluster: the churn socket on one node, real presence users on both;
+/// the cluster-wide occupancy edges are swallowed through the Redis claims (and the
+/// claiming node's own queue), counts are throttled, and every member event arrives
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const CHANNELS: usize = 50;
+    const USERS: usize = 10;
+    const CHURN_FOR: Duration = Duration::from_secs(7);
+
+    let rx = Receiver::start_slow(Duration::from_millis(50)).await;
+    let redis = Redis::start().await;
+    let toml = storm_toml(&rx.url(), "max_channels_per_socket = 100");
+    let n1 = Node::start(&redis.url(), "whc", "node-1", &toml);
+    let n2 = Node::start(&redis.url(), "whc", "node-2", &toml);
+    common::cluster::wait_joined(&[&n1, &n2]).await;
+
+    let churn = n1.connect().await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+    });
+    let churner = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut flips = 0u64;
+        let frame = |event: &str, i: usize| {
+            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
+        };
+        'churn: for round in 0..1_000_000usize {
+            if started.elapsed() >= CHURN_FOR {
+                break;
+            }
+            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
+                for i in 0..CHANNELS {
+                    if sink.feed(frame(event, i)).await.is_err() {
+                        break 'churn;
+                    }
+                }
+            }
+            flips += CHANNELS as u64;
+            if round % 10 == 9 && sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+        flips
+    });
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let node = if u % 2 == 0 { &n1 } else { &n2 };
+        let mut c = node.connect().await;
+        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
+        users.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in &mut users {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
+        c.roundtrip().await;
+    }
+    let flips = churner.await.unwrap();
+    reader.abort();
+
+    let member_events = |evs: &[Value], name: &str| {
+        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == USERS && removed == USERS {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
+                 {} events in {} POSTs",
+                evs.len(),
+                rx.posts().len(),
+            );
+        }
+    }
+    let evs = rx.events();
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    let (occupied, vacated, counts) =
+        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    eprintln!(
+        "cluster churn: {flips} pairs; endpoint got {} events in {} POSTs (occupied {occupied}, vacated {vacated}, \
+         subscription_count {counts})",
+        evs.len(),
+        rx.posts().len()
+    );
+    assert!(occupied <= 4 * CHANNELS, "{occupied} channel_occupied for {CHANNELS} churning channels");
+    assert!(vacated <= 4 * CHANNELS, "{vacated} channel_vacated for {CHANNELS} churning channels");
+    let churn_secs = CHURN_FOR.as_secs() as usize + 2;
+    assert!(counts <= CHANNELS * churn_secs, "{counts} subscription_count webhooks");
 }

@@ -7,6 +7,15 @@
 //! this node's entry and look at the others' in one atomic step, so exactly one node
 //! sees "first socket anywhere" and exactly one sees "last socket anywhere".
 //!
+//! A presence channel's member cap (`max_presence_members`) is checked in the same join
+//! script, so it holds cluster-wide: the script counts the distinct users across the
+//! live nodes' hashes and refuses a new user when the cap is reached; the state task
+//! then undoes the socket's local subscription and sends it the presence-full error.
+//! Over-admission is bounded: the script is atomic, so concurrent joins cannot both
+//! take the last place; what it cannot see is a node that this node does not yet list
+//! as live (its members are missed for at most a heartbeat) and joins decided while
+//! Redis is unreachable (each node then applies the cap to its own members only).
+//!
 //! Operations run in order on one task, so the Redis round trips never sit on a
 //! socket's path. When Redis is unreachable they fall back to local decisions (the node
 //! is degraded), and the next heartbeat rewrites this node's state.
@@ -28,21 +37,49 @@ use crate::server::{Frame, Node};
 /// Operations taken per batch (subscriber-count updates in a batch are coalesced).
 const OPS_BATCH: usize = 512;
 
-/// Adds `ARGV[1]` (info `ARGV[2]`) to this node's hash `KEYS[1]`; returns 1 when no
-/// other live node's hash (`KEYS[2..]`) has it: the first socket anywhere.
+/// Adds `ARGV[1]` (info `ARGV[2]`) to this node's hash `KEYS[1]` and returns
+/// `1 * (another live node's hash, KEYS[2..], has it) + 2 * (this node's had it)`.
+/// With a cap `ARGV[3]` > 0, a user no hash has yet is refused (-1, nothing written)
+/// when the hashes already hold `cap` distinct users (counted exactly only when the
+/// sum of their sizes reaches the cap).
 const JOIN: &str = r"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local here = redis.call('HEXISTS', KEYS[1], ARGV[1])
+local elsewhere = 0
 for i = 2, #KEYS do
-  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then return 0 end
+  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then
+    elsewhere = 1
+    break
+  end
 end
-return 1
+local cap = tonumber(ARGV[3] or '0')
+if cap > 0 and here == 0 and elsewhere == 0 then
+  local total = 0
+  for i = 1, #KEYS do total = total + redis.call('HLEN', KEYS[i]) end
+  if total >= cap then
+    local seen, n = {}, 0
+    for i = 1, #KEYS do
+      for _, id in ipairs(redis.call('HKEYS', KEYS[i])) do
+        if not seen[id] then
+          seen[id] = true
+          n = n + 1
+        end
+      end
+    end
+    if n >= cap then return -1 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return elsewhere + 2 * here
 ";
 
 /// Removes `ARGV[1]` from this node's hash; returns {1 when no other live node has
-/// it (the last socket anywhere), entries left in this node's hash}.
+/// it (the last socket anywhere), entries left in this node's hash}. With `ARGV[2]`
+/// = 1 a member this node's hash did not have is never the last (a join the cap
+/// refused, left before the refusal was applied).
 const LEAVE: &str = r"
-redis.call('HDEL', KEYS[1], ARGV[1])
+local had = redis.call('HDEL', KEYS[1], ARGV[1])
 local left = redis.call('HLEN', KEYS[1])
+if had == 0 and ARGV[2] == '1' then return {0, left} end
 for i = 2, #KEYS do
   if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then return {0, left} end
 end
@@ -73,6 +110,20 @@ return out
 static JOIN_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(JOIN));
 static COUNTS_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(COUNTS));
 static LEAVE_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(LEAVE));
+
+/// What the join script did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Joined {
+    /// The member cap was reached: not added.
+    Refused,
+    /// Added (or already there).
+    In {
+        /// This node's hash had the user already.
+        here: bool,
+        /// Another live node's hash has the user.
+        elsewhere: bool,
+    },
+}
 
 /// A change to the shared state, queued by the sockets' code paths.
 pub enum StateOp {
@@ -245,7 +296,14 @@ impl StateTask {
         keys
     }
 
-    async fn join_script(&self, keys: &[String], member: &str, value: &str) -> Result<bool, redis::RedisError> {
+    /// Runs [`JOIN`]; `cap` 0 = no member cap.
+    async fn join_script(
+        &self,
+        keys: &[String],
+        member: &str,
+        value: &str,
+        cap: usize,
+    ) -> Result<Joined, redis::RedisError> {
         let Some(mut con) = self.con() else {
             return Err(unreachable_err());
         };
@@ -253,11 +311,17 @@ impl StateTask {
         for k in keys {
             inv.key(k);
         }
-        let first: i64 = inv.arg(member).arg(value).invoke_async(&mut con).await?;
-        Ok(first == 1)
+        let r: i64 = inv.arg(member).arg(value).arg(cap).invoke_async(&mut con).await?;
+        Ok(if r < 0 { Joined::Refused } else { Joined::In { here: r & 2 != 0, elsewhere: r & 1 != 0 } })
     }
 
-    async fn leave_script(&self, keys: &[String], member: &str) -> Result<(bool, i64), redis::RedisError> {
+    /// Runs [`LEAVE`]; `strict`: a member not in this node's hash is not the last.
+    async fn leave_script(
+        &self,
+        keys: &[String],
+        member: &str,
+        strict: bool,
+    ) -> Result<(bool, i64), redis::RedisError> {
         let Some(mut con) = self.con() else {
             return Err(unreachable_err());
         };
@@ -265,7 +329,7 @@ impl StateTask {
         for k in keys {
             inv.key(k);
         }
-        let (last, left): (i64, i64) = inv.arg(member).invoke_async(&mut con).await?;
+        let (last, left): (i64, i64) = inv.arg(member).arg(u8::from(strict)).invoke_async(&mut con).await?;
         Ok((last == 1, left))
     }
 
@@ -302,9 +366,16 @@ impl StateTask {
         local_first: bool,
     ) {
         let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
-        let cluster_first = if local_first {
-            match self.join_script(&keys, user_id, info).await {
-                Ok(first) => {
+        let cap = app.config.max_presence_members;
+        // With a cap every join goes through the script: a second socket of a user whose
+        // first join was refused must not slip in unannounced.
+        let cluster_first = if local_first || cap > 0 {
+            match self.join_script(&keys, user_id, info, cap).await {
+                Ok(Joined::Refused) => {
+                    app.refuse_presence(conn, channel, user_id);
+                    return;
+                }
+                Ok(Joined::In { here, elsewhere }) => {
                     if let Some(mut con) = self.con() {
                         let idx = format!("{}\n{}", app.config.id, channel);
                         let _: Result<(), _> = redis::cmd("SADD")
@@ -313,11 +384,13 @@ impl StateTask {
                             .query_async(&mut con)
                             .await;
                     }
-                    first
+                    // A first local socket is the first anywhere unless another node has
+                    // the user; a later one only if even this node's hash lacked it.
+                    !elsewhere && (local_first || !here)
                 }
                 Err(e) => {
                     self.failed("presence join", &e);
-                    true
+                    local_first
                 }
             }
         } else {
@@ -354,7 +427,8 @@ impl StateTask {
 
     async fn presence_leave(&self, app: &Arc<App>, channel: &ChannelName, user_id: &str) {
         let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
-        let last = match self.leave_script(&keys, user_id).await {
+        let strict = app.config.max_presence_members > 0;
+        let last = match self.leave_script(&keys, user_id, strict).await {
             Ok((last, left)) => {
                 if left == 0 {
                     if let Some(mut con) = self.con() {
@@ -522,8 +596,8 @@ impl StateTask {
 
     async fn online_join(&self, app: &Arc<App>, user_id: &str) {
         let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
-        let first = match self.join_script(&keys, user_id, "1").await {
-            Ok(f) => f,
+        let first = match self.join_script(&keys, user_id, "1", 0).await {
+            Ok(j) => matches!(j, Joined::In { elsewhere: false, .. }),
             Err(e) => {
                 self.failed("sign-in", &e);
                 true
@@ -537,7 +611,7 @@ impl StateTask {
 
     async fn online_leave(&self, app: &Arc<App>, user_id: &str) {
         let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
-        let last = match self.leave_script(&keys, user_id).await {
+        let last = match self.leave_script(&keys, user_id, false).await {
             Ok((last, _)) => last,
             Err(e) => {
                 self.failed("sign-out", &e);
@@ -627,7 +701,9 @@ impl StateTask {
                 for (channel, members) in app.local_presence() {
                     let keys_for = self.keys_for(|n| keys.presence(&app.config.id, channel.as_str(), n));
                     for (user, info) in members {
-                        if let Ok(true) = self.join_script(&keys_for, &user, &info).await {
+                        if let Ok(Joined::In { elsewhere: false, .. }) =
+                            self.join_script(&keys_for, &user, &info, 0).await
+                        {
                             app.webhooks().member_added_shared(&channel, &user).await;
                             app.fan_out_member_added(&channel, &user, &info, None);
                             self.cluster.publish(

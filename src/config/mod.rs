@@ -90,7 +90,7 @@ pub struct AppConfig {
     pub max_event_data_size: usize,
     /// Client events per socket per second.
     pub client_event_rate: u32,
-    /// Members per presence channel.
+    /// Distinct users per presence channel, cluster-wide (0 = no limit, as Reverb).
     pub max_presence_members: usize,
     /// Bytes of presence user_info.
     pub max_presence_user_info: usize,
@@ -142,7 +142,7 @@ impl AppConfig {
             max_message_size: 10_000,
             max_event_data_size: 10_240,
             client_event_rate: 10,
-            max_presence_members: 100,
+            max_presence_members: 0,
             max_presence_user_info: 1_024,
             max_user_id_length: 128,
             max_channels_per_socket: 100,
@@ -897,7 +897,6 @@ fn validate_app(r: &mut Resolver<'_>, at: &str, app: &AppConfig) {
         }
     }
     for (name, v) in [
-        ("max_presence_members", app.max_presence_members),
         ("max_presence_user_info", app.max_presence_user_info),
         ("max_user_id_length", app.max_user_id_length),
         ("max_channels_per_publish", app.max_channels_per_publish),

@@ -249,8 +249,11 @@ impl App {
         if let Some(p) = &presence {
             let mut members = channel.members.lock();
             let is_new_user = !members.contains_key(&p.user_id);
-            if is_new_user && members.len() >= self.config.max_presence_members {
-                return Err(SubscribeError::PresenceFull(self.config.max_presence_members));
+            // This node's members are a lower bound of the cluster's: a quick local
+            // refusal. In a cluster the join script checks the cap across the nodes.
+            let cap = self.config.max_presence_members;
+            if is_new_user && cap > 0 && members.len() >= cap {
+                return Err(SubscribeError::PresenceFull(cap));
             }
             let m = members.entry(p.user_id.clone()).or_insert_with(|| Member { info: p.info.clone(), sockets: 0 });
             m.sockets += 1;
@@ -382,6 +385,51 @@ impl App {
         }
         if let Some(user_id) = left_node {
             self.queue_leave(StateOp::PresenceLeave { app: self.clone(), channel: name.clone(), user_id });
+        }
+        self.after_count_change(&channel, count);
+    }
+
+    /// Undoes a presence subscription that the cluster-wide member cap refused (the
+    /// join script found `max_presence_members` other users across the nodes): the
+    /// socket leaves the channel here without a `member_removed` (it was never
+    /// announced) and gets `pusher:error` + `pusher:subscription_error` 4100, as for a
+    /// local refusal. Nothing happens if the socket has left the channel meanwhile.
+    pub fn refuse_presence(self: &Arc<Self>, conn: &ConnHandle, name: &ChannelName, user_id: &str) {
+        let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
+            return;
+        };
+        let channel = entry.get().clone();
+        let mut subs = channel.subs.write();
+        if subs.remove(&conn.socket_id).is_none() {
+            return;
+        }
+        self.sub_gauge(name.kind(), -1);
+        {
+            let mut members = channel.members.lock();
+            if let Some(m) = members.get_mut(user_id) {
+                m.sockets = m.sockets.saturating_sub(1);
+                if m.sockets == 0 {
+                    members.remove(user_id);
+                    self.metrics.presence_members.dec();
+                }
+            }
+        }
+        let count = subs.len();
+        drop(subs);
+        if count == 0 {
+            entry.remove();
+        } else {
+            drop(entry);
+        }
+        let e = SubscribeError::PresenceFull(self.config.max_presence_members);
+        self.metrics.limit_hit("max_presence_members");
+        self.metrics.protocol_error("presence_full");
+        for f in
+            [frame::error_frame(None, &e.to_string()), frame::subscription_error(name.as_str(), &e.to_string(), 4100)]
+        {
+            let f = Frame::from(f);
+            self.count_out(1, f.len());
+            conn.push(f);
         }
         self.after_count_change(&channel, count);
     }

@@ -268,7 +268,12 @@ impl Session {
             Err(e) => return self.error("bad_channel", None, &format!("Invalid channel name: {e}")),
         };
         if self.subscriptions.contains_key(&name) {
-            return self.error("duplicate_subscribe", None, &format!("Existing subscription to channel {name}"));
+            // A cluster-wide presence refusal undoes a subscription after the fact: then
+            // the socket may subscribe again.
+            if self.app.is_subscribed(&name, self.handle.socket_id) {
+                return self.error("duplicate_subscribe", None, &format!("Existing subscription to channel {name}"));
+            }
+            self.subscriptions.remove(&name);
         }
         if self.subscriptions.len() >= self.app.config.max_channels_per_socket {
             self.node.metrics.limit_hit("max_channels_per_socket");

@@ -5,10 +5,14 @@
 //!
 //! Memory per endpoint is bounded by [`QUEUE`] queued events plus [`RETRY_SLOTS`]
 //! retried bodies of at most [`BATCH_MAX`] events each. Past those, events are dropped
-//! and counted (`rtc_webhook_events_dropped_total{kind=…}`); the socket path only ever
-//! does a `try_send`.
+//! and counted (`rtc_webhook_events_dropped_total{kind=…}`), with one warning per
+//! [`DROP_LOG_EVERY`] at most, giving the count; the socket path never waits.
+//!
+//! The last [`MEMBER_RESERVE`] places of the queue take only `member_added` and
+//! `member_removed`, so a storm of other events (occupancy, counts, client events)
+//! cannot crowd out the member events: the queue keeps one order for all of them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +28,10 @@ use crate::secret::Secret;
 
 /// Events waiting per endpoint before new ones are dropped.
 pub const QUEUE: usize = 4_096;
+/// Places of [`QUEUE`] only member events may take.
+pub const MEMBER_RESERVE: usize = 1_024;
+/// At most one "webhook events dropped" warning per endpoint this often.
+pub const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Most events in one POST when batching.
 pub const BATCH_MAX: usize = 50;
 /// How long a batch collects events after its first one.
@@ -70,7 +78,82 @@ pub struct Endpoint {
     retry_slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     failing: AtomicBool,
-    dropping: AtomicBool,
+    drops: DropLog,
+}
+
+/// Dropped events not yet reported in a warning, and when the last warning went out.
+struct DropLog {
+    unreported: AtomicU64,
+    last: parking_lot::Mutex<Option<Instant>>,
+}
+
+/// Why a [`Queue::push`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// No room (for this kind of event).
+    Full,
+    /// The delivery task has stopped.
+    Closed,
+}
+
+/// The sending side of an endpoint's queue: order-preserving, bounded at [`QUEUE`]
+/// events of which the last [`MEMBER_RESERVE`] are kept for member events.
+pub struct Queue {
+    tx: mpsc::UnboundedSender<Arc<WebhookEvent>>,
+    len: Arc<AtomicUsize>,
+}
+
+/// The receiving side of a [`Queue`].
+pub struct QueueRx {
+    rx: mpsc::UnboundedReceiver<Arc<WebhookEvent>>,
+    len: Arc<AtomicUsize>,
+}
+
+/// A new endpoint queue.
+pub fn queue() -> (Queue, QueueRx) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let len = Arc::new(AtomicUsize::new(0));
+    (Queue { tx, len: len.clone() }, QueueRx { rx, len })
+}
+
+impl Queue {
+    /// Queues an event if there is room for its kind; never waits.
+    ///
+    /// # Errors
+    /// [`PushError::Full`] past the event's share of the queue, [`PushError::Closed`]
+    /// once the delivery task has gone.
+    pub fn push(&self, event: Arc<WebhookEvent>) -> Result<(), PushError> {
+        let limit = if event.name.is_member() { QUEUE } else { QUEUE - MEMBER_RESERVE };
+        let before = self.len.fetch_add(1, Ordering::AcqRel);
+        if before >= limit {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            return Err(PushError::Full);
+        }
+        self.tx.send(event).map_err(|_| {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            PushError::Closed
+        })
+    }
+}
+
+impl QueueRx {
+    async fn recv_many(&mut self, into: &mut Vec<Arc<WebhookEvent>>, max: usize) -> usize {
+        let n = self.rx.recv_many(into, max).await;
+        self.len.fetch_sub(n, Ordering::AcqRel);
+        n
+    }
+
+    fn close(&mut self) {
+        self.rx.close();
+    }
+
+    fn try_recv(&mut self) -> bool {
+        let got = self.rx.try_recv().is_ok();
+        if got {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+        got
+    }
 }
 
 /// The URL without credentials, path or query: safe to log.
@@ -117,7 +200,7 @@ impl Endpoint {
             retry_slots: Arc::new(Semaphore::new(RETRY_SLOTS)),
             metrics,
             failing: AtomicBool::new(false),
-            dropping: AtomicBool::new(false),
+            drops: DropLog { unreported: AtomicU64::new(0), last: parking_lot::Mutex::new(None) },
         }
     }
 
@@ -126,7 +209,7 @@ impl Endpoint {
         if self.failing.swap(false, Ordering::Relaxed) {
             tracing::info!(endpoint = %self.shown, "Webhook endpoint answers again.");
         }
-        self.dropping.store(false, Ordering::Relaxed);
+        self.report_drops(false);
     }
 
     fn attempt_failed(&self, e: &PostError) {
@@ -138,11 +221,36 @@ impl Endpoint {
         }
     }
 
-    /// Counts dropped events; logs the first drop of a run of failures.
+    /// Counts dropped events (metrics at once; the log at most every
+    /// [`DROP_LOG_EVERY`], with the count since the last warning).
     pub fn dropped(&self, kind: &str, n: u64) {
         self.metrics.webhook_dropped(kind, n);
-        if !self.dropping.swap(true, Ordering::Relaxed) {
-            tracing::warn!(endpoint = %self.shown, reason = kind, events = n, "Webhook events dropped.");
+        self.drops.unreported.fetch_add(n, Ordering::AcqRel);
+        self.report_drops(true);
+    }
+
+    /// Logs the drops not yet reported if the last warning is old enough (also called
+    /// after each delivery, so a burst's count is reported once it is over).
+    fn report_drops(&self, dropping: bool) {
+        if !dropping && self.drops.unreported.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut last = self.drops.last.lock();
+            if last.is_some_and(|at| now.duration_since(at) < DROP_LOG_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let n = self.drops.unreported.swap(0, Ordering::AcqRel);
+        if n > 0 {
+            tracing::warn!(
+                endpoint = %self.shown,
+                events = n,
+                "Webhook events dropped (queue full, retries exhausted or shutdown); see rtc_webhook_events_dropped_total. At most one such warning per {} s.",
+                DROP_LOG_EVERY.as_secs()
+            );
         }
     }
 
@@ -255,12 +363,7 @@ impl Endpoint {
 
     /// The endpoint's queue task: batches in order until the node stops, then a bounded
     /// flush of what is queued (one attempt each, no retries).
-    pub async fn run(
-        self: Arc<Self>,
-        mut rx: mpsc::Receiver<Arc<WebhookEvent>>,
-        tasks: TaskTracker,
-        stop: CancellationToken,
-    ) {
+    pub async fn run(self: Arc<Self>, mut rx: QueueRx, tasks: TaskTracker, stop: CancellationToken) {
         let max = if self.batch { BATCH_MAX } else { 1 };
         let mut batch = Vec::with_capacity(max);
         loop {
@@ -286,7 +389,7 @@ impl Endpoint {
         self.flush(rx).await;
     }
 
-    async fn flush(&self, mut rx: mpsc::Receiver<Arc<WebhookEvent>>) {
+    async fn flush(&self, mut rx: QueueRx) {
         let deadline = Instant::now() + FLUSH_TIMEOUT;
         let max = if self.batch { BATCH_MAX } else { 1 };
         let mut batch = Vec::with_capacity(max);
@@ -313,7 +416,7 @@ impl Endpoint {
         }
         rx.close();
         let mut left = 0;
-        while rx.try_recv().is_ok() {
+        while rx.try_recv() {
             left += 1;
         }
         if left > 0 {
@@ -335,6 +438,30 @@ mod tests {
             assert!(third >= RETRY_BASE * 2 && third <= RETRY_BASE * 4, "{third:?}");
             assert!(backoff(40) <= RETRY_MAX && backoff(40) >= RETRY_MAX / 2);
         }
+    }
+
+    #[tokio::test]
+    async fn the_reserve_takes_only_member_events_and_the_queue_keeps_one_order() {
+        use super::super::event::WebhookKind;
+        let (q, mut rx) = queue();
+        let occupied = || Arc::new(WebhookEvent::channel(WebhookKind::ChannelOccupied, "c"));
+        let added = || Arc::new(WebhookEvent::member(WebhookKind::MemberAdded, "presence-a", "u"));
+        for _ in 0..QUEUE - MEMBER_RESERVE {
+            q.push(occupied()).unwrap();
+        }
+        assert_eq!(q.push(occupied()), Err(PushError::Full));
+        for _ in 0..MEMBER_RESERVE {
+            q.push(added()).unwrap();
+        }
+        assert_eq!(q.push(added()), Err(PushError::Full));
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, QUEUE - MEMBER_RESERVE + 1).await, QUEUE - MEMBER_RESERVE + 1);
+        assert_eq!(got.last().unwrap().name, WebhookKind::MemberAdded, "in order");
+        // Room again for both kinds; a closed queue refuses.
+        q.push(occupied()).unwrap();
+        q.push(added()).unwrap();
+        rx.close();
+        assert_eq!(q.push(added()), Err(PushError::Closed));
     }
 
     #[test]

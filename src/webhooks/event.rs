@@ -58,6 +58,11 @@ impl WebhookKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
+    /// `member_added` or `member_removed` (they have reserved room in the queue).
+    pub fn is_member(self) -> bool {
+        matches!(self, WebhookKind::MemberAdded | WebhookKind::MemberRemoved)
+    }
+
     fn bit(self) -> u8 {
         1 << (self as u8)
     }

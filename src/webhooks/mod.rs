@@ -3,12 +3,20 @@
 //!
 //! * `event`: the kinds, their payloads, the body and its signature (pure).
 //! * `delay`: the 3 s hold on `channel_vacated`/`member_removed` that swallows a quick
-//!   leave-and-return pair.
+//!   leave-and-return pair (both the departure and the arrival are not sent).
+//! * `throttle`: at most one `subscription_count` per channel per second, carrying the
+//!   latest count.
 //! * `delivery`: one bounded queue and one ordered sender per endpoint, batching,
-//!   retries with capped backoff, the shutdown flush.
+//!   retries with capped backoff, the shutdown flush; member events have reserved room
+//!   in the queue.
 //!
 //! The server calls [`Webhooks`] from the socket path: every call is non-blocking (a
-//! short lock and a `try_send`); a full queue drops the event and counts it.
+//! short lock and a queue push); a full queue drops the event and counts it.
+//!
+//! Under subscribe/unsubscribe churn the delay and the throttle keep the output small:
+//! a channel flipping between 0 and 1 subscriber sends its first `channel_occupied`,
+//! one count per second at most, and its `channel_vacated` 3 s after the churn stops
+//! (if it ends empty); cancelled departures leave the delay queue at once.
 //!
 //! In a cluster each event is sent by one node only: the node whose change takes the
 //! cluster-wide state across the edge (first/last member anywhere from the presence
@@ -21,6 +29,7 @@
 mod delay;
 mod delivery;
 mod event;
+mod throttle;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,21 +37,24 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use delay::{DEPART_DELAY, MAX_PENDING};
-pub use delivery::{PostError, BATCH_MAX, BATCH_WINDOW, QUEUE, REQUEST_TIMEOUT, RETRY_SLOTS};
+pub use delivery::{
+    PostError, PushError, BATCH_MAX, BATCH_WINDOW, DROP_LOG_EVERY, MEMBER_RESERVE, QUEUE, REQUEST_TIMEOUT, RETRY_SLOTS,
+};
 pub use event::{body, signature, KindSet, WebhookEvent, WebhookKind};
+pub use throttle::{COUNT_WEBHOOK_EVERY, MAX_COUNT_WINDOWS};
 
 use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::metrics::Metrics;
 use crate::protocol::ChannelName;
 use delay::{Claim, Delay, Due, Next, PendingKey};
-use delivery::Endpoint;
+use delivery::{Endpoint, Queue, QueueRx};
+use throttle::{CountThrottle, Offer, Tick};
 
 /// Default of `webhook_retry_for`: how long a failed webhook is retried (Pusher: 5 min).
 pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(300);
@@ -100,8 +112,8 @@ pub fn parse_url(raw: &str) -> Result<reqwest::Url, UrlError> {
 
 struct Target {
     events: KindSet,
-    tx: mpsc::Sender<Arc<WebhookEvent>>,
-    rx: Mutex<Option<mpsc::Receiver<Arc<WebhookEvent>>>>,
+    tx: Queue,
+    rx: Mutex<Option<QueueRx>>,
     endpoint: Arc<Endpoint>,
 }
 
@@ -112,6 +124,7 @@ pub struct Webhooks {
     targets: Vec<Target>,
     wanted: KindSet,
     delay: Delay,
+    counts: CountThrottle,
     misses: Mutex<HashMap<ChannelName, Instant>>,
     metrics: Arc<Metrics>,
     cluster: Option<Arc<Cluster>>,
@@ -140,7 +153,7 @@ impl Webhooks {
                 .webhooks
                 .iter()
                 .map(|t| {
-                    let (tx, rx) = mpsc::channel(QUEUE);
+                    let (tx, rx) = delivery::queue();
                     let endpoint = Endpoint::new(
                         t.url.clone(),
                         http.clone(),
@@ -160,6 +173,7 @@ impl Webhooks {
             targets,
             wanted,
             delay: Delay::default(),
+            counts: CountThrottle::default(),
             misses: Mutex::new(HashMap::new()),
             metrics,
             cluster,
@@ -180,6 +194,9 @@ impl Webhooks {
         }
         if self.wants_occupancy() || self.wants_members() {
             tasks.spawn(self.clone().run_delay(stop.clone()));
+        }
+        if self.wants(WebhookKind::SubscriptionCount) {
+            tasks.spawn(self.clone().run_counts(stop.clone()));
         }
         tracing::info!(app = %self.app_id, endpoints = self.targets.len(), "Webhooks on.");
     }
@@ -208,12 +225,12 @@ impl Webhooks {
         let kind = event.name;
         let event = Arc::new(event);
         for t in self.targets.iter().filter(|t| t.events.contains(kind)) {
-            match t.tx.try_send(event.clone()) {
+            match t.tx.push(event.clone()) {
                 Ok(()) => {
                     self.metrics.webhook_events_queued.inc();
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => t.endpoint.dropped("queue_full", 1),
-                Err(mpsc::error::TrySendError::Closed(_)) => t.endpoint.dropped("shutdown", 1),
+                Err(PushError::Full) => t.endpoint.dropped("queue_full", 1),
+                Err(PushError::Closed) => t.endpoint.dropped("shutdown", 1),
             }
         }
     }
@@ -221,7 +238,7 @@ impl Webhooks {
     /// An arrival (occupied, added) on this node's own decision: swallowed together
     /// with a pending departure of the same key.
     fn arrive(&self, key: PendingKey, event: WebhookEvent) {
-        if !self.delay.cancel(&key) {
+        if self.delay.cancel(&key).is_none() {
             self.emit(event);
         }
     }
@@ -246,8 +263,17 @@ impl Webhooks {
     /// Arrival decided cluster-wide: swallowed if a departure is pending on this node or
     /// claimed in Redis by any node.
     async fn arrive_shared(&self, key: PendingKey, event: WebhookEvent) {
-        if self.delay.cancel(&key) {
-            return;
+        match self.delay.cancel(&key) {
+            Some(Claim::Local(_)) => return,
+            Some(Claim::Shared(k)) => {
+                // This node's own departure: out of the queue here, and the claim in Redis
+                // goes too (best effort; it expires anyway).
+                if let Some(mut con) = self.cluster.as_ref().and_then(|c| c.cmd()) {
+                    let _: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
+                }
+                return;
+            }
+            None => {}
         }
         if let Some((k, mut con)) = self.shared_key(&key) {
             let deleted: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
@@ -433,10 +459,48 @@ impl Webhooks {
         }
     }
 
-    /// A channel's subscriber count changed (cluster-wide in a cluster).
+    /// A channel's subscriber count changed (cluster-wide in a cluster). Sent at once
+    /// if the channel sent none in the last [`COUNT_WEBHOOK_EVERY`], else the latest
+    /// count is sent when that window ends (if it changed and is not 0).
     pub fn subscription_count(&self, channel: &ChannelName, count: u64) {
-        if self.wants(WebhookKind::SubscriptionCount) && count > 0 {
-            self.emit(WebhookEvent::subscription_count(channel.as_str(), count));
+        if !self.wants(WebhookKind::SubscriptionCount) {
+            return;
+        }
+        if self.stopping() {
+            if count > 0 {
+                self.emit(WebhookEvent::subscription_count(channel.as_str(), count));
+            }
+            return;
+        }
+        match self.counts.offer(channel, count, Instant::now()) {
+            Offer::Send(c) => self.emit(WebhookEvent::subscription_count(channel.as_str(), c)),
+            Offer::Held => {}
+            Offer::Full => {
+                for t in self.targets.iter().filter(|t| t.events.contains(WebhookKind::SubscriptionCount)) {
+                    t.endpoint.dropped("throttle_full", 1);
+                }
+            }
+        }
+    }
+
+    /// The `subscription_count` timer: sends the latest count of each channel whose
+    /// window ended with a change.
+    async fn run_counts(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.counts.tick(Instant::now()) {
+                Tick::Ended(channel, Some(c)) => {
+                    self.emit(WebhookEvent::subscription_count(channel.as_str(), c));
+                }
+                Tick::Ended(_, None) => {}
+                Tick::Wait(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = stop.cancelled() => break,
+                },
+                Tick::Empty => tokio::select! {
+                    () = self.counts.wake.notified() => {}
+                    () = stop.cancelled() => break,
+                },
+            }
         }
     }
 }
