@@ -12,14 +12,33 @@ use common::*;
 use serde_json::Value;
 
 fn status(redis_url: &str, cluster: &str) -> (Option<i32>, Value) {
+    let cache = std::env::temp_dir().join(format!("rtc-console-e2e-cache-{}", std::process::id()));
+    status_cached(redis_url, cluster, &cache)
+}
+
+/// `rtc status --json` keeping its cache of known nodes in `cache` (XDG_CACHE_HOME).
+fn status_cached(redis_url: &str, cluster: &str, cache: &std::path::Path) -> (Option<i32>, Value) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"))
         .env_remove("RTC_CONFIG")
         .env_remove("RTC_ADMIN_TOKEN")
+        .env("XDG_CACHE_HOME", cache)
         .args(["status", "--json", "--redis-url", redis_url, "--cluster-name", cluster, "--token", ADMIN_TOKEN])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code(), v)
+}
+
+/// [`status_cached`] off the async runtime.
+async fn status_in(redis_url: &str, cluster: &str, cache: &std::path::Path) -> (Option<i32>, Value) {
+    let (url, cluster, cache) = (redis_url.to_string(), cluster.to_string(), cache.to_path_buf());
+    tokio::task::spawn_blocking(move || status_cached(&url, &cluster, &cache)).await.unwrap()
+}
+
+fn alerts_for<'a>(doc: &'a Value, code: &str, node: &str) -> Vec<&'a Value> {
+    doc["alerts"]
+        .as_array()
+        .map_or(Vec::new(), |v| v.iter().filter(|a| a["code"] == code && a["node"] == node).collect())
 }
 
 fn node<'a>(doc: &'a Value, id: &str) -> &'a Value {
@@ -115,5 +134,131 @@ async fn status_json_reports_each_node_and_notices_a_dead_one_and_a_growing_buff
     })
     .await;
     assert_eq!(code, Some(1), "an alert fires: {doc:#}");
+    drop(held);
+}
+
+/// Redis paused (SIGSTOP): `rtc status` still lists every node an earlier run saw, with
+/// the figures each node gives directly, and exits 1 (an alert), not 69. With no earlier
+/// run to remember, nothing is reachable: 69.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_during_a_redis_pause_polls_the_known_nodes_directly() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "blip", "node-a", &toml);
+    let b = Node::start(&redis.url(), "blip", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(a.connect().await);
+    }
+    held.push(b.connect().await);
+    let cache = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let cache_path = cache.path().to_path_buf();
+    eventually(Duration::from_secs(10), "status to report 2 + 1 sockets", || {
+        let (url, cache_path) = (url.clone(), cache_path.clone());
+        async move {
+            let (code, doc) = status_in(&url, "blip", &cache_path).await;
+            (code == Some(0) && node(&doc, "node-a")["connections"] == 2 && node(&doc, "node-b")["connections"] == 1)
+                .then_some(())
+        }
+    })
+    .await;
+
+    redis.signal("-STOP");
+    let (code, doc) = status_in(&url, "blip", cache.path()).await;
+    let empty = tempfile::tempdir().unwrap();
+    let (code_unknown, doc_unknown) = status_in(&url, "blip", empty.path()).await;
+    redis.signal("-CONT");
+
+    assert_eq!(code, Some(1), "an alert, not 'unavailable': {doc:#}");
+    assert_eq!(doc["source_reachable"], true, "{doc:#}");
+    assert!(doc["redis"]["error"].is_string(), "{doc:#}");
+    assert_eq!(node(&doc, "node-a")["connections"], 2, "{doc:#}");
+    assert_eq!(node(&doc, "node-b")["connections"], 1, "{doc:#}");
+    // The nodes answer; they say themselves that they are cut off from the bus.
+    assert_eq!(node(&doc, "node-a")["health"], "degraded", "{doc:#}");
+    assert_eq!(node(&doc, "node-b")["health"], "degraded", "{doc:#}");
+    assert_eq!(node(&doc, "node-a")["direct"], true, "{doc:#}");
+    assert!(doc["alerts"].as_array().unwrap().iter().any(|a| a["code"] == "redis_unreachable"), "{doc:#}");
+    assert!(doc["redis_down_secs"].is_number(), "{doc:#}");
+    // No earlier run, no nodes to poll: nothing is reachable.
+    assert_eq!(code_unknown, Some(69), "{doc_unknown:#}");
+    drop(held);
+}
+
+/// A node SIGSTOPped while events are published: its subscriber's output buffer, read
+/// from Redis's CLIENT LIST, grows between two `rtc status` runs although the node no
+/// longer answers, and an alert names it against Redis's soft limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_hung_nodes_buffer_from_redis_and_alerts_against_the_soft_limit() {
+    let redis = Redis::start().await;
+    let mut con = redis.con().await;
+    // A low soft limit (4 MiB for 60 s): the buffer crosses half of it quickly.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("pubsub 256mb 4mb 60")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "hung", "node-a", &toml);
+    let b = Node::start(&redis.url(), "hung", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let mut held = Vec::new();
+    let mut c = b.connect().await;
+    c.subscribe("prices").await;
+    held.push(c);
+    let cache = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let (_, before) = status_in(&url, "hung", cache.path()).await;
+    assert_eq!(node(&before, "node-b")["health"], "serving", "{before:#}");
+
+    b.signal("-STOP");
+    let payload = "x".repeat(9_000);
+    let batch: Vec<serde_json::Value> =
+        (0..10).map(|_| serde_json::json!({"channel": "prices", "name": "tick", "data": payload})).collect();
+    let api = a.api();
+    let omem = |min: u64| {
+        let con = con.clone();
+        move || {
+            let mut con = con.clone();
+            async move {
+                let list: String =
+                    redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub").query_async(&mut con).await.ok()?;
+                let line = list.lines().find(|l| l.contains("name=rtc:hung:node-b:sub"))?;
+                let omem: u64 = line.split_whitespace().find_map(|kv| kv.strip_prefix("omem="))?.parse().ok()?;
+                (omem > min).then_some(omem)
+            }
+        }
+    };
+    // The kernel's socket buffers take the first megabytes; then Redis's buffer grows.
+    for _ in 0..150 {
+        let (st, body) = api.call("POST", "/batch_events", Some(serde_json::json!({ "batch": batch })), &[]).await;
+        assert_eq!(st, 200, "{body}");
+    }
+    eventually(Duration::from_secs(10), "node B's buffer to pass 500 KB", omem(500_000)).await;
+    let (_, first) = status_in(&url, "hung", cache.path()).await;
+    let b1 = node(&first, "node-b")["pubsub"]["buffer_bytes"].as_u64().unwrap_or(0);
+    assert!(b1 > 500_000, "{first:#}");
+    for _ in 0..100 {
+        let (st, body) = api.call("POST", "/batch_events", Some(serde_json::json!({ "batch": batch })), &[]).await;
+        assert_eq!(st, 200, "{body}");
+    }
+    eventually(Duration::from_secs(10), "node B's buffer to pass 2.2 MB", omem(b1.max(2_200_000))).await;
+    let (code, second) = status_in(&url, "hung", cache.path()).await;
+    b.signal("-CONT");
+
+    let nb = node(&second, "node-b");
+    let b2 = nb["pubsub"]["buffer_bytes"].as_u64().unwrap_or(0);
+    assert!(b2 > b1, "the buffer grows in status --json: {b1} then {b2}: {second:#}");
+    assert_eq!(nb["pubsub"]["soft_limit_bytes"], 4 * 1024 * 1024, "{second:#}");
+    assert_eq!(nb["pubsub"]["trend"], "rising", "{second:#}");
+    let high = alerts_for(&second, "pubsub_buffer_high", "node-b");
+    assert_eq!(high.len(), 1, "an alert names node-b: {second:#}");
+    let msg = high[0]["message"].as_str().unwrap();
+    assert!(msg.contains("soft limit") && msg.contains("Redis cuts it in"), "{msg}");
+    assert_eq!(code, Some(1));
     drop(held);
 }

@@ -65,6 +65,10 @@ pub enum AlertKind {
     RedisShared,
     /// No node registered in the cluster.
     NoNodes,
+    /// A node's process restarted (new boot id or uptime reset).
+    NodeRestarted,
+    /// A pub/sub subscriber in Redis matches no registered node.
+    UnknownSubscriber,
 }
 
 impl AlertKind {
@@ -85,6 +89,8 @@ impl AlertKind {
             AlertKind::RedisUnreachable => "redis_unreachable",
             AlertKind::RedisShared => "redis_shared",
             AlertKind::NoNodes => "no_nodes",
+            AlertKind::NodeRestarted => "node_restarted",
+            AlertKind::UnknownSubscriber => "unknown_subscriber",
         }
     }
 }
@@ -112,7 +118,18 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     let mut out = Vec::new();
     if let Some(redis) = &snap.redis {
         if let Some(e) = &redis.error {
-            out.push(alert(AlertKind::RedisUnreachable, Severity::Critical, None, format!("redis unreachable: {e}")));
+            let secs = redis.down_since_ms.map_or(0, |since| snap.taken_ms.saturating_sub(since) / 1000);
+            let direct = nodes.iter().filter(|n| n.direct && n.health.is_live()).count();
+            out.push(alert(
+                AlertKind::RedisUnreachable,
+                Severity::Critical,
+                None,
+                format!(
+                    "redis unreachable for {}: {e}; {direct} of {} known nodes answer directly",
+                    units::duration(secs),
+                    nodes.len()
+                ),
+            ));
         } else {
             if nodes.is_empty() {
                 out.push(alert(
@@ -120,6 +137,20 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
                     Severity::Warning,
                     None,
                     "no node registered in this cluster".to_string(),
+                ));
+            }
+            for sub in &redis.other_subscribers {
+                let name =
+                    if sub.name.is_empty() { "an unnamed client".to_string() } else { format!("'{}'", sub.name) };
+                out.push(alert(
+                    AlertKind::UnknownSubscriber,
+                    Severity::Info,
+                    None,
+                    format!(
+                        "pub/sub subscriber {name} at {} matches no registered node (buffer {})",
+                        sub.addr,
+                        units::bytes(sub.omem)
+                    ),
                 ));
             }
             if redis.keyspace.foreign > 0 {
@@ -143,8 +174,75 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     out
 }
 
+/// When Redis would cut the subscriber, for alert texts: `; Redis cuts it in ~40s at
+/// this rate`.
+fn cut_clause(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s <= 0.0 => "; Redis is about to cut it".to_string(),
+        Some(s) => format!("; Redis cuts it in ~{} at this rate", units::duration(s.ceil() as u64)),
+        None => String::new(),
+    }
+}
+
+/// The pub/sub buffer Redis holds for a node's subscriber: high against the soft limit,
+/// or growing for longer than the threshold.
+fn buffer_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
+    let id = Some(n.id.as_str());
+    let Some(p) = &n.pubsub else { return };
+    let mut high = false;
+    if let (Some(f), Some(b), Some(l)) = (p.buffer_fraction, p.buffer_bytes, p.limit_bytes) {
+        if f >= t.buffer_fraction {
+            high = true;
+            let which = if p.soft_limit_bytes == Some(l) { "soft limit" } else { "limit" };
+            out.push(alert(
+                AlertKind::PubsubBufferHigh,
+                if f >= 0.8 { Severity::Critical } else { Severity::Warning },
+                id,
+                format!(
+                    "{}: pub/sub buffer {} of the {} {which} ({}){}",
+                    n.id,
+                    units::bytes(b),
+                    units::bytes(l),
+                    units::percent(f),
+                    cut_clause(p.secs_to_cut)
+                ),
+            ));
+        }
+    }
+    if p.growing_secs > t.buffer_growing_secs {
+        let size = p.buffer_bytes.map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
+        let rate = p
+            .growth_bytes_per_s
+            .filter(|r| *r > 0.0)
+            .map_or(String::new(), |r| format!(", +{}/s", units::bytes(r as u64)));
+        out.push(alert(
+            AlertKind::PubsubBufferGrowing,
+            Severity::Warning,
+            id,
+            format!(
+                "{}: pub/sub buffer growing for {} (now {size}{rate}): the node reads slower than Redis sends{}",
+                n.id,
+                units::duration(p.growing_secs as u64),
+                if high { String::new() } else { cut_clause(p.secs_to_cut) }
+            ),
+        ));
+    }
+}
+
 fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     let id = Some(n.id.as_str());
+    // Redis's side of the bus is judged whether or not the node answers.
+    buffer_alerts(n, t, out);
+    if let Some(r) = &n.restart {
+        let prev =
+            if r.previous_boot_id.is_empty() { String::new() } else { format!(" (was boot {})", r.previous_boot_id) };
+        out.push(alert(
+            AlertKind::NodeRestarted,
+            Severity::Info,
+            id,
+            format!("{}: restarted{prev}, up {}", n.id, units::duration(n.uptime_secs)),
+        ));
+    }
     match n.health {
         Health::Stale => {
             out.push(alert(
@@ -222,35 +320,6 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     }
 
     if let Some(p) = &n.pubsub {
-        if let (Some(f), Some(b), Some(l)) = (p.buffer_fraction, p.buffer_bytes, p.limit_bytes) {
-            if f >= t.buffer_fraction {
-                out.push(alert(
-                    AlertKind::PubsubBufferHigh,
-                    if f >= 0.8 { Severity::Critical } else { Severity::Warning },
-                    id,
-                    format!(
-                        "{}: pub/sub buffer {} of {} limit ({}); Redis drops the node at the limit",
-                        n.id,
-                        units::bytes(b),
-                        units::bytes(l),
-                        units::percent(f)
-                    ),
-                ));
-            }
-        }
-        if p.growing_secs > t.buffer_growing_secs {
-            let size = p.buffer_bytes.map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
-            out.push(alert(
-                AlertKind::PubsubBufferGrowing,
-                Severity::Warning,
-                id,
-                format!(
-                    "{}: pub/sub buffer growing for {} (now {size}): the node reads slower than Redis sends",
-                    n.id,
-                    units::duration(p.growing_secs as u64)
-                ),
-            ));
-        }
         if p.lag_ms >= t.pubsub_lag_ms {
             out.push(alert(
                 AlertKind::PubsubLagHigh,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use crate::model::{self, NodeStats};
-use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample};
+use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample, Subscriber};
 
 /// Longest wait for one admin request: a node slower than this is shown as unreachable
 /// rather than stalling the whole poll.
@@ -208,7 +208,8 @@ impl RegistryReader {
         let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
         let keyspace = self.sample_keys(&mut conn).await?;
 
-        let nodes = ids
+        let mut matched: Vec<String> = Vec::new();
+        let nodes: Vec<NodeSample> = ids
             .into_iter()
             .zip(values)
             .map(|(id, value)| {
@@ -226,8 +227,9 @@ impl RegistryReader {
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| subscriber_name(&self.cluster, &id));
                 let pubsub_omem = subscribers.iter().find(|c| c.name == name).map(|c| c.omem);
+                matched.push(name);
                 let url = stats.as_ref().map(|s| s.advertise_url.clone()).filter(|u| !u.is_empty());
-                NodeSample { id, url, stats, problem, pubsub_omem }
+                NodeSample { id, url, stats, problem, pubsub_omem, ..NodeSample::default() }
             })
             .collect();
         let redis = RedisSample {
@@ -237,6 +239,8 @@ impl RegistryReader {
             pubsub_clients: subscribers.len() as u64,
             pubsub_limit: limit,
             keyspace,
+            other_subscribers: unmatched_subscribers(&subscribers, &matched),
+            down_since_ms: None,
         };
         Ok((nodes, redis))
     }
@@ -265,6 +269,14 @@ impl RegistryReader {
     }
 }
 
+/// Subscribers whose name is none of `matched` (the registered nodes' subscribers).
+pub fn unmatched_subscribers(list: &[ClientEntry], matched: &[String]) -> Vec<Subscriber> {
+    list.iter()
+        .filter(|c| !matched.contains(&c.name))
+        .map(|c| Subscriber { name: c.name.clone(), addr: c.addr.clone(), omem: c.omem })
+        .collect()
+}
+
 /// The conventional `CLIENT SETNAME` of a node's subscriber connection.
 pub fn subscriber_name(cluster: &str, node_id: &str) -> String {
     format!("rtc:{cluster}:{node_id}:sub")
@@ -277,6 +289,8 @@ pub struct ClientEntry {
     pub name: String,
     /// `omem=`: output buffer memory, bytes.
     pub omem: u64,
+    /// `addr=`: the client's address.
+    pub addr: String,
 }
 
 /// Parses `CLIENT LIST` output (one client per line, `key=value` fields).
@@ -284,10 +298,12 @@ pub fn parse_client_list(text: &str) -> Vec<ClientEntry> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let mut entry = ClientEntry { name: String::new(), omem: 0 };
+            let mut entry = ClientEntry { name: String::new(), omem: 0, addr: String::new() };
             for field in line.split_whitespace() {
                 if let Some(v) = field.strip_prefix("name=") {
                     entry.name = v.to_string();
+                } else if let Some(v) = field.strip_prefix("addr=") {
+                    entry.addr = v.to_string();
                 } else if let Some(v) = field.strip_prefix("omem=") {
                     entry.omem = v.parse().unwrap_or(0);
                 }
@@ -361,7 +377,12 @@ mod tests {
                     id=6 addr=127.0.0.1:5001 fd=9 name= age=1 flags=P omem=0 cmd=subscribe\n";
         let list = parse_client_list(text);
         assert_eq!(list.len(), 2);
-        assert_eq!(list[0], ClientEntry { name: "rtc:prod:node-1:sub".into(), omem: 1_048_576 });
+        assert_eq!(
+            list[0],
+            ClientEntry { name: "rtc:prod:node-1:sub".into(), omem: 1_048_576, addr: "127.0.0.1:5000".into() }
+        );
+        let other = unmatched_subscribers(&list, &["rtc:prod:node-1:sub".to_string()]);
+        assert_eq!(other, vec![Subscriber { name: String::new(), addr: "127.0.0.1:5001".into(), omem: 0 }]);
         assert_eq!(list[1].name, "");
     }
 

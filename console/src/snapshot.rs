@@ -17,7 +17,7 @@ pub struct ClusterSnapshot {
 }
 
 /// One node as seen in one poll.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NodeSample {
     /// Node id (registry id, or the URL in `--node` mode until the node answers).
     pub id: String,
@@ -30,6 +30,24 @@ pub struct NodeSample {
     /// Output buffer of the node's subscriber connection as Redis reports it (`omem`),
     /// bytes; `None` when unknown (no Redis, or the connection is not listed).
     pub pubsub_omem: Option<u64>,
+    /// Whether `stats` was read from the node's own admin endpoint because the registry
+    /// could not be read (Redis down): the console polls every node it has seen.
+    pub direct: bool,
+    /// The subscriber buffer an earlier poll or run saw: (bytes, unix ms). Lets a
+    /// one-shot command tell a growing buffer from a large one.
+    pub omem_before: Option<(u64, u64)>,
+    /// Set when this node's process changed (new boot id, or uptime went back) since
+    /// the console last saw it.
+    pub restart: Option<RestartMark>,
+}
+
+/// A restart the console noticed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RestartMark {
+    /// When it was noticed, unix ms (console clock).
+    pub noticed_ms: u64,
+    /// The boot id before the restart.
+    pub previous_boot_id: String,
 }
 
 /// Why a node's stats are missing from a snapshot.
@@ -60,6 +78,23 @@ pub struct RedisSample {
     pub pubsub_limit: Option<BufferLimit>,
     /// A bounded sample of the keyspace.
     pub keyspace: KeySample,
+    /// When the console first failed to read Redis in the current outage, unix ms;
+    /// `None` while Redis answers.
+    pub down_since_ms: Option<u64>,
+    /// Pub/sub subscribers whose connection name matches no registered node (a node of
+    /// another version, a leftover process), with their output buffers.
+    pub other_subscribers: Vec<Subscriber>,
+}
+
+/// A pub/sub client as Redis lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subscriber {
+    /// `CLIENT SETNAME` of the connection (empty when unnamed).
+    pub name: String,
+    /// `addr=`: the client's address.
+    pub addr: String,
+    /// Output buffer, bytes (`omem`).
+    pub omem: u64,
 }
 
 /// Redis's `client-output-buffer-limit` for one client class.
@@ -74,9 +109,10 @@ pub struct BufferLimit {
 }
 
 impl BufferLimit {
-    /// The limit a buffer is judged against: the hard limit, else the soft one.
+    /// The limit a buffer is judged against: the soft one (Redis disconnects a subscriber
+    /// that stays above it for `soft_secs`), else the hard one.
     pub fn effective(&self) -> Option<u64> {
-        [self.hard_bytes, self.soft_bytes].into_iter().find(|&b| b > 0)
+        [self.soft_bytes, self.hard_bytes].into_iter().find(|&b| b > 0)
     }
 }
 
@@ -94,12 +130,10 @@ pub struct KeySample {
 }
 
 impl ClusterSnapshot {
-    /// Whether the source itself answered: Redis was readable, or at least one
-    /// `--node` returned stats. `false` means the console sees nothing (exit 69).
+    /// Whether the source itself answered: Redis was readable, or at least one node
+    /// returned stats (a `--node`, or a known node polled directly while Redis is down).
+    /// `false` means the console sees nothing (exit 69).
     pub fn source_reachable(&self) -> bool {
-        match &self.redis {
-            Some(r) => r.error.is_none(),
-            None => self.nodes.iter().any(|n| n.stats.is_some()),
-        }
+        self.redis.as_ref().is_some_and(|r| r.error.is_none()) || self.nodes.iter().any(|n| n.stats.is_some())
     }
 }

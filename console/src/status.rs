@@ -70,7 +70,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     };
     let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
     let figures = rt.block_on(async {
-        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?;
+        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?.with_cache(&resolved.source);
         let mut tracker = Tracker::new(thresholds);
         let first = collector.collect_once().await;
         let mut figures = tracker.ingest(&first);
@@ -121,6 +121,7 @@ struct StatusJson<'a> {
     nodes: &'a [NodeFigures],
     channels: &'a [ChannelFigures],
     redis: Option<&'a RedisSample>,
+    redis_down_secs: Option<f64>,
 }
 
 /// Renders `--json`: one pretty-printed object with stable snake_case keys.
@@ -137,6 +138,7 @@ pub fn render_json(f: &ClusterFigures, source: &Source) -> String {
         nodes: &f.nodes,
         channels: &f.channels,
         redis: f.redis.as_ref(),
+        redis_down_secs: f.redis_down_secs,
     };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
@@ -148,7 +150,12 @@ pub fn link_summary(f: &ClusterFigures) -> String {
     let mut s = format!("{}/{} nodes", f.totals.nodes_up, f.totals.nodes_total);
     if let Some(r) = &f.redis {
         match &r.error {
-            Some(_) => s.push_str(" · redis DOWN"),
+            Some(_) => {
+                let secs = f.redis_down_secs.unwrap_or(0.0) as u64;
+                s.push_str(&format!(" · redis DOWN {}", units::duration(secs)));
+                let direct = f.nodes.iter().filter(|n| n.direct && n.health.is_live()).count();
+                s.push_str(&format!(" · {direct} polled directly"));
+            }
             None => s.push_str(" · redis ok"),
         }
     }
@@ -169,7 +176,8 @@ pub fn state_cell(n: &NodeFigures) -> String {
 pub fn buffer_cell(n: &NodeFigures) -> String {
     match &n.pubsub {
         None => "–".to_string(),
-        Some(_) if !n.health.is_live() => "–".to_string(),
+        // Redis's figure is shown for a node that does not answer too: that is when it grows.
+        Some(p) if !n.health.is_live() && p.buffer_bytes.is_none() => "–".to_string(),
         Some(p) => match (p.buffer_bytes, p.limit_bytes) {
             (Some(b), Some(l)) => format!("{}/{}{}", units::bytes(b), units::bytes(l), p.trend.arrow()),
             (Some(b), None) => format!("{}{}", units::bytes(b), p.trend.arrow()),

@@ -94,6 +94,7 @@ fn sample(id: &str, stats: Option<NodeStats>, omem: Option<u64>) -> NodeSample {
         problem: if stats.is_some() { None } else { Some(NodeProblem::Expired) },
         stats,
         pubsub_omem: omem,
+        ..NodeSample::default()
     }
 }
 
@@ -111,6 +112,7 @@ pub fn redis(shared: bool) -> RedisSample {
             examples: if shared { vec!["laravel_cache:user:17".into(), "queues:default".into()] } else { Vec::new() },
             complete: true,
         },
+        ..RedisSample::default()
     }
 }
 
@@ -168,6 +170,7 @@ pub fn standalone(i: u64) -> ClusterSnapshot {
                 stats: Some(a),
                 problem: None,
                 pubsub_omem: None,
+                ..NodeSample::default()
             },
             NodeSample {
                 id: "127.0.0.1:6002".into(),
@@ -175,6 +178,7 @@ pub fn standalone(i: u64) -> ClusterSnapshot {
                 stats: None,
                 problem: Some(NodeProblem::Unreachable("cannot connect".into())),
                 pubsub_omem: None,
+                ..NodeSample::default()
             },
         ],
         redis: None,

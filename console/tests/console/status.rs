@@ -54,7 +54,10 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(node["id"], "node-3");
     assert_eq!(node["health"], "serving");
     assert_eq!(node["pubsub"]["trend"], "rising");
-    assert_eq!(node["pubsub"]["limit_bytes"], 33_554_432);
+    // Judged against Redis's soft limit, which disconnects first; both are listed.
+    assert_eq!(node["pubsub"]["limit_bytes"], 8_388_608);
+    assert_eq!(node["pubsub"]["hard_limit_bytes"], 33_554_432);
+    assert_eq!(node["pubsub"]["soft_limit_secs"], 60);
     assert_eq!(v["nodes"][4]["health"], "stale");
     assert_eq!(v["alerts"][0]["code"], "over_planning_line");
     assert_eq!(v["alerts"][0]["severity"], "critical");

@@ -97,7 +97,7 @@ const COLS: &[Col] = &[
     },
     Col {
         title: "PUBSUB",
-        width: 9,
+        width: 10,
         prio: 1,
         right: true,
         node: buffer,
@@ -256,7 +256,19 @@ fn buffer(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
         Some(p) if p.growing_secs > c.t.buffer_growing_secs => c.theme.warn(),
         Some(_) => c.theme.text(),
     };
-    Line::styled(buffer_cell(n), style)
+    Line::styled(compact_buffer(n), style)
+}
+
+/// The buffer for a 10-column cell: bytes and the share of Redis's soft limit
+/// (`9.0M 112%↑`), the bytes alone when the limit is unknown.
+fn compact_buffer(n: &NodeFigures) -> String {
+    match n.pubsub.as_ref().and_then(|p| Some((p.buffer_bytes?, p))) {
+        Some((b, p)) => match p.buffer_fraction {
+            Some(f) => format!("{} {}{}", units::bytes(b), units::percent(f), p.trend.arrow()),
+            None => format!("{}{}", units::bytes(b), p.trend.arrow()),
+        },
+        None => buffer_cell(n),
+    }
 }
 
 fn loop_lag(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
