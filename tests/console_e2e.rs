@@ -262,3 +262,65 @@ async fn status_reads_a_hung_nodes_buffer_from_redis_and_alerts_against_the_soft
     assert_eq!(code, Some(1));
     drop(held);
 }
+
+/// A node drained through its admin API exits and is listed `drained` (info), not
+/// `down`; the timeline says so. A node SIGKILLed and started again with the same id is
+/// `serving` with a restart alert, and the timeline says it did not exit cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drained_node_is_drained_not_down_and_a_killed_and_restarted_node_is_marked() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "life", "node-a", &toml);
+    let mut b = Node::start(&redis.url(), "life", "node-b", &toml);
+    let mut c = Node::start(&redis.url(), "life", "node-c", &toml);
+    wait_joined(&[&a, &b, &c]).await;
+    let cache = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let (_, before) = status_in(&url, "life", cache.path()).await;
+    assert_eq!(node(&before, "node-c")["health"], "serving", "{before:#}");
+
+    // Drain node B (no sockets: it exits at once).
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/admin/drain", b.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    eventually(Duration::from_secs(30), "node B to exit after its drain", || {
+        let exited = b.child_try_wait().is_some();
+        async move { exited.then_some(()) }
+    })
+    .await;
+    // SIGKILL node C and start it again with the same id.
+    c.kill();
+    let c2 = Node::start(&redis.url(), "life", "node-c", &toml);
+    wait_joined(&[&a, &c2]).await;
+
+    let cache_path = cache.path().to_path_buf();
+    let (code, doc) = eventually(Duration::from_secs(20), "node B drained and node C restarted", || {
+        let (url, cache_path) = (url.clone(), cache_path.clone());
+        async move {
+            let (code, doc) = status_in(&url, "life", &cache_path).await;
+            (node(&doc, "node-b")["health"] == "drained" && node(&doc, "node-c")["health"] == "serving")
+                .then_some((code, doc))
+        }
+    })
+    .await;
+    let drained = alerts_for(&doc, "node_drained", "node-b");
+    assert_eq!(drained.len(), 1, "{doc:#}");
+    assert_eq!(drained[0]["severity"], "info");
+    assert!(alerts_for(&doc, "node_stale", "node-b").is_empty(), "not down: {doc:#}");
+    let restarted = alerts_for(&doc, "node_restarted", "node-c");
+    assert_eq!(restarted.len(), 1, "a restart alert: {doc:#}");
+    assert!(node(&doc, "node-c")["restart"]["previous_boot_id"].is_string(), "{doc:#}");
+    assert_eq!(code, Some(0), "drained and restarted nodes are information, not failures: {doc:#}");
+    // The timeline, newest first: node C restarted without a clean exit, node B drained.
+    let timeline = doc["timeline"].as_array().unwrap();
+    let entry = |node: &str, kind: &str| timeline.iter().find(|e| e["node"] == node && e["kind"] == kind).cloned();
+    let restart = entry("node-c", "restarted").unwrap_or_else(|| panic!("{doc:#}"));
+    assert!(restart["detail"].as_str().unwrap().contains("no clean exit"), "{restart}");
+    assert!(entry("node-b", "drain_finished").is_some(), "{doc:#}");
+    assert!(entry("node-a", "started").is_some(), "{doc:#}");
+}

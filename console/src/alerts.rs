@@ -67,6 +67,8 @@ pub enum AlertKind {
     NoNodes,
     /// A node's process restarted (new boot id or uptime reset).
     NodeRestarted,
+    /// A node drained and exited.
+    NodeDrained,
     /// A pub/sub subscriber in Redis matches no registered node.
     UnknownSubscriber,
 }
@@ -90,6 +92,7 @@ impl AlertKind {
             AlertKind::RedisShared => "redis_shared",
             AlertKind::NoNodes => "no_nodes",
             AlertKind::NodeRestarted => "node_restarted",
+            AlertKind::NodeDrained => "node_drained",
             AlertKind::UnknownSubscriber => "unknown_subscriber",
         }
     }
@@ -245,12 +248,18 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     }
     match n.health {
         Health::Stale => {
+            let why = n.problem.as_deref().unwrap_or("registry key expired");
             out.push(alert(
                 AlertKind::NodeStale,
                 Severity::Critical,
                 id,
-                format!("{}: stale, no heartbeat (registry key expired)", n.id),
+                format!("{}: down, no heartbeat and no drain ({why})", n.id),
             ));
+            return;
+        }
+        Health::Drained => {
+            let what = n.problem.as_deref().unwrap_or("drained and exited");
+            out.push(alert(AlertKind::NodeDrained, Severity::Info, id, format!("{}: {what}", n.id)));
             return;
         }
         Health::Unreachable => {

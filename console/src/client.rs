@@ -207,6 +207,9 @@ impl RegistryReader {
         let info_server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
         let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
         let keyspace = self.sample_keys(&mut conn).await?;
+        let expired: Vec<&String> = ids.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(id, _)| id).collect();
+        let mut exits = read_exit_markers(&mut conn, &self.cluster, &expired).await?;
+        let timeline = read_timeline(&mut conn, &self.cluster, TIMELINE_ENTRIES).await?;
 
         let mut matched: Vec<String> = Vec::new();
         let nodes: Vec<NodeSample> = ids
@@ -229,7 +232,8 @@ impl RegistryReader {
                 let pubsub_omem = subscribers.iter().find(|c| c.name == name).map(|c| c.omem);
                 matched.push(name);
                 let url = stats.as_ref().map(|s| s.advertise_url.clone()).filter(|u| !u.is_empty());
-                NodeSample { id, url, stats, problem, pubsub_omem, ..NodeSample::default() }
+                let exit = exits.remove(&id);
+                NodeSample { id, url, stats, problem, pubsub_omem, exit, ..NodeSample::default() }
             })
             .collect();
         let redis = RedisSample {
@@ -241,6 +245,7 @@ impl RegistryReader {
             keyspace,
             other_subscribers: unmatched_subscribers(&subscribers, &matched),
             down_since_ms: None,
+            timeline,
         };
         Ok((nodes, redis))
     }
@@ -267,6 +272,62 @@ impl RegistryReader {
         }
         Ok(sample)
     }
+}
+
+/// Timeline entries read per poll.
+pub const TIMELINE_ENTRIES: usize = 50;
+
+/// The exit markers ([`model::ExitMarker`]) of nodes whose registry entry expired.
+async fn read_exit_markers(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    ids: &[&String],
+) -> redis::RedisResult<std::collections::BTreeMap<String, model::ExitMarker>> {
+    if ids.is_empty() {
+        return Ok(std::collections::BTreeMap::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|id| model::exit_marker_key(cluster, id)).collect();
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
+    Ok(ids.iter().zip(values).filter_map(|(id, v)| Some(((*id).clone(), serde_json::from_str(&v?).ok()?))).collect())
+}
+
+/// The latest `count` entries of the cluster's timeline stream, newest first.
+///
+/// # Errors
+/// A Redis error (a missing stream is an empty timeline).
+pub async fn read_timeline(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<model::TimelineEntry>> {
+    let raw: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        .arg(model::timeline_key(cluster))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(raw.into_iter().map(|(id, fields)| timeline_entry(&id, &fields)).collect())
+}
+
+/// One stream entry: `1700000000000-0` and `[node, n1, kind, started, detail, …]`.
+pub fn timeline_entry(id: &str, fields: &[String]) -> model::TimelineEntry {
+    let mut e = model::TimelineEntry {
+        ts_ms: id.split('-').next().and_then(|t| t.parse().ok()).unwrap_or(0),
+        ..model::TimelineEntry::default()
+    };
+    for kv in fields.chunks(2) {
+        if let [k, v] = kv {
+            match k.as_str() {
+                "node" => e.node.clone_from(v),
+                "kind" => e.kind.clone_from(v),
+                "detail" => e.detail.clone_from(v),
+                _ => {}
+            }
+        }
+    }
+    e
 }
 
 /// Subscribers whose name is none of `matched` (the registered nodes' subscribers).

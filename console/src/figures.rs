@@ -20,6 +20,9 @@ const GROWTH_WINDOW_MS: u64 = 30_000;
 /// one Reverb process is known to hold before its event loop falls behind.
 pub const DEFAULT_PLANNING_LINE: u64 = 12_000;
 
+/// How long a drained node stays listed after it exited (milliseconds).
+pub const DRAINED_LISTED_MS: u64 = 120_000;
+
 /// The judgement calls behind the alerts. Defaults are the brief's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Thresholds {
@@ -67,7 +70,12 @@ pub enum Health {
     Cordoned,
     /// Serving locally but cut off from the cluster bus.
     Degraded,
-    /// Registered but no longer heartbeating.
+    /// Exited at the end of a drain (its exit marker says so): expected, not a failure.
+    /// Listed for [`DRAINED_LISTED_MS`] after it exited, then dropped.
+    Drained,
+    /// Registered but no longer heartbeating, without having drained: down until it is
+    /// reaped or comes back.
+    #[serde(rename = "down")]
     Stale,
     /// Its admin endpoint does not answer.
     Unreachable,
@@ -85,6 +93,7 @@ impl Health {
             Health::Draining => "◐",
             Health::Cordoned => "◑",
             Health::Degraded => "◆",
+            Health::Drained => "◌",
             Health::Stale | Health::Unreachable => "✖",
             Health::Unknown => "?",
         }
@@ -98,7 +107,8 @@ impl Health {
             Health::Draining => "draining",
             Health::Cordoned => "cordoned",
             Health::Degraded => "degraded",
-            Health::Stale => "stale",
+            Health::Drained => "drained",
+            Health::Stale => "down",
             Health::Unreachable => "down",
             Health::Unknown => "unknown",
         }
@@ -106,7 +116,7 @@ impl Health {
 
     /// Whether the figures shown are a live reading (not last-known values).
     pub fn is_live(self) -> bool {
-        !matches!(self, Health::Stale | Health::Unreachable)
+        !matches!(self, Health::Stale | Health::Unreachable | Health::Drained)
     }
 }
 
@@ -442,6 +452,11 @@ impl Tracker {
         let limit = snap.redis.as_ref().and_then(|r| r.pubsub_limit);
         let mut nodes = Vec::with_capacity(snap.nodes.len());
         for sample in &snap.nodes {
+            let drained = drained_marker(sample);
+            if drained.is_some_and(|m| snap.taken_ms.saturating_sub(m.at_ms) > DRAINED_LISTED_MS) {
+                // Drained and gone a while: no longer part of the picture.
+                continue;
+            }
             let mem = self.nodes.entry(sample.id.clone()).or_default();
             let (health, problem) = match (&sample.stats, &sample.problem) {
                 (Some(cur), _) if cur.ts_ms == 0 => {
@@ -454,7 +469,14 @@ impl Tracker {
                     observe(mem, cur, snap.taken_ms);
                     (health_of(cur), None)
                 }
-                (None, Some(NodeProblem::Expired)) => (Health::Stale, Some("registry key expired".to_string())),
+                (None, Some(NodeProblem::Expired)) => match (&drained, &sample.exit) {
+                    (Some(m), _) => (
+                        Health::Drained,
+                        Some(format!("drained and exited {}s ago", snap.taken_ms.saturating_sub(m.at_ms) / 1000)),
+                    ),
+                    (None, Some(_)) => (Health::Stale, Some("stopped without a drain".to_string())),
+                    (None, None) => (Health::Stale, Some("registry key expired".to_string())),
+                },
                 (None, Some(NodeProblem::Unreachable(e))) => (Health::Unreachable, Some(e.clone())),
                 (None, Some(NodeProblem::Undecodable(e))) => (Health::Unknown, Some(e.clone())),
                 (None, None) => (Health::Unknown, None),
@@ -541,6 +563,14 @@ impl Tracker {
         });
         out
     }
+}
+
+/// The sample's exit marker when it says the node drained and exited.
+fn drained_marker(sample: &crate::snapshot::NodeSample) -> Option<&crate::model::ExitMarker> {
+    if sample.stats.is_some() {
+        return None;
+    }
+    sample.exit.as_ref().filter(|m| m.drained)
 }
 
 /// Records fresh stats: rates against the previous report of the same process.

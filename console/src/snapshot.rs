@@ -39,6 +39,8 @@ pub struct NodeSample {
     /// Set when this node's process changed (new boot id, or uptime went back) since
     /// the console last saw it.
     pub restart: Option<RestartMark>,
+    /// The marker the node left when it stopped cleanly (registry entry expired).
+    pub exit: Option<crate::model::ExitMarker>,
 }
 
 /// A restart the console noticed.
@@ -84,6 +86,10 @@ pub struct RedisSample {
     /// Pub/sub subscribers whose connection name matches no registered node (a node of
     /// another version, a leftover process), with their output buffers.
     pub other_subscribers: Vec<Subscriber>,
+    /// The latest entries of the cluster's incident timeline, newest first (in JSON at
+    /// the top level, `timeline`).
+    #[serde(skip)]
+    pub timeline: Vec<crate::model::TimelineEntry>,
 }
 
 /// A pub/sub client as Redis lists it.

@@ -122,6 +122,7 @@ struct StatusJson<'a> {
     channels: &'a [ChannelFigures],
     redis: Option<&'a RedisSample>,
     redis_down_secs: Option<f64>,
+    timeline: &'a [crate::model::TimelineEntry],
 }
 
 /// Renders `--json`: one pretty-printed object with stable snake_case keys.
@@ -139,6 +140,7 @@ pub fn render_json(f: &ClusterFigures, source: &Source) -> String {
         channels: &f.channels,
         redis: f.redis.as_ref(),
         redis_down_secs: f.redis_down_secs,
+        timeline: f.redis.as_ref().map_or(&[], |r| r.timeline.as_slice()),
     };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
@@ -167,6 +169,9 @@ pub fn state_cell(n: &NodeFigures) -> String {
     match (&n.drain, n.health) {
         (Some(d), crate::figures::Health::Draining) => {
             format!("{} drain {}", n.health.glyph(), units::percent(d.progress))
+        }
+        _ if n.restart.is_some() && n.health.is_live() => {
+            format!("{} {} ↻", n.health.glyph(), n.health.label())
         }
         _ => format!("{} {}", n.health.glyph(), n.health.label()),
     }

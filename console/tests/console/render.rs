@@ -49,7 +49,7 @@ fn nodes_80x24() {
     // The planning-line marker, the over-the-line glyphs, the stale and draining rows.
     assert!(t.contains('┃'), "{t}");
     assert!(t.contains("12,480▲"), "{t}");
-    assert!(t.contains("✖ stale"), "{t}");
+    assert!(t.contains("✖ down"), "{t}");
     assert!(t.contains("◐ drain 42%"), "{t}");
     assert!(t.contains("node-3: pub/sub buffer growing for 14s"), "{t}");
 }

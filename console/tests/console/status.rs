@@ -58,7 +58,7 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(node["pubsub"]["limit_bytes"], 8_388_608);
     assert_eq!(node["pubsub"]["hard_limit_bytes"], 33_554_432);
     assert_eq!(node["pubsub"]["soft_limit_secs"], 60);
-    assert_eq!(v["nodes"][4]["health"], "stale");
+    assert_eq!(v["nodes"][4]["health"], "down");
     assert_eq!(v["alerts"][0]["code"], "over_planning_line");
     assert_eq!(v["alerts"][0]["severity"], "critical");
     assert_eq!(v["worst"], "critical");

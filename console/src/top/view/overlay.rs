@@ -60,7 +60,8 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         lines.push(Line::styled(" read-only: start with --write to drain from here", theme.dim()));
     }
     lines.push(Line::default());
-    lines.push(Line::from(" ● serving ○ starting ◐ draining ◆ degraded ✖ stale/down"));
+    lines.push(Line::from(" ● serving ○ starting ◐ draining ◑ cordoned ◆ degraded"));
+    lines.push(Line::from(" ◌ drained (exited after a drain) ✖ down ↻ restarted recently"));
     lines.push(Line::from(" ┃ planning line  ▓ past it  ! near  ▲ over  ↑ buffer rising"));
     let rect = centered(area, 66, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
