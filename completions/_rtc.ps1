@@ -122,6 +122,8 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Spread the reconnect hints over this many seconds (overrides the node''s window)')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most this many reconnect hints per second (overrides the node''s rate)')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Start the drain and return at once')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Drain even when the capacity check fails (survivors over the planning line, or the last serving node)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it would be refused)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

@@ -746,7 +746,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__drain)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --no-wait --timeout --window --rate --help --version"
+            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -115,6 +115,8 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --window 'Spread the reconnect hints over this many seconds (overrides the node''s window)'
             cand --rate 'At most this many reconnect hints per second (overrides the node''s rate)'
             cand --no-wait 'Start the drain and return at once'
+            cand --force 'Drain even when the capacity check fails (survivors over the planning line, or the last serving node)'
+            cand --dry-run 'Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it would be refused)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'

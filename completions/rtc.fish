@@ -108,6 +108,8 @@ complete -c rtc -n "__fish_rtc_using_subcommand drain" -l timeout -d 'Give up wa
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l window -d 'Spread the reconnect hints over this many seconds (overrides the node\'s window)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l rate -d 'At most this many reconnect hints per second (overrides the node\'s rate)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l no-wait -d 'Start the drain and return at once'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l force -d 'Drain even when the capacity check fails (survivors over the planning line, or the last serving node)'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l dry-run -d 'Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it would be refused)'
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -s h -l help -d 'Print help'
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -s V -l version -d 'Print version'
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r

@@ -98,6 +98,14 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     exit_for(&figures).into()
 }
 
+/// A node problem in a sentence.
+pub fn problem_text(p: &crate::snapshot::NodeProblem) -> String {
+    match p {
+        crate::snapshot::NodeProblem::Expired => "registry key expired".to_string(),
+        crate::snapshot::NodeProblem::Unreachable(e) | crate::snapshot::NodeProblem::Undecodable(e) => e.clone(),
+    }
+}
+
 fn source_label(source: &Source) -> String {
     match source {
         Source::Cluster { redis_url, cluster } => {
