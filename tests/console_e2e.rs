@@ -324,3 +324,37 @@ async fn drained_node_is_drained_not_down_and_a_killed_and_restarted_node_is_mar
     assert!(entry("node-b", "drain_finished").is_some(), "{doc:#}");
     assert!(entry("node-a", "started").is_some(), "{doc:#}");
 }
+
+/// The same user in a presence channel on two nodes is one member, as the HTTP API's
+/// `user_count` says (the nodes each count it locally).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_members_are_distinct_users_across_nodes() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "pres", "node-a", &toml);
+    let b = Node::start(&redis.url(), "pres", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let mut held = Vec::new();
+    for (node, user) in [(&a, "u1"), (&a, "u2"), (&b, "u1"), (&b, "u3")] {
+        let mut c = node.connect().await;
+        c.subscribe_presence("presence-room", user).await;
+        held.push(c);
+    }
+    let (_, api_info) = a.api().call("GET", "/channels/presence-room", None, &[("info", "user_count")]).await;
+    assert_eq!(api_info["user_count"], 3, "{api_info}");
+    let cache = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let cache_path = cache.path().to_path_buf();
+    let doc = eventually(Duration::from_secs(10), "status to list presence-room", || {
+        let (url, cache_path) = (url.clone(), cache_path.clone());
+        async move {
+            let (_, doc) = status_in(&url, "pres", &cache_path).await;
+            let ch = doc["channels"].as_array()?.iter().find(|c| c["name"] == "presence-room")?.clone();
+            (ch["nodes"] == 2 && node(&doc, "node-b")["presence_members"] == 2).then_some(doc)
+        }
+    })
+    .await;
+    let ch = doc["channels"].as_array().unwrap().iter().find(|c| c["name"] == "presence-room").unwrap();
+    assert_eq!(ch["members"], 3, "u1 on both nodes counts once: {doc:#}");
+    drop(held);
+}

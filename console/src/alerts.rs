@@ -69,6 +69,14 @@ pub enum AlertKind {
     NodeRestarted,
     /// A node drained and exited.
     NodeDrained,
+    /// Requests refused by a limit, rising.
+    LimitHits,
+    /// Sockets closed as slow consumers (4100), rising.
+    SlowConsumers,
+    /// Upgrades refused by a serving node, rising.
+    UpgradesRefused,
+    /// Bus messages dropped before publishing, rising.
+    PublishDropped,
     /// A pub/sub subscriber in Redis matches no registered node.
     UnknownSubscriber,
 }
@@ -93,6 +101,10 @@ impl AlertKind {
             AlertKind::NoNodes => "no_nodes",
             AlertKind::NodeRestarted => "node_restarted",
             AlertKind::NodeDrained => "node_drained",
+            AlertKind::LimitHits => "limit_hits",
+            AlertKind::SlowConsumers => "slow_consumers",
+            AlertKind::UpgradesRefused => "upgrades_refused",
+            AlertKind::PublishDropped => "publish_dropped",
             AlertKind::UnknownSubscriber => "unknown_subscriber",
         }
     }
@@ -232,6 +244,25 @@ fn buffer_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     }
 }
 
+/// Counters that only rise when something is refused or lost: a warning while they
+/// rise (non-zero rate between two reports).
+fn counter_alerts(n: &NodeFigures, out: &mut Vec<Alert>) {
+    let id = Some(n.id.as_str());
+    // A draining or cordoned node refuses upgrades on purpose.
+    let refusing = matches!(n.health, Health::Draining | Health::Cordoned);
+    let checks = [
+        (AlertKind::LimitHits, n.limit_hits_per_s, "requests refused by a limit", false),
+        (AlertKind::SlowConsumers, n.slow_consumers_per_s, "slow consumers closed (4100)", false),
+        (AlertKind::UpgradesRefused, n.upgrades_refused_per_s, "WebSocket upgrades refused", refusing),
+        (AlertKind::PublishDropped, n.publish_dropped_per_s, "bus messages dropped before publishing", false),
+    ];
+    for (kind, rate, what, expected) in checks {
+        if let Some(r) = rate.filter(|r| *r > 0.0 && !expected) {
+            out.push(alert(kind, Severity::Warning, id, format!("{}: {what}: {}/s", n.id, units::short(r))));
+        }
+    }
+}
+
 fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     let id = Some(n.id.as_str());
     // Redis's side of the bus is judged whether or not the node answers.
@@ -346,6 +377,7 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
             format!("{}: event loop {} late; pongs and fan-out fall behind", n.id, units::millis(n.loop_lag_ms)),
         ));
     }
+    counter_alerts(n, out);
     if let Some(d) = &n.drain {
         if d.forced > 0 {
             out.push(alert(

@@ -236,6 +236,7 @@ impl RegistryReader {
                 NodeSample { id, url, stats, problem, pubsub_omem, exit, ..NodeSample::default() }
             })
             .collect();
+        let presence_users = read_presence_users(&mut conn, &self.cluster, &nodes).await?;
         let redis = RedisSample {
             error: None,
             version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
@@ -246,6 +247,7 @@ impl RegistryReader {
             other_subscribers: unmatched_subscribers(&subscribers, &matched),
             down_since_ms: None,
             timeline,
+            presence_users,
         };
         Ok((nodes, redis))
     }
@@ -289,6 +291,35 @@ async fn read_exit_markers(
     let keys: Vec<String> = ids.iter().map(|id| model::exit_marker_key(cluster, id)).collect();
     let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
     Ok(ids.iter().zip(values).filter_map(|(id, v)| Some(((*id).clone(), serde_json::from_str(&v?).ok()?))).collect())
+}
+
+/// Distinct users of the presence channels among the nodes' top channels: the union of
+/// every node's member hash (`HKEYS`), as the HTTP API's `user_count`. At most 20
+/// channels per poll.
+async fn read_presence_users(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    nodes: &[NodeSample],
+) -> redis::RedisResult<Vec<((String, String), u64)>> {
+    let mut channels: Vec<(String, String)> = nodes
+        .iter()
+        .filter_map(|n| n.stats.as_ref())
+        .flat_map(|s| s.top_channels.iter().filter(|c| c.kind == "presence").map(|c| (c.app.clone(), c.name.clone())))
+        .collect();
+    channels.sort();
+    channels.dedup();
+    channels.truncate(20);
+    let mut out = Vec::with_capacity(channels.len());
+    for (app, channel) in channels {
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.cmd("HKEYS").arg(model::presence_key(cluster, &app, &channel, &n.id));
+        }
+        let lists: Vec<Vec<String>> = pipe.query_async(conn).await?;
+        let users: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
+        out.push(((app, channel), users.len() as u64));
+    }
+    Ok(out)
 }
 
 /// The latest `count` entries of the cluster's timeline stream, newest first.

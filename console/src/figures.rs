@@ -259,6 +259,14 @@ pub struct NodeFigures {
     pub auth_failures_per_s: Option<f64>,
     /// Pongs and pings received per second.
     pub pongs_per_s: Option<f64>,
+    /// Requests refused by a limit, per second.
+    pub limit_hits_per_s: Option<f64>,
+    /// Sockets closed as slow consumers (4100), per second.
+    pub slow_consumers_per_s: Option<f64>,
+    /// WebSocket upgrades refused (draining, admission control), per second.
+    pub upgrades_refused_per_s: Option<f64>,
+    /// Bus messages not published (queue full or Redis unreachable), per second.
+    pub publish_dropped_per_s: Option<f64>,
     /// Event-loop lag, ms.
     pub loop_lag_ms: f64,
     /// Open-file limit (the real ceiling on sockets).
@@ -312,6 +320,14 @@ pub struct Totals {
     pub auth_failures_per_s: Option<f64>,
     /// Sum over live nodes.
     pub pongs_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub limit_hits_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub slow_consumers_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub upgrades_refused_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub publish_dropped_per_s: Option<f64>,
     /// Worst over live nodes, ms.
     pub loop_lag_ms: f64,
     /// Largest pub/sub buffer among all nodes (a hung node's too), bytes.
@@ -329,7 +345,8 @@ pub struct ChannelFigures {
     pub kind: String,
     /// Subscribers (sum over nodes).
     pub subscribers: u64,
-    /// Presence members (sum of each node's local members).
+    /// Presence members: distinct users across the cluster (as the HTTP API's
+    /// `user_count`) when Redis was read, else the sum of each node's local members.
     pub members: u64,
     /// Frames out per second (sum over nodes).
     pub frames_out_per_s: Option<f64>,
@@ -403,6 +420,10 @@ struct Rates {
     auth_requests: f64,
     auth_failures: f64,
     pongs: f64,
+    limit_hits: f64,
+    slow_consumers: f64,
+    upgrades_refused: f64,
+    publish_dropped: f64,
 }
 
 impl Rates {
@@ -420,6 +441,13 @@ impl Rates {
             auth_requests: per(p.auth_requests, c.auth_requests),
             auth_failures: per(p.auth_failures, c.auth_failures),
             pongs: per(p.pongs, c.pongs),
+            limit_hits: per(p.limit_hits, c.limit_hits),
+            slow_consumers: per(p.slow_consumers, c.slow_consumers),
+            upgrades_refused: per(p.upgrades_refused, c.upgrades_refused),
+            publish_dropped: per(
+                prev.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
+                cur.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
+            ),
         }
     }
 
@@ -552,6 +580,15 @@ impl Tracker {
                 entry.nodes += 1;
                 if let Some(r) = rate {
                     entry.frames_out_per_s = Some(entry.frames_out_per_s.unwrap_or(0.0) + r);
+                }
+            }
+        }
+        // Distinct users, counted in Redis over every node's member hash: a user
+        // connected to two nodes is one member.
+        if let Some(r) = snap.redis.as_ref().filter(|r| r.error.is_none()) {
+            for (key, users) in &r.presence_users {
+                if let Some(c) = merged.get_mut(key) {
+                    c.members = *users;
                 }
             }
         }
@@ -778,6 +815,10 @@ fn node_figures(
         auth_requests_per_s: r.get(r.auth_requests),
         auth_failures_per_s: r.get(r.auth_failures),
         pongs_per_s: r.get(r.pongs),
+        limit_hits_per_s: r.get(r.limit_hits),
+        slow_consumers_per_s: r.get(r.slow_consumers),
+        upgrades_refused_per_s: r.get(r.upgrades_refused),
+        publish_dropped_per_s: r.get(r.publish_dropped),
         loop_lag_ms: s.loop_lag_ms,
         open_files_limit: s.open_files_limit,
         pubsub,
@@ -822,6 +863,10 @@ fn totals(nodes: &[NodeFigures]) -> Totals {
         auth_requests_per_s: sum(|n| n.auth_requests_per_s),
         auth_failures_per_s: sum(|n| n.auth_failures_per_s),
         pongs_per_s: sum(|n| n.pongs_per_s),
+        limit_hits_per_s: sum(|n| n.limit_hits_per_s),
+        slow_consumers_per_s: sum(|n| n.slow_consumers_per_s),
+        upgrades_refused_per_s: sum(|n| n.upgrades_refused_per_s),
+        publish_dropped_per_s: sum(|n| n.publish_dropped_per_s),
         loop_lag_ms: live.iter().map(|n| n.loop_lag_ms).fold(0.0, f64::max),
         max_buffer_bytes: nodes.iter().filter_map(|n| n.pubsub.as_ref()?.buffer_bytes).max(),
     }

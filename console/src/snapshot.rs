@@ -90,6 +90,10 @@ pub struct RedisSample {
     /// the top level, `timeline`).
     #[serde(skip)]
     pub timeline: Vec<crate::model::TimelineEntry>,
+    /// Distinct presence users per presence channel among the nodes' top channels,
+    /// counted over every node's member hash: ((app, channel), users).
+    #[serde(skip)]
+    pub presence_users: Vec<((String, String), u64)>,
 }
 
 /// A pub/sub client as Redis lists it.

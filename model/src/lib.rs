@@ -261,3 +261,9 @@ pub struct TimelineEntry {
     /// Details for the operator (version, previous boot id, durations, counts).
     pub detail: String,
 }
+
+/// Key of one node's presence members of a channel (a hash: user id → user info). The
+/// console unions these over the nodes to count distinct users, as the HTTP API does.
+pub fn presence_key(cluster: &str, app: &str, channel: &str, node_id: &str) -> String {
+    format!("rtc:{cluster}:pres:{app}:{channel}:{node_id}")
+}

@@ -260,3 +260,38 @@ fn headroom_check_spreads_the_node_over_live_survivors() {
     assert_eq!((h.busiest_after, h.ok), (5_500, true));
     assert!(drain_headroom(&f, "nope").is_none());
 }
+
+#[test]
+fn refusal_counters_become_rates_and_alert_while_rising() {
+    let mk = |i: u64, draining: bool| {
+        let mut s = stats("node-1", 1, i, 100);
+        s.counters.slow_consumers = 3 * i;
+        s.counters.limit_hits = 0;
+        s.counters.upgrades_refused = 50 * i;
+        if draining {
+            s.state = Some(rtc_console::model::NodeState::Draining);
+        }
+        ClusterSnapshot {
+            taken_ms: T0 + i * 1000,
+            nodes: vec![rtc_console::snapshot::NodeSample {
+                id: "node-1".into(),
+                stats: Some(s),
+                ..rtc_console::snapshot::NodeSample::default()
+            }],
+            redis: None,
+        }
+    };
+    let f = run(&[mk(0, false), mk(1, false)]);
+    let n = f.node("node-1").unwrap();
+    assert_eq!(
+        (n.slow_consumers_per_s, n.limit_hits_per_s, n.upgrades_refused_per_s),
+        (Some(3.0), Some(0.0), Some(50.0))
+    );
+    assert_eq!(f.totals.slow_consumers_per_s, Some(3.0));
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers, AlertKind::UpgradesRefused]);
+    let slow = f.alerts.iter().find(|a| a.kind == AlertKind::SlowConsumers).unwrap();
+    assert_eq!(slow.message, "node-1: slow consumers closed (4100): 3/s");
+    // A draining node refuses upgrades on purpose: no alert for that.
+    let f = run(&[mk(0, true), mk(1, true)]);
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers]);
+}
