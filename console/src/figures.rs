@@ -525,7 +525,10 @@ impl Tracker {
             let metric = sample
                 .pubsub_omem
                 .or_else(|| sample.stats.as_ref().filter(|_| health.is_live())?.pubsub.as_ref().map(|p| p.backlog));
-            if metric.is_none() {
+            let redis_down = snap.redis.as_ref().is_some_and(|r| r.error.is_some());
+            if redis_down {
+                // Redis's figure is unknown for now: keep the buffer's history as it was.
+            } else if metric.is_none() {
                 mem.trend = Trend::Steady;
                 mem.growing_since_ms = None;
                 mem.buffer = None;

@@ -190,7 +190,7 @@ pub fn buffer_cell(n: &NodeFigures) -> String {
     match &n.pubsub {
         None => "–".to_string(),
         // Redis's figure is shown for a node that does not answer too: that is when it grows.
-        Some(p) if !n.health.is_live() && p.buffer_bytes.is_none() => "–".to_string(),
+        Some(p) if (!n.health.is_live() || n.direct) && p.buffer_bytes.is_none() => "–".to_string(),
         Some(p) => match (p.buffer_bytes, p.limit_bytes) {
             (Some(b), Some(l)) => format!("{}/{}{}", units::bytes(b), units::bytes(l), p.trend.arrow()),
             (Some(b), None) => format!("{}{}", units::bytes(b), p.trend.arrow()),

@@ -402,7 +402,7 @@ fn bar_title(nodes: &[&NodeFigures], width: u16) -> String {
 fn title(state: &State, n: usize, theme: &Theme) -> Paragraph<'static> {
     let mut spans = vec![
         Span::styled(format!("nodes ({n})"), theme.title()),
-        Span::styled(" · channels · redis", theme.dim()),
+        Span::styled(" · channels · redis · timeline", theme.dim()),
         Span::raw(format!(" · sort {}", state.sort.label())),
     ];
     if !state.filter.is_empty() {
