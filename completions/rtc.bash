@@ -746,7 +746,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__drain)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -761,10 +761,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1028,7 +1024,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__roll)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1043,10 +1039,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1240,7 +1232,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__status)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --json --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1255,10 +1247,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1286,7 +1274,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__top)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --write --no-color --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --write --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1301,10 +1289,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

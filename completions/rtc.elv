@@ -72,26 +72,24 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;top'= {
-            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
             cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
             cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
             cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
             cand --write 'Allow actions that change the cluster (d: drain the selected node, after a confirmation showing the capacity check). Read-only without it'
             cand --no-color 'No colour (also when NO_COLOR is set). States keep their glyphs'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'rtc;status'= {
-            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
             cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
             cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
@@ -103,10 +101,9 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;drain'= {
-            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
             cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
             cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
@@ -123,10 +120,9 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;roll'= {
-            cand --cluster 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
             cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --cluster-name 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)'
             cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'

@@ -151,7 +151,14 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
                     AlertKind::NoNodes,
                     Severity::Warning,
                     None,
-                    "no node registered in this cluster".to_string(),
+                    if redis.other_clusters.is_empty() {
+                        "no node registered in this cluster, nor in any other in this Redis".to_string()
+                    } else {
+                        format!(
+                            "no node registered in this cluster; clusters in this Redis: {} (pass --cluster NAME)",
+                            redis.other_clusters.join(", ")
+                        )
+                    },
                 ));
             }
             for sub in &redis.other_subscribers {

@@ -165,7 +165,7 @@ impl RegistryReader {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 self.conn = None;
-                (Vec::new(), RedisSample { error: Some(e.to_string()), ..RedisSample::default() })
+                (Vec::new(), RedisSample { error: Some(describe_redis(&e)), ..RedisSample::default() })
             }
             Err(_) => {
                 self.conn = None;
@@ -237,6 +237,7 @@ impl RegistryReader {
             })
             .collect();
         let presence_users = read_presence_users(&mut conn, &self.cluster, &nodes).await?;
+        let other_clusters = if nodes.is_empty() { find_clusters(&mut conn).await? } else { Vec::new() };
         let redis = RedisSample {
             error: None,
             version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
@@ -248,6 +249,7 @@ impl RegistryReader {
             down_since_ms: None,
             timeline,
             presence_users,
+            other_clusters,
         };
         Ok((nodes, redis))
     }
@@ -274,6 +276,39 @@ impl RegistryReader {
         }
         Ok(sample)
     }
+}
+
+/// A Redis error for the operator: a reply that does not parse means the port speaks
+/// another protocol.
+pub fn describe_redis(e: &redis::RedisError) -> String {
+    if e.kind() == redis::ErrorKind::ParseError {
+        format!("that port does not answer in Redis's protocol (an HTTP port? a TLS one?): {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Cluster names registered in a Redis (`rtc:NAME:nodes` keys), found with a bounded
+/// `SCAN`: what to suggest when a cluster name matches no node.
+pub async fn find_clusters(conn: &mut MultiplexedConnection) -> redis::RedisResult<Vec<String>> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut cursor: u64 = 0;
+    for _ in 0..SCAN_CALLS {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("rtc:*:nodes")
+            .arg("COUNT")
+            .arg(SCAN_COUNT * 4)
+            .query_async(conn)
+            .await?;
+        found.extend(keys.iter().filter_map(|k| k.strip_prefix("rtc:")?.strip_suffix(":nodes")).map(str::to_string));
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    Ok(found.into_iter().collect())
 }
 
 /// Timeline entries read per poll.

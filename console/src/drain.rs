@@ -124,10 +124,16 @@ async fn lookup(redis_url: &str, cluster: &str, node: &str) -> Result<String, (D
                 .query_async(&mut con)
                 .await
                 .unwrap_or_default();
-            Err((
-                DrainExit::Usage,
-                format!("unknown node '{node}' in cluster '{cluster}' (registered: {})", ids.join(", ")),
-            ))
+            let known = if ids.is_empty() {
+                let clusters = crate::client::find_clusters(&mut con).await.unwrap_or_default();
+                format!(
+                    "no node is registered in cluster '{cluster}'; clusters in this Redis: {}",
+                    if clusters.is_empty() { "none".to_string() } else { clusters.join(", ") }
+                )
+            } else {
+                format!("registered: {}", ids.join(", "))
+            };
+            Err((DrainExit::Usage, format!("unknown node '{node}' in cluster '{cluster}' ({known})")))
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct RedisSample {
     /// counted over every node's member hash: ((app, channel), users).
     #[serde(skip)]
     pub presence_users: Vec<((String, String), u64)>,
+    /// When no node is registered under this cluster name: the cluster names that do
+    /// have nodes in this Redis.
+    pub other_clusters: Vec<String>,
 }
 
 /// A pub/sub client as Redis lists it.

@@ -245,6 +245,7 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
     let mut rows: Vec<Vec<String>> = f.nodes.iter().map(node_row).collect();
     rows.push(totals_row(&f.totals));
     out.push_str(&columns(&header, &rows, 2));
+    out.push_str("(TOTAL: sums over live nodes; CPU% is the mean; LOOP and PUBSUB BUF the max; – unknown)\n");
 
     out.push('\n');
     if f.alerts.is_empty() {

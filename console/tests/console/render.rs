@@ -126,6 +126,11 @@ fn help_80x24() {
     let mut s = loaded(false);
     update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
     insta::assert_snapshot!("help_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+    // Taller screens add the column glossary, with what TOTAL means per column.
+    let term = draw(&s, Theme::MONO, 120, 40);
+    insta::assert_snapshot!("help_120x40", term.backend());
+    let t = text(&term);
+    assert!(t.contains("◑ cordoned") && t.contains("CPU% is the mean, LAG and PUBSUB the max"), "{t}");
 }
 
 #[test]
