@@ -373,3 +373,30 @@ async fn drain_refuses_the_last_node_and_a_drain_over_the_line() {
     assert_eq!(a.stats().await["state"], "serving");
     drop(held);
 }
+
+/// `--order` must name every live node: one left out is named, exit 2, nothing rolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_order_that_leaves_out_a_node_is_refused() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "ord", "o1", &toml);
+    let b = Node::start(&redis.url(), "ord", "o2", &toml);
+    wait_joined(&[&a, &b]).await;
+    let url = redis.url();
+    let text = eventually(Duration::from_secs(10), "both nodes in the registry", || {
+        let url = url.clone();
+        async move {
+            let args: Vec<String> = ["roll", "--redis-url", &url, "--cluster", "ord", "--order", "o1", "--dry-run"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let out = tokio::task::spawn_blocking(move || rtc(&args)).await.unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code() == Some(2) && text.contains("leaves out")).then_some(text)
+        }
+    })
+    .await;
+    assert!(text.contains("--order leaves out o2"), "{text}");
+    assert_eq!(a.stats().await["state"], "serving");
+    assert_eq!(b.stats().await["state"], "serving");
+}
