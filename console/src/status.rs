@@ -150,9 +150,37 @@ pub fn render_json(f: &ClusterFigures, source: &Source) -> String {
         redis_down_secs: f.redis_down_secs,
         timeline: f.redis.as_ref().map_or(&[], |r| r.timeline.as_slice()),
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut v = serde_json::to_value(&doc).unwrap_or_default();
+    null_unknown_gauges(&mut v);
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
+}
+
+/// Gauges that are not a current reading are unknown, so `null` (never a 0 that reads
+/// as a measurement): CPU, memory and loop lag of a node that is not live, and the
+/// totals' when no node is live.
+fn null_unknown_gauges(doc: &mut serde_json::Value) {
+    const GAUGES: [&str; 3] = ["cpu_percent", "rss_bytes", "loop_lag_ms"];
+    if let Some(nodes) = doc.get_mut("nodes").and_then(|n| n.as_array_mut()) {
+        for n in nodes {
+            let live = !matches!(n["health"].as_str(), Some("down" | "unreachable" | "drained"));
+            if !live {
+                for g in GAUGES {
+                    if let Some(x) = n.get_mut(g) {
+                        *x = serde_json::Value::Null;
+                    }
+                }
+            }
+        }
+    }
+    if doc["totals"]["nodes_up"] == 0 {
+        for g in GAUGES {
+            if let Some(x) = doc["totals"].get_mut(g) {
+                *x = serde_json::Value::Null;
+            }
+        }
+    }
 }
 
 /// The one-line link summary shared with `rtc top`'s header: `3/4 nodes · redis ok`.
@@ -318,7 +346,7 @@ fn totals_row(t: &Totals) -> Vec<String> {
         units::percent(t.line_fraction),
         units::rate(t.connects_per_s),
         units::rate(t.disconnects_per_s),
-        format!("{:.0}", t.cpu_percent),
+        if t.nodes_up > 0 { format!("{:.0}", t.cpu_percent) } else { "–".to_string() },
         units::bytes(t.rss_bytes),
         units::rate(t.frames_out_per_s),
         units::rate(t.broadcasts_per_s),

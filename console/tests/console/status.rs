@@ -59,6 +59,9 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(node["pubsub"]["hard_limit_bytes"], 33_554_432);
     assert_eq!(node["pubsub"]["soft_limit_secs"], 60);
     assert_eq!(v["nodes"][4]["health"], "down");
+    // A node that is not live has no current CPU, memory or lag reading: null, not 0.
+    assert!(v["nodes"][4]["cpu_percent"].is_null() && v["nodes"][4]["loop_lag_ms"].is_null());
+    assert!(v["nodes"][0]["cpu_percent"].is_number());
     assert_eq!(v["alerts"][0]["code"], "over_planning_line");
     assert_eq!(v["alerts"][0]["severity"], "critical");
     assert_eq!(v["worst"], "critical");

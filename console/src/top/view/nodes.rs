@@ -93,7 +93,7 @@ const COLS: &[Col] = &[
         prio: 1,
         right: true,
         node: |n, _| live(n, || format!("{:.0}", n.cpu_percent)),
-        total: |t, _| txt(format!("{:.0}", t.cpu_percent)),
+        total: |t, _| txt(if t.nodes_up > 0 { format!("{:.0}", t.cpu_percent) } else { "–".into() }),
     },
     Col {
         title: "PUBSUB",
