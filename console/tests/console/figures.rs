@@ -290,7 +290,7 @@ fn refusal_counters_become_rates_and_alert_while_rising() {
     assert_eq!(f.totals.slow_consumers_per_s, Some(3.0));
     assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers, AlertKind::UpgradesRefused]);
     let slow = f.alerts.iter().find(|a| a.kind == AlertKind::SlowConsumers).unwrap();
-    assert_eq!(slow.message, "node-1: slow consumers closed (4100): 3/s");
+    assert_eq!(slow.message, "node-1: slow consumers closed (4100): 3.0/s");
     // A draining node refuses upgrades on purpose: no alert for that.
     let f = run(&[mk(0, true), mk(1, true)]);
     assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers]);

@@ -66,6 +66,7 @@ fn narrow_terminal_drops_columns() {
     insta::assert_snapshot!("nodes_64x20", term.backend());
     let t = text(&term);
     assert!(!t.contains("OUT/S"), "{t}");
+    assert!(t.contains("+12 cols hidden"), "a marker says columns were dropped: {t}");
     assert!(t.contains("PUBSUB"), "{t}");
 }
 
