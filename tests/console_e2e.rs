@@ -328,7 +328,9 @@ async fn drained_node_is_drained_not_down_and_a_killed_and_restarted_node_is_mar
     let entry = |node: &str, kind: &str| timeline.iter().find(|e| e["node"] == node && e["kind"] == kind).cloned();
     let restart = entry("node-c", "restarted").unwrap_or_else(|| panic!("{doc:#}"));
     assert!(restart["detail"].as_str().unwrap().contains("no clean exit"), "{restart}");
-    assert!(entry("node-b", "drain_finished").is_some(), "{doc:#}");
+    let finished = entry("node-b", "drain_finished").unwrap_or_else(|| panic!("{doc:#}"));
+    assert!(finished["detail"].as_str().unwrap().contains("0 closed at the deadline"), "{finished}");
+    assert!(entry("node-b", "drain_begun").is_some(), "{doc:#}");
     assert!(entry("node-a", "started").is_some(), "{doc:#}");
 }
 

@@ -255,8 +255,8 @@ pub struct TimelineEntry {
     pub ts_ms: u64,
     /// The node it is about.
     pub node: String,
-    /// What happened: `started`, `restarted`, `drain_finished`, `stopped`,
-    /// `node_reaped`, `redis_restored` (new kinds may appear).
+    /// What happened: `started`, `restarted`, `drain_begun`, `drain_finished`, `stopped`,
+    /// `cordoned`, `uncordoned`, `node_reaped`, `redis_restored` (new kinds may appear).
     pub kind: String,
     /// Details for the operator (version, previous boot id, durations, counts).
     pub detail: String,

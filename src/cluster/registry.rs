@@ -89,7 +89,11 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
         tokio::select! {
             () = cluster.stop.cancelled() => {
                 let drained = node.health.state() == crate::server::health::NodeState::Draining;
-                super::timeline::record_exit(&cluster, drained).await;
+                let detail = node.drain.lock().as_ref().map(|p| {
+                    let (hints, forced) = (p.hints.load(Ordering::Relaxed), p.forced.load(Ordering::Relaxed));
+                    format!("{} sockets at the start, {hints} reconnect hints, {forced} closed at the deadline", p.at_start)
+                });
+                super::timeline::record_exit(&cluster, drained, detail).await;
                 deregister(&cluster).await;
                 return;
             }

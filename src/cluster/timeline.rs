@@ -5,6 +5,8 @@
 //!
 //! Best effort: a failed write is dropped (the timeline is for people, not for state).
 
+use std::sync::Arc;
+
 use redis::aio::ConnectionManager;
 use rtc_model::{ExitMarker, NodeStats};
 
@@ -62,8 +64,21 @@ pub(super) async fn record_start(cluster: &Cluster, con: &mut ConnectionManager,
     record(cluster, con, &cluster.node_id, kind, &detail).await;
 }
 
-/// This process is stopping cleanly: the exit marker, and `drain_finished` or `stopped`.
-pub(super) async fn record_exit(cluster: &Cluster, drained: bool) {
+impl Cluster {
+    /// Records an event about this node (`drain_begun`, `cordoned`, `uncordoned`) in the
+    /// background; never blocks the caller. Dropped when Redis is not connected.
+    pub fn record_event(self: &Arc<Self>, kind: &'static str, detail: String) {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let Some(mut con) = cluster.cmd.read().clone() else { return };
+            record(&cluster, &mut con, &cluster.node_id, kind, &detail).await;
+        });
+    }
+}
+
+/// This process is stopping cleanly: the exit marker, and `drain_finished` (with what
+/// the drain did, `detail`) or `stopped`.
+pub(super) async fn record_exit(cluster: &Cluster, drained: bool, detail: Option<String>) {
     let Some(mut con) = cluster.cmd.read().clone() else {
         return;
     };
@@ -78,7 +93,7 @@ pub(super) async fn record_exit(cluster: &Cluster, drained: bool) {
             .await;
     }
     let (kind, detail) = if drained {
-        ("drain_finished", "drained; exiting".to_string())
+        ("drain_finished", format!("drained; exiting{}", detail.map(|d| format!(": {d}")).unwrap_or_default()))
     } else {
         ("stopped", "stopped cleanly without a drain".to_string())
     };
