@@ -76,7 +76,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand serve" -s V -l version -d 'Print
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand top" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
@@ -87,7 +87,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand top" -s V -l version -d 'Print v
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand status" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
@@ -97,7 +97,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand status" -s V -l version -d 'Prin
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand drain" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
@@ -112,7 +112,7 @@ complete -c rtc -n "__fish_rtc_using_subcommand drain" -s V -l version -d 'Print
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand roll" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand roll" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r

@@ -169,6 +169,23 @@ async fn status_during_a_redis_pause_polls_the_known_nodes_directly() {
     let (code, doc) = status_in(&url, "blip", cache.path()).await;
     let empty = tempfile::tempdir().unwrap();
     let (code_unknown, doc_unknown) = status_in(&url, "blip", empty.path()).await;
+    // No earlier run, but a --node to poll while Redis does not answer.
+    let seeded = {
+        let (url, cache, node) = (url.clone(), empty.path().to_path_buf(), format!("http://{}", a.addr));
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"))
+                .env_remove("RTC_CONFIG")
+                .env_remove("RTC_ADMIN_TOKEN")
+                .env("XDG_CACHE_HOME", &cache)
+                .args(["status", "--json", "--redis-url", &url, "--cluster", "blip", "--node", &node])
+                .args(["--token", ADMIN_TOKEN])
+                .output()
+                .unwrap();
+            (out.status.code(), serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null))
+        })
+        .await
+        .unwrap()
+    };
     redis.signal("-CONT");
 
     assert_eq!(code, Some(1), "an alert, not 'unavailable': {doc:#}");
@@ -184,6 +201,9 @@ async fn status_during_a_redis_pause_polls_the_known_nodes_directly() {
     assert!(doc["redis_down_secs"].is_number(), "{doc:#}");
     // No earlier run, no nodes to poll: nothing is reachable.
     assert_eq!(code_unknown, Some(69), "{doc_unknown:#}");
+    let (code_seeded, doc_seeded) = seeded;
+    assert_eq!(code_seeded, Some(1), "{doc_seeded:#}");
+    assert_eq!(node(&doc_seeded, "node-a")["connections"], 2, "{doc_seeded:#}");
     drop(held);
 }
 

@@ -27,7 +27,7 @@ pub struct SourceArgs {
     /// file (keys: redis_url, admin_token, planning_line). With neither flag, a config
     /// file with exactly one [clusters.*] table picks that one. [default with
     /// --redis-url: local]
-    #[arg(long, value_name = "NAME", alias = "cluster-name", conflicts_with = "nodes")]
+    #[arg(long, value_name = "NAME", alias = "cluster-name")]
     pub cluster: Option<String>,
 
     /// Config file holding the [clusters.NAME] tables.
@@ -36,11 +36,12 @@ pub struct SourceArgs {
 
     /// Read the node registry straight from this Redis (the cluster's pub/sub Redis), e.g.
     /// redis://127.0.0.1:6379.
-    #[arg(long, value_name = "URL", conflicts_with = "nodes")]
+    #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
 
     /// A standalone node's base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for
-    /// several nodes.
+    /// several nodes. With --cluster or --redis-url: nodes to poll directly while Redis
+    /// does not answer, besides those the registry listed.
     #[arg(long = "node", value_name = "URL")]
     pub nodes: Vec<String>,
 
@@ -99,6 +100,9 @@ pub struct Resolved {
     pub interval: Duration,
     /// Planning line override (flag, else the cluster's config).
     pub planning_line: Option<u64>,
+    /// Admin URLs to poll directly while the registry cannot be read (cluster mode):
+    /// `--node` with a cluster, and the cluster table's `nodes`.
+    pub seeds: Vec<String>,
 }
 
 /// The part of `rtc.toml` the console reads; other tables belong to `rtc serve`.
@@ -115,6 +119,9 @@ struct ClusterEntry {
     redis_url: String,
     admin_token: Option<String>,
     planning_line: Option<u64>,
+    /// Nodes' admin URLs, polled directly while Redis does not answer.
+    #[serde(default)]
+    nodes: Vec<String>,
 }
 
 impl SourceArgs {
@@ -123,7 +130,13 @@ impl SourceArgs {
     /// # Errors
     /// A message for the operator naming the flag, file or key at fault.
     pub fn resolve(&self) -> Result<Resolved, String> {
-        if !self.nodes.is_empty() {
+        for url in &self.nodes {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
+            }
+        }
+        let seeds: Vec<String> = self.nodes.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+        if !self.nodes.is_empty() && self.redis_url.is_none() && self.cluster.is_none() {
             for url in &self.nodes {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
@@ -136,6 +149,7 @@ impl SourceArgs {
                 token: self.token.clone(),
                 interval: self.interval,
                 planning_line: self.planning_line,
+                seeds: Vec::new(),
             });
         }
         if let Some(url) = &self.redis_url {
@@ -148,6 +162,7 @@ impl SourceArgs {
                 token: self.token.clone(),
                 interval: self.interval,
                 planning_line: self.planning_line,
+                seeds,
             });
         }
         // A missing file is no error: the message below says what to pass instead.
@@ -184,6 +199,7 @@ impl SourceArgs {
             token: self.token.clone().or_else(|| entry.admin_token.clone()),
             interval: self.interval,
             planning_line: self.planning_line.or(entry.planning_line),
+            seeds: seeds.into_iter().chain(entry.nodes.iter().map(|u| u.trim_end_matches('/').to_string())).collect(),
         })
     }
 }
@@ -270,7 +286,8 @@ mod tests {
         let r = parse(&["--node", "http://127.0.0.1:6001/", "--token", "t"]).unwrap().resolve().unwrap();
         assert_eq!(r.source, Source::Nodes { urls: vec!["http://127.0.0.1:6001".into()] });
         assert_eq!(r.token.as_deref(), Some("t"));
-        assert!(parse(&["--node", "http://a", "--redis-url", "redis://b"]).is_err());
+        let seeded = parse(&["--node", "http://a", "--redis-url", "redis://b"]).unwrap().resolve().unwrap();
+        assert_eq!(seeded.seeds, vec!["http://a".to_string()]);
         // --cluster names the cluster, also with --redis-url.
         let r = parse(&["--cluster", "x", "--redis-url", "redis://b"]).unwrap().resolve().unwrap();
         assert_eq!(r.source, Source::Cluster { redis_url: "redis://b".into(), cluster: "x".into() });
@@ -279,7 +296,11 @@ mod tests {
             err,
             "--redis-url = '127.0.0.1:6392': no scheme; write redis://127.0.0.1:6392 (or rediss:// for TLS)"
         );
-        assert!(parse(&["--cluster", "x", "--node", "http://a"]).is_err());
+        // --node with a cluster: polled directly while Redis does not answer.
+        let r =
+            parse(&["--cluster", "x", "--redis-url", "redis://b", "--node", "http://a/"]).unwrap().resolve().unwrap();
+        assert_eq!(r.seeds, vec!["http://a".to_string()]);
+        assert!(matches!(r.source, Source::Cluster { .. }));
         let err = parse(&["--node", "127.0.0.1:6001"]).unwrap().resolve().unwrap_err();
         assert!(err.contains("expected a base URL"), "{err}");
         let err = parse(&[]).unwrap().resolve().unwrap_err();
@@ -303,6 +324,8 @@ mod tests {
         assert_eq!(prod.redis_url, "redis://10.0.0.9:6379");
         assert_eq!(prod.admin_token.as_deref(), Some("s3cret"));
         assert_eq!(prod.planning_line, Some(15_000));
+        let seeded = parse_config("[clusters.p]\nredis_url = \"redis://a\"\nnodes = [\"http://n1:8080\"]\n").unwrap();
+        assert_eq!(seeded.clusters["p"].nodes, vec!["http://n1:8080".to_string()]);
         let err = parse_config("[clusters.prod]\nredis_url = \"x\"\nplanning = 3\n").unwrap_err();
         assert!(err.contains("planning"), "{err}");
     }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{AdminClient, RegistryReader};
 use crate::known::{self, KnownNode, KnownNodes};
-use crate::snapshot::{ClusterSnapshot, NodeProblem, NodeSample, RedisSample, RestartMark};
+use crate::snapshot::{ClusterSnapshot, NodeProblem, NodeSample, RestartMark};
 
 /// How long a noticed restart stays marked on the node's row (and as an info alert).
 pub const RESTART_MARK_MS: u64 = 10 * 60 * 1000;
@@ -54,6 +54,9 @@ pub struct Collector {
     cache: Option<PathBuf>,
     /// When the current Redis outage began (console clock, unix ms).
     redis_down_since_ms: Option<u64>,
+    /// Admin URLs from the command line or config, polled while Redis is down even if
+    /// the registry never listed them.
+    seeds: Vec<String>,
 }
 
 enum Kind {
@@ -78,7 +81,16 @@ impl Collector {
             known: KnownNodes::default(),
             cache: None,
             redis_down_since_ms: None,
+            seeds: Vec::new(),
         })
+    }
+
+    /// Admin URLs to poll directly while Redis is down, besides the nodes seen in the
+    /// registry (`--node` with a cluster, the cluster table's `nodes`).
+    #[must_use]
+    pub fn with_seeds(mut self, seeds: &[String]) -> Self {
+        self.seeds = seeds.to_vec();
+        self
     }
 
     /// Keeps the nodes seen in the per-cluster cache file ([`known::cache_path`]) as
@@ -116,7 +128,7 @@ impl Collector {
                 let (nodes, mut redis) = if self.redis_down_since_ms.is_some() {
                     // During an outage the nodes are polled while Redis is tried again,
                     // so a silent Redis does not delay the figures.
-                    let (read, direct) = tokio::join!(reader.read(), poll_direct(admin, &self.known));
+                    let (read, direct) = tokio::join!(reader.read(), poll_direct(admin, &self.known, &self.seeds));
                     if read.1.error.is_none() {
                         read
                     } else {
@@ -127,7 +139,7 @@ impl Collector {
                     if read.1.error.is_none() {
                         read
                     } else {
-                        (poll_direct(admin, &self.known).await, read.1)
+                        (poll_direct(admin, &self.known, &self.seeds).await, read.1)
                     }
                 };
                 if redis.error.is_some() {
@@ -222,8 +234,33 @@ fn note_sample(k: &mut KnownNode, sample: &mut NodeSample, now: u64) {
         .map(|(at, prev)| RestartMark { noticed_ms: *at, previous_boot_id: prev.clone() });
 }
 
-/// Polls every known node's admin endpoint: the registry cannot be read.
-async fn poll_direct(admin: &AdminClient, known: &KnownNodes) -> Vec<NodeSample> {
+/// Polls every known node's admin endpoint, and every seed URL no known node has: the
+/// registry cannot be read. A seed is named by the id it reports, else its address.
+async fn poll_direct(admin: &AdminClient, known: &KnownNodes, seeds: &[String]) -> Vec<NodeSample> {
+    let mut samples = poll_known(admin, known).await;
+    let known_urls: Vec<&str> = known.nodes.values().filter_map(|k| k.url.as_deref()).collect();
+    let extra: Vec<&String> = seeds.iter().filter(|u| !known_urls.contains(&u.as_str())).collect();
+    let polls = extra.iter().map(|url| async move {
+        let (stats, problem) = match admin.fetch_stats(url).await {
+            Ok(s) => (Some(s), None),
+            Err(NodeProblem::Unreachable(e)) => (None, Some(NodeProblem::Unreachable(format!("{url}: {e}")))),
+            Err(p) => (None, Some(p)),
+        };
+        let id =
+            stats.as_ref().map(|s| s.node_id.clone()).filter(|id| !id.is_empty()).unwrap_or_else(|| url_label(url));
+        NodeSample { id, url: Some((*url).clone()), stats, problem, direct: true, ..NodeSample::default() }
+    });
+    for s in join_all(polls).await {
+        if !samples.iter().any(|k| k.id == s.id) {
+            samples.push(s);
+        }
+    }
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    samples
+}
+
+/// Polls every known node's admin endpoint.
+async fn poll_known(admin: &AdminClient, known: &KnownNodes) -> Vec<NodeSample> {
     let polls = known.nodes.iter().map(|(id, k)| async move {
         let (stats, problem) = match &k.url {
             Some(url) => match admin.fetch_stats(url).await {
@@ -236,11 +273,6 @@ async fn poll_direct(admin: &AdminClient, known: &KnownNodes) -> Vec<NodeSample>
         NodeSample { id: id.clone(), url: k.url.clone(), stats, problem, direct: true, ..NodeSample::default() }
     });
     join_all(polls).await
-}
-
-/// Whether a sample of Redis says it could not be read.
-pub fn redis_down(redis: Option<&RedisSample>) -> bool {
-    redis.is_some_and(|r| r.error.is_some())
 }
 
 /// `http://10.0.0.5:6001/` → `10.0.0.5:6001`: the row label of a `--node`.

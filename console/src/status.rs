@@ -70,7 +70,9 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     };
     let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
     let figures = rt.block_on(async {
-        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?.with_cache(&resolved.source);
+        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?
+            .with_cache(&resolved.source)
+            .with_seeds(&resolved.seeds);
         let mut tracker = Tracker::new(thresholds);
         let first = collector.collect_once().await;
         let mut figures = tracker.ingest(&first);
