@@ -85,28 +85,26 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;top' {
-            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file holding the [clusters.NAME] tables')
             [CompletionResult]::new('--redis-url', '--redis-url', [CompletionResultType]::ParameterName, 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379')
-            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)')
             [CompletionResult]::new('--planning-line', '--planning-line', [CompletionResultType]::ParameterName, 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)')
             [CompletionResult]::new('--write', '--write', [CompletionResultType]::ParameterName, 'Allow actions that change the cluster (d: drain the selected node, after a confirmation showing the capacity check). Read-only without it')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colour (also when NO_COLOR is set). States keep their glyphs')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'rtc;status' {
-            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file holding the [clusters.NAME] tables')
             [CompletionResult]::new('--redis-url', '--redis-url', [CompletionResultType]::ParameterName, 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379')
-            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)')
             [CompletionResult]::new('--planning-line', '--planning-line', [CompletionResultType]::ParameterName, 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)')
@@ -118,11 +116,10 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;drain' {
-            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file holding the [clusters.NAME] tables')
             [CompletionResult]::new('--redis-url', '--redis-url', [CompletionResultType]::ParameterName, 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379')
-            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)')
             [CompletionResult]::new('--planning-line', '--planning-line', [CompletionResultType]::ParameterName, 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)')
@@ -130,6 +127,8 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Spread the reconnect hints over this many seconds (overrides the node''s window)')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most this many reconnect hints per second (overrides the node''s rate)')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Start the drain and return at once')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Drain even when the capacity check fails (survivors over the planning line, or the last serving node)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it would be refused)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -137,11 +136,10 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;roll' {
-            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file holding the [clusters.NAME] tables')
             [CompletionResult]::new('--redis-url', '--redis-url', [CompletionResultType]::ParameterName, 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379')
-            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)')
             [CompletionResult]::new('--planning-line', '--planning-line', [CompletionResultType]::ParameterName, 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)')

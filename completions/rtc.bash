@@ -770,7 +770,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__drain)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --no-wait --timeout --window --rate --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -785,10 +785,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1052,7 +1048,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__roll)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1067,10 +1063,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1296,7 +1288,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__status)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --json --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1311,10 +1303,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1342,7 +1330,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__top)
-            opts="-h -V --cluster --config --redis-url --cluster-name --node --token --interval --planning-line --write --no-color --help --version"
+            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --write --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1357,10 +1345,6 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cluster-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

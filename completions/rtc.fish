@@ -81,34 +81,31 @@ false\t''"
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l require-signin-within -d 'Close sockets (4009) that have not signed in or joined a private/presence channel within this many seconds; 0 = off [default: 0]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand top" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
-complete -c rtc -n "__fish_rtc_using_subcommand top" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand top" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l write -d 'Allow actions that change the cluster (d: drain the selected node, after a confirmation showing the capacity check). Read-only without it'
 complete -c rtc -n "__fish_rtc_using_subcommand top" -l no-color -d 'No colour (also when NO_COLOR is set). States keep their glyphs'
-complete -c rtc -n "__fish_rtc_using_subcommand top" -s h -l help -d 'Print help'
+complete -c rtc -n "__fish_rtc_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtc -n "__fish_rtc_using_subcommand top" -s V -l version -d 'Print version'
-complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand status" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
-complete -c rtc -n "__fish_rtc_using_subcommand status" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand status" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand status" -l json -d 'Print JSON (stable snake_case keys) instead of a table'
 complete -c rtc -n "__fish_rtc_using_subcommand status" -s h -l help -d 'Print help'
 complete -c rtc -n "__fish_rtc_using_subcommand status" -s V -l version -d 'Print version'
-complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand drain" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
-complete -c rtc -n "__fish_rtc_using_subcommand drain" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r
@@ -116,13 +113,14 @@ complete -c rtc -n "__fish_rtc_using_subcommand drain" -l timeout -d 'Give up wa
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l window -d 'Spread the reconnect hints over this many seconds (overrides the node\'s window)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l rate -d 'At most this many reconnect hints per second (overrides the node\'s rate)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -l no-wait -d 'Start the drain and return at once'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l force -d 'Drain even when the capacity check fails (survivors over the planning line, or the last serving node)'
+complete -c rtc -n "__fish_rtc_using_subcommand drain" -l dry-run -d 'Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it would be refused)'
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -s h -l help -d 'Print help'
 complete -c rtc -n "__fish_rtc_using_subcommand drain" -s V -l version -d 'Print version'
-complete -c rtc -n "__fish_rtc_using_subcommand roll" -l cluster -d 'Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url, admin_token, planning_line). When no source is given and the file has exactly one cluster, that one is used' -r
+complete -c rtc -n "__fish_rtc_using_subcommand roll" -l cluster -d 'The cluster\'s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l config -d 'Config file holding the [clusters.NAME] tables' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l redis-url -d 'Read the node registry straight from this Redis (the cluster\'s pub/sub Redis), e.g. redis://127.0.0.1:6379' -r
-complete -c rtc -n "__fish_rtc_using_subcommand roll" -l cluster-name -d 'Cluster name in the registry when using --redis-url (keys start with rtc:NAME:)' -r
-complete -c rtc -n "__fish_rtc_using_subcommand roll" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes' -r
+complete -c rtc -n "__fish_rtc_using_subcommand roll" -l node -d 'A standalone node\'s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l token -d 'Admin token sent as \'Authorization: Bearer\' to nodes\' /admin endpoints (overrides the cluster\'s admin_token)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l interval -d 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)' -r
 complete -c rtc -n "__fish_rtc_using_subcommand roll" -l planning-line -d 'Connections per node to plan for (default: the cluster\'s planning_line, else the node\'s own, else 12000)' -r

@@ -114,6 +114,10 @@ async fn cordon(State(node): State<Arc<Node>>, headers: HeaderMap, body: axum::b
     };
     if node.health.set_cordon(on) {
         tracing::info!(cordon = on, "Cordon changed by the admin API.");
+        if let Some(cluster) = &node.cluster {
+            let kind = if on { "cordoned" } else { "uncordoned" };
+            cluster.record_event(kind, format!("{} sockets kept", node.connection_count()));
+        }
         axum::Json(serde_json::json!({"state": node.health.state().as_str()})).into_response()
     } else {
         (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": "the node is draining", "code": 409})))

@@ -26,8 +26,12 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Live dashboard of every node: connections against the planning line, pub/sub
     /// buffer, presence cost, auth rate, CPU, lag, drain state.
+    #[command(after_long_help = rtc_console::top::keys::MANUAL)]
     Top(rtc_console::TopArgs),
     /// The same figures once, as a table or --json; exits 1 when an alert fires.
+    #[command(after_help = "Exit codes: 0 no warning or critical alert; 1 an alert fired (also: Redis \
+        unreachable while nodes still answer directly); 2 usage; 69 nothing could be read (Redis \
+        down and no known node answers, or no --node answers). JSON fields: console/STATUS-JSON.md.")]
     Status(rtc_console::StatusArgs),
     /// Drain one node (paced 4200 reconnect hints, then exit) and show its progress.
     Drain(rtc_console::DrainArgs),

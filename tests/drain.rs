@@ -211,15 +211,21 @@ async fn rtc_drain_finds_the_node_in_the_registry_and_waits_for_it() {
     assert!(stdout.contains("node-a drained"), "{stdout}");
     assert_eq!(a.child_try_wait(), Some(Some(0)));
 
-    // A second drain of a node that is already draining is refused (exit 3).
+    // A second drain of a node that is already draining is refused (exit 3). Node B is
+    // the last serving node now: the capacity gate needs --force to let it drain at all.
     let b_url = format!("http://{}", b.addr);
     let out = tokio::task::spawn_blocking({
         let b_url = b_url.clone();
-        move || rtc_drain(&[&b_url, "--no-wait"])
+        move || rtc_drain(&[&b_url, "--no-wait", "--force"])
     })
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let out = tokio::task::spawn_blocking(move || rtc_drain(&[&b_url, "--no-wait"])).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || rtc_drain(&[&b_url, "--no-wait", "--force"])).await.unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already draining"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -302,3 +302,101 @@ async fn the_capacity_gate_refuses_with_the_arithmetic_and_dry_run_changes_nothi
     .unwrap();
     assert_eq!(dry.status.code(), Some(3));
 }
+
+/// `rtc drain` with the cache of known nodes kept in `cache`; (exit code, stdout + stderr).
+fn drain_cmd(cache: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rtc"))
+        .env_remove("RTC_CONFIG")
+        .env_remove("RTC_ADMIN_TOKEN")
+        .env("XDG_CACHE_HOME", cache)
+        .arg("drain")
+        .args(args)
+        .arg("--token")
+        .arg(ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// `rtc drain` has roll's gate: it refuses to drain the last serving node, and a drain
+/// that would push the survivors over the planning line (exit 3, the arithmetic shown,
+/// nothing drained); `--dry-run` shows the check; a drain that fits goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_refuses_the_last_node_and_a_drain_over_the_line() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "dgate", "d1", &toml);
+    wait_joined(&[&a]).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(a.connect().await);
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let run = |extra: &[&str]| {
+        let mut v: Vec<String> =
+            ["d1", "--redis-url", &url, "--cluster-name", "dgate"].iter().map(|s| s.to_string()).collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        let cache = cache.path().to_path_buf();
+        tokio::task::spawn_blocking(move || drain_cmd(&cache, &v.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    // Once its first heartbeat is in the registry.
+    let (code, text) = eventually(Duration::from_secs(10), "d1 in the registry", || async {
+        let (code, text) = run(&[]).await.unwrap();
+        (!text.contains("unknown node")).then_some((code, text))
+    })
+    .await;
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("d1 is the last serving node") && text.contains("--force"), "{text}");
+    assert_eq!(a.stats().await["state"], "serving", "nothing was drained");
+    let (code, text) = run(&["--dry-run"]).await.unwrap();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("capacity check"), "{text}");
+
+    // A second node: the 3 sockets would move to it, over a planning line of 2.
+    let b = Node::start(&redis.url(), "dgate", "d2", &toml);
+    wait_joined(&[&a, &b]).await;
+    let text = eventually(Duration::from_secs(10), "the registry to carry both nodes and 3 sockets", || async {
+        let (code, text) = run(&["--dry-run", "--planning-line", "2"]).await.unwrap();
+        (code == Some(3) && text.contains("+ 3 from d1")).then_some(text)
+    })
+    .await;
+    assert!(text.contains("busiest 3 vs line 2: OVER the line"), "{text}");
+    let (code, text) = run(&["--planning-line", "2"]).await.unwrap();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("refused: the busiest survivor would hold 3 against a planning line of 2"), "{text}");
+    assert_eq!(a.stats().await["state"], "serving", "nothing was drained");
+    let (code, text) = run(&["--dry-run", "--planning-line", "100"]).await.unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("fits") && text.contains("--dry-run: d1 would be asked to drain"), "{text}");
+    assert_eq!(a.stats().await["state"], "serving");
+    drop(held);
+}
+
+/// `--order` must name every live node: one left out is named, exit 2, nothing rolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_order_that_leaves_out_a_node_is_refused() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "ord", "o1", &toml);
+    let b = Node::start(&redis.url(), "ord", "o2", &toml);
+    wait_joined(&[&a, &b]).await;
+    let url = redis.url();
+    let text = eventually(Duration::from_secs(10), "both nodes in the registry", || {
+        let url = url.clone();
+        async move {
+            let args: Vec<String> = ["roll", "--redis-url", &url, "--cluster", "ord", "--order", "o1", "--dry-run"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let out = tokio::task::spawn_blocking(move || rtc(&args)).await.unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code() == Some(2) && text.contains("leaves out")).then_some(text)
+        }
+    })
+    .await;
+    assert!(text.contains("--order leaves out o2"), "{text}");
+    assert_eq!(a.stats().await["state"], "serving");
+    assert_eq!(b.stats().await["state"], "serving");
+}

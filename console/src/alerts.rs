@@ -69,6 +69,20 @@ pub enum AlertKind {
     NoNodes,
     /// A registry entry failed the trust check (possibly forged).
     NodeUntrusted,
+    /// A node's process restarted (new boot id or uptime reset).
+    NodeRestarted,
+    /// A node drained and exited.
+    NodeDrained,
+    /// Requests refused by a limit, rising.
+    LimitHits,
+    /// Sockets closed as slow consumers (4100), rising.
+    SlowConsumers,
+    /// Upgrades refused by a serving node, rising.
+    UpgradesRefused,
+    /// Bus messages dropped before publishing, rising.
+    PublishDropped,
+    /// A pub/sub subscriber in Redis matches no registered node.
+    UnknownSubscriber,
 }
 
 impl AlertKind {
@@ -91,6 +105,13 @@ impl AlertKind {
             AlertKind::RedisShared => "redis_shared",
             AlertKind::NoNodes => "no_nodes",
             AlertKind::NodeUntrusted => "node_untrusted",
+            AlertKind::NodeRestarted => "node_restarted",
+            AlertKind::NodeDrained => "node_drained",
+            AlertKind::LimitHits => "limit_hits",
+            AlertKind::SlowConsumers => "slow_consumers",
+            AlertKind::UpgradesRefused => "upgrades_refused",
+            AlertKind::PublishDropped => "publish_dropped",
+            AlertKind::UnknownSubscriber => "unknown_subscriber",
         }
     }
 }
@@ -118,14 +139,46 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     let mut out = Vec::new();
     if let Some(redis) = &snap.redis {
         if let Some(e) = &redis.error {
-            out.push(alert(AlertKind::RedisUnreachable, Severity::Critical, None, format!("redis unreachable: {e}")));
+            let secs = redis.down_since_ms.map_or(0, |since| snap.taken_ms.saturating_sub(since) / 1000);
+            let direct = nodes.iter().filter(|n| n.direct && n.health.is_live()).count();
+            out.push(alert(
+                AlertKind::RedisUnreachable,
+                Severity::Critical,
+                None,
+                format!(
+                    "redis unreachable for {}: {e}; {direct} of {} known nodes answer directly",
+                    units::duration(secs),
+                    nodes.len()
+                ),
+            ));
         } else {
             if nodes.is_empty() {
                 out.push(alert(
                     AlertKind::NoNodes,
                     Severity::Warning,
                     None,
-                    "no node registered in this cluster".to_string(),
+                    if redis.other_clusters.is_empty() {
+                        "no node registered in this cluster, nor in any other in this Redis".to_string()
+                    } else {
+                        format!(
+                            "no node registered in this cluster; clusters in this Redis: {} (pass --cluster NAME)",
+                            redis.other_clusters.join(", ")
+                        )
+                    },
+                ));
+            }
+            for sub in &redis.other_subscribers {
+                let name =
+                    if sub.name.is_empty() { "an unnamed client".to_string() } else { format!("'{}'", sub.name) };
+                out.push(alert(
+                    AlertKind::UnknownSubscriber,
+                    Severity::Info,
+                    None,
+                    format!(
+                        "pub/sub subscriber {name} at {} matches no registered node (buffer {})",
+                        sub.addr,
+                        units::bytes(sub.omem)
+                    ),
                 ));
             }
             if redis.keyspace.foreign > 0 {
@@ -149,16 +202,108 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
     out
 }
 
+/// When Redis would cut the subscriber, for alert texts: `; Redis cuts it in ~40s at
+/// this rate`.
+fn cut_clause(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s <= 0.0 => "; Redis is about to cut it".to_string(),
+        Some(s) => format!("; Redis cuts it in ~{} at this rate", units::duration(s.ceil() as u64)),
+        None => String::new(),
+    }
+}
+
+/// The pub/sub buffer Redis holds for a node's subscriber: high against the soft limit,
+/// or growing for longer than the threshold.
+fn buffer_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
+    let id = Some(n.id.as_str());
+    let Some(p) = &n.pubsub else { return };
+    let mut high = false;
+    if let (Some(f), Some(b), Some(l)) = (p.buffer_fraction, p.buffer_bytes, p.limit_bytes) {
+        if f >= t.buffer_fraction {
+            high = true;
+            let which = if p.soft_limit_bytes == Some(l) { "soft limit" } else { "limit" };
+            out.push(alert(
+                AlertKind::PubsubBufferHigh,
+                if f >= 0.8 { Severity::Critical } else { Severity::Warning },
+                id,
+                format!(
+                    "{}: pub/sub buffer {} of the {} {which} ({}){}",
+                    n.id,
+                    units::bytes(b),
+                    units::bytes(l),
+                    units::percent(f),
+                    cut_clause(p.secs_to_cut)
+                ),
+            ));
+        }
+    }
+    if p.growing_secs > t.buffer_growing_secs {
+        let size = p.buffer_bytes.map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
+        let rate = p
+            .growth_bytes_per_s
+            .filter(|r| *r > 0.0)
+            .map_or(String::new(), |r| format!(", +{}/s", units::bytes(r as u64)));
+        out.push(alert(
+            AlertKind::PubsubBufferGrowing,
+            Severity::Warning,
+            id,
+            format!(
+                "{}: pub/sub buffer growing for {} (now {size}{rate}): the node reads slower than Redis sends{}",
+                n.id,
+                units::duration(p.growing_secs as u64),
+                if high { String::new() } else { cut_clause(p.secs_to_cut) }
+            ),
+        ));
+    }
+}
+
+/// Counters that only rise when something is refused or lost: a warning while they
+/// rise (non-zero rate between two reports).
+fn counter_alerts(n: &NodeFigures, out: &mut Vec<Alert>) {
+    let id = Some(n.id.as_str());
+    // A draining or cordoned node refuses upgrades on purpose.
+    let refusing = matches!(n.health, Health::Draining | Health::Cordoned);
+    let checks = [
+        (AlertKind::LimitHits, n.limit_hits_per_s, "requests refused by a limit", false),
+        (AlertKind::SlowConsumers, n.slow_consumers_per_s, "slow consumers closed (4100)", false),
+        (AlertKind::UpgradesRefused, n.upgrades_refused_per_s, "WebSocket upgrades refused", refusing),
+        (AlertKind::PublishDropped, n.publish_dropped_per_s, "bus messages dropped before publishing", false),
+    ];
+    for (kind, rate, what, expected) in checks {
+        if let Some(r) = rate.filter(|r| *r > 0.0 && !expected) {
+            out.push(alert(kind, Severity::Warning, id, format!("{}: {what}: {}/s", n.id, units::short(r))));
+        }
+    }
+}
+
 fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     let id = Some(n.id.as_str());
+    // Redis's side of the bus is judged whether or not the node answers.
+    buffer_alerts(n, t, out);
+    if let Some(r) = &n.restart {
+        let prev =
+            if r.previous_boot_id.is_empty() { String::new() } else { format!(" (was boot {})", r.previous_boot_id) };
+        out.push(alert(
+            AlertKind::NodeRestarted,
+            Severity::Info,
+            id,
+            format!("{}: restarted{prev}, up {}", n.id, units::duration(n.uptime_secs)),
+        ));
+    }
     match n.health {
         Health::Stale => {
+            let why = n.problem.as_deref().unwrap_or("registry key expired");
             out.push(alert(
                 AlertKind::NodeStale,
                 Severity::Critical,
                 id,
-                format!("{}: stale, no heartbeat (registry key expired)", n.id),
+                format!("{}: down, no heartbeat and no drain ({why})", n.id),
             ));
+            return;
+        }
+        Health::Drained => {
+            let what = n.problem.as_deref().unwrap_or("drained and exited");
+            out.push(alert(AlertKind::NodeDrained, Severity::Info, id, format!("{}: {what}", n.id)));
             return;
         }
         Health::Unreachable => {
@@ -238,35 +383,6 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
     }
 
     if let Some(p) = &n.pubsub {
-        if let (Some(f), Some(b), Some(l)) = (p.buffer_fraction, p.buffer_bytes, p.limit_bytes) {
-            if f >= t.buffer_fraction {
-                out.push(alert(
-                    AlertKind::PubsubBufferHigh,
-                    if f >= 0.8 { Severity::Critical } else { Severity::Warning },
-                    id,
-                    format!(
-                        "{}: pub/sub buffer {} of {} limit ({}); Redis drops the node at the limit",
-                        n.id,
-                        units::bytes(b),
-                        units::bytes(l),
-                        units::percent(f)
-                    ),
-                ));
-            }
-        }
-        if p.growing_secs > t.buffer_growing_secs {
-            let size = p.buffer_bytes.map_or_else(|| format!("backlog {}", units::count(p.backlog)), units::bytes);
-            out.push(alert(
-                AlertKind::PubsubBufferGrowing,
-                Severity::Warning,
-                id,
-                format!(
-                    "{}: pub/sub buffer growing for {} (now {size}): the node reads slower than Redis sends",
-                    n.id,
-                    units::duration(p.growing_secs as u64)
-                ),
-            ));
-        }
         if p.lag_ms >= t.pubsub_lag_ms {
             out.push(alert(
                 AlertKind::PubsubLagHigh,
@@ -298,6 +414,7 @@ fn node_alerts(n: &NodeFigures, t: &Thresholds, out: &mut Vec<Alert>) {
             ),
         ));
     }
+    counter_alerts(n, out);
     if let Some(d) = &n.drain {
         if d.forced > 0 {
             out.push(alert(

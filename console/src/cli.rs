@@ -22,10 +22,12 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// Where the console reads figures from, shared by `top` and `status`.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Cluster to watch, as a [clusters.NAME] table in the config file (keys: redis_url,
-    /// admin_token, planning_line). When no source is given and the file has exactly one
-    /// cluster, that one is used.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["redis_url", "nodes"])]
+    /// The cluster's name, as `rtc serve --cluster NAME` (its registry keys start with
+    /// rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config
+    /// file (keys: redis_url, admin_token, planning_line). With neither flag, a config
+    /// file with exactly one [clusters.*] table picks that one. [default with
+    /// --redis-url: local]
+    #[arg(long, value_name = "NAME", alias = "cluster-name")]
     pub cluster: Option<String>,
 
     /// Config file holding the [clusters.NAME] tables.
@@ -34,15 +36,12 @@ pub struct SourceArgs {
 
     /// Read the node registry straight from this Redis (the cluster's pub/sub Redis), e.g.
     /// redis://127.0.0.1:6379.
-    #[arg(long, value_name = "URL", conflicts_with = "nodes")]
+    #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
 
-    /// Cluster name in the registry when using --redis-url (keys start with rtc:NAME:).
-    #[arg(long, value_name = "NAME", default_value = "local")]
-    pub cluster_name: String,
-
     /// A standalone node's base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for
-    /// several nodes.
+    /// several nodes. With --cluster or --redis-url: nodes to poll directly while Redis
+    /// does not answer, besides those the registry listed.
     #[arg(long = "node", value_name = "URL")]
     pub nodes: Vec<String>,
 
@@ -101,6 +100,9 @@ pub struct Resolved {
     pub interval: Duration,
     /// Planning line override (flag, else the cluster's config).
     pub planning_line: Option<u64>,
+    /// Admin URLs to poll directly while the registry cannot be read (cluster mode):
+    /// `--node` with a cluster, and the cluster table's `nodes`.
+    pub seeds: Vec<String>,
 }
 
 /// The part of `rtc.toml` the console reads; other tables belong to `rtc serve`.
@@ -117,6 +119,9 @@ struct ClusterEntry {
     redis_url: String,
     admin_token: Option<String>,
     planning_line: Option<u64>,
+    /// Nodes' admin URLs, polled directly while Redis does not answer.
+    #[serde(default)]
+    nodes: Vec<String>,
 }
 
 impl SourceArgs {
@@ -125,7 +130,13 @@ impl SourceArgs {
     /// # Errors
     /// A message for the operator naming the flag, file or key at fault.
     pub fn resolve(&self) -> Result<Resolved, String> {
-        if !self.nodes.is_empty() {
+        for url in &self.nodes {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
+            }
+        }
+        let seeds: Vec<String> = self.nodes.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+        if !self.nodes.is_empty() && self.redis_url.is_none() && self.cluster.is_none() {
             for url in &self.nodes {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
@@ -138,23 +149,31 @@ impl SourceArgs {
                 token: self.token.clone(),
                 interval: self.interval,
                 planning_line: self.planning_line,
+                seeds: Vec::new(),
             });
         }
         if let Some(url) = &self.redis_url {
+            check_redis_url(url, "--redis-url")?;
             return Ok(Resolved {
-                source: Source::Cluster { redis_url: url.clone(), cluster: self.cluster_name.clone() },
+                source: Source::Cluster {
+                    redis_url: url.clone(),
+                    cluster: self.cluster.clone().unwrap_or_else(|| "local".to_string()),
+                },
                 token: self.token.clone(),
                 interval: self.interval,
                 planning_line: self.planning_line,
+                seeds,
             });
         }
-        let file = read_config(&self.config, self.cluster.is_some())?;
+        // A missing file is no error: the message below says what to pass instead.
+        let file = read_config(&self.config, false)?;
         let (name, entry) = match &self.cluster {
             Some(name) => {
                 let entry = file.clusters.get(name).ok_or_else(|| {
                     let known: Vec<&str> = file.clusters.keys().map(String::as_str).collect();
                     format!(
-                        "{}: no [clusters.{name}] table (clusters defined: {})",
+                        "no Redis URL for cluster '{name}': pass --redis-url URL, or add a [clusters.{name}] \
+                         table to {} (tables there: {})",
                         self.config.display(),
                         if known.is_empty() { "none".to_string() } else { known.join(", ") }
                     )
@@ -166,18 +185,12 @@ impl SourceArgs {
                 (name.clone(), entry)
             }
             None => {
-                return Err("no source: pass --cluster NAME (a [clusters.NAME] table in rtc.toml), \
-                     --redis-url URL, or --node URL"
+                return Err("no source: pass --redis-url URL (and --cluster NAME), --cluster NAME with a \
+                     [clusters.NAME] table in rtc.toml, or --node URL"
                     .to_string())
             }
         };
-        if !entry.redis_url.contains("://") {
-            return Err(format!(
-                "{}: 'clusters.{name}.redis_url' = '{}': missing \"://\"; expected redis://host:port",
-                self.config.display(),
-                crate::client::redact_url(&entry.redis_url)
-            ));
-        }
+        check_redis_url(&entry.redis_url, &format!("{}: 'clusters.{name}.redis_url'", self.config.display()))?;
         if entry.planning_line == Some(0) {
             return Err(format!("{}: 'clusters.{name}.planning_line' = 0: must be at least 1", self.config.display()));
         }
@@ -186,8 +199,21 @@ impl SourceArgs {
             token: self.token.clone().or_else(|| entry.admin_token.clone()),
             interval: self.interval,
             planning_line: self.planning_line.or(entry.planning_line),
+            seeds: seeds.into_iter().chain(entry.nodes.iter().map(|u| u.trim_end_matches('/').to_string())).collect(),
         })
     }
+}
+
+/// A Redis address must say its scheme: `127.0.0.1:6379` gets a `redis://` hint.
+fn check_redis_url(url: &str, what: &str) -> Result<(), String> {
+    if url.contains("://") {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} = '{}': no scheme; write redis://{} (or rediss:// for TLS)",
+        crate::client::redact_url(url),
+        crate::client::redact_url(url)
+    ))
 }
 
 /// Reads the console's part of the config. A missing file is an error only when a
@@ -260,8 +286,21 @@ mod tests {
         let r = parse(&["--node", "http://127.0.0.1:6001/", "--token", "t"]).unwrap().resolve().unwrap();
         assert_eq!(r.source, Source::Nodes { urls: vec!["http://127.0.0.1:6001".into()] });
         assert_eq!(r.token.as_deref(), Some("t"));
-        assert!(parse(&["--node", "http://a", "--redis-url", "redis://b"]).is_err());
-        assert!(parse(&["--cluster", "x", "--redis-url", "redis://b"]).is_err());
+        let seeded = parse(&["--node", "http://a", "--redis-url", "redis://b"]).unwrap().resolve().unwrap();
+        assert_eq!(seeded.seeds, vec!["http://a".to_string()]);
+        // --cluster names the cluster, also with --redis-url.
+        let r = parse(&["--cluster", "x", "--redis-url", "redis://b"]).unwrap().resolve().unwrap();
+        assert_eq!(r.source, Source::Cluster { redis_url: "redis://b".into(), cluster: "x".into() });
+        let err = parse(&["--redis-url", "127.0.0.1:6392"]).unwrap().resolve().unwrap_err();
+        assert_eq!(
+            err,
+            "--redis-url = '127.0.0.1:6392': no scheme; write redis://127.0.0.1:6392 (or rediss:// for TLS)"
+        );
+        // --node with a cluster: polled directly while Redis does not answer.
+        let r =
+            parse(&["--cluster", "x", "--redis-url", "redis://b", "--node", "http://a/"]).unwrap().resolve().unwrap();
+        assert_eq!(r.seeds, vec!["http://a".to_string()]);
+        assert!(matches!(r.source, Source::Cluster { .. }));
         let err = parse(&["--node", "127.0.0.1:6001"]).unwrap().resolve().unwrap_err();
         assert!(err.contains("expected a base URL"), "{err}");
         let err = parse(&[]).unwrap().resolve().unwrap_err();
@@ -285,6 +324,8 @@ mod tests {
         assert_eq!(prod.redis_url, "redis://10.0.0.9:6379");
         assert_eq!(prod.admin_token.as_deref(), Some("s3cret"));
         assert_eq!(prod.planning_line, Some(15_000));
+        let seeded = parse_config("[clusters.p]\nredis_url = \"redis://a\"\nnodes = [\"http://n1:8080\"]\n").unwrap();
+        assert_eq!(seeded.clusters["p"].nodes, vec!["http://n1:8080".to_string()]);
         let err = parse_config("[clusters.prod]\nredis_url = \"x\"\nplanning = 3\n").unwrap_err();
         assert!(err.contains("planning"), "{err}");
     }
@@ -305,7 +346,7 @@ mod tests {
         assert!(matches!(only.resolve().unwrap().source, Source::Cluster { .. }));
         let missing = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "qa"]).unwrap().s;
         let err = missing.resolve().unwrap_err();
-        assert!(err.contains("no [clusters.qa] table (clusters defined: prod)"), "{err}");
+        assert!(err.contains("no Redis URL for cluster 'qa'") && err.contains("(tables there: prod)"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

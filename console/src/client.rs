@@ -12,7 +12,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use crate::model::{self, NodeStats};
-use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample};
+use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample, Subscriber};
 
 /// Longest wait for one admin request: a node slower than this is shown as unreachable
 /// rather than stalling the whole poll.
@@ -239,7 +239,7 @@ impl RegistryReader {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 self.conn = None;
-                (Vec::new(), RedisSample { error: Some(e.to_string()), ..RedisSample::default() })
+                (Vec::new(), RedisSample { error: Some(describe_redis(&e)), ..RedisSample::default() })
             }
             Err(_) => {
                 self.conn = None;
@@ -281,8 +281,12 @@ impl RegistryReader {
         let info_server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
         let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
         let keyspace = self.sample_keys(&mut conn).await?;
+        let expired: Vec<&String> = ids.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(id, _)| id).collect();
+        let mut exits = read_exit_markers(&mut conn, &self.cluster, &expired).await?;
+        let timeline = read_timeline(&mut conn, &self.cluster, TIMELINE_ENTRIES).await?;
 
-        let nodes = ids
+        let mut matched: Vec<String> = Vec::new();
+        let nodes: Vec<NodeSample> = ids
             .into_iter()
             .zip(values)
             .map(|(id, value)| {
@@ -305,10 +309,14 @@ impl RegistryReader {
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| subscriber_name(&self.cluster, &id));
                 let pubsub_omem = subscribers.iter().find(|c| c.name == name).map(|c| c.omem);
+                matched.push(name);
                 let url = stats.as_ref().map(|s| s.advertise_url.clone()).filter(|u| !u.is_empty());
-                NodeSample { id, url, stats, problem, pubsub_omem }
+                let exit = exits.remove(&id);
+                NodeSample { id, url, stats, problem, pubsub_omem, exit, ..NodeSample::default() }
             })
             .collect();
+        let presence_users = read_presence_users(&mut conn, &self.cluster, &nodes).await?;
+        let other_clusters = if nodes.is_empty() { find_clusters(&mut conn).await? } else { Vec::new() };
         let redis = RedisSample {
             error: None,
             version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
@@ -316,6 +324,11 @@ impl RegistryReader {
             pubsub_clients: subscribers.len() as u64,
             pubsub_limit: limit,
             keyspace,
+            other_subscribers: unmatched_subscribers(&subscribers, &matched),
+            down_since_ms: None,
+            timeline,
+            presence_users,
+            other_clusters,
         };
         Ok((nodes, redis))
     }
@@ -344,6 +357,132 @@ impl RegistryReader {
     }
 }
 
+/// A Redis error for the operator: a reply that does not parse means the port speaks
+/// another protocol.
+pub fn describe_redis(e: &redis::RedisError) -> String {
+    if e.kind() == redis::ErrorKind::ParseError {
+        format!("that port does not answer in Redis's protocol (an HTTP port? a TLS one?): {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Cluster names registered in a Redis (`rtc:NAME:nodes` keys), found with a bounded
+/// `SCAN`: what to suggest when a cluster name matches no node.
+pub async fn find_clusters(conn: &mut MultiplexedConnection) -> redis::RedisResult<Vec<String>> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut cursor: u64 = 0;
+    for _ in 0..SCAN_CALLS {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("rtc:*:nodes")
+            .arg("COUNT")
+            .arg(SCAN_COUNT * 4)
+            .query_async(conn)
+            .await?;
+        found.extend(keys.iter().filter_map(|k| k.strip_prefix("rtc:")?.strip_suffix(":nodes")).map(str::to_string));
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Timeline entries read per poll.
+pub const TIMELINE_ENTRIES: usize = 50;
+
+/// The exit markers ([`model::ExitMarker`]) of nodes whose registry entry expired.
+async fn read_exit_markers(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    ids: &[&String],
+) -> redis::RedisResult<std::collections::BTreeMap<String, model::ExitMarker>> {
+    if ids.is_empty() {
+        return Ok(std::collections::BTreeMap::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|id| model::exit_marker_key(cluster, id)).collect();
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
+    Ok(ids.iter().zip(values).filter_map(|(id, v)| Some(((*id).clone(), serde_json::from_str(&v?).ok()?))).collect())
+}
+
+/// Distinct users of the presence channels among the nodes' top channels: the union of
+/// every node's member hash (`HKEYS`), as the HTTP API's `user_count`. At most 20
+/// channels per poll.
+async fn read_presence_users(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    nodes: &[NodeSample],
+) -> redis::RedisResult<Vec<((String, String), u64)>> {
+    let mut channels: Vec<(String, String)> = nodes
+        .iter()
+        .filter_map(|n| n.stats.as_ref())
+        .flat_map(|s| s.top_channels.iter().filter(|c| c.kind == "presence").map(|c| (c.app.clone(), c.name.clone())))
+        .collect();
+    channels.sort();
+    channels.dedup();
+    channels.truncate(20);
+    let mut out = Vec::with_capacity(channels.len());
+    for (app, channel) in channels {
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.cmd("HKEYS").arg(model::presence_key(cluster, &app, &channel, &n.id));
+        }
+        let lists: Vec<Vec<String>> = pipe.query_async(conn).await?;
+        let users: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
+        out.push(((app, channel), users.len() as u64));
+    }
+    Ok(out)
+}
+
+/// The latest `count` entries of the cluster's timeline stream, newest first.
+///
+/// # Errors
+/// A Redis error (a missing stream is an empty timeline).
+pub async fn read_timeline(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<model::TimelineEntry>> {
+    let raw: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        .arg(model::timeline_key(cluster))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(raw.into_iter().map(|(id, fields)| timeline_entry(&id, &fields)).collect())
+}
+
+/// One stream entry: `1700000000000-0` and `[node, n1, kind, started, detail, …]`.
+pub fn timeline_entry(id: &str, fields: &[String]) -> model::TimelineEntry {
+    let mut e = model::TimelineEntry {
+        ts_ms: id.split('-').next().and_then(|t| t.parse().ok()).unwrap_or(0),
+        ..model::TimelineEntry::default()
+    };
+    for kv in fields.chunks(2) {
+        if let [k, v] = kv {
+            match k.as_str() {
+                "node" => e.node.clone_from(v),
+                "kind" => e.kind.clone_from(v),
+                "detail" => e.detail.clone_from(v),
+                _ => {}
+            }
+        }
+    }
+    e
+}
+
+/// Subscribers whose name is none of `matched` (the registered nodes' subscribers).
+pub fn unmatched_subscribers(list: &[ClientEntry], matched: &[String]) -> Vec<Subscriber> {
+    list.iter()
+        .filter(|c| !matched.contains(&c.name))
+        .map(|c| Subscriber { name: c.name.clone(), addr: c.addr.clone(), omem: c.omem })
+        .collect()
+}
+
 /// The conventional `CLIENT SETNAME` of a node's subscriber connection.
 pub fn subscriber_name(cluster: &str, node_id: &str) -> String {
     format!("rtc:{cluster}:{node_id}:sub")
@@ -356,6 +495,8 @@ pub struct ClientEntry {
     pub name: String,
     /// `omem=`: output buffer memory, bytes.
     pub omem: u64,
+    /// `addr=`: the client's address.
+    pub addr: String,
 }
 
 /// Parses `CLIENT LIST` output (one client per line, `key=value` fields).
@@ -363,10 +504,12 @@ pub fn parse_client_list(text: &str) -> Vec<ClientEntry> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let mut entry = ClientEntry { name: String::new(), omem: 0 };
+            let mut entry = ClientEntry { name: String::new(), omem: 0, addr: String::new() };
             for field in line.split_whitespace() {
                 if let Some(v) = field.strip_prefix("name=") {
                     entry.name = v.to_string();
+                } else if let Some(v) = field.strip_prefix("addr=") {
+                    entry.addr = v.to_string();
                 } else if let Some(v) = field.strip_prefix("omem=") {
                     entry.omem = v.parse().unwrap_or(0);
                 }
@@ -440,7 +583,12 @@ mod tests {
                     id=6 addr=127.0.0.1:5001 fd=9 name= age=1 flags=P omem=0 cmd=subscribe\n";
         let list = parse_client_list(text);
         assert_eq!(list.len(), 2);
-        assert_eq!(list[0], ClientEntry { name: "rtc:prod:node-1:sub".into(), omem: 1_048_576 });
+        assert_eq!(
+            list[0],
+            ClientEntry { name: "rtc:prod:node-1:sub".into(), omem: 1_048_576, addr: "127.0.0.1:5000".into() }
+        );
+        let other = unmatched_subscribers(&list, &["rtc:prod:node-1:sub".to_string()]);
+        assert_eq!(other, vec![Subscriber { name: String::new(), addr: "127.0.0.1:5001".into(), omem: 0 }]);
         assert_eq!(list[1].name, "");
     }
 

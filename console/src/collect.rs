@@ -2,6 +2,7 @@
 //! [`ClusterSnapshot`]s over an `mpsc` channel (vector top's updater, bottom's
 //! collection thread). It owns all I/O; the screen never waits on the network.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
@@ -9,7 +10,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{AdminClient, RegistryReader};
-use crate::snapshot::{ClusterSnapshot, NodeSample};
+use crate::known::{self, KnownNode, KnownNodes};
+use crate::snapshot::{ClusterSnapshot, NodeProblem, NodeSample, RestartMark};
+
+/// How long a noticed restart stays marked on the node's row (and as an info alert).
+pub const RESTART_MARK_MS: u64 = 10 * 60 * 1000;
 
 /// Where the figures come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +48,15 @@ impl Source {
 pub struct Collector {
     admin: AdminClient,
     kind: Kind,
+    /// Every node seen, for polling them directly while Redis is down.
+    known: KnownNodes,
+    /// The cache file `known` is loaded from and saved to (one-shot commands).
+    cache: Option<PathBuf>,
+    /// When the current Redis outage began (console clock, unix ms).
+    redis_down_since_ms: Option<u64>,
+    /// Admin URLs from the command line or config, polled while Redis is down even if
+    /// the registry never listed them.
+    seeds: Vec<String>,
 }
 
 enum Kind {
@@ -63,7 +77,36 @@ impl Collector {
             }
             Source::Nodes { urls } => Kind::Nodes(urls.iter().map(|u| (u.clone(), None)).collect()),
         };
-        Ok(Collector { admin: AdminClient::new(token)?, kind })
+        Ok(Collector {
+            admin: AdminClient::new(token)?,
+            kind,
+            known: KnownNodes::default(),
+            cache: None,
+            redis_down_since_ms: None,
+            seeds: Vec::new(),
+        })
+    }
+
+    /// Admin URLs to poll directly while Redis is down, besides the nodes seen in the
+    /// registry (`--node` with a cluster, the cluster table's `nodes`).
+    #[must_use]
+    pub fn with_seeds(mut self, seeds: &[String]) -> Self {
+        self.seeds = seeds.to_vec();
+        self
+    }
+
+    /// Keeps the nodes seen in the per-cluster cache file ([`known::cache_path`]) as
+    /// well as in memory, so that the next run during a Redis outage still knows them.
+    /// A `--node` source has no cache (its nodes are on the command line).
+    #[must_use]
+    pub fn with_cache(mut self, source: &Source) -> Self {
+        if let Source::Cluster { redis_url, cluster } = source {
+            self.cache = known::cache_path(redis_url, cluster);
+            if let Some(p) = &self.cache {
+                self.known = KnownNodes::load(p);
+            }
+        }
+        self
     }
 
     /// The admin client (for drain requests).
@@ -71,11 +114,41 @@ impl Collector {
         &self.admin
     }
 
-    /// One poll of every source, bounded by the client timeouts.
+    /// One poll of every source, bounded by the client timeouts; then the nodes seen
+    /// are remembered (see [`Self::remember`]).
     pub async fn collect_once(&mut self) -> ClusterSnapshot {
+        let mut snap = self.poll().await;
+        self.remember(&mut snap);
+        snap
+    }
+
+    async fn poll(&mut self) -> ClusterSnapshot {
         match &mut self.kind {
             Kind::Cluster(reader) => {
-                let (nodes, redis) = reader.read().await;
+                let started = now_ms();
+                let admin = &self.admin;
+                let (nodes, mut redis) = if self.redis_down_since_ms.is_some() {
+                    // During an outage the nodes are polled while Redis is tried again,
+                    // so a silent Redis does not delay the figures.
+                    let (read, direct) = tokio::join!(reader.read(), poll_direct(admin, &self.known, &self.seeds));
+                    if read.1.error.is_none() {
+                        read
+                    } else {
+                        (direct, read.1)
+                    }
+                } else {
+                    let read = reader.read().await;
+                    if read.1.error.is_none() {
+                        read
+                    } else {
+                        (poll_direct(admin, &self.known, &self.seeds).await, read.1)
+                    }
+                };
+                if redis.error.is_some() {
+                    redis.down_since_ms = Some(*self.redis_down_since_ms.get_or_insert(started));
+                } else {
+                    self.redis_down_since_ms = None;
+                }
                 ClusterSnapshot { taken_ms: now_ms(), nodes, redis: Some(redis) }
             }
             Kind::Nodes(urls) => {
@@ -95,7 +168,7 @@ impl Collector {
                             *known_id = Some(s.node_id.clone());
                         }
                         let id = known_id.clone().unwrap_or_else(|| url_label(url));
-                        NodeSample { id, url: Some(url.clone()), stats, problem, pubsub_omem: None }
+                        NodeSample { id, url: Some(url.clone()), stats, problem, ..NodeSample::default() }
                     })
                     .collect();
                 nodes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -103,6 +176,105 @@ impl Collector {
             }
         }
     }
+}
+
+impl Collector {
+    /// Folds a poll into the set of known nodes and marks the samples with what that
+    /// set knew: the URL of a node whose registry entry expired, the buffer an earlier
+    /// poll saw, a restart (a new boot id, or uptime that went back). A good registry
+    /// read forgets the nodes that left it. One-shot commands save the set to their cache.
+    fn remember(&mut self, snap: &mut ClusterSnapshot) {
+        let now = snap.taken_ms;
+        let before = self.known.clone();
+        for sample in &mut snap.nodes {
+            let k = self.known.nodes.entry(sample.id.clone()).or_default();
+            note_sample(k, sample, now);
+        }
+        let registry_read = snap.redis.as_ref().is_some_and(|r| r.error.is_none());
+        if registry_read {
+            self.known.nodes.retain(|id, _| snap.nodes.iter().any(|n| &n.id == id));
+        }
+        self.known.forget_old(now);
+        if let Some(path) = &self.cache {
+            if self.known != before {
+                self.known.save(path);
+            }
+        }
+    }
+}
+
+/// Updates one known node from a sample and marks the sample (see [`Collector::remember`]).
+fn note_sample(k: &mut KnownNode, sample: &mut NodeSample, now: u64) {
+    sample.omem_before = k.buffer;
+    if sample.url.is_none() {
+        sample.url.clone_from(&k.url);
+    }
+    if let Some(s) = &sample.stats {
+        let new_boot = !k.boot_id.is_empty() && !s.boot_id.is_empty() && k.boot_id != s.boot_id;
+        let uptime_back = k.seen_ms > 0 && s.boot_id.is_empty() && s.uptime_secs < k.uptime_secs;
+        if new_boot || uptime_back {
+            k.restarted = Some((now, k.boot_id.clone()));
+        }
+        if !s.advertise_url.is_empty() {
+            k.url = Some(s.advertise_url.clone());
+        } else if sample.url.is_some() {
+            k.url.clone_from(&sample.url);
+        }
+        k.boot_id.clone_from(&s.boot_id);
+        k.uptime_secs = s.uptime_secs;
+        k.seen_ms = now;
+    } else if k.seen_ms == 0 {
+        k.seen_ms = now;
+    }
+    if let Some(b) = sample.pubsub_omem {
+        k.buffer = Some((b, now));
+    }
+    sample.restart = k
+        .restarted
+        .as_ref()
+        .filter(|(at, _)| now.saturating_sub(*at) < RESTART_MARK_MS)
+        .map(|(at, prev)| RestartMark { noticed_ms: *at, previous_boot_id: prev.clone() });
+}
+
+/// Polls every known node's admin endpoint, and every seed URL no known node has: the
+/// registry cannot be read. A seed is named by the id it reports, else its address.
+async fn poll_direct(admin: &AdminClient, known: &KnownNodes, seeds: &[String]) -> Vec<NodeSample> {
+    let mut samples = poll_known(admin, known).await;
+    let known_urls: Vec<&str> = known.nodes.values().filter_map(|k| k.url.as_deref()).collect();
+    let extra: Vec<&String> = seeds.iter().filter(|u| !known_urls.contains(&u.as_str())).collect();
+    let polls = extra.iter().map(|url| async move {
+        let (stats, problem) = match admin.fetch_stats(url).await {
+            Ok(s) => (Some(s), None),
+            Err(NodeProblem::Unreachable(e)) => (None, Some(NodeProblem::Unreachable(format!("{url}: {e}")))),
+            Err(p) => (None, Some(p)),
+        };
+        let id =
+            stats.as_ref().map(|s| s.node_id.clone()).filter(|id| !id.is_empty()).unwrap_or_else(|| url_label(url));
+        NodeSample { id, url: Some((*url).clone()), stats, problem, direct: true, ..NodeSample::default() }
+    });
+    for s in join_all(polls).await {
+        if !samples.iter().any(|k| k.id == s.id) {
+            samples.push(s);
+        }
+    }
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    samples
+}
+
+/// Polls every known node's admin endpoint.
+async fn poll_known(admin: &AdminClient, known: &KnownNodes) -> Vec<NodeSample> {
+    let polls = known.nodes.iter().map(|(id, k)| async move {
+        let (stats, problem) = match &k.url {
+            Some(url) => match admin.fetch_stats(url).await {
+                Ok(s) => (Some(s), None),
+                Err(NodeProblem::Unreachable(e)) => (None, Some(NodeProblem::Unreachable(format!("{url}: {e}")))),
+                Err(p) => (None, Some(p)),
+            },
+            None => (None, Some(NodeProblem::Unreachable("no admin URL known (it never reported one)".to_string()))),
+        };
+        NodeSample { id: id.clone(), url: k.url.clone(), stats, problem, direct: true, ..NodeSample::default() }
+    });
+    join_all(polls).await
 }
 
 /// `http://10.0.0.5:6001/` → `10.0.0.5:6001`: the row label of a `--node`.

@@ -5,11 +5,16 @@
 //! `--redis-url`), or a node's base URL for a standalone node. The request carries the
 //! admin token; nodes refuse control without it.
 //!
-//! Exit codes: 0 drained (or, with `--no-wait`, started); 1 the drain did not finish
-//! within `--timeout`; 2 usage (bad flags, unknown node); 3 refused by the node
-//! (already draining, bad token, bad override) or by the console (the node's registry
-//! entry is untrusted: see [`crate::client::verify_entry`]); 69 the node or Redis is
-//! unreachable.
+//! Before asking, it checks capacity as `rtc roll` does (see [`crate::capacity`]): it
+//! shows the arithmetic and refuses a drain that would push the survivors over the
+//! planning line, or that would drain the last serving node, unless `--force`.
+//! `--dry-run` shows the check and stops.
+//!
+//! Exit codes: 0 drained (or, with `--no-wait`, started; with `--dry-run`, it would go
+//! ahead); 1 the drain did not finish within `--timeout`; 2 usage (bad flags, unknown
+//! node); 3 refused by the capacity gate, by the node (already draining, bad token, bad
+//! override) or by the console (the node's registry entry is untrusted: see
+//! [`crate::client::verify_entry`]); 69 the node or Redis is unreachable.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -49,6 +54,16 @@ pub struct DrainArgs {
     /// At most this many reconnect hints per second (overrides the node's rate).
     #[arg(long, value_name = "PER_SEC")]
     pub rate: Option<u64>,
+
+    /// Drain even when the capacity check fails (survivors over the planning line, or
+    /// the last serving node).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Show the capacity check and stop (exit 0 when the drain would go ahead, 3 when it
+    /// would be refused).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Exit codes of `rtc drain`.
@@ -60,8 +75,8 @@ pub enum DrainExit {
     Failed = 1,
     /// Bad flags or unknown node.
     Usage = 2,
-    /// The node refused (already draining, bad token, bad override), or its registry
-    /// entry is untrusted.
+    /// Refused by the capacity gate, by the node (already draining, bad token, bad
+    /// override), or because its registry entry is untrusted.
     Refused = 3,
     /// Unreachable node or Redis.
     Unreachable = 69,
@@ -126,11 +141,84 @@ async fn lookup(
                 .await
                 .unwrap_or_default();
             let ids: Vec<String> = ids.iter().map(|id| printable(id)).collect();
-            Err((
-                DrainExit::Usage,
-                format!("unknown node '{}' in cluster '{cluster}' (registered: {})", printable(node), ids.join(", ")),
-            ))
+            let known = if ids.is_empty() {
+                let clusters = crate::client::find_clusters(&mut con).await.unwrap_or_default();
+                format!(
+                    "no node is registered in cluster '{cluster}'; clusters in this Redis: {}",
+                    if clusters.is_empty() { "none".to_string() } else { clusters.join(", ") }
+                )
+            } else {
+                format!("registered: {}", ids.join(", "))
+            };
+            Err((DrainExit::Usage, format!("unknown node '{}' in cluster '{cluster}' ({known})", printable(node))))
         }
+    }
+}
+
+/// The capacity check's outcome, for the operator.
+struct Gate {
+    /// The arithmetic, one or two lines.
+    text: String,
+    /// Whether the drain may go ahead.
+    ok: bool,
+    /// Why not, when not.
+    reason: String,
+}
+
+/// The cluster's figures (one poll) judged by [`crate::capacity::drain_headroom`]; the
+/// last serving node is never drained without `--force`.
+async fn cluster_gate(
+    source: &Source,
+    token: Option<String>,
+    planning_line: Option<u64>,
+    node: &str,
+    url: &str,
+) -> Result<Gate, String> {
+    let mut collector = crate::collect::Collector::new(source, token)?.with_cache(source);
+    let snap = collector.collect_once().await;
+    let thresholds = crate::figures::Thresholds { planning_line, ..crate::figures::Thresholds::default() };
+    let figures = crate::figures::Tracker::new(thresholds).ingest(&snap);
+    let id = figures
+        .nodes
+        .iter()
+        .find(|n| n.id == node || n.url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url))
+        .map(|n| n.id.clone())
+        .ok_or_else(|| format!("'{node}' is not among the nodes read from the registry"))?;
+    let h = crate::capacity::drain_headroom(&figures, &id).ok_or("the node vanished")?;
+    let text = format!(
+        "capacity check: {} (planning line {} per node{})",
+        h.summary(),
+        crate::units::count(h.line),
+        if planning_line.is_some() { ", from --planning-line" } else { "" }
+    );
+    let (ok, reason) = if h.survivors == 0 {
+        (false, format!("{id} is the last serving node: nothing would take its sockets"))
+    } else if !h.ok {
+        (
+            false,
+            format!(
+                "the busiest survivor would hold {} against a planning line of {}",
+                crate::units::count(h.busiest_after),
+                crate::units::count(h.line)
+            ),
+        )
+    } else {
+        (true, String::new())
+    };
+    Ok(Gate { text, ok, reason })
+}
+
+/// A standalone node (a URL, no cluster): only the last-node rule can be checked, from
+/// the node's own count of live nodes.
+async fn standalone_gate(client: &AdminClient, url: &str) -> Result<Gate, String> {
+    let s = client.fetch_stats(url).await.map_err(|p| format!("{url}: {}", crate::status::problem_text(&p)))?;
+    let live = s.live_nodes.max(1);
+    let text = format!("capacity check: {} sees {live} live node(s) including itself", url);
+    if live <= 1 {
+        let who = if s.node_id.is_empty() { url.to_string() } else { s.node_id.clone() };
+        Ok(Gate { text, ok: false, reason: format!("{who} is the last serving node: nothing would take its sockets") })
+    } else {
+        Ok(Gate { text, ok: true, reason: String::new() })
     }
 }
 
@@ -178,10 +266,35 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
             }
         }
     };
-    let client = match AdminClient::new(token) {
+    let client = match AdminClient::new(token.clone()) {
         Ok(c) => c,
         Err(e) => return (DrainExit::Failed, Some(e)),
     };
+    let gate = match resolved.as_ref().map(|r| &r.source) {
+        Some(source @ Source::Cluster { .. }) => {
+            let planning_line = resolved.as_ref().and_then(|r| r.planning_line);
+            cluster_gate(source, token, planning_line, &args.node, &url).await
+        }
+        _ => standalone_gate(&client, &url).await,
+    };
+    match gate {
+        Ok(g) => {
+            println!("{}", g.text);
+            if !g.ok {
+                if args.force && !args.dry_run {
+                    println!("--force: draining anyway");
+                } else {
+                    let hint = if args.dry_run { "" } else { "; --force drains anyway" };
+                    return (DrainExit::Refused, Some(format!("refused: {}{hint}", g.reason)));
+                }
+            }
+        }
+        Err(e) => println!("capacity not checked: {e}"),
+    }
+    if args.dry_run {
+        println!("--dry-run: {} would be asked to drain (POST {url}/admin/drain)", args.node);
+        return (DrainExit::Done, None);
+    }
     let mut body = serde_json::Map::new();
     if let Some(w) = args.window {
         body.insert("window_secs".into(), w.into());
@@ -200,6 +313,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
             let m = match status {
                 Some(409) => format!("{} is already draining", args.node),
                 Some(401) => "the node refused the admin token (set --token or RTC_ADMIN_TOKEN)".to_string(),
+                None => format!("{url}: {m}"),
                 _ => m,
             };
             return (code, Some(m));

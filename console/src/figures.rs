@@ -5,17 +5,23 @@
 //! last known figures marked stale, and [`crate::alerts`] judges the result. `rtc top`
 //! feeds it a stream, `rtc status` feeds it two polls; both print the same figures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
 use crate::alerts::{self, Alert, Severity};
 use crate::model::{NodeState, NodeStats};
-use crate::snapshot::{ClusterSnapshot, NodeProblem, RedisSample};
+use crate::snapshot::{BufferLimit, ClusterSnapshot, NodeProblem, RedisSample, RestartMark};
+
+/// Milliseconds of buffer samples the trend and growth rate are measured over.
+const GROWTH_WINDOW_MS: u64 = 30_000;
 
 /// The planning line when neither the operator nor the node sets one: the connections
 /// one Reverb process is known to hold before its event loop falls behind.
 pub const DEFAULT_PLANNING_LINE: u64 = 12_000;
+
+/// How long a drained node stays listed after it exited (milliseconds).
+pub const DRAINED_LISTED_MS: u64 = 120_000;
 
 /// The judgement calls behind the alerts. Defaults are the brief's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,7 +70,12 @@ pub enum Health {
     Cordoned,
     /// Serving locally but cut off from the cluster bus.
     Degraded,
-    /// Registered but no longer heartbeating.
+    /// Exited at the end of a drain (its exit marker says so): expected, not a failure.
+    /// Listed for [`DRAINED_LISTED_MS`] after it exited, then dropped.
+    Drained,
+    /// Registered but no longer heartbeating, without having drained: down until it is
+    /// reaped or comes back.
+    #[serde(rename = "down")]
     Stale,
     /// Its admin endpoint does not answer.
     Unreachable,
@@ -84,6 +95,7 @@ impl Health {
             Health::Draining => "◐",
             Health::Cordoned => "◑",
             Health::Degraded => "◆",
+            Health::Drained => "◌",
             Health::Stale | Health::Unreachable => "✖",
             Health::Untrusted => "⚠",
             Health::Unknown => "?",
@@ -98,7 +110,8 @@ impl Health {
             Health::Draining => "draining",
             Health::Cordoned => "cordoned",
             Health::Degraded => "degraded",
-            Health::Stale => "stale",
+            Health::Drained => "drained",
+            Health::Stale => "down",
             Health::Unreachable => "down",
             Health::Untrusted => "untrusted",
             Health::Unknown => "unknown",
@@ -107,11 +120,11 @@ impl Health {
 
     /// Whether the figures shown are a live reading (not last-known values).
     pub fn is_live(self) -> bool {
-        !matches!(self, Health::Stale | Health::Unreachable)
+        !matches!(self, Health::Stale | Health::Unreachable | Health::Drained)
     }
 }
 
-/// Direction of a buffer over the last two polls.
+/// Direction of a buffer over the recent samples.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
@@ -140,13 +153,29 @@ impl Trend {
 pub struct PubSubFigures {
     /// Whether the node's subscriber is connected.
     pub connected: bool,
-    /// Output buffer Redis holds for the node's subscriber (`omem`), bytes.
+    /// Output buffer Redis holds for the node's subscriber (`omem`), bytes. Read from
+    /// `CLIENT LIST` whether or not the node itself answers.
     pub buffer_bytes: Option<u64>,
-    /// Redis's pub/sub output buffer limit, bytes.
+    /// The limit the buffer is judged against: Redis's pub/sub soft limit, else the
+    /// hard one, bytes; `None` when unknown (`CONFIG GET` not allowed).
     pub limit_bytes: Option<u64>,
     /// `buffer_bytes / limit_bytes`.
     pub buffer_fraction: Option<f64>,
-    /// Buffer direction (Redis's `omem`, else the node's backlog).
+    /// Redis's pub/sub soft limit (bytes) and how many seconds above it Redis allows.
+    pub soft_limit_bytes: Option<u64>,
+    /// Seconds above the soft limit before Redis disconnects the subscriber.
+    pub soft_limit_secs: Option<u64>,
+    /// Redis's pub/sub hard limit (disconnect at once), bytes.
+    pub hard_limit_bytes: Option<u64>,
+    /// Buffer growth over the last samples (up to 30 s), bytes per second; `None` with
+    /// fewer than two samples.
+    pub growth_bytes_per_s: Option<f64>,
+    /// Seconds until Redis would disconnect the subscriber at the current growth rate
+    /// (the soft limit held for its seconds, or the hard limit); `None` when not heading
+    /// for a limit.
+    pub secs_to_cut: Option<f64>,
+    /// Buffer direction over the last 30 s of samples (Redis's `omem`, else the node's
+    /// backlog).
     pub trend: Trend,
     /// Seconds the buffer has grown without a pause (0 when not growing).
     pub growing_secs: f64,
@@ -255,6 +284,14 @@ pub struct NodeFigures {
     pub auth_failures_per_s: Option<f64>,
     /// Pongs and pings received per second.
     pub pongs_per_s: Option<f64>,
+    /// Requests refused by a limit, per second.
+    pub limit_hits_per_s: Option<f64>,
+    /// Sockets closed as slow consumers (4100), per second.
+    pub slow_consumers_per_s: Option<f64>,
+    /// WebSocket upgrades refused (draining, admission control), per second.
+    pub upgrades_refused_per_s: Option<f64>,
+    /// Bus messages not published (queue full or Redis unreachable), per second.
+    pub publish_dropped_per_s: Option<f64>,
     /// Event-loop lag, ms.
     pub loop_lag_ms: f64,
     /// Open-file limit (the real ceiling on sockets).
@@ -265,6 +302,10 @@ pub struct NodeFigures {
     pub drain: Option<DrainFigures>,
     /// Fan-out time; `None` from a node that does not measure it.
     pub fanout: Option<FanoutFigures>,
+    /// Whether these figures were read from the node directly because Redis was down.
+    pub direct: bool,
+    /// A restart the console noticed recently (new boot id or uptime reset).
+    pub restart: Option<RestartMark>,
 }
 
 /// The cluster totals row.
@@ -306,9 +347,17 @@ pub struct Totals {
     pub auth_failures_per_s: Option<f64>,
     /// Sum over live nodes.
     pub pongs_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub limit_hits_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub slow_consumers_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub upgrades_refused_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub publish_dropped_per_s: Option<f64>,
     /// Worst over live nodes, ms.
     pub loop_lag_ms: f64,
-    /// Largest pub/sub buffer among live nodes, bytes.
+    /// Largest pub/sub buffer among all nodes (a hung node's too), bytes.
     pub max_buffer_bytes: Option<u64>,
 }
 
@@ -323,7 +372,8 @@ pub struct ChannelFigures {
     pub kind: String,
     /// Subscribers (sum over nodes).
     pub subscribers: u64,
-    /// Presence members (sum of each node's local members).
+    /// Presence members: distinct users across the cluster (as the HTTP API's
+    /// `user_count`) when Redis was read, else the sum of each node's local members.
     pub members: u64,
     /// Frames out per second (sum over nodes).
     pub frames_out_per_s: Option<f64>,
@@ -346,6 +396,8 @@ pub struct ClusterFigures {
     pub channels: Vec<ChannelFigures>,
     /// Redis's own view (cluster mode).
     pub redis: Option<RedisSample>,
+    /// Seconds Redis has been unreadable (the current outage); `None` while it answers.
+    pub redis_down_secs: Option<f64>,
     /// Alerts, worst first.
     pub alerts: Vec<Alert>,
 }
@@ -376,6 +428,10 @@ struct Memory {
     buffer_ms: u64,
     growing_since_ms: Option<u64>,
     trend: Trend,
+    /// Recent buffer samples (unix ms, bytes), for the growth rate.
+    buffer_samples: VecDeque<(u64, u64)>,
+    /// When the buffer went above Redis's soft limit.
+    above_soft_since_ms: Option<u64>,
     /// Per-channel rates keyed by (app, name).
     channel_rates: BTreeMap<(String, String), f64>,
 }
@@ -392,6 +448,10 @@ struct Rates {
     auth_failures: f64,
     pongs: f64,
     backlogged: Option<f64>,
+    limit_hits: f64,
+    slow_consumers: f64,
+    upgrades_refused: f64,
+    publish_dropped: f64,
 }
 
 impl Rates {
@@ -410,6 +470,13 @@ impl Rates {
             auth_failures: per(p.auth_failures, c.auth_failures),
             pongs: per(p.pongs, c.pongs),
             backlogged: prev.fanout.as_ref().zip(cur.fanout.as_ref()).map(|(p, c)| per(p.backlogged, c.backlogged)),
+            limit_hits: per(p.limit_hits, c.limit_hits),
+            slow_consumers: per(p.slow_consumers, c.slow_consumers),
+            upgrades_refused: per(p.upgrades_refused, c.upgrades_refused),
+            publish_dropped: per(
+                prev.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
+                cur.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
+            ),
         }
     }
 
@@ -439,9 +506,14 @@ impl Tracker {
 
     /// Feeds the next snapshot and returns its figures.
     pub fn ingest(&mut self, snap: &ClusterSnapshot) -> ClusterFigures {
-        let limit = snap.redis.as_ref().and_then(|r| r.pubsub_limit).and_then(|l| l.effective());
+        let limit = snap.redis.as_ref().and_then(|r| r.pubsub_limit);
         let mut nodes = Vec::with_capacity(snap.nodes.len());
         for sample in &snap.nodes {
+            let drained = drained_marker(sample);
+            if drained.is_some_and(|m| snap.taken_ms.saturating_sub(m.at_ms) > DRAINED_LISTED_MS) {
+                // Drained and gone a while: no longer part of the picture.
+                continue;
+            }
             let mem = self.nodes.entry(sample.id.clone()).or_default();
             let (health, problem) = match (&sample.stats, &sample.problem) {
                 (Some(cur), _) if cur.ts_ms == 0 => {
@@ -454,20 +526,47 @@ impl Tracker {
                     observe(mem, cur, snap.taken_ms);
                     (health_of(cur), None)
                 }
-                (None, Some(NodeProblem::Expired)) => (Health::Stale, Some("registry key expired".to_string())),
+                (None, Some(NodeProblem::Expired)) => match (&drained, &sample.exit) {
+                    (Some(m), _) => (
+                        Health::Drained,
+                        Some(format!("drained and exited {}s ago", snap.taken_ms.saturating_sub(m.at_ms) / 1000)),
+                    ),
+                    (None, Some(_)) => (Health::Stale, Some("stopped without a drain".to_string())),
+                    (None, None) => (Health::Stale, Some("registry key expired".to_string())),
+                },
                 (None, Some(NodeProblem::Unreachable(e))) => (Health::Unreachable, Some(e.clone())),
                 (None, Some(NodeProblem::Undecodable(e))) => (Health::Unknown, Some(e.clone())),
                 (None, Some(NodeProblem::Untrusted(e))) => (Health::Untrusted, Some(e.clone())),
                 (None, None) => (Health::Unknown, None),
             };
+            if mem.buffer.is_none() {
+                // An earlier run's sample (the cache file) starts the trend.
+                if let Some((b, at)) = sample.omem_before.filter(|(_, at)| *at < snap.taken_ms) {
+                    mem.buffer = Some(b);
+                    mem.buffer_ms = at;
+                    mem.buffer_samples.push_back((at, b));
+                }
+            }
             if !health.is_live() || sample.stats.is_none() {
                 mem.rates = Rates::default();
+            }
+            // Redis's figure for the subscriber counts whether or not the node answers:
+            // a hung node is exactly when its buffer grows.
+            let metric = sample
+                .pubsub_omem
+                .or_else(|| sample.stats.as_ref().filter(|_| health.is_live())?.pubsub.as_ref().map(|p| p.backlog));
+            let redis_down = snap.redis.as_ref().is_some_and(|r| r.error.is_some());
+            if redis_down {
+                // Redis's figure is unknown for now: keep the buffer's history as it was.
+            } else if metric.is_none() {
                 mem.trend = Trend::Steady;
                 mem.growing_since_ms = None;
                 mem.buffer = None;
+                mem.buffer_samples.clear();
+                mem.above_soft_since_ms = None;
             } else {
-                let metric = sample.pubsub_omem.or_else(|| sample.stats.as_ref()?.pubsub.as_ref().map(|p| p.backlog));
                 track_buffer(mem, metric, snap.taken_ms);
+                track_soft_limit(mem, sample.pubsub_omem, limit, snap.taken_ms);
             }
             let fig = node_figures(sample, mem, health, problem, snap.taken_ms, limit, &self.thresholds);
             nodes.push(fig);
@@ -477,6 +576,11 @@ impl Tracker {
 
         let channels = self.channels(snap);
         let totals = totals(&nodes);
+        let redis_down_secs = snap
+            .redis
+            .as_ref()
+            .filter(|r| r.error.is_some())
+            .map(|r| r.down_since_ms.map_or(0.0, |since| snap.taken_ms.saturating_sub(since) as f64 / 1000.0));
         let alerts = alerts::evaluate(&nodes, snap, &self.thresholds);
         ClusterFigures {
             taken_ms: snap.taken_ms,
@@ -485,6 +589,7 @@ impl Tracker {
             totals,
             channels,
             redis: snap.redis.clone(),
+            redis_down_secs,
             alerts,
         }
     }
@@ -511,6 +616,15 @@ impl Tracker {
                 }
             }
         }
+        // Distinct users, counted in Redis over every node's member hash: a user
+        // connected to two nodes is one member.
+        if let Some(r) = snap.redis.as_ref().filter(|r| r.error.is_none()) {
+            for (key, users) in &r.presence_users {
+                if let Some(c) = merged.get_mut(key) {
+                    c.members = *users;
+                }
+            }
+        }
         let mut out: Vec<ChannelFigures> = merged.into_values().collect();
         out.sort_by(|a, b| {
             let ra = a.frames_out_per_s.unwrap_or(-1.0);
@@ -519,6 +633,14 @@ impl Tracker {
         });
         out
     }
+}
+
+/// The sample's exit marker when it says the node drained and exited.
+fn drained_marker(sample: &crate::snapshot::NodeSample) -> Option<&crate::model::ExitMarker> {
+    if sample.stats.is_some() {
+        return None;
+    }
+    sample.exit.as_ref().filter(|m| m.drained)
 }
 
 /// Records fresh stats: rates against the previous report of the same process.
@@ -553,21 +675,74 @@ fn observe(mem: &mut Memory, cur: &NodeStats, now_ms: u64) {
 fn track_buffer(mem: &mut Memory, metric: Option<u64>, now_ms: u64) {
     match (mem.buffer, metric) {
         (Some(prev), Some(cur)) if cur > prev => {
-            mem.trend = Trend::Rising;
             // It started rising at the previous poll.
             mem.growing_since_ms.get_or_insert(mem.buffer_ms);
         }
-        (Some(prev), Some(cur)) if cur < prev => {
-            mem.trend = Trend::Falling;
-            mem.growing_since_ms = None;
-        }
-        _ => {
-            mem.trend = Trend::Steady;
-            mem.growing_since_ms = None;
-        }
+        (Some(prev), Some(cur)) if cur < prev => mem.growing_since_ms = None,
+        // Unchanged between two polls (a hung node's buffer grows in bursts, as events
+        // are published): the window below decides.
+        (Some(_), Some(_)) => {}
+        _ => mem.growing_since_ms = None,
     }
     mem.buffer = metric;
     mem.buffer_ms = now_ms;
+    if let Some(b) = metric {
+        mem.buffer_samples.push_back((now_ms, b));
+    }
+    while mem.buffer_samples.len() > 2
+        && mem.buffer_samples.front().is_some_and(|(at, _)| now_ms.saturating_sub(*at) > GROWTH_WINDOW_MS)
+    {
+        mem.buffer_samples.pop_front();
+    }
+    // The direction over the window, not just since the last poll.
+    mem.trend = match (mem.buffer_samples.front(), mem.buffer_samples.back()) {
+        (Some(first), Some(last)) if last.1 > first.1 => Trend::Rising,
+        (Some(first), Some(last)) if last.1 < first.1 => Trend::Falling,
+        _ => Trend::Steady,
+    };
+    if mem.trend != Trend::Rising {
+        mem.growing_since_ms = None;
+    }
+}
+
+fn track_soft_limit(mem: &mut Memory, omem: Option<u64>, limit: Option<BufferLimit>, now_ms: u64) {
+    let soft = limit.map_or(0, |l| l.soft_bytes);
+    match omem {
+        Some(b) if soft > 0 && b > soft => {
+            mem.above_soft_since_ms.get_or_insert(now_ms);
+        }
+        _ => mem.above_soft_since_ms = None,
+    }
+}
+
+/// Growth of the buffer over the samples kept, bytes per second.
+fn growth_rate(mem: &Memory) -> Option<f64> {
+    let (first, last) = (mem.buffer_samples.front()?, mem.buffer_samples.back()?);
+    let secs = last.0.saturating_sub(first.0) as f64 / 1000.0;
+    (secs > 0.0).then(|| (last.1 as f64 - first.1 as f64) / secs)
+}
+
+/// Seconds until Redis disconnects a subscriber holding `bytes` and growing at `rate`
+/// bytes/s: above the soft limit for its seconds (`above_secs` already spent), or over
+/// the hard limit, whichever comes first. `None` when neither is in sight.
+pub fn secs_to_cut(bytes: u64, rate: Option<f64>, limit: BufferLimit, above_secs: Option<f64>) -> Option<f64> {
+    let rate = rate.filter(|r| *r > 0.0);
+    let b = bytes as f64;
+    let hard = (limit.hard_bytes > 0).then_some(limit.hard_bytes as f64);
+    let soft = (limit.soft_bytes > 0).then_some(limit.soft_bytes as f64);
+    let by_hard = hard.and_then(|h| if b >= h { Some(0.0) } else { rate.map(|r| (h - b) / r) });
+    let by_soft = soft.and_then(|s| {
+        let hold = limit.soft_secs as f64;
+        if b > s {
+            Some((hold - above_secs.unwrap_or(0.0)).max(0.0))
+        } else {
+            rate.map(|r| (s - b) / r + hold)
+        }
+    });
+    match (by_hard, by_soft) {
+        (Some(h), Some(s)) => Some(h.min(s)),
+        (h, s) => h.or(s),
+    }
 }
 
 fn health_of(s: &NodeStats) -> Health {
@@ -589,7 +764,7 @@ fn node_figures(
     health: Health,
     problem: Option<String>,
     now_ms: u64,
-    limit: Option<u64>,
+    limit: Option<BufferLimit>,
     t: &Thresholds,
 ) -> NodeFigures {
     let fallback = NodeStats::default();
@@ -601,16 +776,25 @@ fn node_figures(
         (Some(p), Some(f)) if f > 0.0 => Some(p / f),
         _ => None,
     };
-    let pubsub = s.pubsub.as_ref().map(|p| {
+    let fallback_pubsub = crate::model::PubSubStats::default();
+    let pubsub = s.pubsub.as_ref().or(sample.pubsub_omem.map(|_| &fallback_pubsub)).map(|p| {
         let buffer = sample.pubsub_omem;
+        let judged = limit.and_then(|l| l.effective());
+        let growth = if buffer.is_some() { growth_rate(mem) } else { None };
+        let above_secs = mem.above_soft_since_ms.map(|since| now_ms.saturating_sub(since) as f64 / 1000.0);
         PubSubFigures {
             connected: p.connected,
             buffer_bytes: buffer,
-            limit_bytes: limit,
-            buffer_fraction: match (buffer, limit) {
+            limit_bytes: judged,
+            buffer_fraction: match (buffer, judged) {
                 (Some(b), Some(l)) if l > 0 => Some(b as f64 / l as f64),
                 _ => None,
             },
+            soft_limit_bytes: limit.map(|l| l.soft_bytes).filter(|b| *b > 0),
+            soft_limit_secs: limit.filter(|l| l.soft_bytes > 0).map(|l| l.soft_secs),
+            hard_limit_bytes: limit.map(|l| l.hard_bytes).filter(|b| *b > 0),
+            growth_bytes_per_s: growth,
+            secs_to_cut: buffer.zip(limit).and_then(|(b, l)| secs_to_cut(b, growth, l, above_secs)),
             trend: mem.trend,
             growing_secs: mem.growing_since_ms.map_or(0.0, |since| now_ms.saturating_sub(since) as f64 / 1000.0),
             lag_ms: p.lag_ms,
@@ -673,11 +857,17 @@ fn node_figures(
         auth_requests_per_s: r.get(r.auth_requests),
         auth_failures_per_s: r.get(r.auth_failures),
         pongs_per_s: r.get(r.pongs),
+        limit_hits_per_s: r.get(r.limit_hits),
+        slow_consumers_per_s: r.get(r.slow_consumers),
+        upgrades_refused_per_s: r.get(r.upgrades_refused),
+        publish_dropped_per_s: r.get(r.publish_dropped),
         loop_lag_ms: s.loop_lag_ms,
         open_files_limit: s.open_files_limit,
         pubsub,
         drain,
         fanout,
+        direct: sample.direct,
+        restart: sample.restart.clone(),
     }
 }
 
@@ -716,7 +906,11 @@ fn totals(nodes: &[NodeFigures]) -> Totals {
         auth_requests_per_s: sum(|n| n.auth_requests_per_s),
         auth_failures_per_s: sum(|n| n.auth_failures_per_s),
         pongs_per_s: sum(|n| n.pongs_per_s),
+        limit_hits_per_s: sum(|n| n.limit_hits_per_s),
+        slow_consumers_per_s: sum(|n| n.slow_consumers_per_s),
+        upgrades_refused_per_s: sum(|n| n.upgrades_refused_per_s),
+        publish_dropped_per_s: sum(|n| n.publish_dropped_per_s),
         loop_lag_ms: live.iter().map(|n| n.loop_lag_ms).fold(0.0, f64::max),
-        max_buffer_bytes: live.iter().filter_map(|n| n.pubsub.as_ref()?.buffer_bytes).max(),
+        max_buffer_bytes: nodes.iter().filter_map(|n| n.pubsub.as_ref()?.buffer_bytes).max(),
     }
 }

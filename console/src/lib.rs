@@ -7,6 +7,7 @@
 //! * [`cli`]: the flags of `top` and `status` and their resolution against `rtc.toml`.
 //! * [`client`]: the wire: admin HTTP requests, Redis registry reads, reply parsers.
 //! * [`collect`]: the collector task, producing immutable [`snapshot::ClusterSnapshot`]s.
+//! * [`known`]: the nodes seen so far (and their cache file), polled directly while Redis is down.
 //! * [`figures`]: rates, trends and totals derived from consecutive snapshots.
 //! * [`alerts`]: the failure signals judged from figures, with stable codes.
 //! * [`capacity`]: the headroom check before draining a node.
@@ -21,6 +22,7 @@ pub mod client;
 pub mod collect;
 pub mod drain;
 pub mod figures;
+pub mod known;
 pub mod model;
 pub mod roll;
 pub mod snapshot;

@@ -17,7 +17,7 @@ pub struct ClusterSnapshot {
 }
 
 /// One node as seen in one poll.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NodeSample {
     /// Node id (registry id, or the URL in `--node` mode until the node answers).
     pub id: String,
@@ -30,6 +30,26 @@ pub struct NodeSample {
     /// Output buffer of the node's subscriber connection as Redis reports it (`omem`),
     /// bytes; `None` when unknown (no Redis, or the connection is not listed).
     pub pubsub_omem: Option<u64>,
+    /// Whether `stats` was read from the node's own admin endpoint because the registry
+    /// could not be read (Redis down): the console polls every node it has seen.
+    pub direct: bool,
+    /// The subscriber buffer an earlier poll or run saw: (bytes, unix ms). Lets a
+    /// one-shot command tell a growing buffer from a large one.
+    pub omem_before: Option<(u64, u64)>,
+    /// Set when this node's process changed (new boot id, or uptime went back) since
+    /// the console last saw it.
+    pub restart: Option<RestartMark>,
+    /// The marker the node left when it stopped cleanly (registry entry expired).
+    pub exit: Option<crate::model::ExitMarker>,
+}
+
+/// A restart the console noticed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RestartMark {
+    /// When it was noticed, unix ms (console clock).
+    pub noticed_ms: u64,
+    /// The boot id before the restart.
+    pub previous_boot_id: String,
 }
 
 /// Why a node's stats are missing from a snapshot.
@@ -63,6 +83,34 @@ pub struct RedisSample {
     pub pubsub_limit: Option<BufferLimit>,
     /// A bounded sample of the keyspace.
     pub keyspace: KeySample,
+    /// When the console first failed to read Redis in the current outage, unix ms;
+    /// `None` while Redis answers.
+    pub down_since_ms: Option<u64>,
+    /// Pub/sub subscribers whose connection name matches no registered node (a node of
+    /// another version, a leftover process), with their output buffers.
+    pub other_subscribers: Vec<Subscriber>,
+    /// The latest entries of the cluster's incident timeline, newest first (in JSON at
+    /// the top level, `timeline`).
+    #[serde(skip)]
+    pub timeline: Vec<crate::model::TimelineEntry>,
+    /// Distinct presence users per presence channel among the nodes' top channels,
+    /// counted over every node's member hash: ((app, channel), users).
+    #[serde(skip)]
+    pub presence_users: Vec<((String, String), u64)>,
+    /// When no node is registered under this cluster name: the cluster names that do
+    /// have nodes in this Redis.
+    pub other_clusters: Vec<String>,
+}
+
+/// A pub/sub client as Redis lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subscriber {
+    /// `CLIENT SETNAME` of the connection (empty when unnamed).
+    pub name: String,
+    /// `addr=`: the client's address.
+    pub addr: String,
+    /// Output buffer, bytes (`omem`).
+    pub omem: u64,
 }
 
 /// Redis's `client-output-buffer-limit` for one client class.
@@ -77,9 +125,10 @@ pub struct BufferLimit {
 }
 
 impl BufferLimit {
-    /// The limit a buffer is judged against: the hard limit, else the soft one.
+    /// The limit a buffer is judged against: the soft one (Redis disconnects a subscriber
+    /// that stays above it for `soft_secs`), else the hard one.
     pub fn effective(&self) -> Option<u64> {
-        [self.hard_bytes, self.soft_bytes].into_iter().find(|&b| b > 0)
+        [self.soft_bytes, self.hard_bytes].into_iter().find(|&b| b > 0)
     }
 }
 
@@ -97,12 +146,10 @@ pub struct KeySample {
 }
 
 impl ClusterSnapshot {
-    /// Whether the source itself answered: Redis was readable, or at least one
-    /// `--node` returned stats. `false` means the console sees nothing (exit 69).
+    /// Whether the source itself answered: Redis was readable, or at least one node
+    /// returned stats (a `--node`, or a known node polled directly while Redis is down).
+    /// `false` means the console sees nothing (exit 69).
     pub fn source_reachable(&self) -> bool {
-        match &self.redis {
-            Some(r) => r.error.is_none(),
-            None => self.nodes.iter().any(|n| n.stats.is_some()),
-        }
+        self.redis.as_ref().is_some_and(|r| r.error.is_none()) || self.nodes.iter().any(|n| n.stats.is_some())
     }
 }

@@ -70,7 +70,9 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     };
     let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
     let figures = rt.block_on(async {
-        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?;
+        let mut collector = Collector::new(&resolved.source, resolved.token.clone())?
+            .with_cache(&resolved.source)
+            .with_seeds(&resolved.seeds);
         let mut tracker = Tracker::new(thresholds);
         let first = collector.collect_once().await;
         let mut figures = tracker.ingest(&first);
@@ -98,6 +100,16 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     exit_for(&figures).into()
 }
 
+/// A node problem in a sentence.
+pub fn problem_text(p: &crate::snapshot::NodeProblem) -> String {
+    match p {
+        crate::snapshot::NodeProblem::Expired => "registry key expired".to_string(),
+        crate::snapshot::NodeProblem::Unreachable(e)
+        | crate::snapshot::NodeProblem::Undecodable(e)
+        | crate::snapshot::NodeProblem::Untrusted(e) => e.clone(),
+    }
+}
+
 fn source_label(source: &Source) -> String {
     match source {
         Source::Cluster { redis_url, cluster } => {
@@ -121,6 +133,8 @@ struct StatusJson<'a> {
     nodes: &'a [NodeFigures],
     channels: &'a [ChannelFigures],
     redis: Option<&'a RedisSample>,
+    redis_down_secs: Option<f64>,
+    timeline: &'a [crate::model::TimelineEntry],
 }
 
 /// Renders `--json`: one pretty-printed object with stable snake_case keys.
@@ -137,10 +151,40 @@ pub fn render_json(f: &ClusterFigures, source: &Source) -> String {
         nodes: &f.nodes,
         channels: &f.channels,
         redis: f.redis.as_ref(),
+        redis_down_secs: f.redis_down_secs,
+        timeline: f.redis.as_ref().map_or(&[], |r| r.timeline.as_slice()),
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut v = serde_json::to_value(&doc).unwrap_or_default();
+    null_unknown_gauges(&mut v);
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
+}
+
+/// Gauges that are not a current reading are unknown, so `null` (never a 0 that reads
+/// as a measurement): CPU, memory and loop lag of a node that is not live, and the
+/// totals' when no node is live.
+fn null_unknown_gauges(doc: &mut serde_json::Value) {
+    const GAUGES: [&str; 3] = ["cpu_percent", "rss_bytes", "loop_lag_ms"];
+    if let Some(nodes) = doc.get_mut("nodes").and_then(|n| n.as_array_mut()) {
+        for n in nodes {
+            let live = !matches!(n["health"].as_str(), Some("down" | "unreachable" | "drained"));
+            if !live {
+                for g in GAUGES {
+                    if let Some(x) = n.get_mut(g) {
+                        *x = serde_json::Value::Null;
+                    }
+                }
+            }
+        }
+    }
+    if doc["totals"]["nodes_up"] == 0 {
+        for g in GAUGES {
+            if let Some(x) = doc["totals"].get_mut(g) {
+                *x = serde_json::Value::Null;
+            }
+        }
+    }
 }
 
 /// The one-line link summary shared with `rtc top`'s header: `3/4 nodes · redis ok`.
@@ -148,7 +192,12 @@ pub fn link_summary(f: &ClusterFigures) -> String {
     let mut s = format!("{}/{} nodes", f.totals.nodes_up, f.totals.nodes_total);
     if let Some(r) = &f.redis {
         match &r.error {
-            Some(_) => s.push_str(" · redis DOWN"),
+            Some(_) => {
+                let secs = f.redis_down_secs.unwrap_or(0.0) as u64;
+                s.push_str(&format!(" · redis DOWN {}", units::duration(secs)));
+                let direct = f.nodes.iter().filter(|n| n.direct && n.health.is_live()).count();
+                s.push_str(&format!(" · {direct} polled directly"));
+            }
             None => s.push_str(" · redis ok"),
         }
     }
@@ -161,6 +210,9 @@ pub fn state_cell(n: &NodeFigures) -> String {
         (Some(d), crate::figures::Health::Draining) => {
             format!("{} drain {}", n.health.glyph(), units::percent(d.progress))
         }
+        _ if n.restart.is_some() && n.health.is_live() => {
+            format!("{} {} ↻", n.health.glyph(), n.health.label())
+        }
         _ => format!("{} {}", n.health.glyph(), n.health.label()),
     }
 }
@@ -169,7 +221,8 @@ pub fn state_cell(n: &NodeFigures) -> String {
 pub fn buffer_cell(n: &NodeFigures) -> String {
     match &n.pubsub {
         None => "–".to_string(),
-        Some(_) if !n.health.is_live() => "–".to_string(),
+        // Redis's figure is shown for a node that does not answer too: that is when it grows.
+        Some(p) if (!n.health.is_live() || n.direct) && p.buffer_bytes.is_none() => "–".to_string(),
         Some(p) => match (p.buffer_bytes, p.limit_bytes) {
             (Some(b), Some(l)) => format!("{}/{}{}", units::bytes(b), units::bytes(l), p.trend.arrow()),
             (Some(b), None) => format!("{}{}", units::bytes(b), p.trend.arrow()),
@@ -211,6 +264,10 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
         "AUTH/S",
         "FAIL/S",
         "PONG/S",
+        "LIMIT/S",
+        "SLOW/S",
+        "REFUSE/S",
+        "DROP/S",
         "LOOP",
         "PUBSUB BUF",
         "BUS LAG",
@@ -220,6 +277,7 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
     let mut rows: Vec<Vec<String>> = f.nodes.iter().map(node_row).collect();
     rows.push(totals_row(&f.totals));
     out.push_str(&columns(&header, &rows, 2));
+    out.push_str("(TOTAL: sums over live nodes; CPU% is the mean; LOOP and PUBSUB BUF the max; – unknown)\n");
 
     out.push('\n');
     if f.alerts.is_empty() {
@@ -272,6 +330,10 @@ fn node_row(n: &NodeFigures) -> Vec<String> {
         units::rate(n.auth_requests_per_s),
         units::rate(n.auth_failures_per_s),
         units::rate(n.pongs_per_s),
+        units::rate(n.limit_hits_per_s),
+        units::rate(n.slow_consumers_per_s),
+        units::rate(n.upgrades_refused_per_s),
+        units::rate(n.publish_dropped_per_s),
         if live { units::millis(n.loop_lag_ms) } else { dash() },
         buffer_cell(n),
         n.pubsub.as_ref().filter(|_| live).map_or_else(dash, |p| units::millis(p.lag_ms)),
@@ -288,7 +350,7 @@ fn totals_row(t: &Totals) -> Vec<String> {
         units::percent(t.line_fraction),
         units::rate(t.connects_per_s),
         units::rate(t.disconnects_per_s),
-        format!("{:.0}", t.cpu_percent),
+        if t.nodes_up > 0 { format!("{:.0}", t.cpu_percent) } else { "–".to_string() },
         units::bytes(t.rss_bytes),
         units::rate(t.frames_out_per_s),
         units::rate(t.broadcasts_per_s),
@@ -296,6 +358,10 @@ fn totals_row(t: &Totals) -> Vec<String> {
         units::rate(t.auth_requests_per_s),
         units::rate(t.auth_failures_per_s),
         units::rate(t.pongs_per_s),
+        units::rate(t.limit_hits_per_s),
+        units::rate(t.slow_consumers_per_s),
+        units::rate(t.upgrades_refused_per_s),
+        units::rate(t.publish_dropped_per_s),
         units::millis(t.loop_lag_ms),
         t.max_buffer_bytes.map_or_else(|| "–".to_string(), units::bytes),
         String::new(),

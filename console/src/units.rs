@@ -14,11 +14,12 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// Short counts for narrow cells: `950`, `12.0k`, `1.5M`.
+/// Short figures for narrow cells, with fixed decimals per magnitude so a column never
+/// flips between `1` and `1.0`: `0.0`, `4.5`, `950`, `12.0k`, `1.5M`.
 pub fn short(n: f64) -> String {
     let a = n.abs();
     if a < 1_000.0 {
-        if a < 10.0 && a.fract() != 0.0 {
+        if a < 9.95 {
             format!("{n:.1}")
         } else {
             format!("{n:.0}")
@@ -97,6 +98,11 @@ mod tests {
         assert_eq!(short(950.0), "950");
         assert_eq!(short(2.5), "2.5");
         assert_eq!(short(12_000.0), "12.0k");
+        // Fixed decimals: a rate of 1 and one of 1.5 line up.
+        assert_eq!(
+            (short(1.0), short(0.0), short(9.96), short(10.0)),
+            ("1.0".into(), "0.0".into(), "10".into(), "10".into())
+        );
         assert_eq!(bytes(512), "512B");
         assert_eq!(bytes(33_554_432), "32M");
         assert_eq!(bytes(1_572_864), "1.5M");

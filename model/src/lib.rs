@@ -261,3 +261,48 @@ pub struct NodeStats {
     /// Fan-out time figures; `None` from a node that does not measure them.
     pub fanout: Option<FanoutStats>,
 }
+
+/// Key of a node's exit marker ([`ExitMarker`] JSON): written by a node that stops
+/// cleanly, so the console can tell a drained node from a dead one.
+pub fn exit_marker_key(cluster: &str, node_id: &str) -> String {
+    format!("rtc:{cluster}:exit:{node_id}")
+}
+
+/// Key of the cluster's incident timeline: a capped Redis stream of [`TimelineEntry`]
+/// fields written by the nodes (`XADD ... MAXLEN ~ N`).
+pub fn timeline_key(cluster: &str) -> String {
+    format!("rtc:{cluster}:timeline")
+}
+
+/// What a node leaves behind when it stops cleanly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExitMarker {
+    /// Boot id of the process that exited.
+    pub boot_id: String,
+    /// Whether it exited at the end of a drain (else a plain clean stop).
+    pub drained: bool,
+    /// When it exited, unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// One entry of the incident timeline (the stream's fields, plus its id's time).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimelineEntry {
+    /// When it was written, unix milliseconds (from the stream id).
+    pub ts_ms: u64,
+    /// The node it is about.
+    pub node: String,
+    /// What happened: `started`, `restarted`, `drain_begun`, `drain_finished`, `stopped`,
+    /// `cordoned`, `uncordoned`, `node_reaped`, `redis_restored` (new kinds may appear).
+    pub kind: String,
+    /// Details for the operator (version, previous boot id, durations, counts).
+    pub detail: String,
+}
+
+/// Key of one node's presence members of a channel (a hash: user id → user info). The
+/// console unions these over the nodes to count distinct users, as the HTTP API does.
+pub fn presence_key(cluster: &str, app: &str, channel: &str, node_id: &str) -> String {
+    format!("rtc:{cluster}:pres:{app}:{channel}:{node_id}")
+}

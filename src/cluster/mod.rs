@@ -21,6 +21,7 @@ mod link;
 pub mod query;
 mod registry;
 mod state;
+mod timeline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

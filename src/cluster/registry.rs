@@ -83,9 +83,17 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
     // Redis pause every entry expires at once, and nodes must re-register first.
     let mut reap_after = Instant::now() + cluster.config.node_ttl + HEARTBEAT;
     let mut last_seen: std::collections::HashMap<String, NodeStats> = Default::default();
+    // When the registry link was lost, for the timeline entry once it is back.
+    let mut link_lost_at: Option<Instant> = None;
     loop {
         tokio::select! {
             () = cluster.stop.cancelled() => {
+                let drained = node.health.state() == crate::server::health::NodeState::Draining;
+                let detail = node.drain.lock().as_ref().map(|p| {
+                    let (hints, forced) = (p.hints.load(Ordering::Relaxed), p.forced.load(Ordering::Relaxed));
+                    format!("{} sockets at the start, {hints} reconnect hints, {forced} closed at the deadline", p.at_start)
+                });
+                super::timeline::record_exit(&cluster, drained, detail).await;
                 deregister(&cluster).await;
                 return;
             }
@@ -96,9 +104,13 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
         };
         if !id_checked {
             match check_id(&cluster, &mut con).await {
-                Ok(IdCheck::Free) => id_checked = true,
+                Ok(IdCheck::Free) => {
+                    super::timeline::record_start(&cluster, &mut con, None).await;
+                    id_checked = true;
+                }
                 Ok(IdCheck::Previous(prev)) => {
                     tracing::info!(node = %cluster.node_id, old_boot = %prev.boot_id, "Taking back this node id from a previous run.");
+                    super::timeline::record_start(&cluster, &mut con, Some(&prev)).await;
                     reap(&cluster, &node, &mut con, &cluster.node_id, &prev.boot_id, true).await;
                     id_checked = true;
                 }
@@ -120,6 +132,10 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                 let reconnected = !healthy;
                 healthy = true;
                 cluster.cmd_ok.store(true, Ordering::Release);
+                if let Some(at) = link_lost_at.take() {
+                    let detail = format!("registry link restored after {:.1}s", at.elapsed().as_secs_f64());
+                    super::timeline::record(&cluster, &mut con, &cluster.node_id, "redis_restored", &detail).await;
+                }
                 if reconnected {
                     reap_after = reap_after.max(Instant::now() + cluster.config.node_ttl + HEARTBEAT);
                 }
@@ -168,6 +184,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
             Err(e) => {
                 if healthy {
                     tracing::warn!(error = %e, "Registry heartbeat failed; this node is degraded until Redis answers.");
+                    link_lost_at.get_or_insert_with(Instant::now);
                 }
                 healthy = false;
                 cluster.cmd_ok.store(false, Ordering::Release);
@@ -345,6 +362,10 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
     pipe.del(keys.reap_lock(dead)).ignore();
     let _: Result<(), _> = pipe.query_async(con).await;
     tracing::info!(node = %dead, members_removed = removed, "Dead node removed.");
+    if !own {
+        let detail = format!("reaped by {}: {removed} presence members removed", cluster.node_id);
+        super::timeline::record(cluster, con, dead, "node_reaped", &detail).await;
+    }
 }
 
 /// On a clean stop: drop this node's registration at once so it stops counting. Its id

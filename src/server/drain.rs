@@ -147,6 +147,18 @@ pub fn start(node: &Arc<Node>, request: &DrainRequest) -> Result<Arc<DrainProgre
         forced: AtomicU64::new(0),
     });
     *node.drain.lock() = Some(progress.clone());
+    if let Some(cluster) = &node.cluster {
+        let c = &progress.config;
+        cluster.record_event(
+            "drain_begun",
+            format!(
+                "{} sockets, window {:.0}s, deadline {:.0}s",
+                progress.at_start,
+                c.window.as_secs_f64(),
+                c.timeout.as_secs_f64()
+            ),
+        );
+    }
     tracing::info!(
         sockets = progress.at_start,
         pre_delay_s = progress.config.pre_delay.as_secs_f64(),

@@ -205,6 +205,16 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             return RollExit::Usage;
         }
     }
+    // --order must name every live node: a node silently left out is never rolled.
+    let left_out: Vec<&str> =
+        nodes.iter().map(|n| n.node_id.as_str()).filter(|id| !order.iter().any(|o| o == id)).collect();
+    if !left_out.is_empty() {
+        eprintln!(
+            "rtc roll: --order leaves out {}: list every live node (use --from NODE to start part way)",
+            left_out.join(", ")
+        );
+        return RollExit::Usage;
+    }
     let mut done: Vec<String> = Vec::new();
     if ctx.args.resume {
         let raw: Option<String> =
@@ -240,7 +250,11 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
         let mut all_ok = true;
         for (i, s) in steps.iter().enumerate() {
             all_ok &= s.step.ok;
-            let cordon = if s.cordon { " (others cordoned: sockets go to rolled nodes)" } else { "" };
+            let cordon = match &s.takers {
+                Some(t) if t.is_empty() => String::new(),
+                Some(t) => format!(" (the others cordoned: its sockets go to {})", t.join(", ")),
+                None => String::new(),
+            };
             ctx.out.event(
                 "plan_step",
                 json!({"step": i + 1, "node": s.step.node, "ok": s.step.ok, "cordon": s.cordon, "moving": s.step.moving,
@@ -333,7 +347,13 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
                     json!({"node": node, "reason": reason, "message": msg}),
                     &format!("{node}: {msg}"),
                 );
-                eprintln!("rtc roll: stopped at {node}; fix it, then resume with --resume (or --from {node})");
+                let hint = if reason == "capacity_gate" {
+                    "make room (add a node, or raise --planning-line if the line is too cautious), then \
+                     resume with --resume, or pass --force"
+                } else {
+                    "fix it, then resume with --resume"
+                };
+                eprintln!("rtc roll: stopped at {node}; {hint} (or --from {node})");
                 result = code;
                 let record =
                     json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": unix_ms()}).to_string();

@@ -25,7 +25,7 @@ use crate::cli::SourceArgs;
 /// `rtc roll`.
 #[derive(Debug, Clone, Args)]
 pub struct RollArgs {
-    /// The cluster (from rtc.toml with --cluster, or --redis-url with --cluster-name).
+    /// The cluster (--cluster NAME with --redis-url, or its [clusters.NAME] table in rtc.toml).
     #[command(flatten)]
     pub source: SourceArgs,
 

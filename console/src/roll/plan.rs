@@ -99,6 +99,8 @@ pub struct PlannedStep {
     pub step: Step,
     /// Cordon the nodes not yet rolled while this one drains.
     pub cordon: bool,
+    /// When some nodes are cordoned: the nodes that take the sockets.
+    pub takers: Option<Vec<String>>,
 }
 
 /// Which survivors take `node`'s sockets, and the gate for it. Prefers the nodes already
@@ -144,7 +146,7 @@ pub fn plan(nodes: &[NodeLoad], order: &[String], line: Option<u64>) -> Vec<Plan
         let Some((takers, step)) = choose(&loads, id, &rolled, line, true) else { continue };
         spread(&mut loads, id, takers.as_deref());
         rolled.push(id.clone());
-        steps.push(PlannedStep { step, cordon: takers.is_some() });
+        steps.push(PlannedStep { step, cordon: takers.is_some(), takers: takers.clone() });
     }
     steps
 }

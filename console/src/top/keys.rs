@@ -98,6 +98,43 @@ const fn b(
     Binding { keys, hint, label, help, action, context: Context::Main, footer, write: false }
 }
 
+/// The column glossary, shown under `?` and in `man rtc-top`.
+pub const COLUMNS: &[(&str, &str)] = &[
+    ("CONNS", "open sockets; ! near the planning line, ▲ over it"),
+    ("vs line", "bar against the planning line (┃), ▓ past it"),
+    ("CPU%", "process CPU, percent of one core"),
+    ("PUBSUB", "Redis's buffer for the node, % of its soft limit"),
+    ("LAG", "event-loop lag; BUS: publish-to-receipt lag on the bus"),
+    ("FAN99", "fan-out p99 (10 s), arrival to last queue; ! over budget"),
+    ("OUT/S +/S -/S", "frames out, connects, disconnects per second"),
+    ("PRES AUTH/S FAIL", "presence share, auth requests/s, failures/s"),
+    ("TOTAL", "sums; CPU% is the mean, LAG and PUBSUB the max; – unknown"),
+];
+
+/// `man rtc-top`'s extra section: every key and every column.
+pub const MANUAL: &str = "Keys: q or Ctrl-c quit; ? or F1 help; Up/k and Down/j move the selection; \
+g/Home first row; G/End last row; Enter opens the selected node's detail; Esc closes the detail, help \
+or filter; Tab and Shift-Tab switch views (nodes, channels, redis, timeline); s next sort order; / \
+filter by name (Enter keeps, Esc clears); f freeze or resume; + (or =) and - poll less or more often; d \
+drains the selected node after a capacity check (--write only; y confirms, Y drains although the \
+check failed, n or Esc cancels).
+
+States: ● serving, ○ starting, ◐ draining, ◑ cordoned, ◆ degraded (cut off from the bus), ◌ drained \
+(exited after a drain), ✖ down (no heartbeat, no drain) or unreachable, ↻ restarted recently, ⚠ \
+untrusted (a registry entry that failed the trust check: never acted on).
+
+Columns: CONNS open sockets (! near the planning line, ▲ over it); vs line: bar against the planning \
+line; CPU% process CPU, percent of one core; PUBSUB Redis's output buffer for the node's subscriber \
+(from CLIENT LIST, also for a node that does not answer) and its share of Redis's pub/sub soft limit, \
+with ↑ rising; LAG event-loop lag; FAN99 fan-out time p99 over the last 10 s, arrival to the \
+last local subscriber's queue (! over the node's budget); OUT/S frames out per second; +/S -/S connects and disconnects per \
+second; PRES presence share of frames; AUTH/S auth requests; FAIL signature failures; PONG/S pongs; \
+BUS publish-to-receipt lag; RSS memory; BC/S broadcasts; UP uptime; VERSION. TOTAL row: sums, except \
+CPU% (mean), LAG and PUBSUB (max). Unknown values show as –.
+
+Header: the source, nodes up of known, Redis ok or DOWN with how long (the console then polls every \
+node it has seen directly), the data's age.";
+
 /// Every binding, in help-screen order.
 pub const BINDINGS: &[Binding] = &[
     b(&[Key::Char('q'), Key::Ctrl('c')], "q", "quit", "quit", Action::Quit, Some(0)),
@@ -108,7 +145,14 @@ pub const BINDINGS: &[Binding] = &[
     b(&[Key::Code(KeyCode::End), Key::Char('G')], "G", "last", "last row", Action::Last, None),
     b(&[Key::Code(KeyCode::Enter)], "⏎", "detail", "open the selected node's detail", Action::Open, Some(3)),
     b(&[Key::Code(KeyCode::Esc)], "Esc", "back", "close the detail, help or filter", Action::Back, None),
-    b(&[Key::Code(KeyCode::Tab)], "Tab", "view", "next view: nodes, channels, redis", Action::NextView, Some(4)),
+    b(
+        &[Key::Code(KeyCode::Tab)],
+        "Tab",
+        "view",
+        "next view: nodes, channels, redis, timeline",
+        Action::NextView,
+        Some(4),
+    ),
     b(&[Key::Code(KeyCode::BackTab)], "S-Tab", "prev view", "previous view", Action::PrevView, None),
     b(&[Key::Char('s')], "s", "sort", "next sort order for nodes", Action::Sort, Some(5)),
     b(&[Key::Char('/')], "/", "filter", "filter nodes or channels by name", Action::Filter, Some(6)),
@@ -233,5 +277,31 @@ mod tests {
         let ev = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(key_of(&ev), Context::Main, false), Some(Action::Quit));
         assert_eq!(action_for(key_of(&ev), Context::Confirm, false), Some(Action::Quit));
+    }
+}
+
+#[cfg(test)]
+mod manual_tests {
+    use super::*;
+
+    #[test]
+    fn the_manual_names_every_key_and_view() {
+        for b in BINDINGS.iter().filter(|b| !b.help.is_empty()) {
+            for k in b.keys {
+                let name = match k {
+                    Key::Char(c) => c.to_string(),
+                    Key::Ctrl(c) => format!("Ctrl-{c}"),
+                    Key::Code(KeyCode::Up) => "Up".into(),
+                    Key::Code(KeyCode::Down) => "Down".into(),
+                    Key::Code(c) => key_name(Key::Code(*c)),
+                };
+                assert!(MANUAL.contains(&name), "{name} missing from MANUAL");
+            }
+        }
+        for (col, _) in COLUMNS {
+            for word in col.split_whitespace().filter(|w| *w != "line") {
+                assert!(MANUAL.contains(word), "{word} missing from MANUAL");
+            }
+        }
     }
 }

@@ -64,7 +64,7 @@ pub fn run_top(args: TopArgs) -> ExitCode {
 }
 
 async fn run(resolved: Resolved, write: bool, theme: Theme) -> Result<(), String> {
-    let collector = Collector::new(&resolved.source, resolved.token.clone())?;
+    let collector = Collector::new(&resolved.source, resolved.token.clone())?.with_seeds(&resolved.seeds);
     let admin = collector.admin().clone();
     let (snap_tx, mut snap_rx) = mpsc::channel(4);
     let (interval_tx, interval_rx) = watch::channel(resolved.interval);

@@ -19,6 +19,8 @@ pub enum View {
     Channels,
     /// Redis's own figures and the nodes' subscriber buffers.
     Redis,
+    /// The incident timeline the nodes write, newest first.
+    Timeline,
 }
 
 impl View {
@@ -27,14 +29,16 @@ impl View {
         match self {
             View::Nodes => View::Channels,
             View::Channels => View::Redis,
-            View::Redis => View::Nodes,
+            View::Redis => View::Timeline,
+            View::Timeline => View::Nodes,
         }
     }
 
     /// The previous view (`Shift-Tab`).
     pub fn prev(self) -> View {
         match self {
-            View::Nodes => View::Redis,
+            View::Nodes => View::Timeline,
+            View::Timeline => View::Redis,
             View::Channels => View::Nodes,
             View::Redis => View::Channels,
         }
@@ -46,6 +50,7 @@ impl View {
             View::Nodes => "nodes",
             View::Channels => "channels",
             View::Redis => "redis",
+            View::Timeline => "timeline",
         }
     }
 }
@@ -296,6 +301,7 @@ impl State {
         match self.view {
             View::Nodes | View::Redis => self.visible_nodes().len(),
             View::Channels => self.visible_channels().len(),
+            View::Timeline => self.timeline().len(),
         }
     }
 
@@ -303,8 +309,24 @@ impl State {
     pub fn selected_node(&self) -> Option<&NodeFigures> {
         match self.view {
             View::Nodes | View::Redis => self.visible_nodes().get(self.selected).copied(),
-            View::Channels => None,
+            View::Channels | View::Timeline => None,
         }
+    }
+
+    /// The timeline entries on screen (newest first), after the filter (node or kind).
+    pub fn timeline(&self) -> Vec<&crate::model::TimelineEntry> {
+        let Some(d) = self.shown() else { return Vec::new() };
+        let f = self.filter.to_lowercase();
+        d.figures
+            .redis
+            .as_ref()
+            .map(|r| {
+                r.timeline
+                    .iter()
+                    .filter(|e| f.is_empty() || e.node.to_lowercase().contains(&f) || e.kind.contains(&f))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The node shown in detail, if it is still known.

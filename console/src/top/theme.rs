@@ -103,7 +103,7 @@ impl Theme {
             Health::Serving => self.ok(),
             Health::Starting | Health::Draining | Health::Cordoned => self.warn(),
             Health::Degraded | Health::Stale | Health::Unreachable | Health::Untrusted => self.crit(),
-            Health::Unknown => self.dim(),
+            Health::Unknown | Health::Drained => self.dim(),
         }
     }
 

@@ -75,7 +75,11 @@ fn planning_line_alerts() {
     let f = run(&fixtures::cluster(false));
     assert!(kinds(&f, "node-1").is_empty(), "{:?}", f.alerts);
     assert_eq!(kinds(&f, "node-2"), [AlertKind::OverPlanningLine, AlertKind::LoopLagHigh, AlertKind::FanoutOverBudget]);
-    assert_eq!(kinds(&f, "node-3"), [AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]);
+    // node-3's buffer is past half of Redis's soft limit (8 MiB) and still growing.
+    assert_eq!(
+        kinds(&f, "node-3"),
+        [AlertKind::PubsubBufferHigh, AlertKind::NearPlanningLine, AlertKind::PubsubBufferGrowing]
+    );
     let over = f.alerts.iter().find(|a| a.kind == AlertKind::OverPlanningLine).unwrap();
     assert_eq!(over.severity, Severity::Critical);
     assert_eq!(over.message, "node-2: 12,480 connections, over the planning line of 12,000 by 480");
@@ -126,6 +130,7 @@ fn projection_warns_before_the_line_is_crossed() {
                 stats: Some(s),
                 problem: None,
                 pubsub_omem: None,
+                ..rtc_console::snapshot::NodeSample::default()
             }],
             redis: None,
         }
@@ -170,7 +175,31 @@ fn buffer_near_the_redis_limit_is_critical() {
     let f = run(&[poll(0, false), s]);
     let a = f.alerts.iter().find(|a| a.kind == AlertKind::PubsubBufferHigh).unwrap();
     assert_eq!(a.severity, Severity::Critical);
-    assert_eq!(a.message, "node-1: pub/sub buffer 29M of 32M limit (90%); Redis drops the node at the limit");
+    // Judged against the soft limit (8 MiB for 60 s), with the time left before the
+    // hard limit (32 MiB) at the growth seen between the two polls.
+    assert_eq!(
+        a.message,
+        "node-1: pub/sub buffer 29M of the 8.0M soft limit (360%); Redis cuts it in ~1s at this rate"
+    );
+    let p = f.node("node-1").unwrap().pubsub.clone().unwrap();
+    assert_eq!((p.soft_limit_bytes, p.soft_limit_secs, p.hard_limit_bytes), (Some(8 << 20), Some(60), Some(32 << 20)));
+}
+
+#[test]
+fn time_to_cut_counts_the_soft_limit_hold_and_the_hard_limit() {
+    use rtc_console::figures::secs_to_cut;
+    use rtc_console::snapshot::BufferLimit;
+    let l = BufferLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_secs: 60 };
+    // 6 MiB growing 0.1 MiB/s: 20 s to the soft limit, then 60 s held above it.
+    assert_eq!(secs_to_cut(6 << 20, Some(104_857.6), l, None), Some(80.0));
+    // 4 MiB growing 1 MiB/s: the hard limit is 28 s away, before the soft one's 4 + 60 s.
+    assert_eq!(secs_to_cut(4 << 20, Some(1_048_576.0), l, None), Some(28.0));
+    // Above the soft limit for 20 s already: 40 s left unless the hard limit comes first.
+    assert_eq!(secs_to_cut(10 << 20, Some(1.0), l, Some(20.0)), Some(40.0));
+    // Fast growth: the hard limit (22 MiB away at 2 MiB/s) comes first.
+    assert_eq!(secs_to_cut(10 << 20, Some(2_097_152.0), l, Some(0.0)), Some(11.0));
+    // Not growing and under the soft limit: no cut in sight.
+    assert_eq!(secs_to_cut(1 << 20, Some(0.0), l, None), None);
 }
 
 #[test]
@@ -260,4 +289,39 @@ fn headroom_check_spreads_the_node_over_live_survivors() {
     let h = drain_headroom(&f, "node-1").unwrap();
     assert_eq!((h.busiest_after, h.ok), (5_500, true));
     assert!(drain_headroom(&f, "nope").is_none());
+}
+
+#[test]
+fn refusal_counters_become_rates_and_alert_while_rising() {
+    let mk = |i: u64, draining: bool| {
+        let mut s = stats("node-1", 1, i, 100);
+        s.counters.slow_consumers = 3 * i;
+        s.counters.limit_hits = 0;
+        s.counters.upgrades_refused = 50 * i;
+        if draining {
+            s.state = Some(rtc_console::model::NodeState::Draining);
+        }
+        ClusterSnapshot {
+            taken_ms: T0 + i * 1000,
+            nodes: vec![rtc_console::snapshot::NodeSample {
+                id: "node-1".into(),
+                stats: Some(s),
+                ..rtc_console::snapshot::NodeSample::default()
+            }],
+            redis: None,
+        }
+    };
+    let f = run(&[mk(0, false), mk(1, false)]);
+    let n = f.node("node-1").unwrap();
+    assert_eq!(
+        (n.slow_consumers_per_s, n.limit_hits_per_s, n.upgrades_refused_per_s),
+        (Some(3.0), Some(0.0), Some(50.0))
+    );
+    assert_eq!(f.totals.slow_consumers_per_s, Some(3.0));
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers, AlertKind::UpgradesRefused]);
+    let slow = f.alerts.iter().find(|a| a.kind == AlertKind::SlowConsumers).unwrap();
+    assert_eq!(slow.message, "node-1: slow consumers closed (4100): 3.0/s");
+    // A draining node refuses upgrades on purpose: no alert for that.
+    let f = run(&[mk(0, true), mk(1, true)]);
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers]);
 }

@@ -105,6 +105,7 @@ fn sample(id: &str, stats: Option<NodeStats>, omem: Option<u64>) -> NodeSample {
         problem: if stats.is_some() { None } else { Some(NodeProblem::Expired) },
         stats,
         pubsub_omem: omem,
+        ..NodeSample::default()
     }
 }
 
@@ -122,6 +123,7 @@ pub fn redis(shared: bool) -> RedisSample {
             examples: if shared { vec!["laravel_cache:user:17".into(), "queues:default".into()] } else { Vec::new() },
             complete: true,
         },
+        ..RedisSample::default()
     }
 }
 
@@ -187,6 +189,7 @@ pub fn standalone(i: u64) -> ClusterSnapshot {
                 stats: Some(a),
                 problem: None,
                 pubsub_omem: None,
+                ..NodeSample::default()
             },
             NodeSample {
                 id: "127.0.0.1:6002".into(),
@@ -194,8 +197,103 @@ pub fn standalone(i: u64) -> ClusterSnapshot {
                 stats: None,
                 problem: Some(NodeProblem::Unreachable("cannot connect".into())),
                 pubsub_omem: None,
+                ..NodeSample::default()
             },
         ],
         redis: None,
     }
+}
+
+/// Redis paused from poll 10 on (SIGSTOP): the console polls the nodes it knows
+/// directly; they say they are cut off from the bus; node-5 (gone before) does not answer.
+pub fn redis_paused() -> Vec<ClusterSnapshot> {
+    (0..POLLS)
+        .map(|i| {
+            let mut s = poll(i, false);
+            if i >= 10 {
+                s.redis = Some(RedisSample {
+                    error: Some("no answer within 2s".into()),
+                    down_since_ms: Some(T0 + 10_000),
+                    ..RedisSample::default()
+                });
+                for n in &mut s.nodes {
+                    n.direct = true;
+                    n.pubsub_omem = None;
+                    match n.stats.as_mut() {
+                        Some(st) => {
+                            if let Some(p) = st.pubsub.as_mut() {
+                                p.connected = false;
+                            }
+                        }
+                        None => {
+                            n.problem = Some(NodeProblem::Unreachable("http://10.0.0.5:6001: cannot connect".into()))
+                        }
+                    }
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+/// node-3 hung (SIGSTOP) at poll 6: its registry entry expired, while Redis's buffer
+/// for its subscriber grows 0.5 MiB a second (read from CLIENT LIST).
+pub fn hung_node() -> Vec<ClusterSnapshot> {
+    (0..POLLS)
+        .map(|i| {
+            let mut s = poll(i, false);
+            if i >= 6 {
+                let n3 = &mut s.nodes[2];
+                n3.stats = None;
+                n3.problem = Some(NodeProblem::Expired);
+            }
+            s
+        })
+        .collect()
+}
+
+/// node-2 killed and restarted between polls 8 and 9 (new boot id, uptime 1 s), node-4
+/// drained and exited; the timeline the nodes wrote says so.
+pub fn restarted() -> Vec<ClusterSnapshot> {
+    use rtc_console::model::TimelineEntry;
+    use rtc_console::snapshot::RestartMark;
+    (0..POLLS)
+        .map(|i| {
+            let mut s = poll(i, false);
+            if i >= 9 {
+                let n2 = &mut s.nodes[1];
+                if let Some(st) = n2.stats.as_mut() {
+                    st.boot_id = "node-2-boot-2".into();
+                    st.uptime_secs = i - 8;
+                    st.connections = 1_200 * (i - 8);
+                    st.counters = Counters::default();
+                }
+                n2.restart = Some(RestartMark { noticed_ms: T0 + 9_000, previous_boot_id: "node-2-boot".into() });
+            }
+            let entry = |at: u64, node: &str, kind: &str, detail: &str| TimelineEntry {
+                ts_ms: T0 + at,
+                node: node.into(),
+                kind: kind.into(),
+                detail: detail.into(),
+            };
+            let mut timeline = vec![
+                entry(0, "node-5", "node_reaped", "reaped by node-1: 41 presence members removed"),
+                entry(2_000, "node-4", "drain_finished", "drained; exiting"),
+            ];
+            if i >= 9 {
+                timeline.push(entry(
+                    8_600,
+                    "node-2",
+                    "restarted",
+                    "boot node-2-boot-2 (was node-2-boot, no clean exit (crashed or killed)), version 0.1.0",
+                ));
+            }
+            timeline.push(entry(3_000, "node-1", "redis_restored", "registry link restored after 8.2s"));
+            timeline.sort_by_key(|e| std::cmp::Reverse(e.ts_ms));
+            if let Some(r) = s.redis.as_mut() {
+                r.timeline = timeline;
+            }
+            s
+        })
+        .collect()
 }

@@ -49,7 +49,7 @@ fn nodes_80x24() {
     // The planning-line marker, the over-the-line glyphs, the stale and draining rows.
     assert!(t.contains('┃'), "{t}");
     assert!(t.contains("12,480▲"), "{t}");
-    assert!(t.contains("✖ stale"), "{t}");
+    assert!(t.contains("✖ down"), "{t}");
     assert!(t.contains("◐ drain 42%"), "{t}");
     assert!(t.contains("node-3: pub/sub buffer growing for 14s"), "{t}");
 }
@@ -71,6 +71,7 @@ fn narrow_terminal_drops_columns() {
     insta::assert_snapshot!("nodes_64x20", term.backend());
     let t = text(&term);
     assert!(!t.contains("OUT/S"), "{t}");
+    assert!(t.contains("+13 cols hidden"), "a marker says columns were dropped: {t}");
     assert!(t.contains("PUBSUB"), "{t}");
 }
 
@@ -135,6 +136,11 @@ fn help_80x24() {
     let mut s = loaded(false);
     update(&mut s, Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
     insta::assert_snapshot!("help_80x24", draw(&s, Theme::MONO, 80, 24).backend());
+    // Taller screens add the column glossary, with what TOTAL means per column.
+    let term = draw(&s, Theme::MONO, 120, 40);
+    insta::assert_snapshot!("help_120x40", term.backend());
+    let t = text(&term);
+    assert!(t.contains("◑ cordoned") && t.contains("CPU% is the mean, LAG and PUBSUB the max"), "{t}");
 }
 
 #[test]
@@ -173,4 +179,60 @@ fn mono_theme_has_no_colour_and_colour_theme_marks_the_over_node() {
     let buf = color.backend().buffer();
     let over: Vec<Color> = (0..80).map(|x| buf[(x, row)].fg).collect();
     assert!(over.contains(&Color::LightRed), "{over:?}");
+}
+
+fn scenario(polls: Vec<rtc_console::snapshot::ClusterSnapshot>) -> State {
+    let mut s = State::new("cluster prod".into(), Duration::from_secs(1), false, Thresholds::default());
+    for snap in polls {
+        update(&mut s, Event::Snapshot(Box::new(snap)));
+    }
+    update(&mut s, Event::Tick(T0 + 14_800));
+    s
+}
+
+#[test]
+fn redis_paused_keeps_every_node_and_says_for_how_long() {
+    let s = scenario(fixtures::redis_paused());
+    for (w, h) in [(80, 24), (120, 40)] {
+        let term = draw(&s, Theme::MONO, w, h);
+        insta::assert_snapshot!(format!("redis_paused_{w}x{h}"), term.backend());
+        let t = text(&term);
+        assert!(t.contains("redis DOWN 4s"), "{t}");
+        assert!(t.contains("node-1") && t.contains("node-4"), "every node stays listed: {t}");
+        assert!(t.contains("◆ degraded"), "{t}");
+    }
+    // History survives the blip: the sparklines keep every poll.
+    let mut s = s;
+    press(&mut s, KeyCode::Enter);
+    let t = text(&draw(&s, Theme::MONO, 120, 40));
+    assert!(t.contains("last 15s"), "{t}");
+}
+
+#[test]
+fn hung_node_shows_its_growing_buffer_from_redis() {
+    let s = scenario(fixtures::hung_node());
+    for (w, h) in [(80, 24), (120, 40)] {
+        let term = draw(&s, Theme::MONO, w, h);
+        insta::assert_snapshot!(format!("hung_node_{w}x{h}"), term.backend());
+        let t = text(&term);
+        assert!(t.contains("node-3    ✖ down"), "{t}");
+        assert!(t.contains("9.0M 112%↑"), "the hung node's buffer is shown: {t}");
+    }
+}
+
+#[test]
+fn restart_is_marked_and_in_the_timeline() {
+    let mut s = scenario(fixtures::restarted());
+    let term = draw(&s, Theme::MONO, 80, 24);
+    insta::assert_snapshot!("restarted_nodes_80x24", term.backend());
+    assert!(text(&term).contains("● serving ↻"), "{}", text(&term));
+    for _ in 0..3 {
+        press(&mut s, KeyCode::Tab);
+    }
+    for (w, h) in [(80, 24), (120, 40)] {
+        let term = draw(&s, Theme::MONO, w, h);
+        insta::assert_snapshot!(format!("timeline_{w}x{h}"), term.backend());
+        let t = text(&term);
+        assert!(t.contains("timeline (4, newest first, UTC)") && t.contains("node-2 restarted"), "{t}");
+    }
 }

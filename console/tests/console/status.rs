@@ -54,8 +54,14 @@ fn json_keys_are_stable_snake_case() {
     assert_eq!(node["id"], "node-3");
     assert_eq!(node["health"], "serving");
     assert_eq!(node["pubsub"]["trend"], "rising");
-    assert_eq!(node["pubsub"]["limit_bytes"], 33_554_432);
-    assert_eq!(v["nodes"][4]["health"], "stale");
+    // Judged against Redis's soft limit, which disconnects first; both are listed.
+    assert_eq!(node["pubsub"]["limit_bytes"], 8_388_608);
+    assert_eq!(node["pubsub"]["hard_limit_bytes"], 33_554_432);
+    assert_eq!(node["pubsub"]["soft_limit_secs"], 60);
+    assert_eq!(v["nodes"][4]["health"], "down");
+    // A node that is not live has no current CPU, memory or lag reading: null, not 0.
+    assert!(v["nodes"][4]["cpu_percent"].is_null() && v["nodes"][4]["loop_lag_ms"].is_null());
+    assert!(v["nodes"][0]["cpu_percent"].is_number());
     assert_eq!(v["nodes"][1]["fanout"]["p99_ms"], 80.0);
     assert_eq!(v["nodes"][1]["fanout"]["measured_line"], 8_900);
     assert_eq!(v["nodes"][1]["fanout"]["over_budget"], true);

@@ -29,7 +29,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let mut title = vec![
         Span::styled("nodes · ", theme.dim()),
         Span::styled(format!("channels ({})", channels.len()), theme.title()),
-        Span::styled(" · redis", theme.dim()),
+        Span::styled(" · redis · timeline", theme.dim()),
         Span::raw(" · by frames out/s (each node's top 20)"),
     ];
     if !state.filter.is_empty() {

@@ -95,6 +95,16 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
         ),
         row("pongs", format!("{}/s", units::rate(n.pongs_per_s))),
         row("loop lag", units::millis(n.loop_lag_ms)),
+        row(
+            "refused/s",
+            format!(
+                "limit {} · slow {} · upgr {} · bus {}",
+                units::rate(n.limit_hits_per_s),
+                units::rate(n.slow_consumers_per_s),
+                units::rate(n.upgrades_refused_per_s),
+                units::rate(n.publish_dropped_per_s)
+            ),
+        ),
     ];
     match &n.pubsub {
         Some(p) => {
@@ -176,7 +186,8 @@ fn sparklines(
     let fan = n.fanout.as_ref().and_then(|f| f.p99_ms).map_or_else(|| "–".into(), |ms| format!("{:.0}", ms * 1000.0));
     let charts: [(&str, &Series, String, Option<u64>); 6] = [
         ("connections", &h.connections, units::count(n.connections), Some(n.planning_line)),
-        ("cpu %", &h.cpu, format!("{:.0}", n.cpu_percent), None),
+        // Absolute: 0–100 % of one core, so 1–2 % does not draw full height.
+        ("cpu %", &h.cpu, format!("{:.0}", n.cpu_percent), Some(100)),
         ("frames out/s", &h.frames_out, units::rate(n.frames_out_per_s), None),
         (
             "pub/sub buffer",

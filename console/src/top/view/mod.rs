@@ -1,7 +1,7 @@
 //! Drawing: `draw(frame, &State, &Theme)` and nothing else. No state changes, no I/O.
 //!
 //! Screen, top to bottom: header (source, link state, data age), alerts, the body
-//! (nodes, channels, redis, or a node's detail), the key-hint footer. Dialogs go on top.
+//! (nodes, channels, redis, timeline, or a node's detail), the key-hint footer. Dialogs go on top.
 
 mod channels;
 mod chrome;
@@ -9,6 +9,7 @@ mod detail;
 mod nodes;
 mod overlay;
 mod redis;
+mod timeline;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::Frame;
@@ -65,6 +66,7 @@ fn draw_body(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         View::Nodes => nodes::draw(frame, area, state, theme),
         View::Channels => channels::draw(frame, area, state, theme),
         View::Redis => redis::draw(frame, area, state, theme),
+        View::Timeline => timeline::draw(frame, area, state, theme),
     }
 }
 

@@ -29,6 +29,8 @@ struct Ctx<'a> {
     theme: &'a Theme,
     t: &'a Thresholds,
     bar: u16,
+    /// Width of the VERSION column (it takes the width the bar does not).
+    version: u16,
 }
 
 type NodeCell = fn(&NodeFigures, &Ctx<'_>) -> Line<'static>;
@@ -93,11 +95,11 @@ const COLS: &[Col] = &[
         prio: 1,
         right: true,
         node: |n, _| live(n, || format!("{:.0}", n.cpu_percent)),
-        total: |t, _| txt(format!("{:.0}", t.cpu_percent)),
+        total: |t, _| txt(if t.nodes_up > 0 { format!("{:.0}", t.cpu_percent) } else { "–".into() }),
     },
     Col {
         title: "PUBSUB",
-        width: 9,
+        width: 10,
         prio: 1,
         right: true,
         node: buffer,
@@ -193,7 +195,14 @@ const COLS: &[Col] = &[
         node: |n, _| live(n, || units::duration(n.uptime_secs)),
         total: none,
     },
-    Col { title: "VERSION", width: 8, prio: 7, right: false, node: |n, _| txt(super::fit(&n.version, 8)), total: none },
+    Col {
+        title: "VERSION",
+        width: 8,
+        prio: 7,
+        right: false,
+        node: |n, c| txt(super::fit(&n.version, c.version as usize)),
+        total: none,
+    },
 ];
 
 /// A gauge shown only for live nodes: a stale node's last CPU or lag is not a reading.
@@ -257,7 +266,19 @@ fn buffer(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
         Some(p) if p.growing_secs > c.t.buffer_growing_secs => c.theme.warn(),
         Some(_) => c.theme.text(),
     };
-    Line::styled(buffer_cell(n), style)
+    Line::styled(compact_buffer(n), style)
+}
+
+/// The buffer for a 10-column cell: bytes and the share of Redis's soft limit
+/// (`9.0M 112%↑`), the bytes alone when the limit is unknown.
+fn compact_buffer(n: &NodeFigures) -> String {
+    match n.pubsub.as_ref().and_then(|p| Some((p.buffer_bytes?, p))) {
+        Some((b, p)) => match p.buffer_fraction {
+            Some(f) => format!("{} {}{}", units::bytes(b), units::percent(f), p.trend.arrow()),
+            None => format!("{}{}", units::bytes(b), p.trend.arrow()),
+        },
+        None => buffer_cell(n),
+    }
 }
 
 fn loop_lag(n: &NodeFigures, c: &Ctx<'_>) -> Line<'static> {
@@ -293,8 +314,11 @@ fn fails(r: Option<f64>, c: &Ctx<'_>) -> Line<'static> {
     Line::styled(units::rate(r), style)
 }
 
+/// Most VERSION grows to with spare width (a full `0.1.0 (26eb7d9b79)`).
+const VERSION_MAX: u16 = 24;
+
 /// Picks columns for `width`: all priority-0 ones, then by priority while they fit; the
-/// bar grows into what is left.
+/// bar grows into what is left, then VERSION.
 fn choose(width: u16) -> (Vec<&'static Col>, u16) {
     // Widths plus one space between columns.
     let mut used: u16 = COLS.iter().filter(|c| c.prio == 0).map(|c| c.width + 1).sum::<u16>() - 1;
@@ -322,9 +346,20 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let Some(d) = state.shown() else { return };
     let thresholds = state.tracker.thresholds();
     let (cols, bar_w) = choose(area.width);
-    let ctx = Ctx { theme, t: thresholds, bar: bar_w };
-    let widths: Vec<Constraint> =
-        cols.iter().map(|c| Constraint::Length(if c.title == BAR { bar_w } else { c.width })).collect();
+    let used: u16 = cols.iter().map(|c| if c.title == BAR { bar_w } else { c.width } + 1).sum::<u16>();
+    let version_w = 8 + area.width.saturating_sub(used).min(VERSION_MAX - 8);
+    let hidden = COLS.len() - cols.len();
+    let ctx = Ctx { theme, t: thresholds, bar: bar_w, version: version_w };
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| {
+            Constraint::Length(match c.title {
+                BAR => bar_w,
+                "VERSION" => version_w,
+                _ => c.width,
+            })
+        })
+        .collect();
     let nodes = state.visible_nodes();
     let summary = summary_lines(state, theme, area.width as usize);
     let rows_h = (nodes.len() as u16 + 1).max(2);
@@ -338,7 +373,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     ])
     .areas(area);
 
-    frame.render_widget(title(state, nodes.len(), theme), title_a);
+    frame.render_widget(title(state, nodes.len(), hidden, theme), title_a);
     let stale_data = state.data_is_stale();
     let header = Row::new(cols.iter().map(|c| {
         let text = if c.title == BAR { bar_title(&nodes, bar_w) } else { c.title.to_string() };
@@ -403,15 +438,17 @@ fn bar_title(nodes: &[&NodeFigures], width: u16) -> String {
         .unwrap_or_default()
 }
 
-fn title(state: &State, n: usize, theme: &Theme) -> Paragraph<'static> {
-    let mut spans = vec![
-        Span::styled(format!("nodes ({n})"), theme.title()),
-        Span::styled(" · channels · redis", theme.dim()),
-        Span::raw(format!(" · sort {}", state.sort.label())),
-    ];
+fn title(state: &State, n: usize, hidden: usize, theme: &Theme) -> Paragraph<'static> {
+    let mut spans = vec![Span::styled(format!("nodes ({n})"), theme.title())];
+    if hidden > 0 {
+        // Columns dropped for width: say so first (a wider terminal or ⏎ detail shows them).
+        spans.push(Span::styled(format!(" · +{hidden} cols hidden"), theme.warn()));
+    }
+    spans.push(Span::raw(format!(" · sort {}", state.sort.label())));
     if !state.filter.is_empty() {
         spans.push(Span::styled(format!(" · filter '{}'", state.filter), theme.warn()));
     }
+    spans.push(Span::styled(" · Tab: channels · redis · timeline", theme.dim()));
     Paragraph::new(Line::from(spans)).block(Block::default().borders(Borders::NONE))
 }
 
@@ -444,6 +481,21 @@ fn summary_lines(state: &State, theme: &Theme, width: usize) -> Vec<Line<'static
         Span::raw(format!("{}/s", units::rate(t.pongs_per_s))),
         Span::styled("  out ", theme.title()),
         Span::raw(format!("{} fr/s · {} bc/s", units::rate(t.frames_out_per_s), units::rate(t.broadcasts_per_s))),
+    ]));
+    let refused = [t.limit_hits_per_s, t.slow_consumers_per_s, t.upgrades_refused_per_s, t.publish_dropped_per_s];
+    let any = refused.iter().any(|r| r.is_some_and(|v| v > 0.0));
+    out.push(Line::from(vec![
+        Span::styled("refused/s ", theme.title()),
+        Span::styled(
+            format!(
+                "limit {} · slow consumers {} · upgrades {} · bus drops {}",
+                units::rate(refused[0]),
+                units::rate(refused[1]),
+                units::rate(refused[2]),
+                units::rate(refused[3])
+            ),
+            if any { theme.warn() } else { theme.text() },
+        ),
     ]));
     if let Some(r) = &f.redis {
         out.push(super::redis::summary_line(r, theme, width));

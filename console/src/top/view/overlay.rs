@@ -60,9 +60,18 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         lines.push(Line::styled(" read-only: start with --write to drain from here", theme.dim()));
     }
     lines.push(Line::default());
-    lines.push(Line::from(" ● serving ○ starting ◐ draining ◆ degraded ✖ stale/down"));
+    lines.push(Line::from(" ● serving ○ starting ◐ draining ◑ cordoned ◆ degraded"));
+    lines.push(Line::from(" ◌ drained (exited after a drain) ✖ down ↻ restarted ⚠ untrusted"));
     lines.push(Line::from(" ┃ planning line  ▓ past it  ! near  ▲ over  ↑ buffer rising"));
-    let rect = centered(area, 66, lines.len() as u16 + 2);
+    // The column glossary, as much as the screen holds.
+    let room = (area.height as usize).saturating_sub(lines.len() + 3);
+    if room > 1 {
+        lines.push(Line::default());
+        for (col, what) in keys::COLUMNS.iter().take(room - 1) {
+            lines.push(Line::from(vec![Span::styled(format!(" {col:<17}"), theme.title()), Span::raw(*what)]));
+        }
+    }
+    let rect = centered(area, 76, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" help · Esc or ? closes ", theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), rect);

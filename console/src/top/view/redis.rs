@@ -35,8 +35,11 @@ pub(super) fn summary_line(r: &RedisSample, theme: &Theme, width: usize) -> Line
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let Some(d) = state.shown() else { return };
-    let title =
-        Line::from(vec![Span::styled("nodes · channels · ", theme.dim()), Span::styled("redis", theme.title())]);
+    let title = Line::from(vec![
+        Span::styled("nodes · channels · ", theme.dim()),
+        Span::styled("redis", theme.title()),
+        Span::styled(" · timeline", theme.dim()),
+    ]);
     let Some(r) = &d.figures.redis else {
         let lines = vec![
             title,
@@ -95,12 +98,12 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let header = Row::new([
         Cell::from("NODE"),
         right("BUFFER".into()),
-        right("OF LIMIT".into()),
+        right("OF SOFT".into()),
         Cell::from("TREND"),
         right("GROWING".into()),
         right("BUS LAG".into()),
         right("BACKLOG".into()),
-        right("RECONN".into()),
+        right("CUT IN".into()),
     ])
     .style(theme.title());
     let t = state.tracker.thresholds();
@@ -130,10 +133,17 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
             right(if p.growing_secs > 0.0 { units::duration(p.growing_secs as u64) } else { "–".into() }),
             right(if n.health.is_live() { units::millis(p.lag_ms) } else { "–".into() }),
             right(units::count(p.backlog)),
-            right(p.reconnects.to_string()),
+            right(p.secs_to_cut.map_or_else(|| "–".into(), |s| units::duration(s.ceil() as u64))),
         ])
         .style(style)
     });
+    // Subscribers that belong to no registered node: a leftover or another version.
+    let others = r.other_subscribers.iter().map(|sub| {
+        let name = if sub.name.is_empty() { format!("? {}", sub.addr) } else { format!("? {}", sub.name) };
+        Row::new([Cell::from(super::fit(&name, 12)), right(units::bytes(sub.omem)), right("unknown".into())])
+            .style(theme.warn())
+    });
+    let rows = rows.chain(others);
     let widths = [12, 8, 8, 9, 7, 7, 8, 6].map(Constraint::Length);
     let table = Table::new(rows, widths).header(header).column_spacing(1).row_highlight_style(theme.selected());
     let mut ts = TableState::default().with_selected(Some(state.selected));
