@@ -1,6 +1,8 @@
 //! The `rtc` binary: parse the command line, run the subcommand, map errors to exit codes.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use rtc::cli::{Cli, Command};
@@ -17,18 +19,22 @@ fn main() -> ExitCode {
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("rtc: cannot start the runtime: {e}");
+                    say(format_args!("rtc: cannot start the runtime: {e}\n"));
                     return ExitCode::from(EXIT_FAILURE);
                 }
             };
-            match rt.block_on(rtc::serve::run(*args)) {
+            let result = rt.block_on(rtc::serve::run(*args));
+            // Tasks still running (a socket mid-close) do not hold up the exit.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            rtc::logging::flush(Duration::from_secs(1));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(rtc::serve::ServeError::Config(e)) => {
-                    eprint!("rtc: {e}");
+                    say(format_args!("rtc: {e}"));
                     ExitCode::from(EXIT_USAGE)
                 }
                 Err(e) => {
-                    eprintln!("rtc: {e}");
+                    say(format_args!("rtc: {e}\n"));
                     ExitCode::from(EXIT_FAILURE)
                 }
             }
@@ -44,4 +50,9 @@ fn main() -> ExitCode {
         }
         Command::Man { subcommand } => rtc::manpage::print(subcommand.as_deref()),
     }
+}
+
+/// Writes to stderr, ignoring errors: `eprintln!` panics when stderr's reader is gone.
+fn say(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().write_fmt(text);
 }

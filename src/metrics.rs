@@ -93,6 +93,9 @@ pub struct Metrics {
     /// Webhook events dropped, by reason: `queue_full`, `retry_full`, `expired`
     /// (retried for the whole retry window), `shutdown`.
     pub webhook_events_dropped: Family<KindLabel, Counter>,
+    /// Log lines dropped because stderr was full, stuck or closed (kept in step with
+    /// [`crate::logging::dropped`] when rendered).
+    pub log_lines_dropped: Counter,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
 }
@@ -151,6 +154,7 @@ impl Metrics {
             webhook_events_sent: Counter::default(),
             webhook_attempts_failed: Counter::default(),
             webhook_events_dropped: Family::default(),
+            log_lines_dropped: Counter::default(),
             totals: Totals::default(),
             registry: Registry::default(),
         };
@@ -196,6 +200,11 @@ impl Metrics {
             "Webhook events dropped by reason",
             m.webhook_events_dropped.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr was full, stuck or closed",
+            m.log_lines_dropped.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -236,6 +245,11 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let dropped = crate::logging::dropped();
+        let shown = self.log_lines_dropped.get();
+        if dropped > shown {
+            self.log_lines_dropped.inc_by(dropped - shown);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
