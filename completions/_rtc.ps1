@@ -37,8 +37,8 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;serve' {
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]')
             [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]')

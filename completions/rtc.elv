@@ -33,8 +33,8 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rtc;serve'= {
-            cand -c 'TOML config file (see rtc.example.toml)'
-            cand --config 'TOML config file (see rtc.example.toml)'
+            cand -c 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]'
+            cand --config 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]'
             cand --host 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]'
             cand --port 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]'
             cand --path 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]'

@@ -35,7 +35,7 @@ complete -c rtc -n "__fish_rtc_needs_command" -f -a "bench" -d 'Measure a Pusher
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "completions" -d 'Print shell completions for rtc to stdout'
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "man" -d 'Print the man page (roff) for rtc or one of its subcommands to stdout'
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml)' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l host -d 'Address to listen on [default: 0.0.0.0; Reverb: REVERB_SERVER_HOST]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l path -d 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]' -r

@@ -35,13 +35,20 @@ pub enum ServeError {
     Fatal(String),
 }
 
-/// Resolves flags, environment and file into a config.
+/// The file read when `--config`/`RTC_CONFIG` is not given and it exists (as the
+/// console commands do).
+pub const DEFAULT_CONFIG: &str = "rtc.toml";
+
+/// Resolves flags, environment and file into a config. The file is `--config` (or
+/// `RTC_CONFIG`), else `./rtc.toml` when it exists, else none.
 ///
 /// # Errors
 /// Every problem found, each naming its field.
 pub fn load_config(args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
+    let default = std::path::Path::new(DEFAULT_CONFIG);
     let file = match &args.config {
         Some(path) => config::read_file(path)?,
+        None if default.is_file() => config::read_file(default)?,
         None => FileConfig::default(),
     };
     config::resolve(args, file, &config::process_env)
@@ -166,6 +173,9 @@ fn exit_after(delay: Duration, why: &'static str) {
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = load_config(&args)?;
     crate::logging::init(config.log_format);
+    if args.config.is_none() && std::path::Path::new(DEFAULT_CONFIG).is_file() {
+        tracing::info!(file = DEFAULT_CONFIG, "Read the config file in the working directory.");
+    }
     let files = raise_file_limit();
     let quota: u64 = config.apps.iter().map(|a| a.max_connections).sum();
     if quota > 0 && files < quota {
