@@ -200,6 +200,12 @@ impl Metrics {
             "Webhook events dropped by reason",
             m.webhook_events_dropped.clone(),
         );
+        registry.register("drain_hints", "Reconnect hints (4200 closes) sent by drains", m.drain_hints.clone());
+        registry.register(
+            "drain_forced",
+            "Sockets closed at a drain's deadline instead of being paced",
+            m.drain_forced.clone(),
+        );
         registry.register(
             "log_lines_dropped",
             "Log lines dropped because stderr was full, stuck or closed",

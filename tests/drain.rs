@@ -349,3 +349,54 @@ async fn ctrl_c_with_no_sockets_exits_without_the_pre_drain_delay() {
     let status = node.exit_within(Duration::from_secs(20)).await;
     assert_eq!(status, Some(Some(0)), "no socket to hand over: exit at once, not after the 60 s pre-drain delay");
 }
+
+/// A metric's value in a Prometheus text exposition.
+fn metric_value(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok()).map(|v| v as u64)
+}
+
+#[tokio::test]
+async fn metrics_show_the_drain_counters_moving_during_a_drain() {
+    const SOCKETS: usize = 20;
+    let s = TestServer::start(&one_app("")).await;
+    let mut clients = Vec::new();
+    for _ in 0..SOCKETS {
+        clients.push(s.connect().await);
+    }
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let metrics_url = format!("http://{}/metrics", s.addr);
+    let scrape = || {
+        let http = http.clone();
+        let url = metrics_url.clone();
+        async move { http.get(url).bearer_auth(ADMIN_TOKEN).send().await.ok()?.text().await.ok() }
+    };
+    let text = scrape().await.unwrap();
+    assert_eq!(metric_value(&text, "rtc_drain_hints_total"), Some(0), "{text}");
+    assert_eq!(metric_value(&text, "rtc_drain_forced_total"), Some(0), "{text}");
+
+    // Two hints a second and a deadline before all twenty are hinted: some are forced.
+    let r = http
+        .post(format!("http://{}/admin/drain", s.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(r#"{"pre_delay_secs": 0, "window_secs": 1, "rate": 2, "timeout_secs": 4}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let first = eventually(Duration::from_secs(10), "the first hints in /metrics", || async {
+        metric_value(&scrape().await?, "rtc_drain_hints_total").filter(|&n| n >= 1)
+    })
+    .await;
+    eventually(Duration::from_secs(10), "more hints in /metrics while draining", || async {
+        metric_value(&scrape().await?, "rtc_drain_hints_total").filter(|&n| n > first)
+    })
+    .await;
+    // At the deadline the rest are closed at once and counted as forced.
+    tokio::time::timeout(Duration::from_secs(30), s.node.shutdown.cancelled()).await.expect("the drain ends");
+    let text = s.node.metrics.render();
+    let forced = metric_value(&text, "rtc_drain_forced_total").unwrap();
+    let hints = metric_value(&text, "rtc_drain_hints_total").unwrap();
+    assert!(forced >= 1 && hints >= 2 && hints < SOCKETS as u64, "hints {hints}, forced {forced}\n{text}");
+    drop(clients);
+    s.stop().await;
+}
