@@ -90,7 +90,8 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT].
     #[arg(long, env = "RTC_PORT")]
     pub port: Option<u16>,
-    /// Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH].
+    /// Path prefix of the WebSocket and HTTP API routes, e.g. /ws; health, /metrics and
+    /// /admin stay at the root [default: none; Reverb: REVERB_SERVER_PATH].
     #[arg(long, env = "RTC_PATH", value_name = "PREFIX")]
     pub path: Option<String>,
     /// Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE].

@@ -350,3 +350,39 @@ async fn serve_reads_rtc_toml_in_the_working_directory() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rtc.toml"));
 }
+
+#[tokio::test]
+async fn path_prefixes_the_pusher_routes_but_health_metrics_and_admin_stay_at_the_root() {
+    let (child, listen, _) = start(rtc().args([
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--path",
+        "/a",
+        "--admin-token",
+        common::ADMIN_TOKEN,
+    ]));
+    let addr = addr_of(&listen).trim_end_matches("/a").to_string();
+    let http = reqwest::Client::builder().timeout(common::WAIT).build().unwrap();
+    let get = |path: &str| {
+        let req = http.get(format!("http://{addr}{path}")).bearer_auth(common::ADMIN_TOKEN);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // Where deploy/kubernetes.yaml probes, and where the console reads.
+    for path in ["/up", "/ready", "/live", "/metrics", "/admin/stats"] {
+        assert_eq!(get(path).await, 200, "{path} must answer at the root with --path /a");
+        assert_eq!(get(&format!("/a{path}")).await, 404, "/a{path} is not a route");
+    }
+    // The WebSocket and the HTTP API move under the prefix.
+    let url = format!("ws://{addr}/a/app/rtc-dev-key?protocol=7&client=js&version=8.4.0");
+    common::Client::connect(&url).await;
+    assert_eq!(get("/a/apps/100001/channels").await, 401, "the API is at /a (unsigned: 401)");
+    assert_eq!(get("/apps/100001/channels").await, 404);
+    stop(child);
+
+    let out = output_within(rtc().args(["serve", "--host", "127.0.0.1", "--port", "0", "--path", "/admin"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--path: '/admin' would shadow"));
+}

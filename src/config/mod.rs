@@ -413,7 +413,17 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let path = normalise_path(
         &args.path.clone().or_else(|| (r.env)("REVERB_SERVER_PATH")).or_else(|| s.path.clone()).unwrap_or_default(),
     );
-    if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+    let root_routes = ["/up", "/ready", "/live", "/metrics", "/admin"];
+    if root_routes.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) {
+        let at = source(
+            args,
+            r.env,
+            args.path.is_some(),
+            "path",
+            ["--path", "RTC_PATH", "REVERB_SERVER_PATH", "server.path"],
+        );
+        r.err(at, format!("'{path}' would shadow {}, which stay at the root", root_routes.join(", ")));
+    } else if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
         let at = source(
             args,
             r.env,
