@@ -386,3 +386,51 @@ async fn path_prefixes_the_pusher_routes_but_health_metrics_and_admin_stay_at_th
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--path: '/admin' would shadow"));
 }
+
+#[tokio::test]
+async fn the_systemd_unit_verifies_and_runs_with_a_credential_config_and_an_instance_port() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rtc@.service")).unwrap();
+    for needle in ["DynamicUser=yes", "LoadCredential=rtc.toml:/etc/rtc/rtc.toml", "EnvironmentFile=-/etc/rtc/%i.env"] {
+        assert!(unit.contains(needle), "{needle} missing from the unit");
+    }
+    let bin = env!("CARGO_BIN_EXE_rtc");
+    // systemd's own check of the unit (instance node-7, the binary where ExecStart expects it).
+    let dir = tempfile::tempdir().unwrap();
+    let unit_path = dir.path().join("rtc@node-7.service");
+    std::fs::write(&unit_path, unit.replace("/usr/local/bin/rtc", bin)).unwrap();
+    match Command::new("systemd-analyze").arg("verify").arg(&unit_path).output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "systemd-analyze verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("systemd-analyze not installed ({e}); unit syntax not verified"),
+    }
+
+    // Run ExecStart as systemd would: %d is the credentials directory holding a private
+    // copy of rtc.toml, %i the instance, and the instance's env file sets the port.
+    let creds = tempfile::tempdir().unwrap();
+    let cfg = creds.path().join("rtc.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nhost = \"127.0.0.1\"\nport = 1\n[[apps]]\nid = \"1\"\nkey = \"unit-key\"\nsecret = \"unit-secret\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
+    let argv: Vec<String> = exec
+        .split_whitespace()
+        .map(|a| a.replace("%d", &creds.path().display().to_string()).replace("%i", "node-7"))
+        .collect();
+    let port = common::cluster::free_port();
+    let (child, listen, _) = start(rtc().args(&argv[1..]).env("RTC_PORT", port.to_string()));
+    assert_eq!(
+        listen,
+        format!("rtc listening on http://127.0.0.1:{port}"),
+        "RTC_PORT from the instance beats server.port"
+    );
+    let (t, _c) = activity_timeout(&addr_of(&listen), "unit-key").await;
+    assert_eq!(t, 120);
+    stop(child);
+}
