@@ -434,3 +434,32 @@ async fn the_systemd_unit_verifies_and_runs_with_a_credential_config_and_an_inst
     assert_eq!(t, 120);
     stop(child);
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_ansi_colour_codes() {
+    let mut child = rtc()
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = loop {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("rtc logged that it listens");
+        if line.contains("Listening.") {
+            break line;
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!line.contains('\u{1b}'), "ANSI escape codes in a log line written to a pipe: {line:?}");
+}
