@@ -234,6 +234,11 @@ struct Standalone {
 
 impl Standalone {
     fn start(extra: &[&str]) -> Standalone {
+        Standalone::start_logging(extra, "info")
+    }
+
+    /// [`Standalone::start`] with this `RUST_LOG`.
+    fn start_logging(extra: &[&str], rust_log: &str) -> Standalone {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
@@ -248,7 +253,7 @@ impl Standalone {
             .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
             .arg(file.path())
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -399,4 +404,32 @@ async fn metrics_show_the_drain_counters_moving_during_a_drain() {
     assert!(forced >= 1 && hints >= 2 && hints < SOCKETS as u64, "hints {hints}, forced {forced}\n{text}");
     drop(clients);
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_stuck_log_reader_never_blocks_the_node() {
+    // stderr is a pipe nobody reads: once its buffer (64 KiB) is full every write to it
+    // would block. Trace logging writes about 200 bytes per request.
+    let mut node =
+        Standalone::start_logging(&["--pre-drain-delay", "0", "--drain-window", "1", "--drain-timeout", "10"], "trace");
+    // A new connection per request: the I/O driver logs each one at trace.
+    let http = reqwest::Client::builder().timeout(WAIT).pool_max_idle_per_host(0).build().unwrap();
+    for i in 0..6000 {
+        let r = http.get(format!("http://{}/up", node.addr)).send().await;
+        assert!(r.is_ok_and(|r| r.status() == 200), "request {i} to /up failed with the log pipe full");
+    }
+    let text = http
+        .get(format!("http://{}/metrics", node.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped = text.lines().find_map(|l| l.strip_prefix("rtc_log_lines_dropped_total ")).unwrap_or("0");
+    assert!(dropped.trim().parse::<f64>().unwrap() > 0.0, "lines that could not be written are counted:\n{text}");
+    node.signal("-TERM");
+    assert_eq!(node.exit_within(Duration::from_secs(20)).await, Some(Some(0)));
+    assert!(node.stderr.is_some(), "the reader stayed open (stuck) throughout");
 }
