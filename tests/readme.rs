@@ -9,7 +9,8 @@
 //!   set to a bad value, and each file key is accepted by the config file parser;
 //! * every row of the limits table: its key is set in `rtc.example.toml`, with the
 //!   default the README gives;
-//! * every `rtc_*` metric the README names is in a live node's `/metrics`.
+//! * every `rtc_*` metric the README names is in a live node's `/metrics`;
+//! * every test the tested-faults table names exists in the test file it names.
 //!
 //! Rows other changes add in the same format (flag, variable and key in backticks) are
 //! checked the same way.
@@ -378,4 +379,34 @@ fn the_runnable_readme_commands_run_against_a_real_node() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn every_test_the_faults_table_names_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for row in table("## Tests", "| fault |") {
+        let c = cells(row);
+        let Some(cell) = c.last() else { continue };
+        let mut file: Option<String> = None;
+        for span in ticks(cell) {
+            if let Some(name) = span.strip_suffix(".rs") {
+                let path = root.join(format!("{name}.rs"));
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => file = Some(text),
+                    Err(_) => problems.push(format!("'{}': tests/{name}.rs does not exist", c[0])),
+                }
+            } else if let Some(text) = &file {
+                checked += 1;
+                if !text.contains(&format!("fn {span}(")) {
+                    problems.push(format!("'{}': no test `{span}` in the file named before it", c[0]));
+                }
+            } else {
+                problems.push(format!("'{}': test `{span}` named before its file", c[0]));
+            }
+        }
+    }
+    assert!(checked > 5, "the faults table was not parsed ({checked} tests checked)");
+    assert!(problems.is_empty(), "README tested-faults table:\n  {}", problems.join("\n  "));
 }
