@@ -371,6 +371,13 @@ async fn path_prefixes_the_pusher_routes_but_health_metrics_and_admin_stay_at_th
         async move { req.send().await.unwrap().status().as_u16() }
     };
     // Where deploy/kubernetes.yaml probes, and where the console reads.
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes.yaml")).unwrap();
+    let probes: Vec<&str> =
+        manifest.split("path: ").skip(1).filter_map(|rest| rest.split([',', ' ', '}', '\n']).next()).collect();
+    assert!(probes.contains(&"/ready") && probes.contains(&"/live"), "{probes:?}");
+    for path in probes {
+        assert_eq!(get(path).await, 200, "the manifest probes {path}; it must answer with --path /a");
+    }
     for path in ["/up", "/ready", "/live", "/metrics", "/admin/stats"] {
         assert_eq!(get(path).await, 200, "{path} must answer at the root with --path /a");
         assert_eq!(get(&format!("/a{path}")).await, 404, "/a{path} is not a route");
