@@ -37,11 +37,11 @@ Register-ArgumentCompleter -Native -CommandName 'rtc' -ScriptBlock {
             break
         }
         'rtc;serve' {
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is served; Reverb: REVERB_SERVER_HOST]')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]')
-            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]')
+            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Path prefix of the WebSocket and HTTP API routes, e.g. /ws; health, /metrics and /admin stay at the root [default: none; Reverb: REVERB_SERVER_PATH]')
             [CompletionResult]::new('--max-request-size', '--max-request-size', [CompletionResultType]::ParameterName, 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]')
             [CompletionResult]::new('--admin-token', '--admin-token', [CompletionResultType]::ParameterName, 'Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`. When unset, a random one is generated and printed at start-up')
             [CompletionResult]::new('--node-id', '--node-id', [CompletionResultType]::ParameterName, 'This node''s id [default: derived from the hostname]')

@@ -33,11 +33,11 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rtc;serve'= {
-            cand -c 'TOML config file (see rtc.example.toml)'
-            cand --config 'TOML config file (see rtc.example.toml)'
+            cand -c 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]'
+            cand --config 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]'
             cand --host 'Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is served; Reverb: REVERB_SERVER_HOST]'
             cand --port 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]'
-            cand --path 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]'
+            cand --path 'Path prefix of the WebSocket and HTTP API routes, e.g. /ws; health, /metrics and /admin stay at the root [default: none; Reverb: REVERB_SERVER_PATH]'
             cand --max-request-size 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]'
             cand --admin-token 'Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`. When unset, a random one is generated and printed at start-up'
             cand --node-id 'This node''s id [default: derived from the hostname]'

@@ -35,10 +35,10 @@ complete -c rtc -n "__fish_rtc_needs_command" -f -a "bench" -d 'Measure a Pusher
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "completions" -d 'Print shell completions for rtc to stdout'
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "man" -d 'Print the man page (roff) for rtc or one of its subcommands to stdout'
 complete -c rtc -n "__fish_rtc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml)' -r -F
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -s c -l config -d 'TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists]' -r -F
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l host -d 'Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is served; Reverb: REVERB_SERVER_HOST]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT]' -r
-complete -c rtc -n "__fish_rtc_using_subcommand serve" -l path -d 'Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH]' -r
+complete -c rtc -n "__fish_rtc_using_subcommand serve" -l path -d 'Path prefix of the WebSocket and HTTP API routes, e.g. /ws; health, /metrics and /admin stay at the root [default: none; Reverb: REVERB_SERVER_PATH]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l max-request-size -d 'Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE]' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l admin-token -d 'Token that admin endpoints (/admin/*, /metrics) require as `Authorization: Bearer`. When unset, a random one is generated and printed at start-up' -r
 complete -c rtc -n "__fish_rtc_using_subcommand serve" -l node-id -d 'This node\'s id [default: derived from the hostname]' -r

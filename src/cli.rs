@@ -21,8 +21,8 @@ pub enum Command {
     ///
     /// With no flags: listens on 0.0.0.0:8080 with one development app (its id, key and
     /// secret are printed at start-up) and no Redis. Settings come from flags, then RTC_*
-    /// environment variables (and Laravel Reverb's REVERB_* names), then the --config file,
-    /// then defaults.
+    /// environment variables (and Laravel Reverb's REVERB_* names), then the --config file
+    /// (./rtc.toml when it exists and --config is not given), then defaults.
     Serve(Box<ServeArgs>),
     /// Live dashboard of every node: connections against the planning line, pub/sub
     /// buffer, presence cost, auth rate, CPU, lag, drain state.
@@ -81,9 +81,13 @@ pub enum ClientEvents {
 /// values and defaults, so precedence is flags > env > file > defaults.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
-    /// TOML config file (see rtc.example.toml).
+    /// TOML config file (see rtc.example.toml) [default: ./rtc.toml when it exists].
     #[arg(long, short = 'c', env = "RTC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Ids of the arguments whose value came from their `RTC_*` environment variable
+    /// rather than the command line (filled in by the binary; errors name the source).
+    #[arg(skip)]
+    pub from_env: std::collections::BTreeSet<String>,
     /// Address to listen on [default: 0.0.0.0, or 127.0.0.1 while the development app is
     /// served; Reverb: REVERB_SERVER_HOST].
     #[arg(long, env = "RTC_HOST")]
@@ -91,7 +95,8 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one [default: 8080; Reverb: REVERB_SERVER_PORT].
     #[arg(long, env = "RTC_PORT")]
     pub port: Option<u16>,
-    /// Path prefix for every route, e.g. /ws [default: none; Reverb: REVERB_SERVER_PATH].
+    /// Path prefix of the WebSocket and HTTP API routes, e.g. /ws; health, /metrics and
+    /// /admin stay at the root [default: none; Reverb: REVERB_SERVER_PATH].
     #[arg(long, env = "RTC_PATH", value_name = "PREFIX")]
     pub path: Option<String>,
     /// Largest HTTP API request body in bytes [default: 262144; Reverb: REVERB_MAX_REQUEST_SIZE].

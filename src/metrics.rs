@@ -96,6 +96,9 @@ pub struct Metrics {
     pub webhook_events_dropped: Family<KindLabel, Counter>,
     /// Cluster bus messages dropped because their MAC was missing or wrong.
     pub bus_unauthenticated: Counter,
+    /// Log lines dropped because stderr was full, stuck or closed (kept in step with
+    /// [`crate::logging::dropped`] when rendered).
+    pub log_lines_dropped: Counter,
     /// Totals of the labelled families above (for the admin stats).
     pub totals: Totals,
     /// Fan-out, HTTP API and bus-lag histograms.
@@ -157,6 +160,7 @@ impl Metrics {
             webhook_attempts_failed: Counter::default(),
             webhook_events_dropped: Family::default(),
             bus_unauthenticated: Counter::default(),
+            log_lines_dropped: Counter::default(),
             totals: Totals::default(),
             timing: Timing::new(),
             registry: Registry::default(),
@@ -209,6 +213,17 @@ impl Metrics {
             m.bus_unauthenticated.clone(),
         );
         m.timing.register(&mut registry);
+        registry.register("drain_hints", "Reconnect hints (4200 closes) sent by drains", m.drain_hints.clone());
+        registry.register(
+            "drain_forced",
+            "Sockets closed at a drain's deadline instead of being paced",
+            m.drain_forced.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr was full, stuck or closed",
+            m.log_lines_dropped.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -249,6 +264,11 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let dropped = crate::logging::dropped();
+        let shown = self.log_lines_dropped.get();
+        if dropped > shown {
+            self.log_lines_dropped.inc_by(dropped - shown);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

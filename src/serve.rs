@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -34,13 +35,20 @@ pub enum ServeError {
     Fatal(String),
 }
 
-/// Resolves flags, environment and file into a config.
+/// The file read when `--config`/`RTC_CONFIG` is not given and it exists (as the
+/// console commands do).
+pub const DEFAULT_CONFIG: &str = "rtc.toml";
+
+/// Resolves flags, environment and file into a config. The file is `--config` (or
+/// `RTC_CONFIG`), else `./rtc.toml` when it exists, else none.
 ///
 /// # Errors
 /// Every problem found, each naming its field.
 pub fn load_config(args: &ServeArgs) -> Result<ServeConfig, ConfigErrors> {
+    let default = std::path::Path::new(DEFAULT_CONFIG);
     let file = match &args.config {
         Some(path) => config::read_file(path)?,
+        None if default.is_file() => config::read_file(default)?,
         None => FileConfig::default(),
     };
     config::resolve(args, file, &config::process_env)
@@ -89,9 +97,23 @@ fn banner(config: &ServeConfig, addr: SocketAddr, files: u64) {
     let _ = out.flush();
 }
 
+/// After the second signal the process exits within this, whatever is still closing.
+const SECOND_SIGNAL_GRACE: Duration = Duration::from_secs(2);
+/// After the drain deadline, the time the node has to close its sockets and leave the
+/// cluster before the process exits regardless.
+const AFTER_DEADLINE_GRACE: Duration = Duration::from_secs(8);
+
 /// SIGINT/SIGTERM handling, installed before the banner so no signal is lost: the first
 /// signal starts the paced drain (the process exits when it is done), a second one
 /// stops at once.
+///
+/// A node with no socket skips the pre-drain delay and exits at once: there is nothing
+/// to hand over (HTTP API calls the load balancer still sends in the moment it takes to
+/// see the node go are refused, and the client libraries retry them).
+///
+/// Backstops that hold whatever a task or the log sink does: after the first signal the
+/// process exits at most [`AFTER_DEADLINE_GRACE`] after the drain deadline, after the
+/// second at most [`SECOND_SIGNAL_GRACE`] later (exit code 1 when one of them fires).
 ///
 /// # Errors
 /// The handlers could not be installed.
@@ -109,18 +131,42 @@ pub fn handle_signals(node: Arc<Node>) -> std::io::Result<()> {
             };
             seen += 1;
             if seen == 1 {
-                match drain::start(&node, &drain::DrainRequest::default()) {
+                let request = if node.connection_count() == 0 {
+                    drain::DrainRequest { pre_delay_secs: Some(0.0), ..Default::default() }
+                } else {
+                    drain::DrainRequest::default()
+                };
+                match drain::start(&node, &request) {
                     Ok(_) => tracing::info!(signal = name, "Draining; send the signal again to stop at once."),
                     Err(_) => tracing::info!(signal = name, "Already draining; send the signal again to stop at once."),
                 }
+                let left = node
+                    .drain
+                    .lock()
+                    .as_ref()
+                    .map(|d| (d.started + d.config.timeout).saturating_duration_since(tokio::time::Instant::now()))
+                    .unwrap_or(node.config.drain.timeout);
+                exit_after(left + AFTER_DEADLINE_GRACE, "the drain deadline passed");
             } else {
                 tracing::warn!(signal = name, "Second signal: stopping now.");
                 node.shutdown.cancel();
+                exit_after(SECOND_SIGNAL_GRACE, "a second signal");
                 return;
             }
         }
     });
     Ok(())
+}
+
+/// Ends the process after `delay` if it is still running then (a plain thread, so a
+/// wedged runtime cannot hold it up).
+fn exit_after(delay: Duration, why: &'static str) {
+    let _ = std::thread::Builder::new().name("rtc-exit".into()).spawn(move || {
+        std::thread::sleep(delay);
+        tracing::error!(reason = why, "Still running {:.1} s after {why}; exiting now.", delay.as_secs_f64());
+        crate::logging::flush(Duration::from_millis(200));
+        std::process::exit(1);
+    });
 }
 
 /// Runs `rtc serve` to completion.
@@ -130,6 +176,9 @@ pub fn handle_signals(node: Arc<Node>) -> std::io::Result<()> {
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = load_config(&args)?;
     crate::logging::init(config.log_format);
+    if args.config.is_none() && std::path::Path::new(DEFAULT_CONFIG).is_file() {
+        tracing::info!(file = DEFAULT_CONFIG, "Read the config file in the working directory.");
+    }
     let files = raise_file_limit();
     let quota: u64 = config.apps.iter().map(|a| a.max_connections).sum();
     if quota > 0 && files < quota {

@@ -229,3 +229,213 @@ async fn rtc_drain_finds_the_node_in_the_registry_and_waits_for_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A standalone `rtc serve` child with one app, its stderr on a pipe the test holds.
+struct Standalone {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    stderr: Option<std::process::ChildStderr>,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Standalone {
+    fn start(extra: &[&str]) -> Standalone {
+        Standalone::start_logging(extra, "info")
+    }
+
+    /// [`Standalone::start`] with this `RUST_LOG`.
+    fn start_logging(extra: &[&str], rust_log: &str) -> Standalone {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
+            .arg(file.path())
+            .args(extra)
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(10)).expect("node printed its address");
+            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        let stderr = child.stderr.take();
+        Standalone { child, addr, stderr, _config: file }
+    }
+
+    /// Closes the read end of the node's stderr: every later log write gets EPIPE.
+    fn close_stderr_reader(&mut self) {
+        drop(self.stderr.take());
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; `None` if it is still running.
+    async fn exit_within(&mut self, within: Duration) -> Option<Option<i32>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s.code());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_node_whose_stderr_reader_is_gone_within_the_drain_timeout() {
+    let mut node = Standalone::start(&["--pre-drain-delay", "1", "--drain-window", "1", "--drain-timeout", "6"]);
+    let mut c = Client::connect(&format!("ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0", node.addr)).await;
+    c.subscribe("feed").await;
+    node.close_stderr_reader();
+    node.signal("-TERM");
+    let code = loop {
+        match c.next_within(Duration::from_secs(10)).await {
+            Some(Seen::Closed(code)) => break code,
+            Some(Seen::Event(_)) => continue,
+            None => panic!("no 4200 within the drain"),
+        }
+    };
+    assert_eq!(code, Some(4200));
+    // Drain timeout 6 s, plus room for a loaded machine.
+    let status = node.exit_within(Duration::from_secs(20)).await;
+    assert_eq!(status, Some(Some(0)), "the node must exit after its drain even with no one reading its logs");
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_a_draining_node_at_once_even_with_stderr_gone() {
+    // A drain that would last a minute: only the second signal can end it in time.
+    let mut node = Standalone::start(&["--pre-drain-delay", "60", "--drain-window", "1", "--drain-timeout", "90"]);
+    let _c = Client::connect(&format!("ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0", node.addr)).await;
+    node.close_stderr_reader();
+    node.signal("-INT");
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    eventually(Duration::from_secs(10), "the drain to start", || async {
+        let r = http.get(format!("http://{}/up", node.addr)).send().await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    node.signal("-TERM");
+    let status = node.exit_within(Duration::from_secs(15)).await;
+    assert!(status.is_some(), "a second signal must stop the node at once");
+}
+
+#[tokio::test]
+async fn ctrl_c_with_no_sockets_exits_without_the_pre_drain_delay() {
+    let mut node = Standalone::start(&["--pre-drain-delay", "60", "--drain-window", "1", "--drain-timeout", "90"]);
+    node.signal("-INT");
+    let status = node.exit_within(Duration::from_secs(20)).await;
+    assert_eq!(status, Some(Some(0)), "no socket to hand over: exit at once, not after the 60 s pre-drain delay");
+}
+
+/// A metric's value in a Prometheus text exposition.
+fn metric_value(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok()).map(|v| v as u64)
+}
+
+#[tokio::test]
+async fn metrics_show_the_drain_counters_moving_during_a_drain() {
+    const SOCKETS: usize = 20;
+    let s = TestServer::start(&one_app("")).await;
+    let mut clients = Vec::new();
+    for _ in 0..SOCKETS {
+        clients.push(s.connect().await);
+    }
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let metrics_url = format!("http://{}/metrics", s.addr);
+    let scrape = || {
+        let http = http.clone();
+        let url = metrics_url.clone();
+        async move { http.get(url).bearer_auth(ADMIN_TOKEN).send().await.ok()?.text().await.ok() }
+    };
+    let text = scrape().await.unwrap();
+    assert_eq!(metric_value(&text, "rtc_drain_hints_total"), Some(0), "{text}");
+    assert_eq!(metric_value(&text, "rtc_drain_forced_total"), Some(0), "{text}");
+
+    // Two hints a second and a deadline before all twenty are hinted: some are forced.
+    let r = http
+        .post(format!("http://{}/admin/drain", s.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(r#"{"pre_delay_secs": 0, "window_secs": 1, "rate": 2, "timeout_secs": 4}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let first = eventually(Duration::from_secs(10), "the first hints in /metrics", || async {
+        metric_value(&scrape().await?, "rtc_drain_hints_total").filter(|&n| n >= 1)
+    })
+    .await;
+    eventually(Duration::from_secs(10), "more hints in /metrics while draining", || async {
+        metric_value(&scrape().await?, "rtc_drain_hints_total").filter(|&n| n > first)
+    })
+    .await;
+    // At the deadline the rest are closed at once and counted as forced.
+    tokio::time::timeout(Duration::from_secs(30), s.node.shutdown.cancelled()).await.expect("the drain ends");
+    let text = s.node.metrics.render();
+    let forced = metric_value(&text, "rtc_drain_forced_total").unwrap();
+    let hints = metric_value(&text, "rtc_drain_hints_total").unwrap();
+    assert!(forced >= 1 && hints >= 2 && hints < SOCKETS as u64, "hints {hints}, forced {forced}\n{text}");
+    drop(clients);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_stuck_log_reader_never_blocks_the_node() {
+    // stderr is a pipe nobody reads: once its buffer (64 KiB) is full every write to it
+    // would block. Trace logging writes about 200 bytes per request.
+    let mut node =
+        Standalone::start_logging(&["--pre-drain-delay", "0", "--drain-window", "1", "--drain-timeout", "10"], "trace");
+    // A new connection per request: the I/O driver logs each one at trace.
+    let http = reqwest::Client::builder().timeout(WAIT).pool_max_idle_per_host(0).build().unwrap();
+    for i in 0..6000 {
+        let r = http.get(format!("http://{}/up", node.addr)).send().await;
+        assert!(r.is_ok_and(|r| r.status() == 200), "request {i} to /up failed with the log pipe full");
+    }
+    let text = http
+        .get(format!("http://{}/metrics", node.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped = text.lines().find_map(|l| l.strip_prefix("rtc_log_lines_dropped_total ")).unwrap_or("0");
+    assert!(dropped.trim().parse::<f64>().unwrap() > 0.0, "lines that could not be written are counted:\n{text}");
+    node.signal("-TERM");
+    assert_eq!(node.exit_within(Duration::from_secs(20)).await, Some(Some(0)));
+    assert!(node.stderr.is_some(), "the reader stayed open (stuck) throughout");
+}

@@ -234,6 +234,8 @@ fn rtc() -> Command {
             c.env_remove(k);
         }
     }
+    // `rtc serve` reads ./rtc.toml when present: keep a stray one out of the test.
+    c.current_dir(std::env::temp_dir());
     c.args(["serve", "--host", "127.0.0.1", "--port", "0"]);
     c
 }

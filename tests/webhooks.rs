@@ -482,6 +482,7 @@ async fn a_bad_webhook_url_or_event_name_is_a_config_error_with_exit_code_2() {
     let out = tokio::time::timeout(
         Duration::from_secs(20),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_rtc"))
+            .current_dir(std::env::temp_dir())
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .env("RTC_APP_WEBHOOK_URL", "ftp://example/hooks")
             .env("RTC_APP_WEBHOOK_EVENTS", "channel_occupied,channel_teleported")

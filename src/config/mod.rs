@@ -413,6 +413,20 @@ impl Resolver<'_> {
     }
 }
 
+/// Names the layer that set a value: the flag or its `RTC_*` variable (`set` says the
+/// flags/`RTC_*` layer has it), else the Reverb variable when it is set, else the file
+/// key, e.g. `--port`, `RTC_PORT`, `REVERB_SERVER_PORT` or `config server.port`.
+fn source(args: &ServeArgs, env: EnvLookup<'_>, set: bool, id: &str, names: [&str; 4]) -> String {
+    let [flag, rtc, reverb, key] = names;
+    if set {
+        if args.from_env.contains(id) { rtc } else { flag }.to_string()
+    } else if !reverb.is_empty() && env(reverb).is_some() {
+        reverb.to_string()
+    } else {
+        format!("config {key}")
+    }
+}
+
 /// Reads and parses a TOML config file.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigErrors> {
     let field = path.display().to_string();
@@ -468,13 +482,37 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let path = normalise_path(
         &args.path.clone().or_else(|| (r.env)("REVERB_SERVER_PATH")).or_else(|| s.path.clone()).unwrap_or_default(),
     );
-    if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
-        r.err("server.path", format!("'{path}' is not a valid path prefix"));
+    let root_routes = ["/up", "/ready", "/live", "/metrics", "/admin"];
+    if root_routes.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) {
+        let at = source(
+            args,
+            r.env,
+            args.path.is_some(),
+            "path",
+            ["--path", "RTC_PATH", "REVERB_SERVER_PATH", "server.path"],
+        );
+        r.err(at, format!("'{path}' would shadow {}, which stay at the root", root_routes.join(", ")));
+    } else if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+        let at = source(
+            args,
+            r.env,
+            args.path.is_some(),
+            "path",
+            ["--path", "RTC_PATH", "REVERB_SERVER_PATH", "server.path"],
+        );
+        r.err(at, format!("'{path}' is not a valid path prefix"));
     }
     let reverb_size = r.reverb::<usize>("REVERB_MAX_REQUEST_SIZE");
     let max_request_size = args.max_request_size.or(reverb_size).or(s.max_request_size).unwrap_or(256 * 1024);
     if max_request_size < 1024 {
-        r.err("server.max_request_size", format!("{max_request_size} is too small; use at least 1024 bytes"));
+        let at = source(
+            args,
+            r.env,
+            args.max_request_size.is_some(),
+            "max_request_size",
+            ["--max-request-size", "RTC_MAX_REQUEST_SIZE", "REVERB_MAX_REQUEST_SIZE", "server.max_request_size"],
+        );
+        r.err(at, format!("{max_request_size} is too small; use at least 1024 bytes"));
     }
     let outbound_queue_bytes = args.outbound_queue_bytes.or(s.outbound_queue_bytes).unwrap_or(1024 * 1024);
     let max_new_connections_per_sec =
@@ -484,11 +522,25 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         r.err("server.fanout_budget_ms", format!("{fanout_budget_ms} is out of range; use 1 to 60000 ms"));
     }
     if outbound_queue_bytes < 16 * 1024 {
-        r.err("server.outbound_queue_bytes", format!("{outbound_queue_bytes} is too small; use at least 16384"));
+        let at = source(
+            args,
+            r.env,
+            args.outbound_queue_bytes.is_some(),
+            "outbound_queue_bytes",
+            ["--outbound-queue-bytes", "RTC_OUTBOUND_QUEUE_BYTES", "", "server.outbound_queue_bytes"],
+        );
+        r.err(at, format!("{outbound_queue_bytes} is too small; use at least 16384"));
     }
     let (admin_token, admin_token_generated) = match args.admin_token.clone().or_else(|| s.admin_token.clone()) {
         Some(t) if t.len() < 16 => {
-            r.err("server.admin_token", "is shorter than 16 characters; use a long random token");
+            let at = source(
+                args,
+                r.env,
+                args.admin_token.is_some(),
+                "admin_token",
+                ["--admin-token", "RTC_ADMIN_TOKEN", "", "server.admin_token"],
+            );
+            r.err(at, "is shorter than 16 characters; use a long random token");
             (Secret::new(t), false)
         }
         Some(t) => (Secret::new(t), false),
@@ -499,13 +551,20 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         || node_id.len() > 64
         || !node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        r.err("server.node_id", format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
+        let at =
+            source(args, r.env, args.node_id.is_some(), "node_id", ["--node-id", "RTC_NODE_ID", "", "server.node_id"]);
+        r.err(at, format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
     }
     let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
     let tls = resolve_tls(&mut r, args, s);
     let edge = edge::resolve_edge(&mut r, args, s);
 
-    // Apps: the file's, then the one defined by flags/env (RTC_APP_* or REVERB_APP_*).
+    // Apps: the file's, then the one named by flags/env (RTC_APP_* or REVERB_APP_*).
+    // The merge rule (README "Configuration"): an id that names a file app selects it and
+    // the key/secret given with it override that app's, field by field; any other id
+    // defines a new app (id, key and secret together). App options from flags/env apply
+    // to the app the id names, else to the only app; with several apps and no id they
+    // are refused.
     let mut apps = Vec::new();
     for (i, a) in file.apps.iter().enumerate() {
         if let Some(app) = app_from_section(&mut r, i, a) {
@@ -516,28 +575,41 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
     let env_key = args.app_key.clone().or_else(|| (r.env)("REVERB_APP_KEY"));
     let env_secret = args.app_secret.clone().or_else(|| (r.env)("REVERB_APP_SECRET"));
     let mut dev_app = false;
-    let env_app_index = match (env_id, env_key, env_secret) {
-        (Some(id), Some(key), Some(secret)) => {
-            let app = AppConfig::with_credentials(&id, &key, &secret);
-            if let Some(pos) = apps.iter().position(|a| a.id == id) {
-                apps[pos] = app;
-                Some(pos)
-            } else {
-                apps.push(app);
-                Some(apps.len() - 1)
+    let named = env_id.as_ref().and_then(|id| apps.iter().position(|a| &a.id == id));
+    let env_app_index = match (named, env_id, env_key, env_secret) {
+        (Some(pos), _, key, secret) => {
+            if let Some(key) = key {
+                apps[pos].key = key;
             }
+            if let Some(secret) = secret {
+                apps[pos].secret = Secret::new(secret);
+            }
+            Some(pos)
         }
-        (None, None, None) => None,
-        (id, key, secret) => {
+        (None, Some(id), Some(key), Some(secret)) => {
+            apps.push(AppConfig::with_credentials(&id, &key, &secret));
+            Some(apps.len() - 1)
+        }
+        (None, None, None, None) => None,
+        (None, id, key, secret) => {
             let missing: Vec<&str> =
                 [("app id", id.is_none()), ("app key", key.is_none()), ("app secret", secret.is_none())]
                     .iter()
                     .filter(|(_, m)| *m)
                     .map(|(n, _)| *n)
                     .collect();
+            let field = app_source(args, "app_id", "--app-id", "RTC_APP_ID", r.env, "REVERB_APP_ID");
             r.err(
                 "env RTC_APP_* / REVERB_APP_*",
-                format!("an app needs id, key and secret together; missing {}", missing.join(", ")),
+                format!(
+                    "an app needs id, key and secret together; missing {}{}",
+                    missing.join(", "),
+                    if id.is_some() && !file.apps.is_empty() {
+                        format!(" ({field} names no app of the config file, so it defines a new one)")
+                    } else {
+                        String::new()
+                    }
+                ),
             );
             None
         }
@@ -546,10 +618,39 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         apps.push(AppConfig::with_credentials(DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET));
         dev_app = true;
     }
-    // App options given by flags/env apply to the flags/env app, or to the dev app.
-    let target = if dev_app { Some(0) } else { env_app_index };
-    if let Some(i) = target {
-        apply_env_app_options(&mut r, args, &mut apps[i]);
+    let target = env_app_index.or((apps.len() == 1).then_some(0));
+    match target {
+        Some(i) => {
+            let new_app = named.is_none() && env_app_index == Some(i);
+            let given = apply_env_app_options(&mut r, args, &mut apps[i]);
+            if new_app || !given.is_empty() {
+                let at = if new_app || dev_app { "app (flags/env)".to_string() } else { format!("app {}", apps[i].id) };
+                let app = apps[i].clone();
+                let first = r.errors.len();
+                validate_app(&mut r, &at, &app);
+                // A bad value given by a flag or variable is reported under that name.
+                for e in &mut r.errors[first..] {
+                    if let Some((_, label)) = given.iter().find(|(id, _)| e.field == format!("{at}.{id}")) {
+                        e.field = format!("{label} ({})", e.field);
+                    }
+                }
+            }
+        }
+        None => {
+            let mut scratch = AppConfig::with_credentials("scratch", "scratch", "scratch-secret");
+            let given = apply_env_app_options(&mut r, args, &mut scratch);
+            if !given.is_empty() {
+                r.err(
+                    given.iter().map(|(_, label)| label.as_str()).collect::<Vec<_>>().join(", "),
+                    format!(
+                        "app options from flags/environment apply to one app, but the config file defines {} apps \
+                         and no app id names one; add --app-id (RTC_APP_ID, REVERB_APP_ID) or set the option in \
+                         that app's [[apps]] table",
+                        apps.len()
+                    ),
+                );
+            }
+        }
     }
     check_unique(&mut r, &apps);
     let host = host_given.unwrap_or_else(|| if dev_app { "127.0.0.1".into() } else { "0.0.0.0".into() });
@@ -615,18 +716,27 @@ fn resolve_tls(r: &mut Resolver<'_>, args: &ServeArgs, s: &ServerSection) -> Opt
 
 fn resolve_drain(r: &mut Resolver<'_>, args: &ServeArgs, file: &DrainSection) -> DrainConfig {
     let d = DrainConfig::default();
-    let mut secs = |name: &str, flag: Option<f64>, file: Option<f64>, default: std::time::Duration| {
+    let mut secs = |name: &str, id: &str, flag: Option<f64>, file: Option<f64>, default: std::time::Duration| {
         let v = flag.or(file).unwrap_or(default.as_secs_f64());
         if !(0.0..=3600.0).contains(&v) || v.is_nan() {
-            r.err(format!("drain.{name}"), format!("{v} is out of range 0..=3600 seconds"));
+            let long = format!("--{}", id.replace('_', "-"));
+            let rtc = format!("RTC_{}", id.to_ascii_uppercase());
+            let at = source(args, r.env, flag.is_some(), id, [&long, &rtc, "", &format!("drain.{name}")]);
+            r.err(at, format!("{v} is out of range 0..=3600 seconds"));
             return default;
         }
         std::time::Duration::from_secs_f64(v)
     };
-    let pre_delay = secs("pre_drain_delay", args.pre_drain_delay, file.pre_drain_delay, d.pre_delay);
-    let window = secs("window", args.drain_window, file.window, d.window);
-    let timeout = secs("timeout", args.drain_timeout, file.timeout, d.timeout);
-    let presence_grace = secs("presence_grace", args.drain_presence_grace, file.presence_grace, d.presence_grace);
+    let pre_delay = secs("pre_drain_delay", "pre_drain_delay", args.pre_drain_delay, file.pre_drain_delay, d.pre_delay);
+    let window = secs("window", "drain_window", args.drain_window, file.window, d.window);
+    let timeout = secs("timeout", "drain_timeout", args.drain_timeout, file.timeout, d.timeout);
+    let presence_grace = secs(
+        "presence_grace",
+        "drain_presence_grace",
+        args.drain_presence_grace,
+        file.presence_grace,
+        d.presence_grace,
+    );
     if pre_delay + window > timeout {
         r.err(
             "drain.timeout",
@@ -717,18 +827,59 @@ fn resolve_cluster(
     })
 }
 
-fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) {
+/// Where a flags/env app option came from: the flag, its `RTC_*` variable or the Reverb
+/// name (`reverb`, read only when neither of the others is set).
+fn app_source(args: &ServeArgs, id: &str, flag: &str, rtc: &str, env: EnvLookup<'_>, reverb: &str) -> String {
+    if args.from_env.contains(id) {
+        rtc.to_string()
+    } else if !reverb.is_empty() && env(reverb).is_some() && !args_has(args, id) {
+        reverb.to_string()
+    } else {
+        flag.to_string()
+    }
+}
+
+/// Whether the flags/`RTC_*` layer set the app option `id`.
+fn args_has(args: &ServeArgs, id: &str) -> bool {
+    match id {
+        "app_id" => args.app_id.is_some(),
+        "app_key" => args.app_key.is_some(),
+        "app_secret" => args.app_secret.is_some(),
+        "activity_timeout" => args.activity_timeout.is_some(),
+        "ping_interval" => args.ping_interval.is_some(),
+        "max_connections" => args.max_connections.is_some(),
+        "max_message_size" => args.max_message_size.is_some(),
+        "client_events" => args.client_events.is_some(),
+        _ => false,
+    }
+}
+
+/// Applies the app options given by flags/env to `app`, field by field; returns where
+/// each applied option came from (flag, `RTC_*` or `REVERB_*` name).
+fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppConfig) -> Vec<(String, String)> {
+    let mut given = Vec::new();
+    let env = r.env;
+    let mut note = |id: &str, flag: &str, rtc: &str, reverb: &str| {
+        given.push((id.to_string(), app_source(args, id, flag, rtc, env, reverb)))
+    };
     if let Some(v) = args.activity_timeout.or_else(|| r.reverb("REVERB_APP_ACTIVITY_TIMEOUT")) {
+        note("activity_timeout", "--activity-timeout", "RTC_APP_ACTIVITY_TIMEOUT", "REVERB_APP_ACTIVITY_TIMEOUT");
+        // A ping interval set explicitly (file) stays; the derived one follows.
+        if app.ping_interval == app.activity_timeout + PING_GRACE_SECS {
+            app.ping_interval = v + PING_GRACE_SECS;
+        }
         app.activity_timeout = v;
-        app.ping_interval = v + PING_GRACE_SECS;
     }
     if let Some(v) = args.ping_interval.or_else(|| r.reverb("REVERB_APP_PING_INTERVAL")) {
+        note("ping_interval", "--ping-interval", "RTC_APP_PING_INTERVAL", "REVERB_APP_PING_INTERVAL");
         app.ping_interval = v;
     }
     if let Some(v) = args.max_connections.or_else(|| r.reverb("REVERB_APP_MAX_CONNECTIONS")) {
+        note("max_connections", "--max-connections", "RTC_APP_MAX_CONNECTIONS", "REVERB_APP_MAX_CONNECTIONS");
         app.max_connections = v;
     }
     if let Some(v) = args.max_message_size.or_else(|| r.reverb("REVERB_APP_MAX_MESSAGE_SIZE")) {
+        note("max_message_size", "--max-message-size", "RTC_APP_MAX_MESSAGE_SIZE", "REVERB_APP_MAX_MESSAGE_SIZE");
         app.max_message_size = v;
     }
     let reverb_ce = (r.env)("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM");
@@ -743,21 +894,26 @@ fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppCo
         }
     });
     if let Some(v) = ce {
+        note("client_events", "--client-events", "RTC_APP_CLIENT_EVENTS", "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM");
         app.client_events = v;
     }
     if let Some(v) = &args.allowed_origins {
+        note("allowed_origins", "--allowed-origins", "RTC_APP_ALLOWED_ORIGINS", "");
         app.allowed_origins = v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     }
     if let Some(v) = args.subscription_count {
+        note("subscription_count", "--subscription-count", "RTC_APP_SUBSCRIPTION_COUNT", "");
         app.subscription_count = v;
     }
     if let Some(v) = args.require_signin_within {
+        note("require_signin_within", "--require-signin-within", "RTC_APP_REQUIRE_SIGNIN_WITHIN", "");
         app.require_signin_within = v;
     }
     let hook_url = (r.env)("RTC_APP_WEBHOOK_URL");
     let hook_events = (r.env)("RTC_APP_WEBHOOK_EVENTS");
     match (hook_url, hook_events) {
         (Some(url), events) => {
+            given.push(("webhooks".into(), "RTC_APP_WEBHOOK_URL".into()));
             let target = webhook_target(
                 r,
                 "env RTC_APP_WEBHOOK_URL",
@@ -770,7 +926,7 @@ fn apply_env_app_options(r: &mut Resolver<'_>, args: &ServeArgs, app: &mut AppCo
         (None, Some(_)) => r.err("env RTC_APP_WEBHOOK_EVENTS", "is set but RTC_APP_WEBHOOK_URL is not"),
         (None, None) => {}
     }
-    validate_app(r, "app (flags/env)", app);
+    given
 }
 
 fn app_from_section(r: &mut Resolver<'_>, i: usize, a: &AppSection) -> Option<AppConfig> {

@@ -4,8 +4,11 @@
 //!    `Retry-After` (never an accepted upgrade closed with 4200, which pusher-js would
 //!    retry in a tight loop), the registry says `draining`.
 //! 2. After the pre-drain delay (time for the load balancer to notice), every socket gets
-//!    a close frame 4200 — pusher-js reconnects at once, to another node — spread evenly
-//!    in 100 ms ticks over the window, in shuffled order, optionally capped per second.
+//!    a close frame 4200 — pusher-js reconnects at once, to another node — in shuffled
+//!    order, paced in 100 ms ticks over the window: each tick closes the sockets left
+//!    divided by the ticks left, rounded up (so fewer sockets than ticks go one per tick
+//!    from the start), optionally capped per second. A signal with no socket open skips
+//!    the pre-drain delay (see `serve::handle_signals`).
 //!    Never a code the client gives up on (4000–4099, ≥ 4300).
 //! 3. Sockets still open keep receiving every event until they are closed.
 //! 4. The process exits when no socket is left, or at the drain timeout, closing what

@@ -26,7 +26,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -134,7 +133,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 struct Shared {
     node: Arc<Node>,
     router: Router,
-    tls: Option<TlsAcceptor>,
+    tls: Option<tls::AlpnAcceptor>,
     handshakes: Arc<tls::HandshakeStats>,
     stop: CancellationToken,
 }
@@ -144,7 +143,7 @@ struct Shared {
 pub async fn serve(listener: TcpListener, node: Arc<Node>, router: Router, stop: CancellationToken) {
     let table = node.connections.clone();
     let shared = Shared {
-        tls: node.config.tls.as_ref().map(|t| TlsAcceptor::from(t.server_config.clone())),
+        tls: node.config.tls.as_ref().map(|t| tls::AlpnAcceptor::from(t.server_config.clone())),
         handshakes: Arc::default(),
         node,
         router,

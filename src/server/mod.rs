@@ -180,18 +180,22 @@ impl Node {
     }
 }
 
-/// The routes of a node (WebSocket, HTTP API, health, metrics, admin).
+/// The routes of a node (WebSocket, HTTP API, health, metrics, admin). The route prefix
+/// (`--path`) applies to the WebSocket and the HTTP API only: health (`/up`, `/ready`,
+/// `/live`), `/metrics` and `/admin/*` stay at the root, where probes and the console
+/// look for them.
 pub fn router(node: Arc<Node>) -> Router {
-    let routes = Router::new()
+    let pusher = Router::new()
         .route("/app/{key}", any(ws::upgrade))
         .route("/app/", any(ws::missing_key))
+        .merge(crate::http_api::routes(&node));
+    let prefix = node.config.path.clone();
+    let pusher = if prefix.is_empty() { pusher } else { Router::new().nest(&prefix, pusher) };
+    let routes = pusher
         .route("/up", get(health::up))
         .route("/ready", get(health::ready))
         .route("/live", get(health::live))
-        .merge(crate::http_api::routes(&node))
         .merge(crate::admin::routes());
-    let prefix = node.config.path.clone();
-    let routes = if prefix.is_empty() { routes } else { Router::new().nest(&prefix, routes) };
     routes
         .fallback(crate::http_api::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(node.config.max_request_size))

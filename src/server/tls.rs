@@ -26,7 +26,7 @@ use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
 use crate::metrics::{KindLabel, Metrics};
 
@@ -120,7 +120,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsFi
         }
         other => TlsFileError::cert(format!("'{}' is not a usable certificate: {other}", cert.display())),
     })?;
-    // HTTP/1.1 only: the WebSocket upgrade and the HTTP API are served over HTTP/1.1.
+    // HTTP/1.1 only: the WebSocket upgrade and the HTTP API are served over HTTP/1.1. A
+    // client offering only other protocols gets no ALPN rather than a fatal alert (see
+    // `AlpnAcceptor`).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -152,13 +154,40 @@ impl HandshakeStats {
 
 type Handshake = Option<(TlsStream<TcpStream>, SocketAddr)>;
 
+/// Accepts TLS with ALPN answered per client: the config's protocol (`http/1.1`) when the
+/// client offers it, no ALPN at all when it offers only others (say only `h2`), so that
+/// client gets HTTP/1.1 instead of rustls's fatal `no_application_protocol` alert.
+#[derive(Clone)]
+pub struct AlpnAcceptor {
+    with_alpn: Arc<ServerConfig>,
+    without_alpn: Arc<ServerConfig>,
+}
+
+impl AlpnAcceptor {
+    /// Wraps the listener's TLS config.
+    pub fn from(config: Arc<ServerConfig>) -> Self {
+        let mut without = (*config).clone();
+        without.alpn_protocols.clear();
+        AlpnAcceptor { with_alpn: config, without_alpn: Arc::new(without) }
+    }
+
+    /// Runs the server side of one handshake, answering ALPN as described above.
+    pub async fn accept(&self, stream: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let ours = &self.with_alpn.alpn_protocols;
+        let overlap = start.client_hello().alpn().is_none_or(|mut theirs| theirs.any(|p| ours.iter().any(|o| o == p)));
+        let config = if overlap { self.with_alpn.clone() } else { self.without_alpn.clone() };
+        start.into_stream(config).await
+    }
+}
+
 /// A TCP listener whose `accept()` yields TLS streams, handshaking concurrently.
 ///
 /// `accept()` is cancel-safe (axum drops it on graceful shutdown): the state lives in
 /// the listener, and dropping the listener aborts the handshakes in flight.
 pub struct TlsListener {
     tcp: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: AlpnAcceptor,
     timeout: Duration,
     max_in_flight: usize,
     handshakes: JoinSet<Handshake>,
@@ -172,7 +201,7 @@ impl TlsListener {
     pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> Self {
         TlsListener {
             tcp,
-            acceptor: TlsAcceptor::from(config),
+            acceptor: AlpnAcceptor::from(config),
             timeout: HANDSHAKE_TIMEOUT,
             max_in_flight: MAX_HANDSHAKES,
             handshakes: JoinSet::new(),
@@ -213,7 +242,7 @@ impl TlsListener {
 /// Runs one server handshake bounded by `timeout`, counting the outcome in `stats` and
 /// in the node's metrics (`rtc_tls_handshakes_total`); `None` when it failed.
 pub async fn handshake(
-    acceptor: &TlsAcceptor,
+    acceptor: &AlpnAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
     timeout: Duration,

@@ -246,7 +246,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
     let todo: Vec<String> = order.iter().filter(|id| !done.contains(id)).cloned().collect();
 
     if ctx.args.dry_run {
-        let steps = plan::plan(&loads(&nodes), &todo, ctx.line);
+        let steps = plan::plan_with(&loads(&nodes), &todo, ctx.line, !ctx.args.no_cordon);
         let mut all_ok = true;
         for (i, s) in steps.iter().enumerate() {
             all_ok &= s.step.ok;

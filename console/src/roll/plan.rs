@@ -139,11 +139,16 @@ pub fn choose(
 /// Simulates the roll in `order` from the current loads; every step is gated on the
 /// projected loads, with cordons chosen by [`choose`].
 pub fn plan(nodes: &[NodeLoad], order: &[String], line: Option<u64>) -> Vec<PlannedStep> {
+    plan_with(nodes, order, line, true)
+}
+
+/// [`plan`], with cordons only when `allow_cordon` (false for `--no-cordon`).
+pub fn plan_with(nodes: &[NodeLoad], order: &[String], line: Option<u64>, allow_cordon: bool) -> Vec<PlannedStep> {
     let mut loads: Vec<NodeLoad> = nodes.to_vec();
     let mut rolled: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for id in order {
-        let Some((takers, step)) = choose(&loads, id, &rolled, line, true) else { continue };
+        let Some((takers, step)) = choose(&loads, id, &rolled, line, allow_cordon) else { continue };
         spread(&mut loads, id, takers.as_deref());
         rolled.push(id.clone());
         steps.push(PlannedStep { step, cordon: takers.is_some(), takers: takers.clone() });
@@ -225,6 +230,14 @@ mod tests {
         assert!(steps.iter().all(|s| s.step.ok));
         let tight = plan(&nodes, &order, Some(8_000));
         assert!(!tight[0].step.ok, "{}", tight[0].step.arithmetic());
+    }
+
+    #[test]
+    fn no_cordon_plans_without_cordons() {
+        let nodes = [n("a", 6_000), n("b", 6_000), n("c", 6_000)];
+        let order: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        assert!(plan(&nodes, &order, None).iter().any(|s| s.cordon));
+        assert!(plan_with(&nodes, &order, None, false).iter().all(|s| !s.cordon));
     }
 
     #[test]
