@@ -943,11 +943,27 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
         .trim()
         .parse()
         .unwrap();
+    // /admin/stats (what the console reads) carries the total over every drop reason.
+    let stats: Value = reqwest::Client::new()
+        .get(format!("http://{addr}/admin/stats"))
+        .bearer_auth(ADMIN_TOKEN)
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = stats["counters"]["webhook_dropped"].as_u64().expect("counters.webhook_dropped");
+    assert!(total as f64 >= dropped, "stats show {total} dropped, the metric counted {dropped} before");
     reader.abort();
     let posts = rx.posts().len();
     let warnings =
         std::fs::read_to_string(log.path()).unwrap().lines().filter(|l| l.contains("Webhook events dropped")).count();
-    eprintln!("{sent} client events; {dropped} dropped; {posts} POSTs accepted meanwhile; {warnings} drop warnings");
+    eprintln!(
+        "{sent} client events; {dropped} dropped ({total} in /admin/stats); {posts} POSTs accepted meanwhile; \
+         {warnings} drop warnings"
+    );
     assert!(dropped > 1_000.0, "the storm overflowed the queue: {dropped}");
     assert!(posts > 10, "deliveries went on between the drops: {posts}");
     assert!((1..=2).contains(&warnings), "one summary per 10 s, not one per burst: {warnings} warnings");
