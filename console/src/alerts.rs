@@ -81,6 +81,8 @@ pub enum AlertKind {
     UpgradesRefused,
     /// Bus messages dropped before publishing, rising.
     PublishDropped,
+    /// Webhook events dropped (queue full, retries exhausted, shutdown), rising.
+    WebhookDropped,
     /// A pub/sub subscriber in Redis matches no registered node.
     UnknownSubscriber,
 }
@@ -111,6 +113,7 @@ impl AlertKind {
             AlertKind::SlowConsumers => "slow_consumers",
             AlertKind::UpgradesRefused => "upgrades_refused",
             AlertKind::PublishDropped => "publish_dropped",
+            AlertKind::WebhookDropped => "webhook_dropped",
             AlertKind::UnknownSubscriber => "unknown_subscriber",
         }
     }
@@ -268,6 +271,7 @@ fn counter_alerts(n: &NodeFigures, out: &mut Vec<Alert>) {
         (AlertKind::SlowConsumers, n.slow_consumers_per_s, "slow consumers closed (4100)", false),
         (AlertKind::UpgradesRefused, n.upgrades_refused_per_s, "WebSocket upgrades refused", refusing),
         (AlertKind::PublishDropped, n.publish_dropped_per_s, "bus messages dropped before publishing", false),
+        (AlertKind::WebhookDropped, n.webhook_dropped_per_s, "webhook events dropped", false),
     ];
     for (kind, rate, what, expected) in checks {
         if let Some(r) = rate.filter(|r| *r > 0.0 && !expected) {

@@ -292,6 +292,8 @@ pub struct NodeFigures {
     pub upgrades_refused_per_s: Option<f64>,
     /// Bus messages not published (queue full or Redis unreachable), per second.
     pub publish_dropped_per_s: Option<f64>,
+    /// Webhook events dropped (queue full, retries exhausted, shutdown), per second.
+    pub webhook_dropped_per_s: Option<f64>,
     /// Event-loop lag, ms.
     pub loop_lag_ms: f64,
     /// Open-file limit (the real ceiling on sockets).
@@ -355,6 +357,8 @@ pub struct Totals {
     pub upgrades_refused_per_s: Option<f64>,
     /// Sum over live nodes.
     pub publish_dropped_per_s: Option<f64>,
+    /// Sum over live nodes.
+    pub webhook_dropped_per_s: Option<f64>,
     /// Worst over live nodes, ms.
     pub loop_lag_ms: f64,
     /// Largest pub/sub buffer among all nodes (a hung node's too), bytes.
@@ -452,6 +456,7 @@ struct Rates {
     slow_consumers: f64,
     upgrades_refused: f64,
     publish_dropped: f64,
+    webhook_dropped: f64,
 }
 
 impl Rates {
@@ -477,6 +482,7 @@ impl Rates {
                 prev.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
                 cur.pubsub.as_ref().map_or(0, |b| b.publish_dropped),
             ),
+            webhook_dropped: per(p.webhook_dropped, c.webhook_dropped),
         }
     }
 
@@ -861,6 +867,7 @@ fn node_figures(
         slow_consumers_per_s: r.get(r.slow_consumers),
         upgrades_refused_per_s: r.get(r.upgrades_refused),
         publish_dropped_per_s: r.get(r.publish_dropped),
+        webhook_dropped_per_s: r.get(r.webhook_dropped),
         loop_lag_ms: s.loop_lag_ms,
         open_files_limit: s.open_files_limit,
         pubsub,
@@ -910,6 +917,7 @@ fn totals(nodes: &[NodeFigures]) -> Totals {
         slow_consumers_per_s: sum(|n| n.slow_consumers_per_s),
         upgrades_refused_per_s: sum(|n| n.upgrades_refused_per_s),
         publish_dropped_per_s: sum(|n| n.publish_dropped_per_s),
+        webhook_dropped_per_s: sum(|n| n.webhook_dropped_per_s),
         loop_lag_ms: live.iter().map(|n| n.loop_lag_ms).fold(0.0, f64::max),
         max_buffer_bytes: nodes.iter().filter_map(|n| n.pubsub.as_ref()?.buffer_bytes).max(),
     }

@@ -82,6 +82,9 @@ pub struct Counters {
     pub http_requests: u64,
     /// Requests refused by a limit.
     pub limit_hits: u64,
+    /// Webhook events dropped (queue full, retries exhausted, shutdown, throttle full):
+    /// the sum of `rtc_webhook_events_dropped_total` over its kinds.
+    pub webhook_dropped: u64,
 }
 
 /// Cluster bus (Redis pub/sub) health as measured by the node.

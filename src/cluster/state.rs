@@ -250,9 +250,64 @@ struct StateTask {
     node: Arc<Node>,
 }
 
-type Counts = HashMap<(String, ChannelName), (Arc<App>, usize, bool)>;
-/// One app's count changes: (channel, local subscribers, emit `subscription_count`).
-type AppCounts = (Arc<App>, Vec<(ChannelName, usize, bool)>);
+/// A channel's subscriber-count updates in one batch, coalesced: the last count, the
+/// highest one on the way and whether any asked for `subscription_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CountChange {
+    /// Local subscribers after the batch.
+    local: usize,
+    /// The most local subscribers any update of the batch reported: a subscribe and an
+    /// unsubscribe coalesced into "0 → 0" still took the channel through 1.
+    peak: usize,
+    /// Send `subscription_count`.
+    emit: bool,
+}
+
+impl CountChange {
+    fn new(local: usize, emit: bool) -> Self {
+        CountChange { local, peak: local, emit }
+    }
+
+    /// A later update of the same channel in the batch.
+    fn update(&mut self, local: usize, emit: bool) {
+        self.local = local;
+        self.peak = self.peak.max(local);
+        self.emit |= emit;
+    }
+}
+
+/// The occupancy webhooks a node sends for a channel whose cluster-wide subscriber
+/// count went from `before` through at most `peak` to `after` in one batch (`peak`
+/// counts the other nodes too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Occupancy {
+    /// No edge (or a vacate-and-return, which the vacate delay swallows anyway).
+    Unchanged,
+    /// 0 → n: `channel_occupied`.
+    Occupied,
+    /// n → 0: `channel_vacated` (after the delay).
+    Vacated,
+    /// 0 → n → 0 within the batch: `channel_occupied` now and `channel_vacated` after
+    /// the delay, as a single node sends for a quick subscribe and unsubscribe.
+    OccupiedThenVacated,
+}
+
+impl Occupancy {
+    fn of(before: u64, peak: u64, after: u64) -> Self {
+        match (before > 0, peak > 0, after > 0) {
+            (false, _, true) => Occupancy::Occupied,
+            (true, _, false) => Occupancy::Vacated,
+            (false, true, false) => Occupancy::OccupiedThenVacated,
+            // Still empty, or occupied throughout (a dip to 0 and back within the batch is
+            // a departure its return cancels: a single node sends neither).
+            _ => Occupancy::Unchanged,
+        }
+    }
+}
+
+type Counts = HashMap<(String, ChannelName), (Arc<App>, CountChange)>;
+/// One app's count changes.
+type AppCounts = (Arc<App>, Vec<(ChannelName, CountChange)>);
 
 impl StateTask {
     fn con(&self) -> Option<ConnectionManager> {
@@ -268,9 +323,12 @@ impl StateTask {
         for op in ops {
             match op {
                 StateOp::SubsCount { app, channel, local, emit } => {
-                    let e = counts.entry((app.config.id.clone(), channel)).or_insert((app, local, false));
-                    e.1 = local;
-                    e.2 |= emit;
+                    match counts.entry((app.config.id.clone(), channel)) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().1.update(local, emit),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert((app, CountChange::new(local, emit)));
+                        }
+                    }
                 }
                 StateOp::PresenceJoin { app, channel, user_id, info, conn, local_first } => {
                     self.presence_join(&app, &channel, &user_id, &info, &conn, local_first).await
@@ -459,7 +517,7 @@ impl StateTask {
 
     async fn flush_counts(&self, counts: Counts) {
         // Apps with occupancy webhooks need cluster-wide edges: the atomic script.
-        let (tracked, counts): (Counts, Counts) = counts.into_iter().partition(|((_, channel), (app, _, _))| {
+        let (tracked, counts): (Counts, Counts) = counts.into_iter().partition(|((_, channel), (app, _))| {
             app.webhooks().wants_occupancy() && channel.kind() != ChannelKind::ServerToUser
         });
         if !tracked.is_empty() {
@@ -468,23 +526,23 @@ impl StateTask {
         let me = self.cluster.node_id.clone();
         if let Some(mut con) = self.con() {
             let mut pipe = redis::pipe();
-            for ((app_id, channel), (_, local, _)) in &counts {
+            for ((app_id, channel), (_, change)) in &counts {
                 let key = self.cluster.keys.subs(app_id, &me);
-                if *local == 0 {
+                if change.local == 0 {
                     pipe.hdel(key, channel.as_str()).ignore();
                 } else {
-                    pipe.hset(key, channel.as_str(), *local).ignore();
+                    pipe.hset(key, channel.as_str(), change.local).ignore();
                 }
             }
             if let Err(e) = pipe.query_async::<()>(&mut con).await {
                 self.failed("subscriber counts", &e);
             }
         }
-        for ((_, channel), (app, local, emit)) in counts {
-            if !emit {
+        for ((_, channel), (app, change)) in counts {
+            if !change.emit {
                 continue;
             }
-            let total = local as u64 + self.other_subs(&app, &channel).await;
+            let total = change.local as u64 + self.other_subs(&app, &channel).await;
             self.count_changed(&app, &channel, total);
         }
     }
@@ -500,12 +558,13 @@ impl StateTask {
     }
 
     /// Writes the counts of apps with occupancy webhooks through [`COUNTS`] and sends
-    /// `channel_occupied`/`channel_vacated` for the cluster-wide edges this node caused.
+    /// `channel_occupied`/`channel_vacated` for the cluster-wide edges this node caused,
+    /// including a 0 → n → 0 that one batch coalesced into 0 → 0 (see [`Occupancy`]).
     /// Without Redis no edge is known and none is sent (the node is degraded).
     async fn flush_tracked_counts(&self, counts: Counts) {
         let mut by_app: HashMap<String, AppCounts> = HashMap::new();
-        for ((app_id, channel), (app, local, emit)) in counts {
-            by_app.entry(app_id).or_insert_with(|| (app, Vec::new())).1.push((channel, local, emit));
+        for ((app_id, channel), (app, change)) in counts {
+            by_app.entry(app_id).or_insert_with(|| (app, Vec::new())).1.push((channel, change));
         }
         for (app, rows) in by_app.into_values() {
             let keys = self.keys_for(|n| self.cluster.keys.subs(&app.config.id, n));
@@ -515,8 +574,8 @@ impl StateTask {
                     for k in &keys {
                         inv.key(k);
                     }
-                    for (channel, local, _) in &rows {
-                        inv.arg(channel.as_str()).arg(*local);
+                    for (channel, change) in &rows {
+                        inv.arg(channel.as_str()).arg(change.local);
                     }
                     inv.invoke_async::<Vec<u64>>(&mut con).await
                 }
@@ -530,18 +589,26 @@ impl StateTask {
                     None
                 }
             };
-            for (i, (channel, local, emit)) in rows.into_iter().enumerate() {
-                let local = local as u64;
-                let (before, after) = match &pairs {
-                    Some(v) => (v[2 * i] + v[2 * i + 1], local + v[2 * i + 1]),
-                    None => (local, local),
+            for (i, (channel, change)) in rows.into_iter().enumerate() {
+                let (local, peak) = (change.local as u64, change.peak as u64);
+                let (before, peak, after) = match &pairs {
+                    Some(v) => (v[2 * i] + v[2 * i + 1], peak + v[2 * i + 1], local + v[2 * i + 1]),
+                    None => (local, local, local),
                 };
-                if before == 0 && after > 0 {
-                    app.webhooks().channel_occupied_shared(&channel).await;
-                } else if before > 0 && after == 0 {
-                    app.webhooks().channel_vacated_shared(&channel).await;
+                let hooks = app.webhooks();
+                match Occupancy::of(before, peak, after) {
+                    Occupancy::Unchanged => {}
+                    Occupancy::Occupied => hooks.channel_occupied_shared(&channel).await,
+                    Occupancy::Vacated => hooks.channel_vacated_shared(&channel).await,
+                    Occupancy::OccupiedThenVacated => {
+                        // Two claims' round trips: the arrival must take (DEL) a pending
+                        // departure's claim before this departure sets its own, or a
+                        // departure firing meanwhile would be sent twice.
+                        hooks.channel_occupied_shared(&channel).await;
+                        hooks.channel_vacated_shared(&channel).await;
+                    }
                 }
-                if emit {
+                if change.emit {
                     self.count_changed(&app, &channel, after);
                 }
             }
@@ -734,4 +801,47 @@ impl StateTask {
 
 fn unreachable_err() -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::IoError, "Redis unreachable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The coalesced change of a sequence of local counts, and the webhooks a node with
+    /// `old` subscribers stored and `others` on the other nodes sends for it.
+    fn occupancy(old: u64, others: u64, updates: &[usize]) -> Occupancy {
+        let (first, rest) = updates.split_first().expect("an update");
+        let mut c = CountChange::new(*first, false);
+        for u in rest {
+            c.update(*u, false);
+        }
+        Occupancy::of(old + others, c.peak as u64 + others, c.local as u64 + others)
+    }
+
+    #[test]
+    fn a_subscribe_and_unsubscribe_in_one_batch_still_occupy_then_vacate_an_empty_channel() {
+        assert_eq!(occupancy(0, 0, &[1, 0]), Occupancy::OccupiedThenVacated);
+        assert_eq!(occupancy(0, 0, &[1, 2, 1, 0, 1, 0]), Occupancy::OccupiedThenVacated);
+        // Somebody else keeps it occupied: no edge.
+        assert_eq!(occupancy(0, 1, &[1, 0]), Occupancy::Unchanged);
+    }
+
+    #[test]
+    fn a_batch_sends_what_a_single_node_would_for_the_same_changes() {
+        assert_eq!(occupancy(0, 0, &[1]), Occupancy::Occupied);
+        assert_eq!(occupancy(0, 0, &[1, 0, 1]), Occupancy::Occupied, "the quick return swallows the vacate");
+        assert_eq!(occupancy(1, 0, &[0]), Occupancy::Vacated);
+        assert_eq!(occupancy(1, 0, &[0, 1, 0]), Occupancy::Vacated);
+        assert_eq!(occupancy(1, 0, &[0, 1]), Occupancy::Unchanged, "left and came back within the delay");
+        assert_eq!(occupancy(2, 0, &[1, 3]), Occupancy::Unchanged);
+        assert_eq!(occupancy(0, 0, &[0]), Occupancy::Unchanged);
+    }
+
+    #[test]
+    fn coalescing_keeps_the_last_count_the_peak_and_any_emit() {
+        let mut c = CountChange::new(1, false);
+        c.update(3, true);
+        c.update(0, false);
+        assert_eq!(c, CountChange { local: 0, peak: 3, emit: true });
+    }
 }

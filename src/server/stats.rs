@@ -184,6 +184,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
             slow_consumers: m.slow_consumers.get(),
             http_requests: m.totals.http_requests.get(),
             limit_hits: m.totals.limit_hits.get(),
+            webhook_dropped: m.totals.webhook_events_dropped.get(),
         },
         pubsub: node.pubsub_stats(),
         drain: node.drain_stats(),

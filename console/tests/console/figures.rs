@@ -325,3 +325,48 @@ fn refusal_counters_become_rates_and_alert_while_rising() {
     let f = run(&[mk(0, true), mk(1, true)]);
     assert_eq!(kinds(&f, "node-1"), [AlertKind::SlowConsumers]);
 }
+
+#[test]
+fn webhook_drops_become_a_rate_summed_in_the_totals_shown_in_status_and_alerted_while_rising() {
+    use rtc_console::collect::Source;
+    use rtc_console::snapshot::NodeSample;
+    use rtc_console::status::{render_json, render_table};
+
+    let mk = |i: u64| ClusterSnapshot {
+        taken_ms: T0 + i * 1000,
+        nodes: [("node-1", 1, 20 * i), ("node-2", 2, 5 * i), ("node-3", 3, 0)]
+            .into_iter()
+            .map(|(id, host, dropped)| {
+                let mut s = stats(id, host, i, 100);
+                s.counters.webhook_dropped = dropped;
+                NodeSample { id: id.into(), stats: Some(s), ..NodeSample::default() }
+            })
+            .collect(),
+        redis: None,
+    };
+    assert_eq!(run(&[mk(0)]).node("node-1").unwrap().webhook_dropped_per_s, None, "no rate from one report");
+    let f = run(&[mk(0), mk(1)]);
+    let rate = |id: &str| f.node(id).unwrap().webhook_dropped_per_s;
+    assert_eq!((rate("node-1"), rate("node-2"), rate("node-3")), (Some(20.0), Some(5.0), Some(0.0)));
+    assert_eq!(f.totals.webhook_dropped_per_s, Some(25.0));
+    assert_eq!(kinds(&f, "node-1"), [AlertKind::WebhookDropped]);
+    assert_eq!(kinds(&f, "node-2"), [AlertKind::WebhookDropped]);
+    assert!(kinds(&f, "node-3").is_empty(), "{:?}", f.alerts);
+    let a = f.alerts.iter().find(|a| a.node.as_deref() == Some("node-1")).unwrap();
+    assert_eq!(
+        (a.kind.code(), a.severity, a.message.as_str()),
+        ("webhook_dropped", Severity::Warning, "node-1: webhook events dropped: 20/s")
+    );
+
+    let source = Source::Cluster { redis_url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() };
+    let v: serde_json::Value = serde_json::from_str(&render_json(&f, &source)).unwrap();
+    assert_eq!(v["totals"]["webhook_dropped_per_s"], 25.0);
+    assert_eq!(v["nodes"][0]["webhook_dropped_per_s"], 20.0);
+    assert!(v["alerts"].as_array().unwrap().iter().any(|a| a["code"] == "webhook_dropped"));
+    let table = render_table(&f, &source);
+    let header = table.lines().find(|l| l.starts_with("NODE")).unwrap();
+    let col = header.split_whitespace().position(|c| c == "HOOKDROP/S").expect("a HOOKDROP/S column");
+    let total = table.lines().find(|l| l.starts_with("TOTAL")).unwrap();
+    // "TOTAL" and "3/3 up" hold two header columns' places in three words.
+    assert_eq!(total.split_whitespace().nth(col + 1), Some("25"), "{table}");
+}

@@ -98,12 +98,15 @@ fn facts(n: &NodeFigures, theme: &Theme, near: f64) -> Vec<Line<'static>> {
         row(
             "refused/s",
             format!(
-                "limit {} · slow {} · upgr {} · bus {}",
+                "limit {} · slow {} · upgr {}",
                 units::rate(n.limit_hits_per_s),
                 units::rate(n.slow_consumers_per_s),
-                units::rate(n.upgrades_refused_per_s),
-                units::rate(n.publish_dropped_per_s)
+                units::rate(n.upgrades_refused_per_s)
             ),
+        ),
+        row(
+            "dropped/s",
+            format!("bus {} · hooks {}", units::rate(n.publish_dropped_per_s), units::rate(n.webhook_dropped_per_s)),
         ),
     ];
     match &n.pubsub {

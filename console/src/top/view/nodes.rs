@@ -482,17 +482,24 @@ fn summary_lines(state: &State, theme: &Theme, width: usize) -> Vec<Line<'static
         Span::styled("  out ", theme.title()),
         Span::raw(format!("{} fr/s · {} bc/s", units::rate(t.frames_out_per_s), units::rate(t.broadcasts_per_s))),
     ]));
-    let refused = [t.limit_hits_per_s, t.slow_consumers_per_s, t.upgrades_refused_per_s, t.publish_dropped_per_s];
+    let refused = [
+        t.limit_hits_per_s,
+        t.slow_consumers_per_s,
+        t.upgrades_refused_per_s,
+        t.publish_dropped_per_s,
+        t.webhook_dropped_per_s,
+    ];
     let any = refused.iter().any(|r| r.is_some_and(|v| v > 0.0));
     out.push(Line::from(vec![
         Span::styled("refused/s ", theme.title()),
         Span::styled(
             format!(
-                "limit {} · slow consumers {} · upgrades {} · bus drops {}",
+                "limit {} · slow {} · upgrades {} · bus drops {} · hook drops {}",
                 units::rate(refused[0]),
                 units::rate(refused[1]),
                 units::rate(refused[2]),
-                units::rate(refused[3])
+                units::rate(refused[3]),
+                units::rate(refused[4])
             ),
             if any { theme.warn() } else { theme.text() },
         ),
