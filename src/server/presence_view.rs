@@ -32,7 +32,7 @@ use super::Frame;
 use crate::protocol::SocketId;
 
 /// How long after its member list a socket's set is kept: far above any bus lag a
-/// healthy cluster shows (the console flags a lag of one second).
+/// healthy cluster shows (the console alerts at 500 ms).
 pub const VIEW_WINDOW: Duration = Duration::from_secs(10);
 /// Member sets kept per channel; a burst of joins beyond it drops the oldest.
 pub const MAX_READY_VIEWS: usize = 256;
