@@ -120,6 +120,195 @@ async fn presence_is_one_list_across_nodes_with_one_added_and_one_removed() {
     alice.assert_quiet().await;
 }
 
+/// Publishes a member event on the bus as node `origin` would (the cluster has no
+/// secret, so an unsealed envelope is valid).
+async fn publish_member(redis: &Redis, cluster: &str, origin: &str, msg: rtc::cluster::BusMessage) {
+    let env = rtc::cluster::Envelope {
+        v: rtc::cluster::bus::BUS_VERSION,
+        origin: origin.into(),
+        boot: "forged".into(),
+        ts_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
+        app: APP_ID.into(),
+        msg,
+    };
+    let mut con = redis.con().await;
+    let receivers: u64 = redis::cmd("PUBLISH")
+        .arg(rtc::cluster::Keys::new(cluster).bus())
+        .arg(rtc::cluster::bus::encode(&env))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(receivers >= 2, "both nodes listen on the bus ({receivers})");
+}
+
+/// The bus and Redis are not ordered: a node's `member_added` can reach another node
+/// after a socket there got a member list that already had the user. That socket must
+/// not hear of the user again (Laravel Echo would report a `joining` for someone in
+/// `here`), nor of the removal of a user its list did not have; a socket whose list
+/// lacked the user still gets the `member_added`. The slow bus message is replayed by
+/// hand, so the race happens every time.
+#[tokio::test]
+async fn a_late_member_event_from_the_bus_does_not_contradict_a_fresh_member_list() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "t", "node-a", &toml);
+    let b = Node::start(&redis.url(), "t", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let ch = "presence-race";
+    let mut early = b.connect().await;
+    early.subscribe_presence(ch, "early").await;
+    let mut alice = a.connect().await;
+    alice.subscribe_presence(ch, "alice").await;
+    // Node A's member_added for alice has reached node B.
+    assert_eq!(data_of(&early.expect_event("pusher_internal:member_added").await)["user_id"], "alice");
+
+    let mut bob = b.connect().await;
+    let ok = bob.subscribe_presence(ch, "bob").await;
+    let hash = &data_of(&ok)["presence"]["hash"];
+    assert_eq!(hash["alice"]["name"], "user alice", "{hash}");
+    assert_eq!(data_of(&early.expect_event("pusher_internal:member_added").await)["user_id"], "bob");
+    assert_eq!(data_of(&alice.expect_event("pusher_internal:member_added").await)["user_id"], "bob");
+
+    // The same announcement of alice, late; the removal of dave, who was never in;
+    // then carol, whom no list had: in that order on the bus.
+    let added = |user: &str| rtc::cluster::BusMessage::MemberAdded {
+        channel: ch.into(),
+        user_id: user.into(),
+        user_info: format!(r#"{{"name":"user {user}"}}"#),
+    };
+    publish_member(&redis, "t", "node-a", added("alice")).await;
+    publish_member(
+        &redis,
+        "t",
+        "node-x",
+        rtc::cluster::BusMessage::MemberRemoved { channel: ch.into(), user_id: "dave".into() },
+    )
+    .await;
+    publish_member(&redis, "t", "node-x", added("carol")).await;
+    for (who, cl) in [("bob", &mut bob), ("alice", &mut alice)] {
+        let next = cl.next_event().await;
+        assert_eq!(next["event"], "pusher_internal:member_added", "{who}: {next}");
+        assert_eq!(data_of(&next)["user_id"], "carol", "{who} hears of carol only: {next}");
+        cl.assert_quiet().await;
+    }
+    // early's list is older (its check may have lapsed on a slow machine): it hears of
+    // carol all the same.
+    loop {
+        let e = early.expect_event("pusher_internal:member_added").await;
+        if data_of(&e)["user_id"] == "carol" {
+            break;
+        }
+    }
+}
+
+/// A TCP proxy to Redis that can hold back the replies on the connection whose client
+/// names itself with `marker` (a node's command connection), while every other
+/// connection through it (the node's bus subscription) flows. Returns its URL and the
+/// switch.
+async fn holding_proxy(redis_port: u16, marker: &'static [u8]) -> (String, tokio::sync::watch::Sender<bool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (hold_tx, hold_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let mut hold = hold_rx.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else { return };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let named = std::sync::Arc::new(AtomicBool::new(false));
+                let seen = named.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 << 10];
+                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
+                        if buf[..n].windows(marker.len()).any(|w| w == marker) {
+                            seen.store(true, Ordering::Relaxed);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 16 << 10];
+                while let Ok(n @ 1..) = sr.read(&mut buf).await {
+                    if named.load(Ordering::Relaxed) && hold.wait_for(|h| !*h).await.is_err() {
+                        break;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    (format!("redis://127.0.0.1:{port}"), hold_tx)
+}
+
+/// The other half of the race: member events from the bus that reach a node while a
+/// new socket's member list is still being read are not sent ahead of its
+/// `subscription_succeeded`; they follow it, minus what the list already has. Node B's
+/// Redis replies are held back by a proxy while the bus messages arrive, so the window
+/// is open every time. Whatever the list holds, what the socket is told must add up:
+/// no `member_added` for a user it lists, every user exactly once.
+#[tokio::test]
+async fn member_events_from_the_bus_wait_for_a_member_list_being_read() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let (proxy_url, hold) = holding_proxy(redis.port, b"node-b:cmd").await;
+    let a = Node::start(&redis.url(), "t", "node-a", &toml);
+    let b = Node::start(&proxy_url, "t", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let ch = "presence-wait";
+    let mut early = b.connect().await;
+    early.subscribe_presence(ch, "early").await;
+    let mut alice = a.connect().await;
+    alice.subscribe_presence(ch, "alice").await;
+    assert_eq!(data_of(&early.expect_event("pusher_internal:member_added").await)["user_id"], "alice");
+
+    hold.send_replace(true);
+    let mut bob = b.connect().await;
+    let data = json!({"user_id": "bob", "user_info": {"name": "user bob"}}).to_string();
+    let auth = rtc::protocol::auth::auth_for(
+        KEY,
+        SECRET,
+        &rtc::protocol::auth::channel_string_to_sign(&bob.socket_id, ch, Some(&data)),
+    );
+    bob.subscribe_with(ch, Some(auth), Some(data)).await;
+    assert_eq!(bob.roundtrip().await, Vec::<Value>::new(), "the list is held back");
+    // While node B reads bob's list: alice's announcement again (a slow bus), then carol.
+    let added = |user: &str| rtc::cluster::BusMessage::MemberAdded {
+        channel: ch.into(),
+        user_id: user.into(),
+        user_info: format!(r#"{{"name":"user {user}"}}"#),
+    };
+    publish_member(&redis, "t", "node-a", added("alice")).await;
+    publish_member(&redis, "t", "node-x", added("carol")).await;
+    // Node B has handled both once early hears of carol.
+    loop {
+        let e = early.expect_event("pusher_internal:member_added").await;
+        if data_of(&e)["user_id"] == "carol" {
+            break;
+        }
+    }
+    assert_eq!(bob.roundtrip().await, Vec::<Value>::new(), "nothing before subscription_succeeded");
+    hold.send_replace(false);
+
+    let ok = bob.expect_event("pusher_internal:subscription_succeeded").await;
+    let mut members: Vec<String> =
+        data_of(&ok)["presence"]["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    for e in bob.roundtrip().await {
+        assert_eq!(e["event"], "pusher_internal:member_added", "{e}");
+        let id = data_of(&e)["user_id"].as_str().unwrap().to_string();
+        assert!(!members.contains(&id), "member_added for {id}, who is in bob's list {members:?}");
+        members.push(id);
+    }
+    members.sort();
+    assert_eq!(members, ["alice", "bob", "carol", "early"]);
+}
+
 #[tokio::test]
 async fn channel_queries_and_connection_counts_aggregate_across_nodes() {
     let (_redis, a, b, c) = three(&one_app("")).await;

@@ -462,12 +462,7 @@ impl StateTask {
                     app.local_members(channel)
                 }
             };
-            let f = Frame::from(frame::presence_subscription_succeeded(
-                channel.as_str(),
-                members.iter().map(|(id, i)| (id.as_str(), i.as_str())),
-            ));
-            self.node.metrics.presence_frames.inc();
-            conn.push(f);
+            app.send_presence_list(channel, conn, &members);
         }
         if cluster_first {
             app.webhooks().member_added_shared(channel, user_id).await;

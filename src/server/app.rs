@@ -21,6 +21,7 @@ use super::conn_handle::ConnHandle;
 use super::drain::DrainSignal;
 use super::fanout::Delivery;
 use super::outbox::Push;
+use super::presence_view::MemberEvent;
 use super::Frame;
 use crate::cluster::{BusMessage, Cluster, StateOp};
 use crate::config::AppConfig;
@@ -283,6 +284,10 @@ impl App {
             self.count_out(1, ok.len());
             conn.push(ok);
         }
+        if cluster_op.is_some() {
+            // Member events wait for the member list the state task sends.
+            channel.views.lock().pending(conn.socket_id);
+        }
         subs.insert(
             conn.socket_id,
             Subscriber { conn: conn.clone(), user_id: presence.as_ref().map(|p| p.user_id.clone()) },
@@ -347,6 +352,9 @@ impl App {
         if subs.remove(&conn.socket_id).is_none() {
             return;
         }
+        if name.kind() == ChannelKind::Presence {
+            channel.views.lock().forget(conn.socket_id);
+        }
         self.sub_gauge(name.kind(), -1);
         let mut left_node = None;
         if let Some(user_id) = user {
@@ -402,6 +410,9 @@ impl App {
         let mut subs = channel.subs.write();
         if subs.remove(&conn.socket_id).is_none() {
             return;
+        }
+        if name.kind() == ChannelKind::Presence {
+            channel.views.lock().forget(conn.socket_id);
         }
         self.sub_gauge(name.kind(), -1);
         {
@@ -621,7 +632,7 @@ impl App {
             return;
         };
         let f = Frame::from(frame::member_added(name.as_str(), user_id, info));
-        let n = channel.fan_out(&f, except);
+        let n = channel.fan_out_member(MemberEvent::Added, user_id, &f, except);
         self.count_out(n, f.len());
         self.metrics.presence_frames.inc_by(n as u64);
     }
@@ -636,9 +647,38 @@ impl App {
             return;
         }
         let f = Frame::from(frame::member_removed(name.as_str(), user_id));
-        let n = channel.fan_out(&f, None);
+        let n = channel.fan_out_member(MemberEvent::Removed, user_id, &f, None);
         self.count_out(n, f.len());
         self.metrics.presence_frames.inc_by(n as u64);
+    }
+
+    /// Sends a clustered presence subscriber its `subscription_succeeded` with the
+    /// cluster's `members` (user id, raw info), then the member events held back while
+    /// they were read (those the list does not already reflect). Nothing is sent if the
+    /// socket has left the channel meanwhile.
+    pub fn send_presence_list(&self, name: &ChannelName, conn: &ConnHandle, members: &[(String, String)]) {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        let subs = channel.subs.read();
+        if !subs.contains_key(&conn.socket_id) {
+            return;
+        }
+        let ok = Frame::from(frame::presence_subscription_succeeded(
+            name.as_str(),
+            members.iter().map(|(id, i)| (id.as_str(), i.as_str())),
+        ));
+        // Under the views lock: no member event can slip between the list and the
+        // replay, and each later one is checked against the list.
+        let mut views = channel.views.lock();
+        self.count_out(1, ok.len());
+        self.metrics.presence_frames.inc();
+        conn.push(ok);
+        for f in views.ready(conn.socket_id, members.iter().map(|(id, _)| id.as_str()), Instant::now()) {
+            self.count_out(1, f.len());
+            self.metrics.presence_frames.inc();
+            conn.push(f);
+        }
     }
 
     /// Whether a socket is subscribed to a channel on this node.

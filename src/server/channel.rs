@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::conn_handle::ConnHandle;
 use super::fanout::Delivery;
 use super::outbox::Push;
+use super::presence_view::{MemberEvent, PresenceViews, Verdict};
 use crate::protocol::{ChannelName, SocketId};
 
 /// One subscriber of a channel.
@@ -41,6 +42,9 @@ pub struct Channel {
     pub count_sent: Mutex<(Option<Instant>, bool)>,
     /// Frames queued to this channel's subscribers (for the console's top channels).
     pub frames_out: AtomicU64,
+    /// What sockets around their cluster member list know (presence channels in a
+    /// cluster; see [`super::presence_view`]). Locked after `subs`.
+    pub views: Mutex<PresenceViews>,
 }
 
 impl Channel {
@@ -52,6 +56,7 @@ impl Channel {
             members: Mutex::new(HashMap::new()),
             count_sent: Mutex::new((None, false)),
             frames_out: AtomicU64::new(0),
+            views: Mutex::new(PresenceViews::default()),
         }
     }
 
@@ -84,6 +89,24 @@ impl Channel {
         except: Option<SocketId>,
     ) -> usize {
         self.deliver(subs, frame, except).delivered
+    }
+
+    /// Queues a `member_added`/`member_removed` frame about `user_id` to every
+    /// subscriber except `except`, minus what contradicts or repeats the member list a
+    /// socket just got ([`super::presence_view`]); returns how many got it.
+    pub fn fan_out_member(&self, event: MemberEvent, user_id: &str, frame: &Frame, except: Option<SocketId>) -> usize {
+        let subs = self.subs.read();
+        let mut views = self.views.lock();
+        if views.is_empty() {
+            drop(views);
+            return self.deliver(subs.values(), frame, except).delivered;
+        }
+        views.expire(Instant::now());
+        let key = views.key(user_id);
+        let admitted = subs.values().filter(|s| {
+            Some(s.conn.socket_id) != except && views.admit(s.conn.socket_id, event, key, frame) == Verdict::Send
+        });
+        self.deliver(admitted, frame, except).delivered
     }
 
     fn deliver<'a>(

@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod health;
 pub mod listen;
 pub mod outbox;
+pub mod presence_view;
 pub mod rate;
 pub mod session;
 pub mod slots;
