@@ -245,17 +245,11 @@ impl Standalone {
 
     /// [`Standalone::start`] with this `RUST_LOG`.
     fn start_logging(extra: &[&str], rust_log: &str) -> Standalone {
-        use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
+        let mut child = process::scrub_env(&mut cmd)
             .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
             .arg(file.path())
             .args(extra)
@@ -264,21 +258,7 @@ impl Standalone {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let addr = loop {
-            let line = rx.recv_timeout(Duration::from_secs(10)).expect("node printed its address");
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.trim().parse().unwrap();
-            }
-        };
+        let addr = process::http_addr(&mut child).parse().unwrap();
         let stderr = child.stderr.take();
         Standalone { child, addr, stderr, _config: file }
     }
@@ -295,16 +275,7 @@ impl Standalone {
 
     /// Waits (bounded) for the process to exit; `None` if it is still running.
     async fn exit_within(&mut self, within: Duration) -> Option<Option<i32>> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s.code());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        process::exit_within(&mut self.child, within).await
     }
 }
 
@@ -424,15 +395,7 @@ async fn a_stuck_log_reader_never_blocks_the_node() {
         let r = http.get(format!("http://{}/up", node.addr)).send().await;
         assert!(r.is_ok_and(|r| r.status() == 200), "request {i} to /up failed with the log pipe full");
     }
-    let text = http
-        .get(format!("http://{}/metrics", node.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = process::metrics_text(&http, &format!("http://{}", node.addr)).await;
     let dropped = text.lines().find_map(|l| l.strip_prefix("rtc_log_lines_dropped_total ")).unwrap_or("0");
     assert!(dropped.trim().parse::<f64>().unwrap() > 0.0, "lines that could not be written are counted:\n{text}");
     node.signal("-TERM");
