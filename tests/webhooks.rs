@@ -227,29 +227,39 @@ impl Churn {
     }
 }
 
-/// Real users `user-0`..`user-{users}` join `presence-real` (user `u` through
-/// `ws_urls[u % len]`), stay a moment and leave (their member_removed falls due later).
-async fn presence_users_come_and_go(ws_urls: &[String], users: usize) {
+/// Presence users `{prefix}0`..`{prefix}{users}` join `channel` (user `u` through
+/// `ws_urls[u % len]`).
+async fn join_presence(ws_urls: &[String], channel: &str, prefix: &str, users: usize) -> Vec<Client> {
     let mut clients = Vec::new();
     for u in 0..users {
         let mut c = Client::connect(&ws_urls[u % ws_urls.len()]).await;
-        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
+        c.subscribe_presence(channel, &format!("{prefix}{u}")).await;
         clients.push(c);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for c in &mut clients {
-        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
+    clients
+}
+
+/// Each client unsubscribes from `channel` (and the node has read it).
+async fn leave_presence(clients: &mut [Client], channel: &str) {
+    for c in clients {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel": channel}})).await;
         c.roundtrip().await;
     }
 }
 
-/// Waits (at most 40 s) until every one of the `users` got exactly one member_added and
-/// one member_removed webhook; on failure panics with the counts and `detail()`.
-async fn wait_every_member_event(rx: &Receiver, users: usize, detail: impl Fn() -> String) {
+/// Waits (at most `within`) until each of the users [`join_presence`] named got exactly
+/// one member_added and one member_removed webhook on `channel`; on failure panics with
+/// the counts and `detail()`.
+async fn wait_every_member_event(
+    rx: &Receiver,
+    (channel, prefix, users): (&str, &str, usize),
+    within: Duration,
+    detail: impl Fn() -> String,
+) {
     let member_events = |evs: &[Value], name: &str| {
-        (0..users).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
+        (0..users).filter(|u| count_user(evs, name, channel, &format!("{prefix}{u}")) == 1).count()
     };
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + within;
     loop {
         let changed = rx.inbox.changed.notified();
         tokio::pin!(changed);
@@ -769,12 +779,17 @@ async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_an
     // Meanwhile 10 real users join a presence channel, stay a moment and leave (their
     // member_removed falls due 3 s later, while the churn goes on).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    presence_users_come_and_go(&[server.ws_url(KEY)], USERS).await;
+    let mut users = join_presence(&[server.ws_url(KEY)], "presence-real", "user-", USERS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    leave_presence(&mut users, "presence-real").await;
     let flips = churn.finish().await;
     assert!(flips >= CHANNELS as u64, "the churn ran ({flips} flips)");
 
     // Every member event of the real users arrives (bounded wait, no huge dump on failure).
-    wait_every_member_event(&rx, USERS, || format!("; dropped {} (queue_full)", dropped(&server, "queue_full"))).await;
+    wait_every_member_event(&rx, ("presence-real", "user-", USERS), Duration::from_secs(40), || {
+        format!("; dropped {} (queue_full)", dropped(&server, "queue_full"))
+    })
+    .await;
 
     // The flips were (almost all) silent: one channel_occupied per churn channel, and a
     // channel_vacated for those that ended empty once the churn stopped.
@@ -847,42 +862,15 @@ async fn a_client_event_storm_fills_the_queue_but_member_events_keep_their_reser
     // The queue is full of client events: drops have begun.
     eventually(LONG, "the webhook queue to overflow", || async { (dropped(&server, "queue_full") > 0).then_some(()) })
         .await;
-    let mut users = Vec::new();
-    for u in 0..USERS {
-        let mut c = server.connect().await;
-        c.subscribe_presence("presence-vip", &format!("vip-{u}")).await;
-        users.push(c);
-    }
-    for c in &mut users {
-        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-vip"}})).await;
-        c.roundtrip().await;
-    }
+    let mut users = join_presence(&[server.ws_url(KEY)], "presence-vip", "vip-", USERS).await;
+    leave_presence(&mut users, "presence-vip").await;
     let sent = flood.await.unwrap();
     reader.abort();
 
-    let member_events = |evs: &[Value], name: &str| {
-        (0..USERS).filter(|u| count_user(evs, name, "presence-vip", &format!("vip-{u}")) == 1).count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let changed = rx.inbox.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let evs = rx.events();
-        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
-        if added == USERS && removed == USERS {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            panic!(
-                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
-                 {} events in {} POSTs; dropped {} (queue_full)",
-                evs.len(),
-                rx.posts().len(),
-                dropped(&server, "queue_full")
-            );
-        }
-    }
+    wait_every_member_event(&rx, ("presence-vip", "vip-", USERS), Duration::from_secs(60), || {
+        format!("; dropped {} (queue_full)", dropped(&server, "queue_full"))
+    })
+    .await;
     let full = dropped(&server, "queue_full");
     eprintln!(
         "storm: {sent} client events sent; {full} webhook events dropped as queue_full; every member event arrived"
@@ -986,10 +974,12 @@ async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
 
     let churn = Churn::start(n1.connect().await, CHANNELS, CHURN_FOR);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    presence_users_come_and_go(&[n1.ws_url(), n2.ws_url()], USERS).await;
+    let mut users = join_presence(&[n1.ws_url(), n2.ws_url()], "presence-real", "user-", USERS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    leave_presence(&mut users, "presence-real").await;
     let flips = churn.finish().await;
 
-    wait_every_member_event(&rx, USERS, String::new).await;
+    wait_every_member_event(&rx, ("presence-real", "user-", USERS), Duration::from_secs(40), String::new).await;
     let evs = rx.events();
     let churn_events = |name: &str| {
         evs.iter()
