@@ -227,6 +227,17 @@ impl Churn {
     }
 }
 
+/// How many channel_occupied, channel_vacated and subscription_count webhooks the
+/// [`Churn`] channels got.
+fn churn_webhooks(evs: &[Value]) -> (usize, usize, usize) {
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"))
+}
+
 /// Presence users `{prefix}0`..`{prefix}{users}` join `channel` (user `u` through
 /// `ws_urls[u % len]`).
 async fn join_presence(ws_urls: &[String], channel: &str, prefix: &str, users: usize) -> Vec<Client> {
@@ -794,13 +805,7 @@ async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_an
     // The flips were (almost all) silent: one channel_occupied per churn channel, and a
     // channel_vacated for those that ended empty once the churn stopped.
     let evs = rx.events();
-    let churn_events = |name: &str| {
-        evs.iter()
-            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
-            .count()
-    };
-    let (occupied, vacated, counts) =
-        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    let (occupied, vacated, counts) = churn_webhooks(&evs);
     eprintln!(
         "churn: {flips} subscribe/unsubscribe pairs; endpoint got {} events in {} POSTs \
          (occupied {occupied}, vacated {vacated}, subscription_count {counts}); dropped {}",
@@ -981,13 +986,7 @@ async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
 
     wait_every_member_event(&rx, ("presence-real", "user-", USERS), Duration::from_secs(40), String::new).await;
     let evs = rx.events();
-    let churn_events = |name: &str| {
-        evs.iter()
-            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
-            .count()
-    };
-    let (occupied, vacated, counts) =
-        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    let (occupied, vacated, counts) = churn_webhooks(&evs);
     eprintln!(
         "cluster churn: {flips} pairs; endpoint got {} events in {} POSTs (occupied {occupied}, vacated {vacated}, \
          subscription_count {counts})",
