@@ -18,10 +18,7 @@ const DRAIN_FLAGS: &[&str] = &["--pre-drain-delay", "1", "--drain-window", "2", 
 #[tokio::test]
 async fn sigterm_drains_with_4200_while_events_keep_flowing_then_exits_0() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "d", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "d", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "d", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
 
     const N: usize = 12;
     let mut clients = Vec::new();
@@ -140,10 +137,7 @@ async fn admin_drain_needs_the_token_and_refuses_a_second_drain() {
 #[tokio::test]
 async fn a_presence_member_moving_off_a_draining_node_does_not_flap() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "p", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "p", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "p", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
     let mut watcher = b.connect().await;
     watcher.subscribe_presence("presence-room", "watcher").await;
     let mut mover = a.connect().await;
@@ -184,10 +178,7 @@ fn rtc_drain(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn rtc_drain_finds_the_node_in_the_registry_and_waits_for_it() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "cli", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "cli", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "cli", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
     let mut c = a.connect().await;
     let url = redis.url();
 

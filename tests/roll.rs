@@ -199,10 +199,7 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
 #[tokio::test]
 async fn the_capacity_gate_refuses_with_the_arithmetic_and_dry_run_changes_nothing() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "gate", "g1", &toml);
-    let b = Node::start(&redis.url(), "gate", "g2", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "gate", ["g1", "g2"], &one_app(""), &[]).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(a.connect().await);
@@ -327,10 +324,7 @@ async fn drain_refuses_the_last_node_and_a_drain_over_the_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roll_order_that_leaves_out_a_node_is_refused() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "ord", "o1", &toml);
-    let b = Node::start(&redis.url(), "ord", "o2", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "ord", ["o1", "o2"], &one_app(""), &[]).await;
     let url = redis.url();
     let text = eventually(Duration::from_secs(10), "both nodes in the registry", || {
         let url = url.clone();

@@ -229,9 +229,7 @@ async fn with_a_cluster_secret_forged_bus_messages_are_dropped_and_counted() {
     let redis = Redis::start().await;
     let toml = cluster_toml("");
     let extra = ["--cluster-secret", CLUSTER_SECRET];
-    let a = Node::start_with(&redis.url(), "sealed", "a", &toml, &extra);
-    let b = Node::start_with(&redis.url(), "sealed", "b", &toml, &extra);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "sealed", ["a", "b"], &toml, &extra).await;
 
     // The victim on node b: signed in, on a private channel.
     let mut victim = b.connect().await;

@@ -251,3 +251,12 @@ impl Drop for Supervised {
         }
     }
 }
+
+/// Starts two nodes of `cluster` (ids `ids`) on `redis` with config `toml` and `extra`
+/// flags, and waits until they have joined each other.
+pub async fn joined_pair(redis: &Redis, cluster: &str, ids: [&str; 2], toml: &str, extra: &[&str]) -> (Node, Node) {
+    let a = Node::start_with(&redis.url(), cluster, ids[0], toml, extra);
+    let b = Node::start_with(&redis.url(), cluster, ids[1], toml, extra);
+    wait_joined(&[&a, &b]).await;
+    (a, b)
+}
