@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{wait_joined, Node, Redis};
+use common::cluster::{joined_pair, Redis};
 use common::{one_app, TestServer, ADMIN_TOKEN, APP_ID, KEY, SECRET};
 use serde_json::Value;
 
@@ -54,10 +54,7 @@ async fn fanout_delivers_every_event_to_every_subscriber() {
 #[tokio::test]
 async fn drained_sockets_all_come_back_on_the_survivor() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "bench", "node-a", &toml);
-    let b = Node::start(&redis.url(), "bench", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "bench", ["node-a", "node-b"], &one_app(""), &[]).await;
     let (url_a, url_b) = (format!("ws://{}", a.addr), format!("ws://{}", b.addr));
     let pid = a.pid().to_string();
     let (code, r, stderr) = bench(&[

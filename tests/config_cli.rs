@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,11 +18,7 @@ fn rtc() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rtc"));
     c.current_dir(clean_cwd());
     // Keep the test independent of the developer's environment.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-            c.env_remove(k);
-        }
-    }
+    common::process::scrub_env(&mut c);
     c
 }
 
@@ -78,26 +73,14 @@ fn bad_flags_and_env_exit_2() {
 #[allow(clippy::zombie_processes)]
 fn start(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::process::lines_of(child.stdout.take().unwrap());
     let mut lines = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).expect("rtc printed its banner");
-        lines.push(line.clone());
-        if line.starts_with("open-file limit") {
-            let listen = lines.iter().find(|l| l.starts_with("rtc listening on ")).cloned().unwrap();
-            return (child, listen, lines);
-        }
-    }
+    common::process::wait_line(&rx, common::process::BANNER_WAIT, "banner", |line| {
+        lines.push(line.to_string());
+        line.starts_with("open-file limit").then_some(())
+    });
+    let listen = lines.iter().find(|l| l.starts_with("rtc listening on ")).cloned().unwrap();
+    (child, listen, lines)
 }
 
 #[test]
@@ -451,21 +434,10 @@ fn logs_to_a_pipe_carry_no_ansi_colour_codes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let rx = common::process::lines_of(child.stderr.take().unwrap());
+    let line = common::process::wait_line(&rx, Duration::from_secs(10), "log line saying it listens", |line| {
+        line.contains("Listening.").then(|| line.to_string())
     });
-    let line = loop {
-        let line = rx.recv_timeout(Duration::from_secs(10)).expect("rtc logged that it listens");
-        if line.contains("Listening.") {
-            break line;
-        }
-    };
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!line.contains('\u{1b}'), "ANSI escape codes in a log line written to a pipe: {line:?}");

@@ -48,10 +48,7 @@ fn node<'a>(doc: &'a Value, id: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_reports_each_node_and_notices_a_dead_one_and_a_growing_buffer() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "con", "node-a", &toml);
-    let mut b = Node::start(&redis.url(), "con", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, mut b) = joined_pair(&redis, "con", ["node-a", "node-b"], &one_app(""), &[]).await;
 
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -143,10 +140,7 @@ async fn status_json_reports_each_node_and_notices_a_dead_one_and_a_growing_buff
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_during_a_redis_pause_polls_the_known_nodes_directly() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "blip", "node-a", &toml);
-    let b = Node::start(&redis.url(), "blip", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "blip", ["node-a", "node-b"], &one_app(""), &[]).await;
     let mut held = Vec::new();
     for _ in 0..2 {
         held.push(a.connect().await);
@@ -222,10 +216,7 @@ async fn status_reads_a_hung_nodes_buffer_from_redis_and_alerts_against_the_soft
         .query_async(&mut con)
         .await
         .unwrap();
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "hung", "node-a", &toml);
-    let b = Node::start(&redis.url(), "hung", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "hung", ["node-a", "node-b"], &one_app(""), &[]).await;
     let mut held = Vec::new();
     let mut c = b.connect().await;
     c.subscribe("prices").await;
@@ -359,10 +350,7 @@ async fn drained_node_is_drained_not_down_and_a_killed_and_restarted_node_is_mar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_members_are_distinct_users_across_nodes() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "pres", "node-a", &toml);
-    let b = Node::start(&redis.url(), "pres", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "pres", ["node-a", "node-b"], &one_app(""), &[]).await;
     let mut held = Vec::new();
     for (node, user) in [(&a, "u1"), (&a, "u2"), (&b, "u1"), (&b, "u3")] {
         let mut c = node.connect().await;

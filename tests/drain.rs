@@ -18,10 +18,7 @@ const DRAIN_FLAGS: &[&str] = &["--pre-drain-delay", "1", "--drain-window", "2", 
 #[tokio::test]
 async fn sigterm_drains_with_4200_while_events_keep_flowing_then_exits_0() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "d", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "d", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "d", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
 
     const N: usize = 12;
     let mut clients = Vec::new();
@@ -140,10 +137,7 @@ async fn admin_drain_needs_the_token_and_refuses_a_second_drain() {
 #[tokio::test]
 async fn a_presence_member_moving_off_a_draining_node_does_not_flap() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "p", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "p", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "p", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
     let mut watcher = b.connect().await;
     watcher.subscribe_presence("presence-room", "watcher").await;
     let mut mover = a.connect().await;
@@ -184,10 +178,7 @@ fn rtc_drain(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn rtc_drain_finds_the_node_in_the_registry_and_waits_for_it() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let mut a = Node::start_with(&redis.url(), "cli", "node-a", &toml, DRAIN_FLAGS);
-    let b = Node::start_with(&redis.url(), "cli", "node-b", &toml, DRAIN_FLAGS);
-    wait_joined(&[&a, &b]).await;
+    let (mut a, b) = joined_pair(&redis, "cli", ["node-a", "node-b"], &one_app(""), DRAIN_FLAGS).await;
     let mut c = a.connect().await;
     let url = redis.url();
 
@@ -245,17 +236,11 @@ impl Standalone {
 
     /// [`Standalone::start`] with this `RUST_LOG`.
     fn start_logging(extra: &[&str], rust_log: &str) -> Standalone {
-        use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
+        let mut child = process::scrub_env(&mut cmd)
             .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
             .arg(file.path())
             .args(extra)
@@ -264,21 +249,7 @@ impl Standalone {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let addr = loop {
-            let line = rx.recv_timeout(Duration::from_secs(10)).expect("node printed its address");
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.trim().parse().unwrap();
-            }
-        };
+        let addr = process::http_addr(&mut child).parse().unwrap();
         let stderr = child.stderr.take();
         Standalone { child, addr, stderr, _config: file }
     }
@@ -295,16 +266,7 @@ impl Standalone {
 
     /// Waits (bounded) for the process to exit; `None` if it is still running.
     async fn exit_within(&mut self, within: Duration) -> Option<Option<i32>> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s.code());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        process::exit_within(&mut self.child, within).await
     }
 }
 
@@ -424,15 +386,7 @@ async fn a_stuck_log_reader_never_blocks_the_node() {
         let r = http.get(format!("http://{}/up", node.addr)).send().await;
         assert!(r.is_ok_and(|r| r.status() == 200), "request {i} to /up failed with the log pipe full");
     }
-    let text = http
-        .get(format!("http://{}/metrics", node.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = process::metrics_text(&http, &format!("http://{}", node.addr)).await;
     let dropped = text.lines().find_map(|l| l.strip_prefix("rtc_log_lines_dropped_total ")).unwrap_or("0");
     assert!(dropped.trim().parse::<f64>().unwrap() > 0.0, "lines that could not be written are counted:\n{text}");
     node.signal("-TERM");

@@ -10,7 +10,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::cluster::{eventually, wait_joined, Node, Redis};
+use common::cluster::{eventually, joined_pair, Redis};
 use common::*;
 use serde_json::{json, Value};
 
@@ -193,10 +193,7 @@ async fn a_socket_that_stops_reading_shows_up_as_backlogged_and_the_others_still
 #[tokio::test]
 async fn events_from_another_node_move_the_bus_fanout_and_bus_lag_histograms() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "fan", "node-a", &toml);
-    let b = Node::start(&redis.url(), "fan", "node-b", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "fan", ["node-a", "node-b"], &one_app(""), &[]).await;
     let mut on_b = b.connect().await;
     on_b.subscribe("news").await;
     for i in 0..4 {

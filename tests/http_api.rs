@@ -141,15 +141,7 @@ async fn admin_endpoints_require_the_token() {
         assert_eq!(r.status(), 200);
     }
     let _c = s.connect().await;
-    let text = http
-        .get(format!("http://{}/metrics", s.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = process::metrics_text(&http, &format!("http://{}", s.addr)).await;
     assert!(text.contains("rtc_connections{app=\"100001\"} 1"), "{text}");
     assert!(!text.contains(SECRET));
     let up = http.get(format!("http://{}/up", s.addr)).send().await.unwrap();

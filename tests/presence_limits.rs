@@ -14,9 +14,7 @@ use serde_json::json;
 
 async fn two(toml: &str) -> (Redis, Node, Node) {
     let redis = Redis::start().await;
-    let a = Node::start(&redis.url(), "pl", "node-a", toml);
-    let b = Node::start(&redis.url(), "pl", "node-b", toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "pl", ["node-a", "node-b"], toml, &[]).await;
     (redis, a, b)
 }
 

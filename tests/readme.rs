@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,11 +34,7 @@ const README_ADDR: &str = "127.0.0.1:8080";
 /// working directory (serve reads ./rtc.toml).
 fn rtc(cwd: &Path) -> Command {
     let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-            c.env_remove(k);
-        }
-    }
+    common::process::scrub_env(&mut c);
     c.current_dir(cwd);
     c
 }
@@ -288,21 +283,7 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let addr = loop {
-            let line = rx.recv_timeout(Duration::from_secs(10)).expect("the node printed its address");
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.trim().to_string();
-            }
-        };
+        let addr = common::process::http_addr(&mut child);
         Node { child, addr, _cwd: cwd }
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,60 +13,8 @@ use std::time::Duration;
 use common::cluster::*;
 use common::*;
 
-/// A node under a supervisor loop (restarts it when it exits, at most 4 times). The
-/// loop records the running node's pid so teardown can kill exactly that process (never
-/// a process group: a negative pid handed to `kill` is too easy to get wrong).
-struct Supervised {
-    port: u16,
-    child: Child,
-    pidfile: tempfile::NamedTempFile,
-    _config: tempfile::NamedTempFile,
-}
-
-impl Supervised {
-    fn start(redis_url: &str, cluster: &str, id: &str) -> Supervised {
-        let port = free_port();
-        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
-        let pidfile = tempfile::NamedTempFile::new().unwrap();
-        let script = format!(
-            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --redis-url {redis_url} --cluster {cluster} \
-             --node-id {id} --config {} --pre-drain-delay 0.5 --drain-window 1 --drain-timeout 8 >/dev/null 2>&1 & \
-             echo $! > {}; wait $!; done",
-            file.path().display(),
-            pidfile.path().display()
-        );
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .env("RTC", env!("CARGO_BIN_EXE_rtc"))
-            .env_remove("RTC_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Supervised { port, child, pidfile, _config: file }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/app/{KEY}?protocol=7", self.port)
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        // The supervisor first, so it starts nothing new; then the node it ran.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(pid) = std::fs::read_to_string(self.pidfile.path()) {
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                if pid > 1 {
-                    let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-                }
-            }
-        }
-    }
-}
+/// The drain flags of the supervised nodes.
+const DRAIN: &str = "--pre-drain-delay 0.5 --drain-window 1 --drain-timeout 8";
 
 async fn boots(redis: &Redis, cluster: &str) -> Vec<(String, String, u64)> {
     let mut con = redis.con().await;
@@ -112,8 +60,9 @@ async fn connect_any(urls: &[String], start: usize) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
     let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
     let nodes: Vec<Supervised> =
-        ["r1", "r2", "r3"].iter().map(|id| Supervised::start(&redis.url(), "roll", id)).collect();
+        ["r1", "r2", "r3"].iter().map(|id| Supervised::start(&redis.url(), "roll", id, DRAIN, dir.path())).collect();
     let before = eventually(Duration::from_secs(20), "3 nodes registered and joined", || async {
         let b = boots(&redis, "roll").await;
         (b.len() == 3 && b.iter().all(|(_, _, live)| *live == 3)).then_some(b)
@@ -250,10 +199,7 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
 #[tokio::test]
 async fn the_capacity_gate_refuses_with_the_arithmetic_and_dry_run_changes_nothing() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "gate", "g1", &toml);
-    let b = Node::start(&redis.url(), "gate", "g2", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "gate", ["g1", "g2"], &one_app(""), &[]).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(a.connect().await);
@@ -378,10 +324,7 @@ async fn drain_refuses_the_last_node_and_a_drain_over_the_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roll_order_that_leaves_out_a_node_is_refused() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "ord", "o1", &toml);
-    let b = Node::start(&redis.url(), "ord", "o2", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "ord", ["o1", "o2"], &one_app(""), &[]).await;
     let url = redis.url();
     let text = eventually(Duration::from_secs(10), "both nodes in the registry", || {
         let url = url.clone();

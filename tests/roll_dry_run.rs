@@ -17,10 +17,7 @@ fn rtc_roll(args: Vec<String>) -> std::process::Output {
 #[tokio::test]
 async fn dry_run_with_no_cordon_plans_no_cordons() {
     let redis = Redis::start().await;
-    let toml = one_app("");
-    let a = Node::start(&redis.url(), "nc", "n1", &toml);
-    let b = Node::start(&redis.url(), "nc", "n2", &toml);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "nc", ["n1", "n2"], &one_app(""), &[]).await;
     let url = redis.url();
     let args = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = ["roll", "--redis-url", &url, "--cluster-name", "nc", "--dry-run", "--json"]

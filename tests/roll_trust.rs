@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,53 +23,8 @@ use serde_json::{json, Value};
 
 const EVIL_ID: &str = "0;touch${IFS}PWNED;#";
 
-/// A node under a supervisor loop (restarts it when it exits, at most 4 times); the
-/// running node's pid is kept in `{dir}/{id}.pid` for the `--exec` script.
-struct Supervised {
-    child: Child,
-    pidfile: std::path::PathBuf,
-    _config: tempfile::NamedTempFile,
-}
-
-impl Supervised {
-    fn start(redis_url: &str, cluster: &str, id: &str, dir: &std::path::Path) -> Supervised {
-        let port = free_port();
-        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
-        let pidfile = dir.join(format!("{id}.pid"));
-        let script = format!(
-            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --redis-url {redis_url} --cluster {cluster} \
-             --node-id {id} --config {} --pre-drain-delay 0 --drain-window 0.2 --drain-timeout 5 >/dev/null 2>&1 & \
-             echo $! > {}; wait $!; done",
-            file.path().display(),
-            pidfile.display()
-        );
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .env("RTC", env!("CARGO_BIN_EXE_rtc"))
-            .env_remove("RTC_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Supervised { child, pidfile, _config: file }
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(pid) = std::fs::read_to_string(&self.pidfile) {
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                if pid > 1 {
-                    let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-                }
-            }
-        }
-    }
-}
+/// The drain flags of the supervised nodes.
+const DRAIN: &str = "--pre-drain-delay 0 --drain-window 0.2 --drain-timeout 5";
 
 /// A plain TCP listener standing in for an attacker's endpoint: records every request's
 /// bytes and answers 200 `{}`.
@@ -143,7 +98,7 @@ async fn forged_registry_entries_are_flagged_never_executed_and_never_sent_the_t
     let dir = tempfile::tempdir().unwrap();
     let cluster = "trust";
     let nodes: Vec<Supervised> =
-        ["t1", "t2"].iter().map(|id| Supervised::start(&redis.url(), cluster, id, dir.path())).collect();
+        ["t1", "t2"].iter().map(|id| Supervised::start(&redis.url(), cluster, id, DRAIN, dir.path())).collect();
     let real = eventually(Duration::from_secs(30), "2 nodes registered and joined", || async {
         let a = entry(&redis, cluster, "t1").await?;
         let b = entry(&redis, cluster, "t2").await?;
@@ -274,9 +229,7 @@ async fn with_a_cluster_secret_forged_bus_messages_are_dropped_and_counted() {
     let redis = Redis::start().await;
     let toml = cluster_toml("");
     let extra = ["--cluster-secret", CLUSTER_SECRET];
-    let a = Node::start_with(&redis.url(), "sealed", "a", &toml, &extra);
-    let b = Node::start_with(&redis.url(), "sealed", "b", &toml, &extra);
-    wait_joined(&[&a, &b]).await;
+    let (a, b) = joined_pair(&redis, "sealed", ["a", "b"], &toml, &extra).await;
 
     // The victim on node b: signed in, on a private channel.
     let mut victim = b.connect().await;
@@ -338,16 +291,7 @@ async fn with_a_cluster_secret_forged_bus_messages_are_dropped_and_counted() {
     assert_eq!(next["event"], "real", "a forged message reached the victim: {next}");
     assert_eq!(next["data"], "two");
 
-    let metrics = reqwest::Client::new()
-        .get(format!("http://{}/metrics", b.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .timeout(WAIT)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = process::metrics_text(&reqwest::Client::new(), &format!("http://{}", b.addr)).await;
     let line =
         metrics.lines().find(|l| l.starts_with("rtc_bus_unauthenticated_total")).unwrap_or_else(|| panic!("{metrics}"));
     let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
@@ -362,12 +306,7 @@ async fn node_log(redis: &Redis, extra: &[&str]) -> String {
     let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
+    let mut child = process::scrub_env(&mut cmd)
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", &redis.url(), "--cluster", "logs"])
         .args(["--node-id", "l1", "--config"])
         .arg(file.path())
@@ -377,19 +316,7 @@ async fn node_log(redis: &Redis, extra: &[&str]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let addr = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        loop {
-            let line = lines.next().expect("node printed its address").unwrap();
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.trim().to_string();
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let addr = process::http_addr(&mut child);
     eventually(Duration::from_secs(15), "the node to join the bus", || async {
         let r = reqwest::Client::new()
             .get(format!("http://{addr}/admin/stats"))

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -75,15 +74,7 @@ async fn plain_http_to_the_tls_port_fails_cleanly_and_the_server_keeps_serving()
         .add_root_certificate(reqwest::Certificate::from_pem(&certs.ca_pem()).unwrap())
         .build()
         .unwrap();
-    let metrics = http
-        .get(format!("https://127.0.0.1:{}/metrics", server.addr.port()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = process::metrics_text(&http, &format!("https://127.0.0.1:{}", server.addr.port())).await;
     let count = |kind: &str| {
         metrics
             .lines()
@@ -229,11 +220,7 @@ async fn out_of_file_descriptors_over_tls_refuses_cleanly_and_recovers() {
 
 fn rtc() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rtc"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-            c.env_remove(k);
-        }
-    }
+    process::scrub_env(&mut c);
     // `rtc serve` reads ./rtc.toml when present: keep a stray one out of the test.
     c.current_dir(std::env::temp_dir());
     c.args(["serve", "--host", "127.0.0.1", "--port", "0"]);
@@ -253,23 +240,11 @@ fn config_error(cmd: &mut Command) -> String {
 #[allow(clippy::zombie_processes)]
 fn start(cmd: &mut Command) -> (std::process::Child, String) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let rx = process::lines_of(child.stdout.take().unwrap());
+    let line = process::wait_line(&rx, process::BANNER_WAIT, "banner", |line| {
+        line.starts_with("rtc listening on ").then(|| line.to_string())
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).expect("rtc printed its banner");
-        if line.starts_with("rtc listening on ") {
-            return (child, line);
-        }
-    }
+    (child, line)
 }
 
 #[test]

@@ -5,33 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-
-/// A rustls client that trusts the test CA and offers `alpn`.
-fn connector(ca_pem: &[u8], alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
 
 /// Handshakes offering `alpn`, asks for `/up` over HTTP/1.1; returns the negotiated
 /// protocol and the status line.
 async fn up_over_tls(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8]]) -> (Option<Vec<u8>>, String) {
-    let mut tls = tls_connect(addr, &connector(ca, alpn)).await.expect("TLS handshake");
+    let mut tls = tls_connect(addr, &tls_connector_offering(ca, alpn)).await.expect("TLS handshake");
     let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     tls.write_all(b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut got = Vec::new();

@@ -171,6 +171,127 @@ fn dropped(server: &TestServer, kind: &str) -> u64 {
     server.node.metrics.webhook_events_dropped.get_or_create(&KindLabel { kind: kind.into() }).get()
 }
 
+/// One socket flipping subscribe/unsubscribe on `churn-0`..`churn-{channels}`, over and
+/// over, as fast as the node reads them (a second task reads and discards the replies);
+/// bounded in time (`for_`) and rounds. A node that limits the churn may close the
+/// socket: that ends it too.
+struct Churn {
+    reader: tokio::task::JoinHandle<()>,
+    churner: tokio::task::JoinHandle<u64>,
+}
+
+impl Churn {
+    const MAX_ROUNDS: usize = 1_000_000;
+
+    fn start(client: Client, channels: usize, for_: Duration) -> Churn {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+
+        let (mut sink, mut stream) = futures_util::StreamExt::split(client.ws);
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
+        });
+        let churner = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut flips = 0u64;
+            let frame = |event: &str, i: usize| {
+                Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
+            };
+            'churn: for round in 0..Churn::MAX_ROUNDS {
+                if started.elapsed() >= for_ {
+                    break;
+                }
+                for event in ["pusher:subscribe", "pusher:unsubscribe"] {
+                    for i in 0..channels {
+                        if sink.feed(frame(event, i)).await.is_err() {
+                            break 'churn;
+                        }
+                    }
+                }
+                flips += channels as u64;
+                if round % 10 == 9 && sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+            flips
+        });
+        Churn { reader, churner }
+    }
+
+    /// Waits for the churn to end; the subscribe/unsubscribe pairs it sent.
+    async fn finish(self) -> u64 {
+        let flips = self.churner.await.unwrap();
+        self.reader.abort();
+        flips
+    }
+}
+
+/// How many channel_occupied, channel_vacated and subscription_count webhooks the
+/// [`Churn`] channels got.
+fn churn_webhooks(evs: &[Value]) -> (usize, usize, usize) {
+    let churn_events = |name: &str| {
+        evs.iter()
+            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
+            .count()
+    };
+    (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"))
+}
+
+/// Presence users `{prefix}0`..`{prefix}{users}` join `channel` (user `u` through
+/// `ws_urls[u % len]`).
+async fn join_presence(ws_urls: &[String], channel: &str, prefix: &str, users: usize) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for u in 0..users {
+        let mut c = Client::connect(&ws_urls[u % ws_urls.len()]).await;
+        c.subscribe_presence(channel, &format!("{prefix}{u}")).await;
+        clients.push(c);
+    }
+    clients
+}
+
+/// Each client unsubscribes from `channel` (and the node has read it).
+async fn leave_presence(clients: &mut [Client], channel: &str) {
+    for c in clients {
+        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel": channel}})).await;
+        c.roundtrip().await;
+    }
+}
+
+/// Waits (at most `within`) until each of the users [`join_presence`] named got exactly
+/// one member_added and one member_removed webhook on `channel`; on failure panics with
+/// the counts and `detail()`.
+async fn wait_every_member_event(
+    rx: &Receiver,
+    (channel, prefix, users): (&str, &str, usize),
+    within: Duration,
+    detail: impl Fn() -> String,
+) {
+    let member_events = |evs: &[Value], name: &str| {
+        (0..users).filter(|u| count_user(evs, name, channel, &format!("{prefix}{u}")) == 1).count()
+    };
+    let deadline = Instant::now() + within;
+    loop {
+        let changed = rx.inbox.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let evs = rx.events();
+        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
+        if added == users && removed == users {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            panic!(
+                "member events lost: {added}/{users} member_added, {removed}/{users} member_removed delivered; \
+                 {} events in {} POSTs{}",
+                evs.len(),
+                rx.posts().len(),
+                detail()
+            );
+        }
+    }
+}
+
 /// `npm ci` in tests/webhook_verify when its node_modules is missing (once per run).
 async fn verifier_dir() -> PathBuf {
     static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
@@ -656,105 +777,35 @@ async fn a_subscribe_and_unsubscribe_coalesced_in_one_cluster_batch_still_send_o
 /// per channel, and every member event arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_churn_against_a_slow_endpoint_sends_few_occupancy_webhooks_and_loses_no_member_event() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     const CHANNELS: usize = 50;
     const USERS: usize = 10;
     const CHURN_FOR: Duration = Duration::from_secs(7);
-    const MAX_ROUNDS: usize = 1_000_000;
 
     let rx = Receiver::start_slow(Duration::from_millis(50)).await;
     let server = TestServer::start(&storm_toml(&rx.url(), "max_channels_per_socket = 100")).await;
 
-    // The churn: 50 subscribes then 50 unsubscribes, over and over, as fast as the node
-    // reads them (a second task reads and discards the replies); bounded in time and
-    // rounds.
-    let churn = server.connect().await;
-    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
-    let reader = tokio::spawn(async move {
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
-    });
-    let churner = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut flips = 0u64;
-        let frame = |event: &str, i: usize| {
-            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
-        };
-        'churn: for round in 0..MAX_ROUNDS {
-            if started.elapsed() >= CHURN_FOR {
-                break;
-            }
-            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
-                for i in 0..CHANNELS {
-                    // A node that limits the churn may close the socket: that is fine too.
-                    if sink.feed(frame(event, i)).await.is_err() {
-                        break 'churn;
-                    }
-                }
-            }
-            flips += CHANNELS as u64;
-            if round % 10 == 9 && sink.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-        flips
-    });
+    // The churn: 50 subscribes then 50 unsubscribes, over and over.
+    let churn = Churn::start(server.connect().await, CHANNELS, CHURN_FOR);
 
     // Meanwhile 10 real users join a presence channel, stay a moment and leave (their
     // member_removed falls due 3 s later, while the churn goes on).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut users = Vec::new();
-    for u in 0..USERS {
-        let mut c = server.connect().await;
-        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
-        users.push(c);
-    }
+    let mut users = join_presence(&[server.ws_url(KEY)], "presence-real", "user-", USERS).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for c in &mut users {
-        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
-        c.roundtrip().await;
-    }
-    let flips = churner.await.unwrap();
-    reader.abort();
+    leave_presence(&mut users, "presence-real").await;
+    let flips = churn.finish().await;
     assert!(flips >= CHANNELS as u64, "the churn ran ({flips} flips)");
 
     // Every member event of the real users arrives (bounded wait, no huge dump on failure).
-    let member_events = |evs: &[Value], name: &str| {
-        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let changed = rx.inbox.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let evs = rx.events();
-        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
-        if added == USERS && removed == USERS {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            panic!(
-                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
-                 {} events in {} POSTs; dropped {} (queue_full)",
-                evs.len(),
-                rx.posts().len(),
-                dropped(&server, "queue_full")
-            );
-        }
-    }
+    wait_every_member_event(&rx, ("presence-real", "user-", USERS), Duration::from_secs(40), || {
+        format!("; dropped {} (queue_full)", dropped(&server, "queue_full"))
+    })
+    .await;
 
     // The flips were (almost all) silent: one channel_occupied per churn channel, and a
     // channel_vacated for those that ended empty once the churn stopped.
     let evs = rx.events();
-    let churn_events = |name: &str| {
-        evs.iter()
-            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
-            .count()
-    };
-    let (occupied, vacated, counts) =
-        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    let (occupied, vacated, counts) = churn_webhooks(&evs);
     eprintln!(
         "churn: {flips} subscribe/unsubscribe pairs; endpoint got {} events in {} POSTs \
          (occupied {occupied}, vacated {vacated}, subscription_count {counts}); dropped {}",
@@ -816,42 +867,15 @@ async fn a_client_event_storm_fills_the_queue_but_member_events_keep_their_reser
     // The queue is full of client events: drops have begun.
     eventually(LONG, "the webhook queue to overflow", || async { (dropped(&server, "queue_full") > 0).then_some(()) })
         .await;
-    let mut users = Vec::new();
-    for u in 0..USERS {
-        let mut c = server.connect().await;
-        c.subscribe_presence("presence-vip", &format!("vip-{u}")).await;
-        users.push(c);
-    }
-    for c in &mut users {
-        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-vip"}})).await;
-        c.roundtrip().await;
-    }
+    let mut users = join_presence(&[server.ws_url(KEY)], "presence-vip", "vip-", USERS).await;
+    leave_presence(&mut users, "presence-vip").await;
     let sent = flood.await.unwrap();
     reader.abort();
 
-    let member_events = |evs: &[Value], name: &str| {
-        (0..USERS).filter(|u| count_user(evs, name, "presence-vip", &format!("vip-{u}")) == 1).count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let changed = rx.inbox.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let evs = rx.events();
-        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
-        if added == USERS && removed == USERS {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            panic!(
-                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
-                 {} events in {} POSTs; dropped {} (queue_full)",
-                evs.len(),
-                rx.posts().len(),
-                dropped(&server, "queue_full")
-            );
-        }
-    }
+    wait_every_member_event(&rx, ("presence-vip", "vip-", USERS), Duration::from_secs(60), || {
+        format!("; dropped {} (queue_full)", dropped(&server, "queue_full"))
+    })
+    .await;
     let full = dropped(&server, "queue_full");
     eprintln!(
         "storm: {sent} client events sent; {full} webhook events dropped as queue_full; every member event arrived"
@@ -866,7 +890,6 @@ async fn a_client_event_storm_fills_the_queue_but_member_events_keep_their_reser
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_every_drop() {
     use futures_util::SinkExt;
-    use std::io::{BufRead, BufReader};
     use tokio_tungstenite::tungstenite::Message;
 
     let rx = Receiver::start_slow(Duration::from_millis(50)).await;
@@ -874,12 +897,7 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
     std::io::Write::write_all(&mut file, storm_toml(&rx.url(), "client_event_rate = 100000").as_bytes()).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rtc"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
+    let child = common::process::scrub_env(&mut cmd)
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config"])
         .arg(file.path())
         .env("RUST_LOG", "rtc=info")
@@ -895,19 +913,8 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
             let _ = self.0.wait();
         }
     }
-    let stdout = child.stdout.take().unwrap();
-    let _child = Kill(child);
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        loop {
-            let line = lines.next().expect("rtc printed its address").unwrap();
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.trim().to_string();
-            }
-        }
-    });
-    let addr: std::net::SocketAddr =
-        tokio::time::timeout(Duration::from_secs(20), addr).await.unwrap().unwrap().parse().unwrap();
+    let mut node = Kill(child);
+    let addr: std::net::SocketAddr = common::process::http_addr(&mut node.0).parse().unwrap();
 
     // 5 s of client events flat out: the queue overflows while POSTs keep succeeding.
     let mut c = Client::connect(&format!("ws://{addr}/app/{KEY}?protocol=7&client=js&version=8.4.0")).await;
@@ -927,16 +934,8 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
         sent += 100;
     }
     // The metric counts the drops (read from the node's own /metrics).
-    let metrics = reqwest::Client::new()
-        .get(format!("http://{addr}/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .timeout(WAIT)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let http = reqwest::Client::new();
+    let metrics = common::process::metrics_text(&http, &format!("http://{addr}")).await;
     let dropped: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("rtc_webhook_events_dropped_total{kind=\"queue_full\"} "))
@@ -945,16 +944,7 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
         .parse()
         .unwrap();
     // /admin/stats (what the console reads) carries the total over every drop reason.
-    let stats: Value = reqwest::Client::new()
-        .get(format!("http://{addr}/admin/stats"))
-        .bearer_auth(ADMIN_TOKEN)
-        .timeout(WAIT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = common::process::admin_stats(&http, &format!("http://{addr}")).await;
     let total = stats["counters"]["webhook_dropped"].as_u64().expect("counters.webhook_dropped");
     assert!(total as f64 >= dropped, "stats show {total} dropped, the metric counted {dropped} before");
     reader.abort();
@@ -976,9 +966,6 @@ async fn drop_warnings_are_one_summary_per_interval_while_the_metric_counts_ever
 /// exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     const CHANNELS: usize = 50;
     const USERS: usize = 10;
     const CHURN_FOR: Duration = Duration::from_secs(7);
@@ -990,83 +977,16 @@ async fn subscribe_churn_in_a_two_node_cluster_loses_no_member_event() {
     let n2 = Node::start(&redis.url(), "whc", "node-2", &toml);
     common::cluster::wait_joined(&[&n1, &n2]).await;
 
-    let churn = n1.connect().await;
-    let (mut sink, mut stream) = futures_util::StreamExt::split(churn.ws);
-    let reader = tokio::spawn(async move {
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(LONG, futures_util::StreamExt::next(&mut stream)).await {}
-    });
-    let churner = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut flips = 0u64;
-        let frame = |event: &str, i: usize| {
-            Message::Text(json!({"event": event, "data": {"channel": format!("churn-{i}")}}).to_string().into())
-        };
-        'churn: for round in 0..1_000_000usize {
-            if started.elapsed() >= CHURN_FOR {
-                break;
-            }
-            for event in ["pusher:subscribe", "pusher:unsubscribe"] {
-                for i in 0..CHANNELS {
-                    if sink.feed(frame(event, i)).await.is_err() {
-                        break 'churn;
-                    }
-                }
-            }
-            flips += CHANNELS as u64;
-            if round % 10 == 9 && sink.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-        flips
-    });
-
+    let churn = Churn::start(n1.connect().await, CHANNELS, CHURN_FOR);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut users = Vec::new();
-    for u in 0..USERS {
-        let node = if u % 2 == 0 { &n1 } else { &n2 };
-        let mut c = node.connect().await;
-        c.subscribe_presence("presence-real", &format!("user-{u}")).await;
-        users.push(c);
-    }
+    let mut users = join_presence(&[n1.ws_url(), n2.ws_url()], "presence-real", "user-", USERS).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for c in &mut users {
-        c.send_json(json!({"event":"pusher:unsubscribe","data":{"channel":"presence-real"}})).await;
-        c.roundtrip().await;
-    }
-    let flips = churner.await.unwrap();
-    reader.abort();
+    leave_presence(&mut users, "presence-real").await;
+    let flips = churn.finish().await;
 
-    let member_events = |evs: &[Value], name: &str| {
-        (0..USERS).filter(|u| count_user(evs, name, "presence-real", &format!("user-{u}")) == 1).count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let changed = rx.inbox.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let evs = rx.events();
-        let (added, removed) = (member_events(&evs, "member_added"), member_events(&evs, "member_removed"));
-        if added == USERS && removed == USERS {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            panic!(
-                "member events lost: {added}/{USERS} member_added, {removed}/{USERS} member_removed delivered; \
-                 {} events in {} POSTs",
-                evs.len(),
-                rx.posts().len(),
-            );
-        }
-    }
+    wait_every_member_event(&rx, ("presence-real", "user-", USERS), Duration::from_secs(40), String::new).await;
     let evs = rx.events();
-    let churn_events = |name: &str| {
-        evs.iter()
-            .filter(|e| e["name"] == name && e["channel"].as_str().is_some_and(|c| c.starts_with("churn-")))
-            .count()
-    };
-    let (occupied, vacated, counts) =
-        (churn_events("channel_occupied"), churn_events("channel_vacated"), churn_events("subscription_count"));
+    let (occupied, vacated, counts) = churn_webhooks(&evs);
     eprintln!(
         "cluster churn: {flips} pairs; endpoint got {} events in {} POSTs (occupied {occupied}, vacated {vacated}, \
          subscription_count {counts})",

@@ -397,6 +397,12 @@ impl Resolver<'_> {
         self.errors.push(ConfigError { field: field.into(), message: message.into() });
     }
 
+    /// [`Resolver::err`] against the layer that set the value (see [`source`]).
+    fn err_from(&mut self, args: &ServeArgs, set: bool, id: &str, names: [&str; 4], message: impl Into<String>) {
+        let at = source(args, self.env, set, id, names);
+        self.err(at, message);
+    }
+
     /// A value from a Reverb environment name, parsed.
     fn reverb<T: std::str::FromStr>(&mut self, name: &str) -> Option<T>
     where
@@ -483,36 +489,32 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         &args.path.clone().or_else(|| (r.env)("REVERB_SERVER_PATH")).or_else(|| s.path.clone()).unwrap_or_default(),
     );
     let root_routes = ["/up", "/ready", "/live", "/metrics", "/admin"];
-    if root_routes.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) {
-        let at = source(
-            args,
-            r.env,
-            args.path.is_some(),
-            "path",
-            ["--path", "RTC_PATH", "REVERB_SERVER_PATH", "server.path"],
-        );
-        r.err(at, format!("'{path}' would shadow {}, which stay at the root", root_routes.join(", ")));
+    let bad_path = if root_routes.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) {
+        Some(format!("'{path}' would shadow {}, which stay at the root", root_routes.join(", ")))
     } else if path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
-        let at = source(
+        Some(format!("'{path}' is not a valid path prefix"))
+    } else {
+        None
+    };
+    if let Some(problem) = bad_path {
+        r.err_from(
             args,
-            r.env,
             args.path.is_some(),
             "path",
             ["--path", "RTC_PATH", "REVERB_SERVER_PATH", "server.path"],
+            problem,
         );
-        r.err(at, format!("'{path}' is not a valid path prefix"));
     }
     let reverb_size = r.reverb::<usize>("REVERB_MAX_REQUEST_SIZE");
     let max_request_size = args.max_request_size.or(reverb_size).or(s.max_request_size).unwrap_or(256 * 1024);
     if max_request_size < 1024 {
-        let at = source(
+        r.err_from(
             args,
-            r.env,
             args.max_request_size.is_some(),
             "max_request_size",
             ["--max-request-size", "RTC_MAX_REQUEST_SIZE", "REVERB_MAX_REQUEST_SIZE", "server.max_request_size"],
+            format!("{max_request_size} is too small; use at least 1024 bytes"),
         );
-        r.err(at, format!("{max_request_size} is too small; use at least 1024 bytes"));
     }
     let outbound_queue_bytes = args.outbound_queue_bytes.or(s.outbound_queue_bytes).unwrap_or(1024 * 1024);
     let max_new_connections_per_sec =
@@ -522,25 +524,23 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         r.err("server.fanout_budget_ms", format!("{fanout_budget_ms} is out of range; use 1 to 60000 ms"));
     }
     if outbound_queue_bytes < 16 * 1024 {
-        let at = source(
+        r.err_from(
             args,
-            r.env,
             args.outbound_queue_bytes.is_some(),
             "outbound_queue_bytes",
             ["--outbound-queue-bytes", "RTC_OUTBOUND_QUEUE_BYTES", "", "server.outbound_queue_bytes"],
+            format!("{outbound_queue_bytes} is too small; use at least 16384"),
         );
-        r.err(at, format!("{outbound_queue_bytes} is too small; use at least 16384"));
     }
     let (admin_token, admin_token_generated) = match args.admin_token.clone().or_else(|| s.admin_token.clone()) {
         Some(t) if t.len() < 16 => {
-            let at = source(
+            r.err_from(
                 args,
-                r.env,
                 args.admin_token.is_some(),
                 "admin_token",
                 ["--admin-token", "RTC_ADMIN_TOKEN", "", "server.admin_token"],
+                "is shorter than 16 characters; use a long random token",
             );
-            r.err(at, "is shorter than 16 characters; use a long random token");
             (Secret::new(t), false)
         }
         Some(t) => (Secret::new(t), false),
@@ -551,9 +551,13 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: EnvLookup<'_>) -> Result
         || node_id.len() > 64
         || !node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        let at =
-            source(args, r.env, args.node_id.is_some(), "node_id", ["--node-id", "RTC_NODE_ID", "", "server.node_id"]);
-        r.err(at, format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."));
+        r.err_from(
+            args,
+            args.node_id.is_some(),
+            "node_id",
+            ["--node-id", "RTC_NODE_ID", "", "server.node_id"],
+            format!("'{node_id}' must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+        );
     }
     let log_format = args.log_format.or(s.log_format).unwrap_or(LogFormat::Text);
     let tls = resolve_tls(&mut r, args, s);
@@ -721,8 +725,8 @@ fn resolve_drain(r: &mut Resolver<'_>, args: &ServeArgs, file: &DrainSection) ->
         if !(0.0..=3600.0).contains(&v) || v.is_nan() {
             let long = format!("--{}", id.replace('_', "-"));
             let rtc = format!("RTC_{}", id.to_ascii_uppercase());
-            let at = source(args, r.env, flag.is_some(), id, [&long, &rtc, "", &format!("drain.{name}")]);
-            r.err(at, format!("{v} is out of range 0..=3600 seconds"));
+            let names = [&long, &rtc, "", &format!("drain.{name}")];
+            r.err_from(args, flag.is_some(), id, names, format!("{v} is out of range 0..=3600 seconds"));
             return default;
         }
         std::time::Duration::from_secs_f64(v)

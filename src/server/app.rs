@@ -344,53 +344,40 @@ impl App {
     /// socket leaves a presence channel (in a cluster: the last socket anywhere);
     /// drops the channel when it empties.
     pub fn unsubscribe(self: &Arc<Self>, conn: &ConnHandle, name: &ChannelName, user: Option<&Arc<str>>) {
-        let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
-            return;
-        };
-        let channel = entry.get().clone();
-        let mut subs = channel.subs.write();
-        if subs.remove(&conn.socket_id).is_none() {
-            return;
-        }
-        if name.kind() == ChannelKind::Presence {
-            channel.views.lock().forget(conn.socket_id);
-        }
-        self.sub_gauge(name.kind(), -1);
-        let mut left_node = None;
-        if let Some(user_id) = user {
-            let mut members = channel.members.lock();
-            let gone = match members.get_mut(user_id) {
-                Some(m) if m.sockets > 1 => {
-                    m.sockets -= 1;
-                    false
-                }
-                Some(_) => true,
-                None => false,
-            };
-            if gone {
-                members.remove(user_id);
-                self.metrics.presence_members.dec();
-                if self.cluster.is_some() {
-                    left_node = Some(user_id.clone());
-                } else {
-                    self.webhooks.member_removed(name, user_id);
-                    let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
-                    let n = channel.fan_out_to(subs.values(), &removed, None);
-                    self.count_out(n, removed.len());
-                    self.metrics.presence_frames.inc_by(n as u64);
+        let left = self.remove_subscriber(conn, name, |channel, subs| {
+            let mut left_node = None;
+            if let Some(user_id) = user {
+                let mut members = channel.members.lock();
+                let gone = match members.get_mut(user_id) {
+                    Some(m) if m.sockets > 1 => {
+                        m.sockets -= 1;
+                        false
+                    }
+                    Some(_) => true,
+                    None => false,
+                };
+                if gone {
+                    members.remove(user_id);
+                    self.metrics.presence_members.dec();
+                    if self.cluster.is_some() {
+                        left_node = Some(user_id.clone());
+                    } else {
+                        self.webhooks.member_removed(name, user_id);
+                        let removed = Frame::from(frame::member_removed(name.as_str(), user_id));
+                        let n = channel.fan_out_to(subs.values(), &removed, None);
+                        self.count_out(n, removed.len());
+                        self.metrics.presence_frames.inc_by(n as u64);
+                    }
                 }
             }
-        }
-        let count = subs.len();
-        if count == 0 && self.cluster.is_none() && name.kind() != ChannelKind::ServerToUser {
-            self.webhooks.channel_vacated(name);
-        }
-        drop(subs);
-        if count == 0 {
-            entry.remove();
-        } else {
-            drop(entry);
-        }
+            if subs.is_empty() && self.cluster.is_none() && name.kind() != ChannelKind::ServerToUser {
+                self.webhooks.channel_vacated(name);
+            }
+            left_node
+        });
+        let Some((channel, count, left_node)) = left else {
+            return;
+        };
         if let Some(user_id) = left_node {
             self.queue_leave(StateOp::PresenceLeave { app: self.clone(), channel: name.clone(), user_id });
         }
@@ -403,19 +390,7 @@ impl App {
     /// announced) and gets `pusher:error` + `pusher:subscription_error` 4100, as for a
     /// local refusal. Nothing happens if the socket has left the channel meanwhile.
     pub fn refuse_presence(self: &Arc<Self>, conn: &ConnHandle, name: &ChannelName, user_id: &str) {
-        let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
-            return;
-        };
-        let channel = entry.get().clone();
-        let mut subs = channel.subs.write();
-        if subs.remove(&conn.socket_id).is_none() {
-            return;
-        }
-        if name.kind() == ChannelKind::Presence {
-            channel.views.lock().forget(conn.socket_id);
-        }
-        self.sub_gauge(name.kind(), -1);
-        {
+        let left = self.remove_subscriber(conn, name, |channel, _| {
             let mut members = channel.members.lock();
             if let Some(m) = members.get_mut(user_id) {
                 m.sockets = m.sockets.saturating_sub(1);
@@ -424,14 +399,10 @@ impl App {
                     self.metrics.presence_members.dec();
                 }
             }
-        }
-        let count = subs.len();
-        drop(subs);
-        if count == 0 {
-            entry.remove();
-        } else {
-            drop(entry);
-        }
+        });
+        let Some((channel, count, ())) = left else {
+            return;
+        };
         let e = SubscribeError::PresenceFull(self.config.max_presence_members);
         self.metrics.limit_hit("max_presence_members");
         self.metrics.protocol_error("presence_full");
@@ -443,6 +414,38 @@ impl App {
             conn.push(f);
         }
         self.after_count_change(&channel, count);
+    }
+
+    /// Takes `conn` out of channel `name`'s subscribers (counting the subscription gauge
+    /// down) and runs `with` on the channel and the remaining subscribers while their
+    /// lock is held; then drops the channel from the app if it emptied. Returns the
+    /// channel, its subscriber count and what `with` returned; `None` (and `with` is not
+    /// run) if the socket was not subscribed.
+    fn remove_subscriber<R>(
+        &self,
+        conn: &ConnHandle,
+        name: &ChannelName,
+        with: impl FnOnce(&Channel, &HashMap<SocketId, Subscriber>) -> R,
+    ) -> Option<(Arc<Channel>, usize, R)> {
+        let Entry::Occupied(entry) = self.channels.entry(name.clone()) else {
+            return None;
+        };
+        let channel = entry.get().clone();
+        let mut subs = channel.subs.write();
+        subs.remove(&conn.socket_id)?;
+        if name.kind() == ChannelKind::Presence {
+            channel.views.lock().forget(conn.socket_id);
+        }
+        self.sub_gauge(name.kind(), -1);
+        let out = with(&channel, &subs);
+        let count = subs.len();
+        drop(subs);
+        if count == 0 {
+            entry.remove();
+        } else {
+            drop(entry);
+        }
+        Some((channel, count, out))
     }
 
     fn count_out(&self, frames: usize, len: usize) {

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -111,12 +110,8 @@ impl Node {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RTC_") || k.starts_with("REVERB_") || k.starts_with("REDIS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", redis_url, "--cluster", cluster])
+        process::scrub_env(&mut cmd)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", redis_url, "--cluster", cluster])
             .args(["--node-id", id, "--config"])
             .arg(file.path())
             .args(extra)
@@ -124,22 +119,8 @@ impl Node {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = loop {
-            let line = rx.recv_timeout(Duration::from_secs(10)).expect("node printed its address");
-            if let Some(rest) = line.strip_prefix("rtc listening on http://") {
-                break rest.to_string();
-            }
-        };
-        Node { id: id.to_string(), addr: line.trim().parse().unwrap(), child, _config: file }
+        let line = process::http_addr(&mut child);
+        Node { id: id.to_string(), addr: line.parse().unwrap(), child, _config: file }
     }
 
     pub fn ws_url(&self) -> String {
@@ -160,14 +141,7 @@ impl Node {
 
     /// The node's own stats.
     pub async fn stats(&self) -> serde_json::Value {
-        let r = reqwest::Client::new()
-            .get(format!("http://{}/admin/stats", self.addr))
-            .bearer_auth(ADMIN_TOKEN)
-            .timeout(WAIT)
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap()
+        process::admin_stats(&reqwest::Client::new(), &format!("http://{}", self.addr)).await
     }
 
     pub fn kill(&mut self) {
@@ -217,4 +191,72 @@ pub async fn wait_joined(nodes: &[&Node]) {
         })
         .await;
     }
+}
+
+/// A node under a supervisor loop (restarts it when it exits, at most 4 times), on a
+/// fixed port. The loop records the running node's pid in [`Supervised::pidfile`] so
+/// teardown can kill exactly that process (never a process group: a negative pid handed
+/// to `kill` is too easy to get wrong).
+pub struct Supervised {
+    pub port: u16,
+    pub pidfile: std::path::PathBuf,
+    child: Child,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Supervised {
+    /// Starts the loop for node `id` with `drain` (the drain flags) appended to
+    /// `rtc serve`; the pid file is `{dir}/{id}.pid`.
+    pub fn start(redis_url: &str, cluster: &str, id: &str, drain: &str, dir: &std::path::Path) -> Supervised {
+        let port = free_port();
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
+        let pidfile = dir.join(format!("{id}.pid"));
+        let script = format!(
+            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --redis-url {redis_url} --cluster {cluster} \
+             --node-id {id} --config {} {drain} >/dev/null 2>&1 & \
+             echo $! > {}; wait $!; done",
+            file.path().display(),
+            pidfile.display()
+        );
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("RTC", env!("CARGO_BIN_EXE_rtc"))
+            .env_remove("RTC_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Supervised { port, pidfile, child, _config: file }
+    }
+
+    /// The node's WebSocket URL for the test app.
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/app/{KEY}?protocol=7", self.port)
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        // The supervisor first, so it starts nothing new; then the node it ran.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(pid) = std::fs::read_to_string(&self.pidfile) {
+            if let Ok(pid) = pid.trim().parse::<u32>() {
+                if pid > 1 {
+                    let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                }
+            }
+        }
+    }
+}
+
+/// Starts two nodes of `cluster` (ids `ids`) on `redis` with config `toml` and `extra`
+/// flags, and waits until they have joined each other.
+pub async fn joined_pair(redis: &Redis, cluster: &str, ids: [&str; 2], toml: &str, extra: &[&str]) -> (Node, Node) {
+    let a = Node::start_with(&redis.url(), cluster, ids[0], toml, extra);
+    let b = Node::start_with(&redis.url(), cluster, ids[1], toml, extra);
+    wait_joined(&[&a, &b]).await;
+    (a, b)
 }

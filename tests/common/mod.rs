@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -396,6 +397,11 @@ pub fn one_app_tls(certs: &TestCerts, extra: &str) -> String {
 
 /// A rustls client connector (ring, ALPN http/1.1) that trusts the PEM CA only.
 pub fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    tls_connector_offering(ca_pem, &[b"http/1.1"])
+}
+
+/// [`tls_connector`] offering these ALPN protocols (none: no ALPN extension).
+pub fn tls_connector_offering(ca_pem: &[u8], alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -408,7 +414,7 @@ pub fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
