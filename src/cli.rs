@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::logging::LogFormat;
+pub use crate::protocol::ClientEvents;
 
 /// rtc: a clustered Pusher-protocol WebSocket server and the console that operates it.
 #[derive(Debug, Parser)]
@@ -51,30 +54,6 @@ pub enum Command {
         /// A subcommand's page instead of rtc(1).
         subcommand: Option<String>,
     },
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Who may send client events (`client-*`), as Reverb's `accept_client_events_from`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientEvents {
-    /// Sockets subscribed to the channel (the default, as in Reverb and Pusher).
-    Members,
-    /// Any socket of the app, subscribed or not.
-    All,
-    /// Nobody: client events are refused with `pusher:error` 4301.
-    #[value(alias = "none")]
-    #[serde(alias = "none")]
-    Off,
 }
 
 /// Flags of `rtc serve`. Every one is optional here: the config layer fills in the file

@@ -12,6 +12,16 @@ use serde::{Deserialize, Serialize};
 /// Version of this schema, bumped on incompatible changes.
 pub const STATS_SCHEMA: u32 = 1;
 
+/// The planning line when neither the operator nor the node sets one: the connections
+/// one Reverb process is known to hold before its event loop falls behind.
+pub const DEFAULT_PLANNING_LINE: u64 = 12_000;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it): the timestamps
+/// nodes and the console write (`ts_ms`, markers, timeline entries).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Registry key prefix for a cluster: every key rtc writes to Redis starts with it.
 pub fn cluster_prefix(cluster: &str) -> String {
     format!("rtc:{cluster}:")

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::cli::{ClientEvents, LogFormat};
+use crate::logging::LogFormat;
+use crate::protocol::ClientEvents;
 
 /// The whole `rtc.toml`.
 #[derive(Debug, Default, Deserialize)]

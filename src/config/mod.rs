@@ -12,7 +12,9 @@ use std::sync::Arc;
 pub use edge::{EdgeConfig, IpRange};
 pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSection, WebhookSection};
 
-use crate::cli::{ClientEvents, LogFormat, ServeArgs};
+use crate::cli::ServeArgs;
+use crate::logging::LogFormat;
+use crate::protocol::ClientEvents;
 use crate::secret::{random_token, Secret};
 use crate::webhooks::{KindSet, WebhookTarget};
 
@@ -809,7 +811,7 @@ fn resolve_cluster(
         let scheme = if tls { "https" } else { "http" };
         format!("{scheme}://{h}:{port}")
     });
-    let planning_line = args.planning_line.or(file.planning_line).unwrap_or(12_000);
+    let planning_line = args.planning_line.or(file.planning_line).unwrap_or(rtc_model::DEFAULT_PLANNING_LINE);
     if planning_line == 0 {
         r.err("cluster.planning_line", "must be at least 1");
     }

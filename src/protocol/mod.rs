@@ -6,10 +6,12 @@
 
 pub mod auth;
 pub mod channel;
+pub mod client_events;
 pub mod close;
 pub mod frame;
 pub mod socket_id;
 
 pub use channel::{ChannelKind, ChannelName};
+pub use client_events::ClientEvents;
 pub use close::CloseCode;
 pub use socket_id::SocketId;

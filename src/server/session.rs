@@ -10,10 +10,10 @@ use super::app::{App, Origin, PresenceIdentity, SubscribeError};
 use super::conn_handle::ConnHandle;
 use super::rate::{Budget, Spend};
 use super::{Frame, Node};
-use crate::cli::ClientEvents;
 use crate::protocol::auth::{self, AuthError};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::{self, ClientFrame};
+use crate::protocol::ClientEvents;
 use crate::protocol::{ChannelName, CloseCode};
 
 /// `pusher:error` code for a rejected client event (Pusher: rate limit; Soketi uses it
