@@ -32,7 +32,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     /// The node had to stop (e.g. its id is taken by another live node).
     #[error("{0}")]
-    Fatal(String),
+    Fatal(crate::cluster::ClusterError),
 }
 
 /// The file read when `--config`/`RTC_CONFIG` is not given and it exists (as the

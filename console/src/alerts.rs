@@ -1,4 +1,4 @@
-//! Alerts: the failure signals from the brief, judged from figures. Each has a stable
+//! Alerts: the failure signals an on-call operator watches for, judged from figures. Each has a stable
 //! code (the `code` key in `rtc status --json`) and a sentence for the operator.
 //!
 //! `Warning` and `Critical` alerts make `rtc status` exit 1; `Info` ones (a Redis shared

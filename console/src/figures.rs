@@ -16,14 +16,14 @@ use crate::snapshot::{BufferLimit, ClusterSnapshot, NodeProblem, RedisSample, Re
 /// Milliseconds of buffer samples the trend and growth rate are measured over.
 const GROWTH_WINDOW_MS: u64 = 30_000;
 
-/// The planning line when neither the operator nor the node sets one: the connections
-/// one Reverb process is known to hold before its event loop falls behind.
-pub const DEFAULT_PLANNING_LINE: u64 = 12_000;
+/// The planning line when neither the operator nor the node sets one (defined once, in
+/// rtc-model, for the node and the console).
+pub use rtc_model::DEFAULT_PLANNING_LINE;
 
 /// How long a drained node stays listed after it exited (milliseconds).
 pub const DRAINED_LISTED_MS: u64 = 120_000;
 
-/// The judgement calls behind the alerts. Defaults are the brief's figures.
+/// The judgement calls behind the alerts (defaults: [`Thresholds::default`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Thresholds {
     /// Planning line for every node; `None` uses each node's own, else the default.

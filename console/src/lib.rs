@@ -1,10 +1,11 @@
-//! The rtc ops console: `rtc top` and `rtc status` (and, later, `rtc drain` and `rtc roll`).
+//! The rtc ops console: `rtc top`, `rtc status`, `rtc drain` and `rtc roll`.
 //!
 //! It talks to nodes only over the wire (their `/admin/*` HTTP endpoints and the
 //! cluster registry in Redis) and never links the server. [`model`] is the contract.
 //!
 //! # Layout (data flows top to bottom)
-//! * [`cli`]: the flags of `top` and `status` and their resolution against `rtc.toml`.
+//! * [`cli`]: the flags of `top`, `status`, `drain` and `roll` and their resolution
+//!   against `rtc.toml`.
 //! * [`client`]: the wire: admin HTTP requests, Redis registry reads, reply parsers.
 //! * [`collect`]: the collector task, producing immutable [`snapshot::ClusterSnapshot`]s.
 //! * [`known`]: the nodes seen so far (and their cache file), polled directly while Redis is down.
@@ -13,6 +14,8 @@
 //! * [`capacity`]: the headroom check before draining a node.
 //! * [`status`]: `rtc status`, table or JSON, and the exit codes ([`Exit`]).
 //! * [`top`]: `rtc top`, the TUI: state, pure update, key table, theme, views.
+//! * [`drain`]: `rtc drain`, one node drained with its progress shown.
+//! * [`roll`]: `rtc roll`, a rolling restart one node at a time (plan, then execution).
 //! * [`units`]: number formatting.
 
 pub mod alerts;

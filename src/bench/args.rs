@@ -217,7 +217,7 @@ pub struct DrainArgs {
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     pub pre_delay: Option<Duration>,
     /// Private channels each socket joins, signed, and joins again after every reconnect
-    /// (the brief's apps use 2–3 per connection): the auth-request rate follows.
+    /// (typical apps use 2–3 per connection): the auth-request rate follows.
     #[arg(long, short = 'c', default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub channels_per_socket: u32,
 }

@@ -12,7 +12,7 @@ use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, Notify};
 
 use super::bus::{self, BusMessage, Envelope};
-use super::{unix_ms, Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
+use super::{Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
 use crate::protocol::ChannelName;
 use crate::server::Node;
 
@@ -195,7 +195,7 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
             continue; // our own publish: already delivered locally
         }
         cluster.counters.received.fetch_add(1, Ordering::Relaxed);
-        let now = unix_ms();
+        let now = rtc_model::unix_ms();
         let lag_ms = now.saturating_sub(env.ts_ms);
         cluster.counters.record_lag(now, lag_ms as f64);
         node.metrics.timing.bus_lag.observe(lag_ms as f64 / 1000.0);

@@ -235,7 +235,7 @@ pub struct Cluster {
     stop: CancellationToken,
     tasks: TaskTracker,
     /// Set when the node must stop (node-id clash): the reason.
-    pub fatal: parking_lot::Mutex<Option<String>>,
+    pub fatal: parking_lot::Mutex<Option<ClusterError>>,
 }
 
 /// The receiving ends of the cluster's queues, handed to its tasks.
@@ -244,8 +244,8 @@ pub struct Receivers {
     ops_rx: mpsc::Receiver<StateOp>,
 }
 
-/// Why cluster mode could not start.
-#[derive(Debug, thiserror::Error)]
+/// Why cluster mode could not start, or had to stop.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
     /// The Redis URL does not parse.
     #[error("invalid Redis URL '{0}'")]
@@ -253,10 +253,6 @@ pub enum ClusterError {
     /// Another live node uses this node id.
     #[error("node id '{0}' is used by another live node ({1}); give this node another --node-id")]
     IdClash(String, String),
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Cluster {
@@ -327,7 +323,7 @@ impl Cluster {
             v: bus::BUS_VERSION,
             origin: self.node_id.clone(),
             boot: self.boot_id.clone(),
-            ts_ms: unix_ms(),
+            ts_ms: rtc_model::unix_ms(),
             app: app.to_string(),
             msg,
         };
@@ -399,7 +395,7 @@ mod tests {
             // Never connected: no task is started, so nothing drains the publish queue.
             redis_url: crate::secret::Secret::new("redis://127.0.0.1:1".to_string()),
             advertise_url: String::new(),
-            planning_line: 12_000,
+            planning_line: rtc_model::DEFAULT_PLANNING_LINE,
             node_ttl: Duration::from_secs(5),
             secret: None,
         };
@@ -431,7 +427,7 @@ mod tests {
                 v: bus::BUS_VERSION,
                 origin: "n1".into(),
                 boot: "boot".into(),
-                ts_ms: unix_ms(),
+                ts_ms: rtc_model::unix_ms(),
                 app: "app".into(),
                 msg: event(),
             })

@@ -115,12 +115,9 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                     id_checked = true;
                 }
                 Ok(IdCheck::Clash(who)) => {
-                    let msg = format!(
-                        "node id '{}' is used by another live node ({who}); give this node another --node-id",
-                        cluster.node_id
-                    );
-                    tracing::error!("{msg}");
-                    *cluster.fatal.lock() = Some(msg);
+                    let clash = super::ClusterError::IdClash(cluster.node_id.clone(), who);
+                    tracing::error!("{clash}");
+                    *cluster.fatal.lock() = Some(clash);
                     node.shutdown.cancel();
                     return;
                 }

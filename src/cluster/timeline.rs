@@ -17,10 +17,6 @@ const TIMELINE_MAXLEN: usize = 2_000;
 /// How long an exit marker is kept: longer than a dead node stays listed.
 const EXIT_MARKER_SECS: u64 = 7_200;
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Appends one entry about `node`.
 pub(super) async fn record(cluster: &Cluster, con: &mut ConnectionManager, node: &str, kind: &str, detail: &str) {
     let _: Result<String, _> = redis::cmd("XADD")
@@ -82,7 +78,7 @@ pub(super) async fn record_exit(cluster: &Cluster, drained: bool, detail: Option
     let Some(mut con) = cluster.cmd.read().clone() else {
         return;
     };
-    let marker = ExitMarker { boot_id: cluster.boot_id.clone(), drained, at_ms: unix_ms() };
+    let marker = ExitMarker { boot_id: cluster.boot_id.clone(), drained, at_ms: rtc_model::unix_ms() };
     if let Ok(json) = serde_json::to_string(&marker) {
         let _: Result<(), _> = redis::cmd("SET")
             .arg(rtc_model::exit_marker_key(&cluster.config.name, &cluster.node_id))

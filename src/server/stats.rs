@@ -102,10 +102,6 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// A snapshot of the node's figures.
 pub fn snapshot(node: &Node) -> NodeStats {
     let m = &node.metrics;
@@ -146,7 +142,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     NodeStats {
         schema: STATS_SCHEMA,
-        ts_ms: unix_ms(),
+        ts_ms: rtc_model::unix_ms(),
         node_id: node.config.node_id.clone(),
         boot_id: node.boot_id.clone(),
         version: crate::VERSION.to_string(),
@@ -158,7 +154,7 @@ pub fn snapshot(node: &Node) -> NodeStats {
         uptime_secs: node.started.elapsed().as_secs(),
         live_nodes: 1 + node.cluster.as_ref().map_or(0, |c| c.live().others.len() as u64),
         connections: node.connection_count(),
-        planning_line: cluster.map(|c| c.planning_line).unwrap_or(12_000),
+        planning_line: cluster.map(|c| c.planning_line).unwrap_or(rtc_model::DEFAULT_PLANNING_LINE),
         measured_line: fan.measured_line(budget),
         open_files_limit: m.open_files_limit.get().max(0) as u64,
         channels,

@@ -165,10 +165,6 @@ pub fn shown_url(url: &reqwest::Url) -> String {
     }
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Capped exponential backoff before retry number `attempt` (1-based), with jitter
 /// (between half and all of the step) so many nodes do not retry in step.
 fn backoff(attempt: u32) -> Duration {
@@ -287,7 +283,7 @@ impl Endpoint {
     }
 
     fn sign(&self, events: &[Arc<WebhookEvent>]) -> (Bytes, String) {
-        let body = Bytes::from(event::body(unix_ms(), events));
+        let body = Bytes::from(event::body(rtc_model::unix_ms(), events));
         let sig = event::signature(self.secret.expose(), &body);
         (body, sig)
     }

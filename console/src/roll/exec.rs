@@ -24,7 +24,7 @@ struct Out {
 impl Out {
     fn event(&self, event: &str, fields: serde_json::Value, line: &str) {
         if self.json {
-            let mut v = json!({"v": 1, "ts": unix_ms(), "event": event});
+            let mut v = json!({"v": 1, "ts": rtc_model::unix_ms(), "event": event});
             if let (Some(obj), serde_json::Value::Object(f)) = (v.as_object_mut(), fields) {
                 obj.extend(f);
             }
@@ -33,10 +33,6 @@ impl Out {
             println!("{line}");
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn key(cluster: &str, what: &str) -> String {
@@ -332,7 +328,8 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             Ok(()) => {
                 done.push(node.clone());
                 let record =
-                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": unix_ms()}).to_string();
+                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": rtc_model::unix_ms()})
+                        .to_string();
                 let _: Result<(), _> = redis::cmd("SET")
                     .arg(key(&ctx.cluster, "run"))
                     .arg(record)
@@ -356,7 +353,8 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
                 eprintln!("rtc roll: stopped at {node}; {hint} (or --from {node})");
                 result = code;
                 let record =
-                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": unix_ms()}).to_string();
+                    json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": rtc_model::unix_ms()})
+                        .to_string();
                 let _: Result<(), _> = redis::cmd("SET")
                     .arg(key(&ctx.cluster, "run"))
                     .arg(record)
