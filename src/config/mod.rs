@@ -4,6 +4,7 @@
 
 mod edge;
 mod file;
+pub mod tls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -710,7 +711,7 @@ fn resolve_tls(r: &mut Resolver<'_>, args: &ServeArgs, s: &ServerSection) -> Opt
             );
             None
         }
-        (Some(cert), Some(key)) => match crate::server::tls::server_config(&cert, &key) {
+        (Some(cert), Some(key)) => match tls::server_config(&cert, &key) {
             Ok(server_config) => Some(TlsConfig { cert, key, server_config }),
             Err(e) => {
                 r.err(e.field, e.message);
