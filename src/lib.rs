@@ -3,9 +3,10 @@
 //!
 //! # Layout
 //! * [`protocol`]: the Pusher wire protocol with no I/O: frames, channel names, socket
-//!   ids, close codes, signatures.
+//!   ids, close codes, signatures, webhook payloads. Imports nothing else of the crate.
 //! * [`config`]: flags, `RTC_*`/`REVERB_*` environment and `rtc.toml`, resolved into one
-//!   validated [`config::ServeConfig`].
+//!   validated [`config::ServeConfig`]. Imports only `cli` (its input), `protocol`,
+//!   `secret` and `logging`.
 //! * [`server`]: the node: WebSocket upgrade, one task per socket, channels, presence,
 //!   fan-out, health.
 //! * [`cluster`]: cluster mode over Redis: the bus, the registry, shared state.

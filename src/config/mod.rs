@@ -5,6 +5,7 @@
 mod edge;
 mod file;
 pub mod tls;
+pub mod webhook;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,9 +16,10 @@ pub use file::{AppSection, ClusterSection, DrainSection, FileConfig, ServerSecti
 
 use crate::cli::ServeArgs;
 use crate::logging::LogFormat;
+use crate::protocol::webhook::KindSet;
 use crate::protocol::ClientEvents;
 use crate::secret::{random_token, Secret};
-use crate::webhooks::{KindSet, WebhookTarget};
+use webhook::WebhookTarget;
 
 /// The server pings a silent socket this long after the activity timeout the clients
 /// were given: clients ping first (pusher-js pings after `activity_timeout` without a
@@ -159,7 +161,7 @@ impl AppConfig {
             frame_rate: 200,
             webhooks: Vec::new(),
             webhook_batch: true,
-            webhook_retry_for: crate::webhooks::DEFAULT_RETRY_FOR.as_secs(),
+            webhook_retry_for: webhook::DEFAULT_RETRY_FOR.as_secs(),
         }
     }
 
@@ -1006,7 +1008,7 @@ fn webhook_target(
     url: Option<&str>,
     events: Option<&[String]>,
 ) -> Option<WebhookTarget> {
-    let url = match url.map(crate::webhooks::parse_url) {
+    let url = match url.map(webhook::parse_url) {
         None => {
             r.err(url_field, "is required");
             None
@@ -1211,8 +1213,8 @@ mod tests {
         assert!(!app.webhook_batch);
         assert_eq!(app.webhook_retry_for, 60);
         assert_eq!(app.webhooks.len(), 2);
-        assert!(app.webhooks[0].events.contains(crate::webhooks::WebhookKind::MemberAdded));
-        assert!(!app.webhooks[0].events.contains(crate::webhooks::WebhookKind::ClientEvent));
+        assert!(app.webhooks[0].events.contains(crate::protocol::webhook::WebhookKind::MemberAdded));
+        assert!(!app.webhooks[0].events.contains(crate::protocol::webhook::WebhookKind::ClientEvent));
         assert_eq!(app.webhooks[1].events, KindSet::ALL);
         assert!(!format!("{c:?}").contains("sekrit"), "webhook URLs print their origin only");
 

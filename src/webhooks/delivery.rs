@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::event::{self, WebhookEvent};
+use crate::config::webhook::shown_url;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 
@@ -153,15 +154,6 @@ impl QueueRx {
             self.len.fetch_sub(1, Ordering::AcqRel);
         }
         got
-    }
-}
-
-/// The URL without credentials, path or query: safe to log.
-pub fn shown_url(url: &reqwest::Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{}://{h}:{p}", url.scheme()),
-        (Some(h), None) => format!("{}://{h}", url.scheme()),
-        _ => url.scheme().to_string(),
     }
 }
 

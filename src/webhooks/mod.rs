@@ -28,11 +28,9 @@
 
 mod delay;
 mod delivery;
-mod event;
 mod throttle;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::config::webhook::{parse_url, UrlError, WebhookTarget, DEFAULT_RETRY_FOR};
 pub use delay::{DEPART_DELAY, MAX_PENDING};
 pub use delivery::{
     PostError, PushError, BATCH_MAX, BATCH_WINDOW, DROP_LOG_EVERY, MEMBER_RESERVE, QUEUE, REQUEST_TIMEOUT, RETRY_SLOTS,
@@ -51,13 +50,12 @@ pub use throttle::{COUNT_WEBHOOK_EVERY, MAX_COUNT_WINDOWS};
 use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::metrics::Metrics;
+use crate::protocol::webhook as event;
 use crate::protocol::ChannelName;
 use delay::{Claim, Delay, Due, Next, PendingKey};
 use delivery::{Endpoint, Queue, QueueRx};
 use throttle::{CountThrottle, Offer, Tick};
 
-/// Default of `webhook_retry_for`: how long a failed webhook is retried (Pusher: 5 min).
-pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(300);
 /// A `cache_miss` webhook per channel at most this often (more subscribers missing the
 /// same empty cache do not each send one).
 pub const CACHE_MISS_DEDUP: Duration = Duration::from_secs(10);
@@ -66,49 +64,6 @@ const MAX_MISS_ENTRIES: usize = 65_536;
 /// How long a cluster-wide departure claim lives in Redis (the delay plus slack for a
 /// slow Redis; a node that dies holding one simply never sends that departure).
 const SHARED_CLAIM_TTL: Duration = Duration::from_secs(33);
-
-/// One configured endpoint of an app.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookTarget {
-    /// Where events are POSTed (http or https).
-    pub url: reqwest::Url,
-    /// Which events it gets.
-    pub events: KindSet,
-}
-
-impl fmt::Debug for WebhookTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may carry a token: print its origin only.
-        f.debug_struct("WebhookTarget")
-            .field("url", &delivery::shown_url(&self.url))
-            .field("events", &self.events)
-            .finish()
-    }
-}
-
-/// Why a webhook URL was refused (config).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    /// Not a URL.
-    #[error("'{0}' is not a URL: {1}")]
-    Invalid(String, String),
-    /// Not http or https, or no host.
-    #[error("'{0}' must be an http:// or https:// URL with a host")]
-    Scheme(String),
-}
-
-/// Parses a webhook endpoint URL.
-///
-/// # Errors
-/// Not a URL, not http(s), or without a host.
-pub fn parse_url(raw: &str) -> Result<reqwest::Url, UrlError> {
-    let raw = raw.trim();
-    let url = reqwest::Url::parse(raw).map_err(|e| UrlError::Invalid(raw.to_string(), e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(UrlError::Scheme(raw.to_string()));
-    }
-    Ok(url)
-}
 
 struct Target {
     events: KindSet,
