@@ -56,8 +56,8 @@ MEASUREMENTS=("$@")
 case $DRAIN_WITH in signal | admin) ;; *) echo "error: DRAIN_WITH is signal or admin" >&2; exit 2 ;; esac
 
 mkdir -p "$OUT"
-log() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
-show() { printf '+ %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 
 SERVER_PIN=() GEN_PIN=()
 if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
@@ -89,10 +89,6 @@ stop_all() {
 }
 trap stop_all EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 cat >"$OUT/rtc.toml" <<EOF
 [server]
 host = "127.0.0.1"
@@ -105,20 +101,11 @@ key = "$APP_KEY"
 secret = "$APP_SECRET"
 EOF
 
-# start_redis NAME: a throwaway redis-server for the cluster's pub/sub.
-start_redis() {
-  REDIS_PORT=$(free_port)
-  show "${SERVER_PIN[*]} redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no > $OUT/$1.redis.log"
-  "${SERVER_PIN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    >"$OUT/$1.redis.log" 2>&1 &
-  PIDS+=($!)
-  disown $!
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "error: redis-server did not start; see $OUT/$1.redis.log" >&2
-  exit 1
+# start_cluster_redis NAME: a throwaway redis-server for the cluster's pub/sub.
+start_cluster_redis() {
+  start_redis "$OUT/$1.redis.log"
+  PIDS+=("$REDIS_PID")
+  disown "$REDIS_PID"
 }
 
 # start_node NAME ID EXTRA-FLAGS...: one cluster node; sets NODE_PID and NODE_PORT.
@@ -133,14 +120,10 @@ start_node() {
   NODE_PID=$!
   PIDS+=("$NODE_PID")
   disown "$NODE_PID"
-  for _ in $(seq 100); do
-    NODE_PORT=$(sed -n 's|^rtc listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
-    if [[ -n $NODE_PORT ]]; then
-      curl -fsS -o /dev/null "http://127.0.0.1:$NODE_PORT/ready" 2>/dev/null && return 0
-    fi
-    kill -0 "$NODE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  if wait_rtc "$log" "$NODE_PID"; then
+    NODE_PORT=$RTC_PORT
+    wait_ready "$NODE_PORT" "$NODE_PID" && return 0
+  fi
   echo "error: node $id did not start; see $log" >&2
   exit 1
 }
@@ -150,7 +133,7 @@ measure() {
   local name=$1
   shift
   log "$name: $SOCKETS sockets on node A, survivors B and C"
-  start_redis "$name"
+  start_cluster_redis "$name"
   start_node "$name" node-b
   local b=$NODE_PORT
   start_node "$name" node-c

@@ -41,8 +41,8 @@ MEASUREMENTS=("$@")
 [[ ${#MEASUREMENTS[@]} -gt 0 ]] || MEASUREMENTS=(idle fanout-1k fanout-5k fanout-10k presence mixed drain)
 
 mkdir -p "$OUT"
-log() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
-show() { printf '+ %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 
 # Pinning: server and generator on separate cores when the machine has two or more.
 SERVER_PIN=() GEN_PIN=()
@@ -89,18 +89,12 @@ EOF
   show "${SERVER_PIN[*]} $RTC serve --config $cfg --port 0 > $OUT/$name.server.log"
   "${SERVER_PIN[@]}" "$RTC" serve --config "$cfg" --port 0 >"$OUT/$name.server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|^rtc listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$OUT/$name.server.log" | head -n1)
-    [[ -n $PORT ]] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  if wait_rtc "$OUT/$name.server.log" "$SERVER_PID"; then
+    PORT=$RTC_PORT
+    return 0
+  fi
   echo "error: rtc did not start; see $OUT/$name.server.log" >&2
   exit 1
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # start_sockudo NAME: a Sockudo node (local adapter) with its default-app limits and its
@@ -121,11 +115,7 @@ start_sockudo() {
     SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL=5000 \
     "${SERVER_PIN[@]}" "$SOCKUDO" >"$OUT/$name.server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_tcp "$PORT" "$SERVER_PID" 300 && return 0
   echo "error: sockudo did not start; see $OUT/$name.server.log" >&2
   exit 1
 }

@@ -12,19 +12,24 @@
 # Loopback only; everything started is stopped at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+SERVER_PIN=()
 MINUTES=${MINUTES:-30}
 BIN=${RTC_BIN:-target/release/rtc}
 [ -x "$BIN" ] || cargo build --release --quiet
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RP=$(free_port); PA=$(free_port); PB=$(free_port)
+PA=$(free_port); PB=$(free_port)
 TOKEN=soak-admin-token-0123456789
 OUT=${OUT:-target/bench-results/soak-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1 || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ -n ${REDIS_PID:-} ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
+}
 trap cleanup EXIT
-redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --logfile "$OUT/redis.log"
-until redis-cli -p "$RP" ping >/dev/null 2>&1; do sleep 0.1; done
+start_redis "$OUT/redis.log"
+RP=$REDIS_PORT
 for n in a:$PA b:$PB; do
   id=${n%%:*}; port=${n##*:}
   "$BIN" serve --host 127.0.0.1 --port "$port" --redis-url "redis://127.0.0.1:$RP" --cluster soak \
@@ -32,7 +37,8 @@ for n in a:$PA b:$PB; do
   pids+=($!)
 done
 PIDA=${pids[0]}; PIDB=${pids[1]}
-sleep 2
+wait_ready "$PA" "$PIDA" || { echo "error: node a did not start; see $OUT/a.log" >&2; exit 1; }
+wait_ready "$PB" "$PIDB" || { echo "error: node b did not start; see $OUT/b.log" >&2; exit 1; }
 sample() { # node-pid label
   local pid=$1
   printf '%s rss_kib=%s fds=%s threads=%s' "$2" \
