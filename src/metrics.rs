@@ -5,6 +5,8 @@
 //! and hot paths add per fan-out, not per recipient. Labels are per app, never per
 //! channel or socket.
 
+pub mod window;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -343,7 +345,7 @@ pub struct Timing {
     /// Cluster bus lag: publish (sender's clock) to receipt (this node's clock).
     pub bus_lag: Histogram,
     /// The recent broadcasts behind the fan-out figures of the node's stats.
-    pub window: crate::server::fanout::FanoutWindow,
+    pub window: window::FanoutWindow,
 }
 
 impl Timing {
