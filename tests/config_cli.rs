@@ -442,3 +442,22 @@ fn logs_to_a_pipe_carry_no_ansi_colour_codes() {
     child.wait().unwrap();
     assert!(!line.contains('\u{1b}'), "ANSI escape codes in a log line written to a pipe: {line:?}");
 }
+
+/// Help texts cannot name a const, so they spell the default planning line out: every
+/// `--planning-line` help of `rtc` (serve, top, status, drain, roll …) must name the one
+/// default in `rtc_model::DEFAULT_PLANNING_LINE`.
+#[test]
+fn planning_line_help_names_the_shared_default() {
+    let want = rtc_model::DEFAULT_PLANNING_LINE.to_string();
+    let mut seen = 0;
+    let mut stack = vec![<rtc::cli::Cli as clap::CommandFactory>::command()];
+    while let Some(cmd) = stack.pop() {
+        for arg in cmd.get_arguments().filter(|a| a.get_long() == Some("planning-line")) {
+            seen += 1;
+            let help = format!("{:?} {:?}", arg.get_help(), arg.get_long_help());
+            assert!(help.contains(&want), "'rtc {} --planning-line' help does not name {want}: {help}", cmd.get_name());
+        }
+        stack.extend(cmd.get_subcommands().cloned());
+    }
+    assert!(seen >= 2, "expected --planning-line on serve and the console commands, found {seen}");
+}
