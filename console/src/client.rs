@@ -258,15 +258,7 @@ impl RegistryReader {
                 c
             }
         };
-        let mut ids: Vec<String> =
-            redis::cmd("SMEMBERS").arg(model::registry_set_key(&self.cluster)).query_async(&mut conn).await?;
-        ids.sort();
-        let values: Vec<Option<String>> = if ids.is_empty() {
-            Vec::new()
-        } else {
-            let keys: Vec<String> = ids.iter().map(|id| model::registry_key(&self.cluster, id)).collect();
-            redis::cmd("MGET").arg(keys).query_async(&mut conn).await?
-        };
+        let entries = read_registry(&mut conn, &self.cluster, self.token.as_deref()).await?;
         let client_list: String =
             redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub").query_async(&mut conn).await?;
         let subscribers = parse_client_list(&client_list);
@@ -281,24 +273,18 @@ impl RegistryReader {
         let info_server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
         let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
         let keyspace = self.sample_keys(&mut conn).await?;
-        let expired: Vec<&String> = ids.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(id, _)| id).collect();
+        let expired: Vec<&String> =
+            entries.iter().filter(|(_, e)| matches!(e, Err(NodeProblem::Expired))).map(|(id, _)| id).collect();
         let mut exits = read_exit_markers(&mut conn, &self.cluster, &expired).await?;
         let timeline = read_timeline(&mut conn, &self.cluster, TIMELINE_ENTRIES).await?;
 
         let mut matched: Vec<String> = Vec::new();
-        let nodes: Vec<NodeSample> = ids
+        let nodes: Vec<NodeSample> = entries
             .into_iter()
-            .zip(values)
-            .map(|(id, value)| {
-                let (stats, problem) = match value {
-                    None => (None, Some(NodeProblem::Expired)),
-                    Some(json) => match serde_json::from_str::<NodeStats>(&json) {
-                        Ok(s) => match verify_entry(&self.cluster, &id, &s, self.token.as_deref()) {
-                            Ok(()) => (Some(s), None),
-                            Err(why) => (None, Some(NodeProblem::Untrusted(why))),
-                        },
-                        Err(e) => (None, Some(NodeProblem::Undecodable(format!("bad registry JSON: {e}")))),
-                    },
+            .map(|(id, entry)| {
+                let (stats, problem) = match entry {
+                    Ok(s) => (Some(s), None),
+                    Err(p) => (None, Some(p)),
                 };
                 // An id that is not a node id is shown escaped, never as written.
                 let id = if valid_node_id(&id) { id } else { printable(&id) };
@@ -355,6 +341,43 @@ impl RegistryReader {
         }
         Ok(sample)
     }
+}
+
+/// Reads cluster `cluster`'s registry: every registered node id (sorted) with its
+/// latest stats when the entry is there, decodes and passes the trust check
+/// ([`verify_entry`], against `token` when there is one), or why not
+/// ([`NodeProblem::Expired`], [`NodeProblem::Undecodable`], [`NodeProblem::Untrusted`]).
+/// `rtc top`/`status`, `rtc drain` and `rtc roll` all read the registry through this.
+///
+/// # Errors
+/// When Redis does not answer the two reads.
+pub async fn read_registry(
+    conn: &mut MultiplexedConnection,
+    cluster: &str,
+    token: Option<&str>,
+) -> redis::RedisResult<Vec<(String, Result<NodeStats, NodeProblem>)>> {
+    let mut ids: Vec<String> = redis::cmd("SMEMBERS").arg(model::registry_set_key(cluster)).query_async(conn).await?;
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|id| model::registry_key(cluster, id)).collect();
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
+    Ok(ids
+        .into_iter()
+        .zip(values)
+        .map(|(id, value)| {
+            let entry = match value {
+                None => Err(NodeProblem::Expired),
+                Some(json) => match serde_json::from_str::<NodeStats>(&json) {
+                    Ok(s) => verify_entry(cluster, &id, &s, token).map(|()| s).map_err(NodeProblem::Untrusted),
+                    Err(e) => Err(NodeProblem::Undecodable(format!("bad registry JSON: {e}"))),
+                },
+            };
+            (id, entry)
+        })
+        .collect())
 }
 
 /// A Redis error for the operator: a reply that does not parse means the port speaks

@@ -24,8 +24,10 @@ use clap::Args;
 use rtc_model::{NodeState, NodeStats};
 
 use crate::cli::SourceArgs;
-use crate::client::{printable, verify_entry, AdminClient};
+use crate::client::{printable, read_registry, AdminClient};
 use crate::collect::Source;
+use crate::exit::Exit;
+use crate::snapshot::NodeProblem;
 
 /// `rtc drain`.
 #[derive(Debug, Clone, Args)]
@@ -66,35 +68,13 @@ pub struct DrainArgs {
     pub dry_run: bool,
 }
 
-/// Exit codes of `rtc drain`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrainExit {
-    /// Drained (or started, with `--no-wait`).
-    Done = 0,
-    /// Did not finish in time.
-    Failed = 1,
-    /// Bad flags or unknown node.
-    Usage = 2,
-    /// Refused by the capacity gate, by the node (already draining, bad token, bad
-    /// override), or because its registry entry is untrusted.
-    Refused = 3,
-    /// Unreachable node or Redis.
-    Unreachable = 69,
-}
-
-impl From<DrainExit> for ExitCode {
-    fn from(e: DrainExit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
-
 /// Runs `rtc drain`.
 pub fn run_drain(args: DrainArgs) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rtc drain: cannot start the runtime: {e}");
-            return DrainExit::Failed.into();
+            return Exit::Failed.into();
         }
     };
     let (code, message) = rt.block_on(drain(args));
@@ -105,42 +85,28 @@ pub fn run_drain(args: DrainArgs) -> ExitCode {
 }
 
 /// Finds a node's base URL in the registry; the entry must pass the trust check
-/// ([`verify_entry`], its signature against `token` when there is one).
-async fn lookup(
-    redis_url: &str,
-    cluster: &str,
-    node: &str,
-    token: Option<&str>,
-) -> Result<String, (DrainExit, String)> {
-    let client = redis::Client::open(redis_url).map_err(|e| (DrainExit::Usage, format!("bad Redis URL: {e}")))?;
+/// ([`crate::client::verify_entry`], its signature against `token` when there is one).
+async fn lookup(redis_url: &str, cluster: &str, node: &str, token: Option<&str>) -> Result<String, (Exit, String)> {
+    let client = redis::Client::open(redis_url).map_err(|e| (Exit::Usage, format!("bad Redis URL: {e}")))?;
     let mut con = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
         .await
-        .map_err(|_| (DrainExit::Unreachable, "Redis did not answer".to_string()))?
-        .map_err(|e| (DrainExit::Unreachable, format!("cannot reach Redis: {e}")))?;
-    let raw: Option<String> = redis::cmd("GET")
-        .arg(rtc_model::registry_key(cluster, node))
-        .query_async(&mut con)
+        .map_err(|_| (Exit::Unavailable, "Redis did not answer".to_string()))?
+        .map_err(|e| (Exit::Unavailable, format!("cannot reach Redis: {e}")))?;
+    let entries = read_registry(&mut con, cluster, token)
         .await
-        .map_err(|e| (DrainExit::Unreachable, format!("cannot read the registry: {e}")))?;
-    match raw.and_then(|r| serde_json::from_str::<NodeStats>(&r).ok()) {
-        Some(s) => match verify_entry(cluster, node, &s, token) {
-            Ok(()) => Ok(s.advertise_url),
-            Err(why) => Err((
-                DrainExit::Refused,
-                format!(
-                    "the registry entry of '{}' is untrusted: {why}; not draining it \
-                     (pass the node's URL to drain it anyway)",
-                    printable(node)
-                ),
-            )),
-        },
-        None => {
-            let ids: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(rtc_model::registry_set_key(cluster))
-                .query_async(&mut con)
-                .await
-                .unwrap_or_default();
-            let ids: Vec<String> = ids.iter().map(|id| printable(id)).collect();
+        .map_err(|e| (Exit::Unavailable, format!("cannot read the registry: {e}")))?;
+    match entries.iter().find(|(id, _)| id == node).map(|(_, e)| e) {
+        Some(Ok(s)) => Ok(s.advertise_url.clone()),
+        Some(Err(NodeProblem::Untrusted(why))) => Err((
+            Exit::Refused,
+            format!(
+                "the registry entry of '{}' is untrusted: {why}; not draining it \
+                 (pass the node's URL to drain it anyway)",
+                printable(node)
+            ),
+        )),
+        _ => {
+            let ids: Vec<String> = entries.iter().map(|(id, _)| printable(id)).collect();
             let known = if ids.is_empty() {
                 let clusters = crate::client::find_clusters(&mut con).await.unwrap_or_default();
                 format!(
@@ -150,7 +116,7 @@ async fn lookup(
             } else {
                 format!("registered: {}", ids.join(", "))
             };
-            Err((DrainExit::Usage, format!("unknown node '{}' in cluster '{cluster}' ({known})", printable(node))))
+            Err((Exit::Usage, format!("unknown node '{}' in cluster '{cluster}' ({known})", printable(node))))
         }
     }
 }
@@ -235,14 +201,14 @@ fn progress_line(node: &str, s: &NodeStats, rate: f64) -> String {
     }
 }
 
-async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
+async fn drain(args: DrainArgs) -> (Exit, Option<String>) {
     let resolved = match args.source.resolve() {
         Ok(r) => Some(r),
         Err(e) if args.node.starts_with("http://") || args.node.starts_with("https://") => {
             let _ = e;
             None
         }
-        Err(e) => return (DrainExit::Usage, Some(e)),
+        Err(e) => return (Exit::Usage, Some(e)),
     };
     let token = args.source.token.clone().or_else(|| resolved.as_ref().and_then(|r| r.token.clone()));
     let url = if args.node.starts_with("http://") || args.node.starts_with("https://") {
@@ -257,7 +223,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
             }
             _ => {
                 return (
-                    DrainExit::Usage,
+                    Exit::Usage,
                     Some(format!(
                         "'{}' is not a URL: name the cluster (--cluster or --redis-url) to look up a node id",
                         args.node
@@ -268,7 +234,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
     };
     let client = match AdminClient::new(token.clone()) {
         Ok(c) => c,
-        Err(e) => return (DrainExit::Failed, Some(e)),
+        Err(e) => return (Exit::Failed, Some(e)),
     };
     let gate = match resolved.as_ref().map(|r| &r.source) {
         Some(source @ Source::Cluster { .. }) => {
@@ -285,7 +251,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
                     println!("--force: draining anyway");
                 } else {
                     let hint = if args.dry_run { "" } else { "; --force drains anyway" };
-                    return (DrainExit::Refused, Some(format!("refused: {}{hint}", g.reason)));
+                    return (Exit::Refused, Some(format!("refused: {}{hint}", g.reason)));
                 }
             }
         }
@@ -293,7 +259,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
     }
     if args.dry_run {
         println!("--dry-run: {} would be asked to drain (POST {url}/admin/drain)", args.node);
-        return (DrainExit::Done, None);
+        return (Exit::Ok, None);
     }
     let mut body = serde_json::Map::new();
     if let Some(w) = args.window {
@@ -306,9 +272,9 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
         Ok(a) => a,
         Err((status, m)) => {
             let code = match status {
-                Some(401 | 409 | 400) => DrainExit::Refused,
-                Some(_) => DrainExit::Failed,
-                None => DrainExit::Unreachable,
+                Some(401 | 409 | 400) => Exit::Refused,
+                Some(_) => Exit::Failed,
+                None => Exit::Unavailable,
             };
             let m = match status {
                 Some(409) => format!("{} is already draining", args.node),
@@ -328,7 +294,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
         timeout_secs
     );
     if args.no_wait {
-        return (DrainExit::Done, None);
+        return (Exit::Ok, None);
     }
     let wait = Duration::from_secs_f64(args.timeout.unwrap_or(timeout_secs + 15.0).max(1.0));
     let start = Instant::now();
@@ -340,7 +306,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
             if tty {
                 println!();
             }
-            return (DrainExit::Failed, Some(format!("the drain did not finish within {:.0} s", wait.as_secs_f64())));
+            return (Exit::Failed, Some(format!("the drain did not finish within {:.0} s", wait.as_secs_f64())));
         }
         match client.fetch_stats(&url).await {
             Ok(s) => {
@@ -353,7 +319,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
                 };
                 last = Some((Instant::now(), left));
                 if s.state != Some(NodeState::Draining) && s.drain.is_none() {
-                    return (DrainExit::Failed, Some(format!("{} is not draining (state {:?})", args.node, s.state)));
+                    return (Exit::Failed, Some(format!("{} is not draining (state {:?})", args.node, s.state)));
                 }
                 let line = progress_line(&args.node, &s, rate);
                 if tty {
@@ -370,7 +336,7 @@ async fn drain(args: DrainArgs) -> (DrainExit, Option<String>) {
                     println!();
                 }
                 println!("{} drained and stopped after {:.1} s", args.node, start.elapsed().as_secs_f64());
-                return (DrainExit::Done, None);
+                return (Exit::Ok, None);
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -12,7 +12,8 @@
 //! * [`figures`]: rates, trends and totals derived from consecutive snapshots.
 //! * [`alerts`]: the failure signals judged from figures, with stable codes.
 //! * [`capacity`]: the headroom check before draining a node.
-//! * [`status`]: `rtc status`, table or JSON, and the exit codes ([`Exit`]).
+//! * [`exit`]: the exit codes of every console command ([`Exit`]).
+//! * [`status`]: `rtc status`, table or JSON.
 //! * [`top`]: `rtc top`, the TUI: state, pure update, key table, theme, views.
 //! * [`drain`]: `rtc drain`, one node drained with its progress shown.
 //! * [`roll`]: `rtc roll`, a rolling restart one node at a time (plan, then execution).
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod client;
 pub mod collect;
 pub mod drain;
+pub mod exit;
 pub mod figures;
 pub mod known;
 pub mod model;
@@ -35,6 +37,7 @@ pub mod units;
 
 pub use cli::{StatusArgs, TopArgs};
 pub use drain::{run_drain, DrainArgs};
+pub use exit::Exit;
 pub use roll::{run_roll, RollArgs};
-pub use status::{run_status, Exit};
+pub use status::run_status;
 pub use top::run_top;

@@ -15,25 +15,7 @@ use crate::figures::{ChannelFigures, ClusterFigures, NodeFigures, Thresholds, To
 use crate::snapshot::RedisSample;
 use crate::units;
 
-/// Exit codes of `rtc status` and `rtc top`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    /// All good (`status`), or the dashboard was closed (`top`).
-    Ok = 0,
-    /// A warning or critical alert fired (`status`); a runtime failure (`top`).
-    Alert = 1,
-    /// Bad flags or config, or `top` without a terminal.
-    Usage = 2,
-    /// The source cannot be reached: Redis down, or no `--node` answered (EX_UNAVAILABLE).
-    Unavailable = 69,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
+pub use crate::exit::Exit;
 
 /// The version of the `--json` document; bumped on incompatible changes.
 pub const STATUS_SCHEMA: u32 = 1;
@@ -46,7 +28,7 @@ pub fn exit_for(f: &ClusterFigures) -> Exit {
     if !f.source_reachable {
         Exit::Unavailable
     } else if f.worst().is_some_and(|s| s >= Severity::Warning) {
-        Exit::Alert
+        Exit::Failed
     } else {
         Exit::Ok
     }
@@ -65,7 +47,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rtc status: cannot start the runtime: {e}");
-            return Exit::Alert.into();
+            return Exit::Failed.into();
         }
     };
     let thresholds = Thresholds { planning_line: resolved.planning_line, ..Thresholds::default() };
@@ -270,6 +252,8 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
         "DROP/S",
         "HOOKDROP/S",
         "LOOP",
+        "FAN99",
+        "MEASURED",
         "PUBSUB BUF",
         "BUS LAG",
         "UPTIME",
@@ -278,7 +262,7 @@ pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
     let mut rows: Vec<Vec<String>> = f.nodes.iter().map(node_row).collect();
     rows.push(totals_row(&f.totals));
     out.push_str(&columns(&header, &rows, 2));
-    out.push_str("(TOTAL: sums over live nodes; CPU% is the mean; LOOP and PUBSUB BUF the max; – unknown)\n");
+    out.push_str("(TOTAL: sums over live nodes; CPU% is the mean; LOOP and PUBSUB BUF the max; FAN99 fan-out p99 over 10 s, ! over budget; MEASURED the sockets one broadcast reaches within the budget; – unknown)\n");
 
     out.push('\n');
     if f.alerts.is_empty() {
@@ -337,11 +321,28 @@ fn node_row(n: &NodeFigures) -> Vec<String> {
         units::rate(n.publish_dropped_per_s),
         units::rate(n.webhook_dropped_per_s),
         if live { units::millis(n.loop_lag_ms) } else { dash() },
+        fanout_cell(n),
+        n.fanout.as_ref().filter(|_| live).and_then(|f| f.measured_line).map_or_else(dash, units::count),
         buffer_cell(n),
         n.pubsub.as_ref().filter(|_| live).map_or_else(dash, |p| units::millis(p.lag_ms)),
         if live { units::duration(n.uptime_secs) } else { dash() },
         if n.version.is_empty() { dash() } else { n.version.clone() },
     ]
+}
+
+/// Fan-out p99 over the node's window, `!` when over its budget (as `rtc top`).
+fn fanout_cell(n: &NodeFigures) -> String {
+    match n.fanout.as_ref().filter(|_| n.health.is_live()) {
+        Some(f) => {
+            let v = f.p99_ms.map_or_else(|| "–".into(), units::millis);
+            if f.over_budget {
+                format!("{v}!")
+            } else {
+                v
+            }
+        }
+        None => "–".to_string(),
+    }
 }
 
 fn totals_row(t: &Totals) -> Vec<String> {
@@ -366,6 +367,8 @@ fn totals_row(t: &Totals) -> Vec<String> {
         units::rate(t.publish_dropped_per_s),
         units::rate(t.webhook_dropped_per_s),
         units::millis(t.loop_lag_ms),
+        String::new(),
+        String::new(),
         t.max_buffer_bytes.map_or_else(|| "–".to_string(), units::bytes),
         String::new(),
         String::new(),

@@ -9,9 +9,10 @@ use rtc_model::{NodeState, NodeStats};
 use serde_json::json;
 
 use super::plan::{self, NodeLoad};
-use super::{RollArgs, RollExit};
-use crate::client::{printable, valid_node_id, verify_entry, AdminClient};
+use super::{Exit, RollArgs};
+use crate::client::{printable, read_registry, valid_node_id, AdminClient};
 use crate::collect::Source;
+use crate::snapshot::NodeProblem;
 
 const POLL: Duration = Duration::from_millis(250);
 const LOCK_MS: u64 = 60_000;
@@ -41,7 +42,7 @@ fn key(cluster: &str, what: &str) -> String {
 
 /// The registry as a roll sees it.
 struct Registry {
-    /// Trusted live entries (see [`verify_entry`]), by id.
+    /// Trusted live entries (see [`crate::client::verify_entry`]), by id.
     nodes: Vec<NodeStats>,
     /// Entries that failed the trust check: printable id and reason. Never acted on.
     untrusted: Vec<(String, String)>,
@@ -54,18 +55,13 @@ async fn read_nodes(
     cluster: &str,
     token: &str,
 ) -> Result<Registry, redis::RedisError> {
-    let ids: Vec<String> = redis::cmd("SMEMBERS").arg(rtc_model::registry_set_key(cluster)).query_async(con).await?;
     let mut reg = Registry { nodes: Vec::new(), untrusted: Vec::new() };
-    if ids.is_empty() {
-        return Ok(reg);
-    }
-    let keys: Vec<String> = ids.iter().map(|id| rtc_model::registry_key(cluster, id)).collect();
-    let raw: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(con).await?;
-    for (id, value) in ids.into_iter().zip(raw) {
-        let Some(stats) = value.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()) else { continue };
-        match verify_entry(cluster, &id, &stats, Some(token)) {
-            Ok(()) => reg.nodes.push(stats),
-            Err(why) => reg.untrusted.push((printable(&id), why)),
+    for (id, entry) in read_registry(con, cluster, Some(token)).await? {
+        match entry {
+            Ok(stats) => reg.nodes.push(stats),
+            Err(NodeProblem::Untrusted(why)) => reg.untrusted.push((printable(&id), why)),
+            // Expired (stopped heartbeating) or undecodable: not a node to roll.
+            Err(_) => {}
         }
     }
     reg.nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -115,30 +111,30 @@ struct Ctx {
     exec: Option<Vec<String>>,
 }
 
-pub(super) async fn run(args: RollArgs) -> RollExit {
+pub(super) async fn run(args: RollArgs) -> Exit {
     let out = Out { json: args.json };
-    let fail = |code: RollExit, msg: String| {
+    let fail = |code: Exit, msg: String| {
         eprintln!("rtc roll: {msg}");
         code
     };
     let resolved = match args.source.resolve() {
         Ok(r) => r,
-        Err(e) => return fail(RollExit::Usage, e),
+        Err(e) => return fail(Exit::Usage, e),
     };
     let Source::Cluster { redis_url, cluster } = resolved.source.clone() else {
-        return fail(RollExit::Usage, "rtc roll needs a cluster: --cluster NAME (rtc.toml) or --redis-url".into());
+        return fail(Exit::Usage, "rtc roll needs a cluster: --cluster NAME (rtc.toml) or --redis-url".into());
     };
     let client = match redis::Client::open(redis_url.as_str()) {
         Ok(c) => c,
-        Err(e) => return fail(RollExit::Usage, format!("bad Redis URL: {e}")),
+        Err(e) => return fail(Exit::Usage, format!("bad Redis URL: {e}")),
     };
     let con = match tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection()).await {
         Ok(Ok(c)) => c,
-        _ => return fail(RollExit::Unreachable, "cannot reach the cluster's Redis".into()),
+        _ => return fail(Exit::Unavailable, "cannot reach the cluster's Redis".into()),
     };
     let Some(token) = args.source.token.clone().or(resolved.token.clone()) else {
         return fail(
-            RollExit::Usage,
+            Exit::Usage,
             "rtc roll needs the admin token (--token, RTC_ADMIN_TOKEN or the cluster's admin_token): \
              it verifies the registry's entries and cordons and drains the nodes"
                 .into(),
@@ -146,11 +142,11 @@ pub(super) async fn run(args: RollArgs) -> RollExit {
     };
     let exec = match args.exec.as_deref().map(exec_argv).transpose() {
         Ok(e) => e,
-        Err(e) => return fail(RollExit::Usage, e),
+        Err(e) => return fail(Exit::Usage, e),
     };
     let admin = match AdminClient::new(Some(token.clone())) {
         Ok(a) => a,
-        Err(e) => return fail(RollExit::Failed, e),
+        Err(e) => return fail(Exit::Failed, e),
     };
     let owner = format!(
         "{}@{} pid {}",
@@ -165,7 +161,7 @@ pub(super) async fn run(args: RollArgs) -> RollExit {
     code
 }
 
-async fn roll(ctx: &mut Ctx) -> RollExit {
+async fn roll(ctx: &mut Ctx) -> Exit {
     let nodes = match read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await {
         Ok(reg) => {
             for (id, why) in &reg.untrusted {
@@ -179,12 +175,12 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
         }
         Err(e) => {
             eprintln!("rtc roll: cannot read the registry: {e}");
-            return RollExit::Unreachable;
+            return Exit::Unavailable;
         }
     };
     if nodes.is_empty() {
         eprintln!("rtc roll: no live node in cluster '{}'", ctx.cluster);
-        return RollExit::Usage;
+        return Exit::Usage;
     }
     let mut order: Vec<String> = if ctx.args.order.is_empty() {
         nodes.iter().map(|n| n.node_id.clone()).collect()
@@ -198,7 +194,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
                 printable(id),
                 nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>().join(", ")
             );
-            return RollExit::Usage;
+            return Exit::Usage;
         }
     }
     // --order must name every live node: a node silently left out is never rolled.
@@ -209,7 +205,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             "rtc roll: --order leaves out {}: list every live node (use --from NODE to start part way)",
             left_out.join(", ")
         );
-        return RollExit::Usage;
+        return Exit::Usage;
     }
     let mut done: Vec<String> = Vec::new();
     if ctx.args.resume {
@@ -217,7 +213,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             redis::cmd("GET").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await.unwrap_or(None);
         let Some(run) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) else {
             eprintln!("rtc roll: no interrupted roll recorded for cluster '{}'", ctx.cluster);
-            return RollExit::Usage;
+            return Exit::Usage;
         };
         order = run["order"]
             .as_array()
@@ -235,7 +231,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             Some(i) => done = order[..i].to_vec(),
             None => {
                 eprintln!("rtc roll: --from '{from}' is not in the order");
-                return RollExit::Usage;
+                return Exit::Usage;
             }
         }
     }
@@ -264,7 +260,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             "plan refused by the capacity gate (use --force to roll anyway)"
         };
         ctx.out.event("plan", json!({"ok": all_ok, "steps": steps.len()}), verdict);
-        return if all_ok || ctx.args.force { RollExit::Done } else { RollExit::Refused };
+        return if all_ok || ctx.args.force { Exit::Ok } else { Exit::Refused };
     }
 
     // One roll at a time per cluster.
@@ -285,7 +281,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
             ctx.cluster,
             holder.unwrap_or_else(|| "someone".into())
         );
-        return RollExit::Refused;
+        return Exit::Refused;
     }
     let refresher = {
         let mut con = ctx.con.clone();
@@ -313,7 +309,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
         &format!("rolling cluster '{}': {}", ctx.cluster, todo.join(" → ")),
     );
     let started = Instant::now();
-    let mut result = RollExit::Done;
+    let mut result = Exit::Ok;
     for node in &todo {
         if abort.load(Ordering::Acquire) {
             ctx.out.event(
@@ -321,7 +317,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
                 json!({"reason": "aborted", "next": node}),
                 &format!("aborted before {node}; resume with --resume"),
             );
-            result = RollExit::Aborted;
+            result = Exit::Aborted;
             break;
         }
         match step(ctx, node, &done).await {
@@ -368,7 +364,7 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
     }
     refresher.abort();
     let _: Result<(), _> = redis::cmd("DEL").arg(&lock).query_async(&mut ctx.con).await;
-    if result == RollExit::Done {
+    if result == Exit::Ok {
         let _: Result<(), _> = redis::cmd("DEL").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await;
         ctx.out.event(
             "summary",
@@ -379,16 +375,16 @@ async fn roll(ctx: &mut Ctx) -> RollExit {
     result
 }
 
-type StepError = (RollExit, &'static str, String);
+type StepError = (Exit, &'static str, String);
 
 async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepError> {
-    let unreachable = |e: redis::RedisError| (RollExit::Unreachable, "unreachable", format!("registry: {e}"));
+    let unreachable = |e: redis::RedisError| (Exit::Unavailable, "unreachable", format!("registry: {e}"));
     let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
     // Only trusted entries are in `nodes`, and their ids passed the id grammar.
     let Some(target) = nodes.iter().find(|n| n.node_id == node && valid_node_id(node)).cloned() else {
         let node = printable(node);
         return Err((
-            RollExit::Failed,
+            Exit::Failed,
             "node_missing",
             format!("{node} is not in the registry as a trusted entry (not running?)"),
         ));
@@ -396,15 +392,11 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     let l = loads(&nodes);
     let rolled: Vec<String> = done.iter().filter(|id| nodes.iter().any(|n| &n.node_id == *id)).cloned().collect();
     let Some((takers, gate)) = plan::choose(&l, node, &rolled, ctx.line, !ctx.args.no_cordon) else {
-        return Err((RollExit::Failed, "node_missing", format!("{node} is draining already")));
+        return Err((Exit::Failed, "node_missing", format!("{node} is draining already")));
     };
     let cordon = takers.is_some();
     if !gate.ok && !ctx.args.force {
-        return Err((
-            RollExit::Refused,
-            "capacity_gate",
-            format!("refused by the capacity gate: {}", gate.arithmetic()),
-        ));
+        return Err((Exit::Refused, "capacity_gate", format!("refused by the capacity gate: {}", gate.arithmetic())));
     }
     ctx.out.event(
         "step_start",
@@ -432,13 +424,13 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
             };
             match spawned {
                 Ok(c) => child = Some(c),
-                Err(e) => return Err((RollExit::Failed, "exec_failed", format!("cannot run {argv:?}: {e}"))),
+                Err(e) => return Err((Exit::Failed, "exec_failed", format!("cannot run {argv:?}: {e}"))),
             }
         }
         None => {
             if let Err((status, msg)) = post(ctx, &target.advertise_url, "drain", json!({})).await {
                 if status != Some(409) {
-                    return Err((RollExit::Unreachable, "drain_refused", format!("drain request failed: {msg}")));
+                    return Err((Exit::Unavailable, "drain_refused", format!("drain request failed: {msg}")));
                 }
             }
         }
@@ -447,7 +439,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     let mut last_print = Instant::now();
     loop {
         if Instant::now() > deadline {
-            return Err((RollExit::Failed, "drain_timeout", format!("{node} did not finish draining in time")));
+            return Err((Exit::Failed, "drain_timeout", format!("{node} did not finish draining in time")));
         }
         let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         match nodes.iter().find(|n| n.node_id == node) {
@@ -472,7 +464,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     // Wait for the new process: serving, new boot id.
     let new_boot = loop {
         if Instant::now() > deadline {
-            return Err((RollExit::Failed, "health_timeout", format!("{node} did not come back serving in time")));
+            return Err((Exit::Failed, "health_timeout", format!("{node} did not come back serving in time")));
         }
         let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         if let Some(n) = nodes.iter().find(|n| n.node_id == node && n.boot_id != old_boot) {
@@ -489,18 +481,14 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     match nodes.iter().find(|n| n.node_id == node) {
         Some(n) if n.boot_id == new_boot && n.state == Some(NodeState::Serving) => {}
         _ => {
-            return Err((
-                RollExit::Failed,
-                "not_settled",
-                format!("{node} did not stay serving for {} s", ctx.args.settle),
-            ))
+            return Err((Exit::Failed, "not_settled", format!("{node} did not stay serving for {} s", ctx.args.settle)))
         }
     }
     if let Some(mut c) = child {
         match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), c.wait()).await {
             Ok(Ok(s)) if s.success() => {}
-            Ok(Ok(s)) => return Err((RollExit::Failed, "exec_failed", format!("--exec exited with {s}"))),
-            _ => return Err((RollExit::Failed, "exec_failed", "--exec did not finish in time".into())),
+            Ok(Ok(s)) => return Err((Exit::Failed, "exec_failed", format!("--exec exited with {s}"))),
+            _ => return Err((Exit::Failed, "exec_failed", "--exec did not finish in time".into())),
         }
     }
     let total: u64 = nodes.iter().map(|n| n.connections).sum();

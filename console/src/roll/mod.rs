@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::cli::SourceArgs;
+pub use crate::exit::Exit;
 
 /// `rtc roll`.
 #[derive(Debug, Clone, Args)]
@@ -75,36 +76,13 @@ pub struct RollArgs {
     pub json: bool,
 }
 
-/// Exit codes of `rtc roll`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RollExit {
-    /// Done, or the dry-run plan passes.
-    Done = 0,
-    /// A node did not drain or come back in time.
-    Failed = 1,
-    /// Bad flags or config, unknown node.
-    Usage = 2,
-    /// Refused by a gate: capacity, or another roll holds the lock.
-    Refused = 3,
-    /// Stopped by the operator (Ctrl-C) between steps.
-    Aborted = 4,
-    /// Redis or a node unreachable.
-    Unreachable = 69,
-}
-
-impl From<RollExit> for ExitCode {
-    fn from(e: RollExit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
-
 /// Runs `rtc roll`.
 pub fn run_roll(args: RollArgs) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rtc roll: cannot start the runtime: {e}");
-            return RollExit::Failed.into();
+            return Exit::Failed.into();
         }
     };
     rt.block_on(exec::run(args)).into()

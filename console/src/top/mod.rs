@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::{Resolved, TopArgs};
 use crate::collect::{self, Collector};
+use crate::exit::Exit;
 use crate::figures::Thresholds;
-use crate::status::Exit;
 
 use state::State;
 use theme::Theme;
@@ -51,14 +51,14 @@ pub fn run_top(args: TopArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rtc top: cannot start the runtime: {e}");
-            return Exit::Alert.into();
+            return Exit::Failed.into();
         }
     };
     match rt.block_on(run(resolved, args.write, theme)) {
         Ok(()) => Exit::Ok.into(),
         Err(e) => {
             eprintln!("rtc top: {e}");
-            Exit::Alert.into()
+            Exit::Failed.into()
         }
     }
 }

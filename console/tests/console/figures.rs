@@ -213,7 +213,7 @@ fn stale_node_keeps_last_figures_and_alerts() {
     assert_eq!(kinds(&f, "node-5"), [AlertKind::NodeStale]);
     assert_eq!(f.totals.nodes_up, 4);
     assert_eq!(f.totals.nodes_total, 5);
-    assert_eq!(exit_for(&f), Exit::Alert);
+    assert_eq!(exit_for(&f), Exit::Failed);
 }
 
 #[test]
@@ -264,7 +264,7 @@ fn degraded_and_redis_alerts_and_exit_codes() {
     let f = run(&[fixtures::standalone(0)]);
     assert_eq!(f.node("127.0.0.1:6002").unwrap().health, Health::Unreachable);
     assert_eq!(kinds(&f, "127.0.0.1:6002"), [AlertKind::NodeUnreachable]);
-    assert_eq!(exit_for(&f), Exit::Alert);
+    assert_eq!(exit_for(&f), Exit::Failed);
 }
 
 #[test]
