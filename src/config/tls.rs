@@ -2,12 +2,16 @@
 //! config while the configuration is resolved, so a bad file is a configuration error
 //! before anything listens. The listener that uses it is `server::tls`.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
+
+use super::{Resolver, ServerSection};
+use crate::cli::ServeArgs;
 
 /// A certificate or key that cannot be used, naming the config field and the path.
 /// Never holds key material.
@@ -91,4 +95,53 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsFi
     // `AlpnAcceptor`).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// TLS on the listener: both PEM files, loaded and checked before anything listens.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The certificate chain file (leaf first).
+    pub cert: PathBuf,
+    /// The private key file.
+    pub key: PathBuf,
+    /// The rustls server config built from them (ring provider, ALPN `http/1.1`).
+    pub server_config: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl fmt::Debug for TlsConfig {
+    // The paths only: the server config holds the private key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig").field("cert", &self.cert).field("key", &self.key).finish_non_exhaustive()
+    }
+}
+
+/// `server.tls_cert` and `server.tls_key`: both or neither; both files loaded now, so a
+/// bad one is a config error (exit 2) rather than a failure at the first handshake.
+pub(super) fn resolve_tls(r: &mut Resolver<'_>, args: &ServeArgs, s: &ServerSection) -> Option<TlsConfig> {
+    let cert = args.tls_cert.clone().or_else(|| s.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| s.tls_key.clone());
+    match (cert, key) {
+        (None, None) => None,
+        (Some(_), None) => {
+            r.err(
+                "server.tls_key",
+                "is required when server.tls_cert is set (--tls-key, RTC_TLS_KEY); set both or neither",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            r.err(
+                "server.tls_cert",
+                "is required when server.tls_key is set (--tls-cert, RTC_TLS_CERT); set both or neither",
+            );
+            None
+        }
+        (Some(cert), Some(key)) => match server_config(&cert, &key) {
+            Ok(server_config) => Some(TlsConfig { cert, key, server_config }),
+            Err(e) => {
+                r.err(e.field, e.message);
+                None
+            }
+        },
+    }
 }
