@@ -90,17 +90,14 @@ fn signature(auth_value: &str, to_sign: &str, other_socket_to_sign: &str) {
     assert!(auth::verify_auth(KEY, SECRET, &good, other_socket_to_sign).is_err());
 }
 
-/// Presence `channel_data` as the server reads it (`user_id` string or number,
-/// `user_info` any JSON), and the member frames built from it. The server's own
-/// function (`presence_identity` in `server::session`) is private; this mirrors it.
+/// Presence `channel_data` through the server's own reader
+/// ([`crate::protocol::presence::parse_channel_data`], with the default app limits), and
+/// the member frames built from what it accepts.
 fn presence_data(channel: &str, data: &str) {
-    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(data) else { return };
-    let user_id = match obj.get("user_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return,
-    };
-    let info = obj.get("user_info").map(|v| v.to_string()).unwrap_or_else(|| "null".into());
+    let Ok(m) = crate::protocol::presence::parse_channel_data(data, 128, 1024) else { return };
+    assert!(!m.user_id.is_empty() && m.user_id.chars().count() <= 128);
+    assert!(m.info.len() <= 1024);
+    let (user_id, info) = (m.user_id, m.info);
     let added = frame_data("member_added", &frame::member_added(channel, &user_id, &info));
     let added = json_object("member_added data", &added);
     assert_eq!(added.get("user_id"), Some(&Value::from(user_id.as_str())));
@@ -203,14 +200,11 @@ fn unix_now() -> u64 {
 }
 
 /// The query parsing the HTTP API handlers do besides verification: axum's `Query`
-/// into a map, and the comma-separated `info` list (`info_list` in the handlers).
+/// into a map, and the handlers' own `info` list reader.
 fn handler_query(uri: &Uri) {
     if let Ok(Query(params)) = Query::<HashMap<String, String>>::try_from_uri(uri) {
-        if let Some(info) = params.get("info") {
-            let _: Vec<String> = info.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-        }
-        if let Some(prefix) = params.get("filter_by_prefix") {
-            let _ = prefix.starts_with("presence-");
+        for i in crate::http_api::channels::info_list(&params) {
+            assert!(!i.is_empty() && i.trim() == i, "{i:?}");
         }
     }
 }

@@ -26,7 +26,8 @@ pub(crate) async fn counts_of(node: &Node, app: &App, name: &ChannelName) -> Cha
     }
 }
 
-fn info_list(params: &HashMap<String, String>) -> Vec<String> {
+/// The comma-separated `info` attributes asked for, trimmed, empty ones dropped.
+pub fn info_list(params: &HashMap<String, String>) -> Vec<String> {
     params
         .get("info")
         .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())

@@ -4,7 +4,7 @@
 //! `body_md5`, `auth_signature` in constant time) before anything else happens. Errors
 //! are an HTTP status with `{"error": "..."}`.
 
-mod channels;
+pub mod channels;
 mod error;
 mod events;
 mod signing;

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod client_events;
 pub mod close;
 pub mod frame;
+pub mod presence;
 pub mod socket_id;
 pub mod webhook;
 
