@@ -172,6 +172,28 @@ fn exit_after(delay: Duration, why: &'static str) {
 /// Runs `rtc serve` to completion.
 ///
 /// # Errors
+/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`, 4096 on
+/// current kernels). tokio's default of 1,024 overflows at 2,000 connects per second
+/// whenever the accept loop is busy for half a second: the dropped SYNs are retried by
+/// the client's kernel after 1 s, the 1-second tail of a reconnect wave.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`host:port`, the host a name or an address) with [`LISTEN_BACKLOG`]:
+/// the first resolved address that binds.
+async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        // As std's and tokio's own bind: a restarted node can take its port back at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")))
+}
+
 /// A bad config, a failed bind or a server error.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = load_config(&args)?;
@@ -189,7 +211,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         );
     }
     let addr = format!("{}:{}", config.host, config.port);
-    let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+    let listener = bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;
     config.port = local.port();
     if let Some(c) = config.cluster.as_mut() {

@@ -410,3 +410,43 @@ fn the_development_app_listens_on_loopback_unless_a_host_is_given() {
     assert!(addr.starts_with("0.0.0.0:"), "{banner:?}");
     assert!(!banner.iter().any(|l| l.contains("reachable from this machine only")), "{banner:?}");
 }
+
+/// The kernel's cap on any listen backlog.
+fn somaxconn() -> usize {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4096)
+}
+
+/// Connections the kernel completes for a node that accepts none (its process stopped):
+/// exactly what its accept queue holds. A reconnect wave of 2,000 sockets in a second
+/// must fit it, or the overflow's SYNs are dropped and retried a second later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accept_queue_holds_a_reconnect_wave_while_the_node_is_not_accepting() {
+    raise_own_file_limit();
+    let wave = 2_000.min(somaxconn() - 1);
+    let (mut child, addr, banner) = dev_node(&[]);
+    assert!(!addr.is_empty(), "{banner:?}");
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    // Stopped: the node accepts nothing, so every completed handshake sits in its queue.
+    signal("-STOP");
+    let connects: Vec<_> = (0..wave)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move { tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr)).await })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for c in connects {
+        if let Ok(Ok(s)) = c.await.unwrap() {
+            held.push(s);
+        }
+    }
+    signal("-CONT");
+    let _ = child.kill();
+    let _ = child.wait();
+    // tokio's default backlog (1,024) completes 1,025 of them; the rest wait for a SYN retry.
+    assert_eq!(held.len(), wave, "connections completed while the node was not accepting");
+}

@@ -51,8 +51,7 @@ mod tests {
         assert!(parse_channel_data(r#"{"user_id":""}"#, 128, 1024).is_err());
         assert!(parse_channel_data(&format!(r#"{{"user_id":"{}"}}"#, "x".repeat(129)), 128, 1024).is_err());
         assert!(
-            parse_channel_data(&format!(r#"{{"user_id":"a","user_info":"{}"}}"#, "x".repeat(1100)), 128, 1024)
-                .is_err()
+            parse_channel_data(&format!(r#"{{"user_id":"a","user_info":"{}"}}"#, "x".repeat(1100)), 128, 1024).is_err()
         );
     }
 }
