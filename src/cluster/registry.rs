@@ -16,9 +16,10 @@ use redis::aio::ConnectionManager;
 use rtc_model::NodeStats;
 use tokio::time::Instant;
 
-use super::{BusMessage, Cluster, LiveView, StateOp, HEARTBEAT};
+use super::state::Queued;
+use super::{Cluster, LiveView, HEARTBEAT};
+use crate::port::{Inbox, Outcome};
 use crate::protocol::{ChannelKind, ChannelName};
-use crate::server::{stats, Node};
 
 /// How long the reaper lock is held.
 const REAP_LOCK_MS: u64 = 30_000;
@@ -32,9 +33,9 @@ fn unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
     let tasks = cluster.tasks.clone();
-    tasks.spawn(run(cluster, node));
+    tasks.spawn(run(cluster, inbox));
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -49,7 +50,11 @@ enum IdCheck {
     Clash(String),
 }
 
-async fn check_id(cluster: &Cluster, con: &mut ConnectionManager) -> Result<IdCheck, redis::RedisError> {
+async fn check_id(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+) -> Result<IdCheck, redis::RedisError> {
     let key = cluster.keys.node(&cluster.node_id);
     let read = |s: Option<String>| s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok());
     let Some(prev) = read(redis::cmd("GET").arg(&key).query_async(con).await?) else {
@@ -59,7 +64,7 @@ async fn check_id(cluster: &Cluster, con: &mut ConnectionManager) -> Result<IdCh
         return Ok(IdCheck::Free);
     }
     let who = format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url);
-    if prev.hostname == stats::hostname() {
+    if prev.hostname == inbox.node_stats().hostname {
         return Ok(if prev.pid != std::process::id() && pid_alive(prev.pid) {
             IdCheck::Clash(who)
         } else {
@@ -74,7 +79,7 @@ async fn check_id(cluster: &Cluster, con: &mut ConnectionManager) -> Result<IdCh
     }
 }
 
-async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
+async fn run(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut id_checked = false;
@@ -88,12 +93,8 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
     loop {
         tokio::select! {
             () = cluster.stop.cancelled() => {
-                let drained = node.health.state() == crate::server::health::NodeState::Draining;
-                let detail = node.drain.lock().as_ref().map(|p| {
-                    let (hints, forced) = (p.hints.load(Ordering::Relaxed), p.forced.load(Ordering::Relaxed));
-                    format!("{} sockets at the start, {hints} reconnect hints, {forced} closed at the deadline", p.at_start)
-                });
-                super::timeline::record_exit(&cluster, drained, detail).await;
+                let departure = inbox.departure();
+                super::timeline::record_exit(&cluster, departure.drained, departure.detail).await;
                 deregister(&cluster).await;
                 return;
             }
@@ -103,7 +104,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
             continue;
         };
         if !id_checked {
-            match check_id(&cluster, &mut con).await {
+            match check_id(&cluster, inbox.as_ref(), &mut con).await {
                 Ok(IdCheck::Free) => {
                     super::timeline::record_start(&cluster, &mut con, None).await;
                     id_checked = true;
@@ -111,20 +112,19 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                 Ok(IdCheck::Previous(prev)) => {
                     tracing::info!(node = %cluster.node_id, old_boot = %prev.boot_id, "Taking back this node id from a previous run.");
                     super::timeline::record_start(&cluster, &mut con, Some(&prev)).await;
-                    reap(&cluster, &node, &mut con, &cluster.node_id, &prev.boot_id, true).await;
+                    reap(&cluster, inbox.as_ref(), &mut con, &cluster.node_id, &prev.boot_id, true).await;
                     id_checked = true;
                 }
                 Ok(IdCheck::Clash(who)) => {
                     let clash = super::ClusterError::IdClash(cluster.node_id.clone(), who);
                     tracing::error!("{clash}");
-                    *cluster.fatal.lock() = Some(clash);
-                    node.shutdown.cancel();
+                    inbox.fatal(clash);
                     return;
                 }
                 Err(_) => continue,
             }
         }
-        match heartbeat(&cluster, &node, &mut con).await {
+        match heartbeat(&cluster, inbox.as_ref(), &mut con).await {
             Ok((prev_missing, others, dead)) => {
                 let reconnected = !healthy;
                 healthy = true;
@@ -150,7 +150,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                         .query_async(&mut con)
                         .await
                         .unwrap_or(false);
-                    cluster.op(StateOp::Resync { reannounce: marker });
+                    cluster.op(Queued::Resync { reannounce: marker });
                 }
                 if Instant::now() >= reap_after {
                     for id in dead {
@@ -164,7 +164,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                         match reaped_at {
                             None => {
                                 let boot = last_seen.remove(&id).map(|s| s.boot_id).unwrap_or_default();
-                                reap(&cluster, &node, &mut con, &id, &boot, false).await;
+                                reap(&cluster, inbox.as_ref(), &mut con, &id, &boot, false).await;
                             }
                             Some(at) if unix_secs().saturating_sub(at) > DEAD_LISTED_SECS => {
                                 let _: Result<(), _> = redis::pipe()
@@ -194,11 +194,11 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
 /// had been missing, the other live nodes, and the ids of dead nodes.
 async fn heartbeat(
     cluster: &Cluster,
-    node: &Node,
+    inbox: &dyn Inbox,
     con: &mut ConnectionManager,
 ) -> Result<(bool, Vec<NodeStats>, Vec<String>), redis::RedisError> {
-    let mut snapshot = stats::snapshot(node);
-    snapshot.registry_sig = registry_sig(&node.config.admin_token, &snapshot);
+    let mut snapshot = inbox.node_stats();
+    snapshot.registry_sig = registry_sig(&cluster.admin_token, &snapshot);
     let json = serde_json::to_string(&snapshot).unwrap_or_default();
     let ttl_ms = cluster.config.node_ttl.as_millis() as u64;
     let (prev, (), ids): (Option<String>, (), Vec<String>) = redis::pipe()
@@ -259,7 +259,14 @@ fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
 /// Removes a dead node's state: presence members no live node still has get
 /// `member_removed`, its signed-in users go offline, its counts stop counting.
 /// `own` is set when reaping this node's own previous run.
-async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead: &str, dead_boot: &str, own: bool) {
+async fn reap(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+    dead: &str,
+    dead_boot: &str,
+    own: bool,
+) {
     let keys = &cluster.keys;
     let locked: Option<String> = redis::cmd("SET")
         .arg(keys.reap_lock(dead))
@@ -291,7 +298,6 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
         };
         let dead_key = keys.presence(app_id, channel, dead);
         let users: Vec<String> = redis::cmd("HKEYS").arg(&dead_key).query_async(con).await.unwrap_or_default();
-        let app = node.app_by_id(app_id);
         for user in users {
             let mut pipe = redis::pipe();
             for n in &live {
@@ -303,16 +309,14 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
                 continue;
             }
             removed += 1;
-            if let (Some(app), Ok(c)) = (app, ChannelName::parse(channel)) {
-                app.webhooks().member_removed_shared(&c, &user).await;
-                app.fan_out_member_removed(&c, &user);
+            if let Ok(channel) = ChannelName::parse(channel) {
+                inbox.outcome(Outcome::MemberRemoved { app: app_id.to_string(), channel, user_id: user }).await;
             }
-            cluster.publish(app_id, BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user });
         }
         let _: Result<(), _> = redis::cmd("DEL").arg(&dead_key).query_async(con).await;
     }
-    for app in node.apps() {
-        let id = &app.config.id;
+    for app in inbox.snapshot() {
+        let id = &app.id;
         let users: Vec<String> =
             redis::cmd("HKEYS").arg(keys.online(id, dead)).query_async(con).await.unwrap_or_default();
         for user in users {
@@ -322,12 +326,11 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
             }
             let present: Vec<bool> =
                 if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
-            if !present.iter().any(|p| *p) && app.config.watchlist {
-                app.notify_watchers(&user, false);
-                cluster.publish(id, BusMessage::Watchlist { user_id: user, online: false });
+            if !present.iter().any(|p| *p) {
+                inbox.outcome(Outcome::Online { app: id.clone(), user_id: user, online: false }).await;
             }
         }
-        if app.webhooks().wants_occupancy() {
+        if app.occupancy {
             // The dead node's channels that no live node has: vacated (after the delay).
             let channels: Vec<String> =
                 redis::cmd("HKEYS").arg(keys.subs(id, dead)).query_async(con).await.unwrap_or_default();
@@ -341,7 +344,7 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
                 if counts.into_iter().flatten().sum::<u64>() == 0 {
                     if let Some(c) = ChannelName::parse(&channel).ok().filter(|c| c.kind() != ChannelKind::ServerToUser)
                     {
-                        app.webhooks().channel_vacated_shared(&c).await;
+                        inbox.outcome(Outcome::Occupancy { app: id.clone(), channel: c, occupied: false }).await;
                     }
                 }
             }
