@@ -113,6 +113,11 @@ impl Keys {
     pub fn claim(&self, name: &str) -> String {
         format!("{}whpend:{name}", self.prefix)
     }
+    /// The lock on a node id: the boot id of the process that holds it, refreshed by
+    /// its heartbeat (see `registry`).
+    pub fn id_lock(&self, node: &str) -> String {
+        format!("{}idlock:{node}", self.prefix)
+    }
     /// Lock taken by the node that reaps a dead node.
     pub fn reap_lock(&self, node: &str) -> String {
         format!("{}reap:{node}", self.prefix)

@@ -42,6 +42,40 @@ fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Claims the node-id lock `KEYS[1]` for boot id `ARGV[1]` for `ARGV[2]` ms when it is
+/// free, already ours, or held by `ARGV[3]` (a holder found dead; `''` for none), in
+/// one atomic step; returns the holder afterwards (`ARGV[1]` when the claim held).
+const CLAIM_ID: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] or (ARGV[3] ~= '' and cur == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return cur
+";
+
+/// Deletes the node-id lock `KEYS[1]` if boot id `ARGV[1]` holds it.
+const RELEASE_ID: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+static CLAIM_ID_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(CLAIM_ID));
+static RELEASE_ID_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(RELEASE_ID));
+
+/// Claims (or refreshes) this process's lock on its node id, taking it over from
+/// `dead` if that boot id holds it; returns the holder afterwards.
+async fn claim_id(cluster: &Cluster, con: &mut ConnectionManager, dead: &str) -> Result<String, redis::RedisError> {
+    CLAIM_ID_SCRIPT
+        .key(cluster.keys.id_lock(&cluster.node_id))
+        .arg(&cluster.boot_id)
+        .arg(cluster.config.node_ttl.as_millis() as u64)
+        .arg(dead)
+        .invoke_async(con)
+        .await
+}
+
 /// Outcome of the node-id check.
 enum IdCheck {
     Free,
@@ -50,32 +84,79 @@ enum IdCheck {
     Clash(String),
 }
 
+/// How many times a check waits for a lock holder that has not registered yet.
+const ID_CHECK_ATTEMPTS: u32 = 3;
+
+/// Whether the process that wrote registry entry `prev` still runs: on this host, its
+/// pid; on another, whether its entry keeps being rewritten.
+async fn still_alive(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+    prev: &NodeStats,
+) -> Result<bool, redis::RedisError> {
+    if prev.hostname == inbox.node_stats().hostname {
+        return Ok(prev.pid != std::process::id() && pid_alive(prev.pid));
+    }
+    tokio::time::sleep(HEARTBEAT * 2 + Duration::from_millis(200)).await;
+    Ok(matches!(read_entry(cluster, con).await?, Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms))
+}
+
+async fn read_entry(cluster: &Cluster, con: &mut ConnectionManager) -> Result<Option<NodeStats>, redis::RedisError> {
+    let s: Option<String> = redis::cmd("GET").arg(cluster.keys.node(&cluster.node_id)).query_async(con).await?;
+    Ok(s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()))
+}
+
+fn who(prev: &NodeStats) -> String {
+    format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url)
+}
+
+/// Refuses a node id that another live process uses. The id is claimed atomically
+/// (`SET`-if-free of `idlock:{id}` with this boot id, refreshed by every heartbeat), so
+/// two processes starting together cannot both pass; a holder found dead (a crashed or
+/// killed previous run) is taken over, and its registry entry reaped.
 async fn check_id(
     cluster: &Cluster,
     inbox: &dyn Inbox,
     con: &mut ConnectionManager,
 ) -> Result<IdCheck, redis::RedisError> {
-    let key = cluster.keys.node(&cluster.node_id);
-    let read = |s: Option<String>| s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok());
-    let Some(prev) = read(redis::cmd("GET").arg(&key).query_async(con).await?) else {
-        return Ok(IdCheck::Free);
-    };
-    if prev.boot_id == cluster.boot_id {
-        return Ok(IdCheck::Free);
-    }
-    let who = format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url);
-    if prev.hostname == inbox.node_stats().hostname {
-        return Ok(if prev.pid != std::process::id() && pid_alive(prev.pid) {
-            IdCheck::Clash(who)
-        } else {
-            IdCheck::Previous(Box::new(prev))
-        });
-    }
-    // Another host: live if it keeps heartbeating.
-    tokio::time::sleep(HEARTBEAT * 2 + Duration::from_millis(200)).await;
-    match read(redis::cmd("GET").arg(&key).query_async(con).await?) {
-        Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms => Ok(IdCheck::Clash(who)),
-        _ => Ok(IdCheck::Previous(Box::new(prev))),
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let holder = claim_id(cluster, con, "").await?;
+        let prev = read_entry(cluster, con).await?;
+        if holder == cluster.boot_id {
+            // Ours. An entry of another boot is a previous run, or a live node that
+            // predates the lock (a rolling upgrade): the liveness check tells them apart.
+            return Ok(match prev {
+                Some(prev) if prev.boot_id != cluster.boot_id => {
+                    if still_alive(cluster, inbox, con, &prev).await? {
+                        IdCheck::Clash(who(&prev))
+                    } else {
+                        IdCheck::Previous(Box::new(prev))
+                    }
+                }
+                _ => IdCheck::Free,
+            });
+        }
+        match prev {
+            Some(prev) if prev.boot_id == holder => {
+                if still_alive(cluster, inbox, con, &prev).await? {
+                    return Ok(IdCheck::Clash(who(&prev)));
+                }
+                // The holder is gone: take its lock over (unless a third process did).
+                if claim_id(cluster, con, &holder).await? == cluster.boot_id {
+                    return Ok(IdCheck::Previous(Box::new(prev)));
+                }
+                return Ok(IdCheck::Clash(format!("boot {holder}, which took the id over first")));
+            }
+            // The holder has not registered yet: it is starting (alive) or died right
+            // after claiming (its lock then expires within the registry TTL).
+            _ if attempt < ID_CHECK_ATTEMPTS => {
+                tokio::time::sleep(cluster.config.node_ttl.max(HEARTBEAT * 2)).await;
+            }
+            _ => return Ok(IdCheck::Clash(format!("boot {holder}, starting"))),
+        }
     }
 }
 
@@ -83,6 +164,8 @@ async fn run(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut id_checked = false;
+    // Set once another process holds this node's id lock (warned about once).
+    let mut id_lost = false;
     let mut healthy = false;
     // No reaping until this node has itself been connected for a full TTL: after a
     // Redis pause every entry expires at once, and nodes must re-register first.
@@ -126,6 +209,13 @@ async fn run(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
         }
         match heartbeat(&cluster, inbox.as_ref(), &mut con).await {
             Ok((prev_missing, others, dead)) => {
+                match claim_id(&cluster, &mut con, "").await {
+                    Ok(holder) if holder != cluster.boot_id && !id_lost => {
+                        id_lost = true;
+                        tracing::error!(node = %cluster.node_id, holder = %holder, "Another process took over this node id (this node was unreachable past the registry TTL).");
+                    }
+                    _ => {}
+                }
                 let reconnected = !healthy;
                 healthy = true;
                 cluster.cmd_ok.store(true, Ordering::Release);
@@ -376,4 +466,9 @@ async fn deregister(cluster: &Cluster) {
         return;
     };
     let _: Result<(), _> = redis::cmd("DEL").arg(cluster.keys.node(&cluster.node_id)).query_async(&mut con).await;
+    let _: Result<i64, _> = RELEASE_ID_SCRIPT
+        .key(cluster.keys.id_lock(&cluster.node_id))
+        .arg(&cluster.boot_id)
+        .invoke_async(&mut con)
+        .await;
 }
