@@ -2,7 +2,8 @@
 //! engine (written here against `rtc::port`, sharing one hub), real sockets on each.
 //! The outcome handler must give every socket exactly one `member_added` and one
 //! `member_removed` when the same user comes and goes on both nodes, whichever node the
-//! engine finds first or last: the server relies on the port's decisions only.
+//! engine finds first or last, and the webhooks of those edges and of a channel's
+//! cluster-wide occupancy once each: the server relies on the port's decisions only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +33,8 @@ type Members = HashMap<String, (String, HashSet<usize>)>;
 struct Hub {
     /// (app, channel) → members.
     presence: HashMap<(String, String), Members>,
+    /// (app, channel) → node → local subscribers.
+    subs: HashMap<(String, String), HashMap<usize, usize>>,
     /// The inboxes of the started nodes, by node index.
     inboxes: HashMap<usize, Arc<dyn Inbox>>,
 }
@@ -83,6 +86,20 @@ impl Memory {
                 }
                 users.remove(&*user_id);
                 vec![Outcome::MemberRemoved { app, channel, user_id: user_id.to_string() }]
+            }
+            StateOp::SubsCount { app, channel, local, emit, occupancy } => {
+                let counts = hub.subs.entry((app.clone(), channel.to_string())).or_default();
+                let before: usize = counts.values().sum();
+                counts.insert(self.me, local);
+                let after: usize = counts.values().sum();
+                let mut out = Vec::new();
+                if occupancy && (before == 0) != (after == 0) {
+                    out.push(Outcome::Occupancy { app: app.clone(), channel: channel.clone(), occupied: after > 0 });
+                }
+                if emit {
+                    out.push(Outcome::SubscriptionCount { app, channel, total: after as u64 });
+                }
+                out
             }
             _ => Vec::new(),
         }
@@ -142,9 +159,9 @@ impl ClusterPort for Memory {
     }
 }
 
-/// Starts node `me` of the in-memory cluster on a free loopback port.
-async fn start_node(me: usize, hub: &Arc<Mutex<Hub>>) -> (SocketAddr, Arc<Node>) {
-    let file = config::parse_file(&common::one_app(""), "test.toml").expect("test config parses");
+/// Starts node `me` of the in-memory cluster on a free loopback port (`extra`: app TOML).
+async fn start_node(me: usize, hub: &Arc<Mutex<Hub>>, extra: &str) -> (SocketAddr, Arc<Node>) {
+    let file = config::parse_file(&common::one_app(extra), "test.toml").expect("test config parses");
     let args = ServeArgs { host: Some("127.0.0.1".into()), port: Some(0), ..Default::default() };
     let cfg = config::resolve(&args, file, &|_| None).expect("test config resolves");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -175,8 +192,8 @@ async fn member_events(client: &mut Client, kind: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_user_on_two_nodes_is_added_once_and_removed_once_on_every_node() {
     let hub = Arc::new(Mutex::new(Hub::default()));
-    let (addr1, node1) = start_node(1, &hub).await;
-    let (addr2, node2) = start_node(2, &hub).await;
+    let (addr1, node1) = start_node(1, &hub, "").await;
+    let (addr2, node2) = start_node(2, &hub, "").await;
     let mut watch1 = connect(addr1).await;
     watch1.subscribe_presence("presence-room", "watch1").await;
     let mut watch2 = connect(addr2).await;
@@ -198,6 +215,90 @@ async fn a_user_on_two_nodes_is_added_once_and_removed_once_on_every_node() {
     drop(u2);
     assert_eq!(member_events(&mut watch1, "pusher_internal:member_removed").await, ["u"]);
     assert_eq!(member_events(&mut watch2, "pusher_internal:member_removed").await, ["u"]);
+    node1.shutdown.cancel();
+    node2.shutdown.cancel();
+}
+
+/// A webhook endpoint on a free loopback port: every event it was sent.
+#[derive(Default)]
+struct Hooks {
+    events: Mutex<Vec<serde_json::Value>>,
+    changed: tokio::sync::Notify,
+}
+
+async fn hook(
+    axum::extract::State(hooks): axum::extract::State<Arc<Hooks>>,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("webhook body is JSON");
+    hooks.events.lock().unwrap().extend(v["events"].as_array().cloned().unwrap_or_default());
+    hooks.changed.notify_waiters();
+    axum::http::StatusCode::OK
+}
+
+async fn receiver() -> (String, Arc<Hooks>) {
+    let hooks = Arc::new(Hooks::default());
+    let app = axum::Router::new().route("/", axum::routing::post(hook)).with_state(hooks.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hooks)
+}
+
+impl Hooks {
+    /// How many `name` events for `channel` arrived.
+    fn count(&self, name: &str, channel: &str) -> usize {
+        self.events.lock().unwrap().iter().filter(|e| e["name"] == name && e["channel"] == channel).count()
+    }
+
+    /// Waits (bounded) until a `name` event for `channel` has arrived.
+    async fn wait_for(&self, name: &str, channel: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.count(name, channel) == 0 {
+            let changed = self.changed.notified();
+            if self.count(name, channel) > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, changed).await.is_ok(),
+                "no {name} webhook for {channel}: {:?}",
+                self.events.lock().unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn cluster_wide_edges_send_each_webhook_once_whichever_node_sees_them() {
+    let (url, hooks) = receiver().await;
+    let hub = Arc::new(Mutex::new(Hub::default()));
+    let extra = format!("webhooks = [{{ url = \"{url}\" }}]");
+    let (addr1, node1) = start_node(1, &hub, &extra).await;
+    let (addr2, node2) = start_node(2, &hub, &extra).await;
+    // A channel occupied on both nodes, and the same presence user on both.
+    let (mut a, mut b) = tokio::join!(connect(addr1), connect(addr2));
+    tokio::join!(a.subscribe("room"), b.subscribe("room"));
+    tokio::join!(a.subscribe_presence("presence-room", "u"), b.subscribe_presence("presence-room", "u"));
+    hooks.wait_for("channel_occupied", "room").await;
+    hooks.wait_for("member_added", "presence-room").await;
+    // Both leave: vacated (after the departure delay) and removed, once each.
+    drop(a);
+    drop(b);
+    hooks.wait_for("channel_vacated", "room").await;
+    hooks.wait_for("member_removed", "presence-room").await;
+    // A duplicate from the other node would follow within a batch window: let it come.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (name, channel) in [
+        ("channel_occupied", "room"),
+        ("channel_vacated", "room"),
+        ("channel_occupied", "presence-room"),
+        ("channel_vacated", "presence-room"),
+        ("member_added", "presence-room"),
+        ("member_removed", "presence-room"),
+    ] {
+        hooks.wait_for(name, channel).await;
+        assert_eq!(hooks.count(name, channel), 1, "{name} {channel}: {:?}", hooks.events.lock().unwrap());
+    }
     node1.shutdown.cancel();
     node2.shutdown.cancel();
 }
