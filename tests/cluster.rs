@@ -503,8 +503,9 @@ async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() 
 async fn two_processes_starting_together_with_one_id_are_never_both_admitted() {
     let redis = Redis::start().await;
     let toml = one_app("");
-    // Neither is registered when the other checks the id: only the atomic id lock
-    // tells them apart (before it, both could pass the check).
+    // Started back to back: whichever checks second must be refused, also when neither
+    // was registered yet at its check (the atomic id lock; this test does not force that
+    // interleaving, the lock's script makes it safe by construction).
     let mut a = Node::start(&redis.url(), "race", "same", &toml);
     let mut b = Node::start(&redis.url(), "race", "same", &toml);
     let (refused, code) = eventually(Duration::from_secs(30), "one of the two to be refused", || {
