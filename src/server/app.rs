@@ -950,11 +950,6 @@ impl App {
         self.sockets.get(&id).map(|c| c.value().clone())
     }
 
-    /// Whether the app is in a cluster.
-    pub fn is_clustered(&self) -> bool {
-        self.cluster.is_some()
-    }
-
     /// Sends a message to the other nodes (cluster mode; nothing otherwise).
     pub fn publish_to_cluster(&self, msg: BusMessage) {
         if let Some(c) = &self.cluster {
