@@ -116,7 +116,7 @@ async fn cordon(State(node): State<Arc<Node>>, headers: HeaderMap, body: axum::b
         tracing::info!(cordon = on, "Cordon changed by the admin API.");
         if let Some(cluster) = &node.cluster {
             let kind = if on { "cordoned" } else { "uncordoned" };
-            cluster.record_event(kind, format!("{} sockets kept", node.connection_count()));
+            cluster.clone().record_event(kind, format!("{} sockets kept", node.connection_count()));
         }
         axum::Json(serde_json::json!({"state": node.health.state().as_str()})).into_response()
     } else {

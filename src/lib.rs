@@ -7,15 +7,21 @@
 //! * [`config`]: flags, `RTC_*`/`REVERB_*` environment and `rtc.toml`, resolved into one
 //!   validated [`config::ServeConfig`]. Imports only `cli` (its input), `protocol`,
 //!   `secret` and `logging`.
+//! * [`port`]: the port between the server and a cluster engine: the traits
+//!   ([`port::ClusterPort`], [`port::Claims`], [`port::Inbox`]) and the plain data that
+//!   crosses (bus messages, state operations, outcomes). Imports only `protocol`.
 //! * [`server`]: the node: WebSocket upgrade, one task per socket, channels, presence,
-//!   fan-out, health.
-//! * [`cluster`]: cluster mode over Redis: the bus, the registry, shared state.
+//!   fan-out, health, and what it does with the engine's outcomes. Knows engines only
+//!   through [`port`].
+//! * [`cluster`]: the Redis engine of cluster mode (implements [`port::ClusterPort`]):
+//!   the bus, the registry, shared state. Never imports `server`.
 //! * [`http_api`]: the signed Pusher HTTP API.
 //! * [`webhooks`]: signed, batched, retried webhooks to the apps' endpoints, sent once
 //!   per cluster.
 //! * [`procfs`]: CPU and memory of a process and of the machine, from `/proc`.
 //! * [`admin`]: `/metrics` and `/admin/stats`, behind the admin token.
-//! * [`serve`]: start-up of `rtc serve` (limits, binding, signals).
+//! * [`serve`]: start-up of `rtc serve` and its composition root: picks the engine,
+//!   builds the node, assembles the routes (limits, binding, signals).
 //! * [`bench`]: `rtc bench`, a Pusher-protocol load generator (a client; it never uses
 //!   server internals).
 //! * [`cli`]: the command line, from which the man page and completions are generated.
@@ -31,6 +37,7 @@ pub mod http_api;
 pub mod logging;
 pub mod manpage;
 pub mod metrics;
+pub mod port;
 pub mod procfs;
 pub mod protocol;
 pub mod secret;

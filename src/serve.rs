@@ -1,17 +1,24 @@
-//! Start-up of `rtc serve`: resolve the config (exit 2 on a bad one, before anything
-//! listens), raise the open-file limit, bind, print the banner, serve until a signal.
+//! Start-up of `rtc serve`, and its composition root: resolve the config (exit 2 on a
+//! bad one, before anything listens), raise the open-file limit, bind, pick the cluster
+//! engine (Redis when the config has a cluster, none otherwise), build the node,
+//! assemble its routes, print the banner, serve until a signal.
 
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::routing::{any, get};
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::cluster::Cluster;
 use crate::config::{self, ConfigErrors, FileConfig, ServeConfig};
-use std::sync::Arc;
-
-use crate::server::{self, drain, Node};
+use crate::metrics::Metrics;
+use crate::port::{ClusterError, ClusterPort};
+use crate::server::{self, drain, health, ws, Node};
 
 /// Why `rtc serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +39,64 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     /// The node had to stop (e.g. its id is taken by another live node).
     #[error("{0}")]
-    Fatal(crate::cluster::ClusterError),
+    Fatal(ClusterError),
+}
+
+/// The routes of a node (WebSocket, HTTP API, health, metrics, admin). The route prefix
+/// (`--path`) applies to the WebSocket and the HTTP API only: health (`/up`, `/ready`,
+/// `/live`), `/metrics` and `/admin/*` stay at the root, where probes and the console
+/// look for them.
+pub fn routes(node: Arc<Node>) -> Router {
+    let pusher = Router::new()
+        .route("/app/{key}", any(ws::upgrade))
+        .route("/app/", any(ws::missing_key))
+        .merge(crate::http_api::routes(&node));
+    let prefix = node.config.path.clone();
+    let pusher = if prefix.is_empty() { pusher } else { Router::new().nest(&prefix, pusher) };
+    let routes = pusher
+        .route("/up", get(health::up))
+        .route("/ready", get(health::ready))
+        .route("/live", get(health::live))
+        .merge(crate::admin::routes());
+    routes
+        .fallback(crate::http_api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(node.config.max_request_size))
+        .with_state(node)
+}
+
+/// Builds the node of `config` with its cluster engine: Redis when the config has a
+/// cluster, none (standalone) otherwise.
+pub fn build_node(config: ServeConfig) -> Arc<Node> {
+    let metrics = Arc::new(Metrics::new());
+    let boot_id = crate::secret::random_token(12);
+    let engine: Option<Arc<dyn ClusterPort>> = match &config.cluster {
+        Some(c) => {
+            let made = Cluster::new(c.clone(), &config.node_id, &boot_id, config.admin_token.clone(), metrics.clone());
+            match made {
+                Ok(cluster) => Some(cluster),
+                // The URL was validated with the config, so this does not happen.
+                Err(e) => {
+                    tracing::error!(error = %e, "Cluster mode could not start; serving standalone.");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    Node::with_cluster(config, boot_id, metrics, engine)
+}
+
+/// Serves `node` with its [`routes`] on `listener` until `shutdown` resolves (see
+/// [`server::run`]).
+///
+/// # Errors
+/// Serving failed.
+pub async fn serve_node(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::run(listener, node.clone(), routes(node), shutdown).await
 }
 
 /// The file read when `--config`/`RTC_CONFIG` is not given and it exists (as the
@@ -220,15 +284,15 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             c.advertise_url = format!("{base}:{}", local.port());
         }
     }
-    let node = Node::new(config);
+    let node = build_node(config);
     node.metrics.open_files_limit.set(files as i64);
     handle_signals(node.clone())?;
     banner(&node.config, local, files);
     let scheme = if node.config.tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, scheme, node = %node.config.node_id, apps = node.config.apps.len(), open_files = files, "Listening.");
     let stop = node.shutdown.clone().cancelled_owned();
-    server::run(listener, node.clone(), stop).await?;
-    if let Some(reason) = node.cluster.as_ref().and_then(|c| c.fatal.lock().clone()) {
+    serve_node(listener, node.clone(), stop).await?;
+    if let Some(reason) = node.fatal.lock().clone() {
         return Err(ServeError::Fatal(reason));
     }
     tracing::info!("Stopped.");

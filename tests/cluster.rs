@@ -500,6 +500,34 @@ async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() 
 }
 
 #[tokio::test]
+async fn two_processes_starting_together_with_one_id_are_never_both_admitted() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    // Started back to back: whichever checks second must be refused, also when neither
+    // was registered yet at its check (the atomic id lock; this test does not force that
+    // interleaving, the lock's script makes it safe by construction).
+    let mut a = Node::start(&redis.url(), "race", "same", &toml);
+    let mut b = Node::start(&redis.url(), "race", "same", &toml);
+    let (refused, code) = eventually(Duration::from_secs(30), "one of the two to be refused", || {
+        let done = (a.child_try_wait(), b.child_try_wait());
+        async move {
+            match done {
+                (Some(_), Some(_)) => Some(("both", None)),
+                (Some(code), None) => Some(("a", code)),
+                (None, Some(code)) => Some(("b", code)),
+                (None, None) => None,
+            }
+        }
+    })
+    .await;
+    assert_ne!(refused, "both", "both processes exited");
+    assert_eq!(code, Some(1), "the refused one exits 1");
+    let survivor = if refused == "a" { &mut b } else { &mut a };
+    wait_joined(&[survivor]).await;
+    assert_eq!(survivor.child_try_wait(), None, "the first to claim the id keeps serving");
+}
+
+#[tokio::test]
 async fn a_paused_redis_degrades_then_recovers_without_presence_flaps() {
     let (redis, a, b, c) = three(&one_app("")).await;
     let mut watcher = a.connect().await;

@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+pub use crate::port::BusMessage;
 use crate::secret::Secret;
 
 /// Prefix of a sealed message.
@@ -39,63 +40,6 @@ pub struct Envelope {
     /// What happened.
     #[serde(flatten)]
     pub msg: BusMessage,
-}
-
-/// The message kinds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BusMessage {
-    /// An event to fan out to a channel's local subscribers (HTTP API publish, client
-    /// event, or `#server-to-user-` send).
-    Event {
-        /// Channel name.
-        channel: String,
-        /// Event name.
-        event: String,
-        /// Event data (a string, forwarded as is).
-        data: String,
-        /// `socket_id` to skip, wherever it lives.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        except: Option<String>,
-        /// Sender's user id on presence client events.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user_id: Option<String>,
-    },
-    /// A user's first socket anywhere joined a presence channel.
-    MemberAdded {
-        /// Channel name.
-        channel: String,
-        /// User id.
-        user_id: String,
-        /// Raw JSON of the user's info.
-        user_info: String,
-    },
-    /// A user's last socket anywhere left a presence channel.
-    MemberRemoved {
-        /// Channel name.
-        channel: String,
-        /// User id.
-        user_id: String,
-    },
-    /// The cluster-wide subscriber count of a channel changed.
-    SubscriptionCount {
-        /// Channel name.
-        channel: String,
-        /// Subscribers across the cluster.
-        count: u64,
-    },
-    /// Close every socket signed in as this user.
-    Terminate {
-        /// User id.
-        user_id: String,
-    },
-    /// A watched user came online (first signed-in socket anywhere) or went offline.
-    Watchlist {
-        /// User id.
-        user_id: String,
-        /// True for online.
-        online: bool,
-    },
 }
 
 /// Why a bus message was skipped.

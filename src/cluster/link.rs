@@ -11,10 +11,9 @@ use redis::aio::{AsyncPushSender, ConnectionManager, ConnectionManagerConfig, Se
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, Notify};
 
-use super::bus::{self, BusMessage, Envelope};
+use super::bus;
 use super::{Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
-use crate::protocol::ChannelName;
-use crate::server::Node;
+use crate::port::Inbox;
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -23,12 +22,12 @@ const SUB_PING: Duration = Duration::from_secs(2);
 /// Messages published per pipeline.
 const PUBLISH_BATCH: usize = 256;
 
-pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>, publish_rx: mpsc::Receiver<String>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<String>) {
     let (recv_tx, recv_rx) = mpsc::channel::<Vec<u8>>(RECEIVE_QUEUE);
     let tasks = cluster.tasks.clone();
     tasks.spawn(command_link(cluster.clone()));
     tasks.spawn(subscriber(cluster.clone(), recv_tx));
-    tasks.spawn(dispatcher(cluster.clone(), node, recv_rx));
+    tasks.spawn(dispatcher(cluster.clone(), inbox, recv_rx));
     tasks.spawn(publisher(cluster, publish_rx));
 }
 
@@ -168,7 +167,7 @@ async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
     }
 }
 
-async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn dispatcher(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::Receiver<Vec<u8>>) {
     loop {
         let payload = tokio::select! {
             () = cluster.stop.cancelled() => return,
@@ -181,7 +180,7 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
             Ok(env) => env,
             Err(e) if e.is_unauthenticated() => {
                 cluster.counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
-                node.metrics.bus_unauthenticated.inc();
+                cluster.metrics.bus_unauthenticated.inc();
                 tracing::debug!(error = %e, "Dropped an unauthenticated bus message.");
                 continue;
             }
@@ -198,42 +197,9 @@ async fn dispatcher(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
         let now = rtc_model::unix_ms();
         let lag_ms = now.saturating_sub(env.ts_ms);
         cluster.counters.record_lag(now, lag_ms as f64);
-        node.metrics.timing.bus_lag.observe(lag_ms as f64 / 1000.0);
-        deliver(&node, env, arrival);
+        cluster.metrics.timing.bus_lag.observe(lag_ms as f64 / 1000.0);
+        inbox.deliver(&env.app, env.msg, arrival);
         cluster.counters.processed.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Fans a message from another node out to this node's sockets.
-fn deliver(node: &Node, env: Envelope, arrival: std::time::Instant) {
-    let Some(app) = node.app_by_id(&env.app) else { return };
-    let channel = |name: &str| ChannelName::parse(name).ok();
-    match env.msg {
-        BusMessage::Event { channel: c, event, data, except, user_id } => {
-            if let Some(c) = channel(&c) {
-                let except = except.and_then(|s| s.parse().ok());
-                app.deliver_local(&c, &event, &data, except, user_id.as_deref(), arrival);
-            }
-        }
-        BusMessage::MemberAdded { channel: c, user_id, user_info } => {
-            if let Some(c) = channel(&c) {
-                app.fan_out_member_added(&c, &user_id, &user_info, None);
-            }
-        }
-        BusMessage::MemberRemoved { channel: c, user_id } => {
-            if let Some(c) = channel(&c) {
-                app.fan_out_member_removed(&c, &user_id);
-            }
-        }
-        BusMessage::SubscriptionCount { channel: c, count } => {
-            if let Some(c) = channel(&c) {
-                app.send_count_frame(&c, count);
-            }
-        }
-        BusMessage::Terminate { user_id } => {
-            app.terminate_user_local(&user_id);
-        }
-        BusMessage::Watchlist { user_id, online } => app.notify_watchers(&user_id, online),
     }
 }
 

@@ -1,4 +1,6 @@
-//! Cluster mode: N nodes joined over Redis behave as one server.
+//! Cluster mode: N nodes joined over Redis behave as one server. This is the Redis
+//! engine behind [`crate::port`]: [`Cluster`] implements [`ClusterPort`] and reports what
+//! it receives and decides to the server's [`Inbox`]; it never sees a server object.
 //!
 //! * [`bus`]: the versioned message every node publishes once per event on the
 //!   cluster channel and every other node fans out to its own sockets.
@@ -8,7 +10,7 @@
 //!   view, the reaper of dead nodes and the node-id clash check.
 //! * `state`: shared state kept per node in Redis (subscriber counts, presence
 //!   members, signed-in users, cache channels) and the ordered task that maintains it.
-//! * `query`: cluster-wide answers for the HTTP API, from that shared state.
+//! * `query`: the other nodes' share of that state, for the HTTP API's queries.
 //!
 //! Every key and channel starts with `rtc:{cluster}:` ([`Keys`]), so clusters can share
 //! one Redis. Each node writes only its own per-node keys; readers sum or union over
@@ -29,17 +31,20 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use redis::aio::ConnectionManager;
-use rtc_model::{NodeStats, PubSubStats};
+use rtc_model::PubSubStats;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::port::{ClusterError, LiveView, StateOp};
 pub use bus::{BusMessage, Envelope};
-pub use state::StateOp;
 
 use crate::config::ClusterConfig;
-use crate::server::Node;
+use crate::metrics::Metrics;
+use crate::port::{Answer, BoxFuture, Claims, ClusterPort, Inbox, Query, Unreachable};
+use crate::secret::Secret;
 use budget::ByteBudget;
+use state::Queued;
 
 /// How often a node heartbeats into the registry.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -103,10 +108,15 @@ impl Keys {
     pub fn cache(&self, app: &str, channel: &str) -> String {
         format!("{}cache:{app}:{channel}", self.prefix)
     }
-    /// A pending webhook departure (`channel_vacated`/`member_removed`) that a return on
-    /// any node cancels by deleting it.
-    pub fn webhook_pending(&self, app: &str, what: &str) -> String {
-        format!("{}whpend:{app}:{what}", self.prefix)
+    /// A once-per-cluster claim (see [`Claims`]); the webhook departures' claims are
+    /// named `{app}:{what}`, so their keys read `whpend:{app}:{what}`.
+    pub fn claim(&self, name: &str) -> String {
+        format!("{}whpend:{name}", self.prefix)
+    }
+    /// The lock on a node id: the boot id of the process that holds it, refreshed by
+    /// its heartbeat (see `registry`).
+    pub fn id_lock(&self, node: &str) -> String {
+        format!("{}idlock:{node}", self.prefix)
     }
     /// Lock taken by the node that reaps a dead node.
     pub fn reap_lock(&self, node: &str) -> String {
@@ -187,25 +197,6 @@ impl BusCounters {
     }
 }
 
-/// What this node knows about the others, refreshed every heartbeat.
-#[derive(Default, Clone)]
-pub struct LiveView {
-    /// Latest stats of every other live node.
-    pub others: Vec<NodeStats>,
-}
-
-impl LiveView {
-    /// Ids of the other live nodes.
-    pub fn other_ids(&self) -> Vec<String> {
-        self.others.iter().map(|n| n.node_id.clone()).collect()
-    }
-
-    /// Connections of an app on the other nodes (as of their last heartbeat).
-    pub fn app_connections(&self, app: &str) -> u64 {
-        self.others.iter().flat_map(|n| n.apps.iter()).filter(|a| a.id == app).map(|a| a.connections).sum()
-    }
-}
-
 /// A node's membership in a cluster.
 pub struct Cluster {
     /// Its configuration.
@@ -219,7 +210,13 @@ pub struct Cluster {
     client: redis::Client,
     cmd: RwLock<Option<ConnectionManager>>,
     publish_tx: mpsc::Sender<String>,
-    ops_tx: mpsc::Sender<StateOp>,
+    ops_tx: mpsc::Sender<Queued>,
+    /// The queues' receiving ends until [`ClusterPort::start`] hands them to the tasks.
+    receivers: Mutex<Option<Receivers>>,
+    /// The node's metrics (bus lag, unauthenticated messages).
+    metrics: Arc<Metrics>,
+    /// Signs this node's registry entry (see `registry`).
+    admin_token: Secret,
     receive_backlog: AtomicU64,
     /// Bytes queued for the publisher.
     publish_bytes: ByteBudget,
@@ -234,33 +231,27 @@ pub struct Cluster {
     /// presence leaves are still written and published).
     stop: CancellationToken,
     tasks: TaskTracker,
-    /// Set when the node must stop (node-id clash): the reason.
-    pub fatal: parking_lot::Mutex<Option<ClusterError>>,
 }
 
 /// The receiving ends of the cluster's queues, handed to its tasks.
-pub struct Receivers {
+struct Receivers {
     publish_rx: mpsc::Receiver<String>,
-    ops_rx: mpsc::Receiver<StateOp>,
-}
-
-/// Why cluster mode could not start, or had to stop.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ClusterError {
-    /// The Redis URL does not parse.
-    #[error("invalid Redis URL '{0}'")]
-    BadUrl(String),
-    /// Another live node uses this node id.
-    #[error("node id '{0}' is used by another live node ({1}); give this node another --node-id")]
-    IdClash(String, String),
+    ops_rx: mpsc::Receiver<Queued>,
 }
 
 impl Cluster {
-    /// Prepares cluster membership (no connection is made yet).
+    /// Prepares cluster membership (no connection is made until [`ClusterPort::start`]).
+    /// `admin_token` signs the registry entry; `metrics` are the node's.
     ///
     /// # Errors
     /// The Redis URL does not parse.
-    pub fn new(config: ClusterConfig, node_id: &str, boot_id: &str) -> Result<(Arc<Cluster>, Receivers), ClusterError> {
+    pub fn new(
+        config: ClusterConfig,
+        node_id: &str,
+        boot_id: &str,
+        admin_token: Secret,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Cluster>, ClusterError> {
         use redis::IntoConnectionInfo;
         let mut info = config
             .redis_url
@@ -281,6 +272,9 @@ impl Cluster {
             cmd: RwLock::new(None),
             publish_tx,
             ops_tx,
+            receivers: Mutex::new(Some(Receivers { publish_rx, ops_rx })),
+            metrics,
+            admin_token,
             receive_backlog: AtomicU64::new(0),
             publish_bytes: ByteBudget::new(PUBLISH_QUEUE_BYTES),
             receive_bytes: ByteBudget::new(RECEIVE_QUEUE_BYTES),
@@ -290,30 +284,8 @@ impl Cluster {
             live: RwLock::new(LiveView::default()),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            fatal: parking_lot::Mutex::new(None),
         });
-        Ok((cluster, Receivers { publish_rx, ops_rx }))
-    }
-
-    /// Starts the cluster's tasks (link, registry, state); they stop with the node.
-    pub fn start(self: &Arc<Self>, node: &Arc<Node>, rx: Receivers) {
-        if self.config.secret.is_none() {
-            tracing::warn!(
-                cluster = %self.config.name,
-                "The cluster bus is unauthenticated: anyone who can publish to this Redis can forge events. Set --cluster-secret (RTC_CLUSTER_SECRET) on every node."
-            );
-        }
-        link::spawn(self.clone(), node.clone(), rx.publish_rx);
-        state::spawn(self.clone(), node.clone(), rx.ops_rx);
-        registry::spawn(self.clone(), node.clone());
-    }
-
-    /// Stops the cluster tasks once the queued work is done (bounded wait), and
-    /// removes this node from the registry.
-    pub async fn shutdown(&self) {
-        self.stop.cancel();
-        self.tasks.close();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        Ok(cluster)
     }
 
     /// Publishes a message to the other nodes (never blocks; a full queue drops it and
@@ -340,7 +312,7 @@ impl Cluster {
     }
 
     /// Queues a shared-state operation for the state task.
-    pub fn op(&self, op: StateOp) {
+    fn op(&self, op: Queued) {
         if let Err(e) = self.ops_tx.try_send(op) {
             tracing::warn!(error = %e, "Cluster state queue full; an update was dropped.");
         }
@@ -365,6 +337,11 @@ impl Cluster {
         self.live.read().clone()
     }
 
+    /// The key of a once-per-cluster claim.
+    fn claim_key(&self, name: &str) -> String {
+        self.keys.claim(name)
+    }
+
     /// Bus health for the admin stats.
     pub fn pubsub_stats(&self) -> PubSubStats {
         let c = &self.counters;
@@ -385,11 +362,90 @@ impl Cluster {
     }
 }
 
+impl Claims for Cluster {
+    fn claim(&self, name: String, ttl: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let Some(mut con) = self.cmd() else { return false };
+            let set: Result<(), _> = redis::cmd("SET")
+                .arg(self.claim_key(&name))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .query_async(&mut con)
+                .await;
+            set.is_ok()
+        })
+    }
+
+    fn take(&self, name: String) -> BoxFuture<'_, Option<bool>> {
+        Box::pin(async move {
+            let mut con = self.cmd()?;
+            let deleted: Result<u64, _> = redis::cmd("DEL").arg(self.claim_key(&name)).query_async(&mut con).await;
+            deleted.ok().map(|n| n > 0)
+        })
+    }
+}
+
+impl ClusterPort for Cluster {
+    fn start(self: Arc<Self>, inbox: Arc<dyn Inbox>) {
+        let Some(rx) = self.receivers.lock().take() else { return };
+        if self.config.secret.is_none() {
+            tracing::warn!(
+                cluster = %self.config.name,
+                "The cluster bus is unauthenticated: anyone who can publish to this Redis can forge events. Set --cluster-secret (RTC_CLUSTER_SECRET) on every node."
+            );
+        }
+        link::spawn(self.clone(), inbox.clone(), rx.publish_rx);
+        state::spawn(self.clone(), inbox.clone(), rx.ops_rx);
+        registry::spawn(self, inbox);
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.stop.cancel();
+            self.tasks.close();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        })
+    }
+
+    fn publish(&self, app: &str, msg: BusMessage) {
+        Cluster::publish(self, app, msg);
+    }
+
+    fn submit(&self, op: StateOp) {
+        self.op(Queued::Op(op));
+    }
+
+    fn query(&self, query: Query) -> BoxFuture<'_, Result<Answer, Unreachable>> {
+        Box::pin(async move { query::answer(self, query).await.map_err(|e| Unreachable(e.to_string())) })
+    }
+
+    fn is_degraded(&self) -> bool {
+        Cluster::is_degraded(self)
+    }
+
+    fn pubsub_stats(&self) -> PubSubStats {
+        Cluster::pubsub_stats(self)
+    }
+
+    fn live(&self) -> LiveView {
+        Cluster::live(self)
+    }
+
+    fn record_event(self: Arc<Self>, kind: &'static str, detail: String) {
+        timeline::record_event(self, kind, detail);
+    }
+
+    fn describe(&self) -> String {
+        format!("cluster '{}', node '{}', Redis {}", self.config.name, self.node_id, self.config.redis_url_redacted())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cluster() -> (Arc<Cluster>, Receivers) {
+    fn cluster() -> Arc<Cluster> {
         let config = ClusterConfig {
             name: "t".into(),
             // Never connected: no task is started, so nothing drains the publish queue.
@@ -399,13 +455,14 @@ mod tests {
             node_ttl: Duration::from_secs(5),
             secret: None,
         };
-        Cluster::new(config, "n1", "boot").expect("valid url")
+        let metrics = Arc::new(Metrics::new());
+        Cluster::new(config, "n1", "boot", Secret::new("t".to_string()), metrics).expect("valid url")
     }
 
     #[test]
     fn a_publish_queue_that_nobody_drains_stops_at_its_byte_budget() {
         // The receivers are kept (an open queue) but never read.
-        let (c, _rx) = cluster();
+        let c = cluster();
         let data = "x".repeat(10_000);
         let event = || BusMessage::Event {
             channel: "c".into(),

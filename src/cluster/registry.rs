@@ -16,9 +16,10 @@ use redis::aio::ConnectionManager;
 use rtc_model::NodeStats;
 use tokio::time::Instant;
 
-use super::{BusMessage, Cluster, LiveView, StateOp, HEARTBEAT};
+use super::state::Queued;
+use super::{Cluster, LiveView, HEARTBEAT};
+use crate::port::{Inbox, Outcome};
 use crate::protocol::{ChannelKind, ChannelName};
-use crate::server::{stats, Node};
 
 /// How long the reaper lock is held.
 const REAP_LOCK_MS: u64 = 30_000;
@@ -32,13 +33,47 @@ fn unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
     let tasks = cluster.tasks.clone();
-    tasks.spawn(run(cluster, node));
+    tasks.spawn(run(cluster, inbox));
 }
 
 fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Claims the node-id lock `KEYS[1]` for boot id `ARGV[1]` for `ARGV[2]` ms when it is
+/// free, already ours, or held by `ARGV[3]` (a holder found dead; `''` for none), in
+/// one atomic step; returns the holder afterwards (`ARGV[1]` when the claim held).
+const CLAIM_ID: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] or (ARGV[3] ~= '' and cur == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return cur
+";
+
+/// Deletes the node-id lock `KEYS[1]` if boot id `ARGV[1]` holds it.
+const RELEASE_ID: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+static CLAIM_ID_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(CLAIM_ID));
+static RELEASE_ID_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(RELEASE_ID));
+
+/// Claims (or refreshes) this process's lock on its node id, taking it over from
+/// `dead` if that boot id holds it; returns the holder afterwards.
+async fn claim_id(cluster: &Cluster, con: &mut ConnectionManager, dead: &str) -> Result<String, redis::RedisError> {
+    CLAIM_ID_SCRIPT
+        .key(cluster.keys.id_lock(&cluster.node_id))
+        .arg(&cluster.boot_id)
+        .arg(cluster.config.node_ttl.as_millis() as u64)
+        .arg(dead)
+        .invoke_async(con)
+        .await
 }
 
 /// Outcome of the node-id check.
@@ -49,35 +84,88 @@ enum IdCheck {
     Clash(String),
 }
 
-async fn check_id(cluster: &Cluster, con: &mut ConnectionManager) -> Result<IdCheck, redis::RedisError> {
-    let key = cluster.keys.node(&cluster.node_id);
-    let read = |s: Option<String>| s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok());
-    let Some(prev) = read(redis::cmd("GET").arg(&key).query_async(con).await?) else {
-        return Ok(IdCheck::Free);
-    };
-    if prev.boot_id == cluster.boot_id {
-        return Ok(IdCheck::Free);
+/// How many times a check waits for a lock holder that has not registered yet.
+const ID_CHECK_ATTEMPTS: u32 = 3;
+
+/// Whether the process that wrote registry entry `prev` still runs: on this host, its
+/// pid; on another, whether its entry keeps being rewritten.
+async fn still_alive(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+    prev: &NodeStats,
+) -> Result<bool, redis::RedisError> {
+    if prev.hostname == inbox.node_stats().hostname {
+        return Ok(prev.pid != std::process::id() && pid_alive(prev.pid));
     }
-    let who = format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url);
-    if prev.hostname == stats::hostname() {
-        return Ok(if prev.pid != std::process::id() && pid_alive(prev.pid) {
-            IdCheck::Clash(who)
-        } else {
-            IdCheck::Previous(Box::new(prev))
-        });
-    }
-    // Another host: live if it keeps heartbeating.
     tokio::time::sleep(HEARTBEAT * 2 + Duration::from_millis(200)).await;
-    match read(redis::cmd("GET").arg(&key).query_async(con).await?) {
-        Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms => Ok(IdCheck::Clash(who)),
-        _ => Ok(IdCheck::Previous(Box::new(prev))),
+    Ok(matches!(read_entry(cluster, con).await?, Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms))
+}
+
+async fn read_entry(cluster: &Cluster, con: &mut ConnectionManager) -> Result<Option<NodeStats>, redis::RedisError> {
+    let s: Option<String> = redis::cmd("GET").arg(cluster.keys.node(&cluster.node_id)).query_async(con).await?;
+    Ok(s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()))
+}
+
+fn who(prev: &NodeStats) -> String {
+    format!("host '{}', pid {}, {}", prev.hostname, prev.pid, prev.advertise_url)
+}
+
+/// Refuses a node id that another live process uses. The id is claimed atomically
+/// (`SET`-if-free of `idlock:{id}` with this boot id, refreshed by every heartbeat), so
+/// two processes starting together cannot both pass; a holder found dead (a crashed or
+/// killed previous run) is taken over, and its registry entry reaped.
+async fn check_id(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+) -> Result<IdCheck, redis::RedisError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let holder = claim_id(cluster, con, "").await?;
+        let prev = read_entry(cluster, con).await?;
+        if holder == cluster.boot_id {
+            // Ours. An entry of another boot is a previous run, or a live node that
+            // predates the lock (a rolling upgrade): the liveness check tells them apart.
+            return Ok(match prev {
+                Some(prev) if prev.boot_id != cluster.boot_id => {
+                    if still_alive(cluster, inbox, con, &prev).await? {
+                        IdCheck::Clash(who(&prev))
+                    } else {
+                        IdCheck::Previous(Box::new(prev))
+                    }
+                }
+                _ => IdCheck::Free,
+            });
+        }
+        match prev {
+            Some(prev) if prev.boot_id == holder => {
+                if still_alive(cluster, inbox, con, &prev).await? {
+                    return Ok(IdCheck::Clash(who(&prev)));
+                }
+                // The holder is gone: take its lock over (unless a third process did).
+                if claim_id(cluster, con, &holder).await? == cluster.boot_id {
+                    return Ok(IdCheck::Previous(Box::new(prev)));
+                }
+                return Ok(IdCheck::Clash(format!("boot {holder}, which took the id over first")));
+            }
+            // The holder has not registered yet: it is starting (alive) or died right
+            // after claiming (its lock then expires within the registry TTL).
+            _ if attempt < ID_CHECK_ATTEMPTS => {
+                tokio::time::sleep(cluster.config.node_ttl.max(HEARTBEAT * 2)).await;
+            }
+            _ => return Ok(IdCheck::Clash(format!("boot {holder}, starting"))),
+        }
     }
 }
 
-async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
+async fn run(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut id_checked = false;
+    // Set once another process holds this node's id lock (warned about once).
+    let mut id_lost = false;
     let mut healthy = false;
     // No reaping until this node has itself been connected for a full TTL: after a
     // Redis pause every entry expires at once, and nodes must re-register first.
@@ -88,12 +176,8 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
     loop {
         tokio::select! {
             () = cluster.stop.cancelled() => {
-                let drained = node.health.state() == crate::server::health::NodeState::Draining;
-                let detail = node.drain.lock().as_ref().map(|p| {
-                    let (hints, forced) = (p.hints.load(Ordering::Relaxed), p.forced.load(Ordering::Relaxed));
-                    format!("{} sockets at the start, {hints} reconnect hints, {forced} closed at the deadline", p.at_start)
-                });
-                super::timeline::record_exit(&cluster, drained, detail).await;
+                let departure = inbox.departure();
+                super::timeline::record_exit(&cluster, departure.drained, departure.detail).await;
                 deregister(&cluster).await;
                 return;
             }
@@ -103,7 +187,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
             continue;
         };
         if !id_checked {
-            match check_id(&cluster, &mut con).await {
+            match check_id(&cluster, inbox.as_ref(), &mut con).await {
                 Ok(IdCheck::Free) => {
                     super::timeline::record_start(&cluster, &mut con, None).await;
                     id_checked = true;
@@ -111,21 +195,27 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                 Ok(IdCheck::Previous(prev)) => {
                     tracing::info!(node = %cluster.node_id, old_boot = %prev.boot_id, "Taking back this node id from a previous run.");
                     super::timeline::record_start(&cluster, &mut con, Some(&prev)).await;
-                    reap(&cluster, &node, &mut con, &cluster.node_id, &prev.boot_id, true).await;
+                    reap(&cluster, inbox.as_ref(), &mut con, &cluster.node_id, &prev.boot_id, true).await;
                     id_checked = true;
                 }
                 Ok(IdCheck::Clash(who)) => {
                     let clash = super::ClusterError::IdClash(cluster.node_id.clone(), who);
                     tracing::error!("{clash}");
-                    *cluster.fatal.lock() = Some(clash);
-                    node.shutdown.cancel();
+                    inbox.fatal(clash);
                     return;
                 }
                 Err(_) => continue,
             }
         }
-        match heartbeat(&cluster, &node, &mut con).await {
+        match heartbeat(&cluster, inbox.as_ref(), &mut con).await {
             Ok((prev_missing, others, dead)) => {
+                match claim_id(&cluster, &mut con, "").await {
+                    Ok(holder) if holder != cluster.boot_id && !id_lost => {
+                        id_lost = true;
+                        tracing::error!(node = %cluster.node_id, holder = %holder, "Another process took over this node id (this node was unreachable past the registry TTL).");
+                    }
+                    _ => {}
+                }
                 let reconnected = !healthy;
                 healthy = true;
                 cluster.cmd_ok.store(true, Ordering::Release);
@@ -150,7 +240,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                         .query_async(&mut con)
                         .await
                         .unwrap_or(false);
-                    cluster.op(StateOp::Resync { reannounce: marker });
+                    cluster.op(Queued::Resync { reannounce: marker });
                 }
                 if Instant::now() >= reap_after {
                     for id in dead {
@@ -164,7 +254,7 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
                         match reaped_at {
                             None => {
                                 let boot = last_seen.remove(&id).map(|s| s.boot_id).unwrap_or_default();
-                                reap(&cluster, &node, &mut con, &id, &boot, false).await;
+                                reap(&cluster, inbox.as_ref(), &mut con, &id, &boot, false).await;
                             }
                             Some(at) if unix_secs().saturating_sub(at) > DEAD_LISTED_SECS => {
                                 let _: Result<(), _> = redis::pipe()
@@ -194,11 +284,11 @@ async fn run(cluster: Arc<Cluster>, node: Arc<Node>) {
 /// had been missing, the other live nodes, and the ids of dead nodes.
 async fn heartbeat(
     cluster: &Cluster,
-    node: &Node,
+    inbox: &dyn Inbox,
     con: &mut ConnectionManager,
 ) -> Result<(bool, Vec<NodeStats>, Vec<String>), redis::RedisError> {
-    let mut snapshot = stats::snapshot(node);
-    snapshot.registry_sig = registry_sig(&node.config.admin_token, &snapshot);
+    let mut snapshot = inbox.node_stats();
+    snapshot.registry_sig = registry_sig(&cluster.admin_token, &snapshot);
     let json = serde_json::to_string(&snapshot).unwrap_or_default();
     let ttl_ms = cluster.config.node_ttl.as_millis() as u64;
     let (prev, (), ids): (Option<String>, (), Vec<String>) = redis::pipe()
@@ -259,7 +349,14 @@ fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
 /// Removes a dead node's state: presence members no live node still has get
 /// `member_removed`, its signed-in users go offline, its counts stop counting.
 /// `own` is set when reaping this node's own previous run.
-async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead: &str, dead_boot: &str, own: bool) {
+async fn reap(
+    cluster: &Cluster,
+    inbox: &dyn Inbox,
+    con: &mut ConnectionManager,
+    dead: &str,
+    dead_boot: &str,
+    own: bool,
+) {
     let keys = &cluster.keys;
     let locked: Option<String> = redis::cmd("SET")
         .arg(keys.reap_lock(dead))
@@ -291,7 +388,6 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
         };
         let dead_key = keys.presence(app_id, channel, dead);
         let users: Vec<String> = redis::cmd("HKEYS").arg(&dead_key).query_async(con).await.unwrap_or_default();
-        let app = node.app_by_id(app_id);
         for user in users {
             let mut pipe = redis::pipe();
             for n in &live {
@@ -303,16 +399,14 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
                 continue;
             }
             removed += 1;
-            if let (Some(app), Ok(c)) = (app, ChannelName::parse(channel)) {
-                app.webhooks().member_removed_shared(&c, &user).await;
-                app.fan_out_member_removed(&c, &user);
+            if let Ok(channel) = ChannelName::parse(channel) {
+                inbox.outcome(Outcome::MemberRemoved { app: app_id.to_string(), channel, user_id: user }).await;
             }
-            cluster.publish(app_id, BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user });
         }
         let _: Result<(), _> = redis::cmd("DEL").arg(&dead_key).query_async(con).await;
     }
-    for app in node.apps() {
-        let id = &app.config.id;
+    for app in inbox.snapshot() {
+        let id = &app.id;
         let users: Vec<String> =
             redis::cmd("HKEYS").arg(keys.online(id, dead)).query_async(con).await.unwrap_or_default();
         for user in users {
@@ -322,12 +416,11 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
             }
             let present: Vec<bool> =
                 if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
-            if !present.iter().any(|p| *p) && app.config.watchlist {
-                app.notify_watchers(&user, false);
-                cluster.publish(id, BusMessage::Watchlist { user_id: user, online: false });
+            if !present.iter().any(|p| *p) {
+                inbox.outcome(Outcome::Online { app: id.clone(), user_id: user, online: false }).await;
             }
         }
-        if app.webhooks().wants_occupancy() {
+        if app.occupancy {
             // The dead node's channels that no live node has: vacated (after the delay).
             let channels: Vec<String> =
                 redis::cmd("HKEYS").arg(keys.subs(id, dead)).query_async(con).await.unwrap_or_default();
@@ -341,7 +434,7 @@ async fn reap(cluster: &Cluster, node: &Node, con: &mut ConnectionManager, dead:
                 if counts.into_iter().flatten().sum::<u64>() == 0 {
                     if let Some(c) = ChannelName::parse(&channel).ok().filter(|c| c.kind() != ChannelKind::ServerToUser)
                     {
-                        app.webhooks().channel_vacated_shared(&c).await;
+                        inbox.outcome(Outcome::Occupancy { app: id.clone(), channel: c, occupied: false }).await;
                     }
                 }
             }
@@ -373,4 +466,9 @@ async fn deregister(cluster: &Cluster) {
         return;
     };
     let _: Result<(), _> = redis::cmd("DEL").arg(cluster.keys.node(&cluster.node_id)).query_async(&mut con).await;
+    let _: Result<i64, _> = RELEASE_ID_SCRIPT
+        .key(cluster.keys.id_lock(&cluster.node_id))
+        .arg(&cluster.boot_id)
+        .invoke_async(&mut con)
+        .await;
 }

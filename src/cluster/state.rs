@@ -10,14 +10,16 @@
 //! A presence channel's member cap (`max_presence_members`) is checked in the same join
 //! script, so it holds cluster-wide: the script counts the distinct users across the
 //! live nodes' hashes and refuses a new user when the cap is reached; the state task
-//! then undoes the socket's local subscription and sends it the presence-full error.
+//! then reports the refusal ([`Outcome::PresenceRefused`]) and the server undoes the
+//! socket's local subscription and sends it the presence-full error.
 //! Over-admission is bounded: the script is atomic, so concurrent joins cannot both
 //! take the last place; what it cannot see is a node that this node does not yet list
 //! as live (its members are missed for at most a heartbeat) and joins decided while
 //! Redis is unreachable (each node then applies the cap to its own members only).
 //!
 //! Operations run in order on one task, so the Redis round trips never sit on a
-//! socket's path. When Redis is unreachable they fall back to local decisions (the node
+//! socket's path; what they decide goes to the server's [`Inbox`] as [`Outcome`]s, in
+//! the same order. When Redis is unreachable they fall back to local decisions (the node
 //! is degraded), and the next heartbeat rewrites this node's state.
 
 use std::collections::HashMap;
@@ -27,12 +29,9 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use super::{BusMessage, Cluster};
-use crate::protocol::frame;
-use crate::protocol::{ChannelKind, ChannelName};
-use crate::server::app::App;
-use crate::server::conn_handle::ConnHandle;
-use crate::server::{Frame, Node};
+use super::Cluster;
+use crate::port::{Inbox, Outcome, StateOp};
+use crate::protocol::{ChannelName, SocketId};
 
 /// Operations taken per batch (subscriber-count updates in a batch are coalesced).
 const OPS_BATCH: usize = 512;
@@ -125,101 +124,25 @@ enum Joined {
     },
 }
 
-/// A change to the shared state, queued by the sockets' code paths.
-pub enum StateOp {
-    /// A socket joined a presence channel (after local bookkeeping).
-    PresenceJoin {
-        /// App.
-        app: Arc<App>,
-        /// Channel.
-        channel: ChannelName,
-        /// User id.
-        user_id: Arc<str>,
-        /// Raw user info JSON.
-        info: Arc<str>,
-        /// The joining socket (gets `subscription_succeeded` with every member).
-        conn: Arc<ConnHandle>,
-        /// The user had no other socket in the channel on this node.
-        local_first: bool,
-    },
-    /// A user's last socket on this node left a presence channel.
-    PresenceLeave {
-        /// App.
-        app: Arc<App>,
-        /// Channel.
-        channel: ChannelName,
-        /// User id.
-        user_id: Arc<str>,
-    },
-    /// A channel's local subscriber count changed; `emit` asks for a cluster-wide
-    /// `subscription_count` event.
-    SubsCount {
-        /// App.
-        app: Arc<App>,
-        /// Channel.
-        channel: ChannelName,
-        /// Local subscribers now.
-        local: usize,
-        /// Send `subscription_count` with the cluster total.
-        emit: bool,
-    },
-    /// Store the last event of a cache channel.
-    CacheSet {
-        /// App.
-        app: Arc<App>,
-        /// Channel.
-        channel: ChannelName,
-        /// Event name.
-        event: String,
-        /// Event data.
-        data: String,
-    },
-    /// Replay a cache channel's last event (or `cache_miss`) to a new subscriber.
-    CacheReplay {
-        /// App.
-        app: Arc<App>,
-        /// Channel.
-        channel: ChannelName,
-        /// The subscriber.
-        conn: Arc<ConnHandle>,
-    },
-    /// A user's first socket on this node signed in.
-    OnlineJoin {
-        /// App.
-        app: Arc<App>,
-        /// User id.
-        user_id: String,
-    },
-    /// A user's last signed-in socket on this node went away.
-    OnlineLeave {
-        /// App.
-        app: Arc<App>,
-        /// User id.
-        user_id: String,
-    },
-    /// Send a signed-in socket the online status of its watchlist.
-    WatchStatus {
-        /// App.
-        app: Arc<App>,
-        /// The socket.
-        conn: Arc<ConnHandle>,
-        /// Watched user ids.
-        ids: Vec<String>,
-    },
+/// What the state task works through, in order: the server's operations and the
+/// registry's requests to rewrite this node's state.
+pub(super) enum Queued {
+    /// An operation submitted by the server.
+    Op(StateOp),
     /// Rewrite this node's whole state (after Redis lost it or this node was reaped);
-    /// `reannounce` sends member/online events for users no other node has.
+    /// `reannounce` reports member/online edges for users no other node has.
     Resync {
         /// Announce members again (this node had been reaped).
         reannounce: bool,
     },
 }
 
-pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiver<StateOp>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::Receiver<Queued>) {
     let tasks = cluster.tasks.clone();
     tasks.spawn(async move {
         let mut batch = Vec::with_capacity(OPS_BATCH);
         let stop = cluster.stop.clone();
-        let task = StateTask { cluster, node };
+        let task = StateTask { cluster, inbox };
         let mut stopping = false;
         loop {
             batch.clear();
@@ -247,7 +170,7 @@ pub(super) fn spawn(cluster: Arc<Cluster>, node: Arc<Node>, mut rx: mpsc::Receiv
 
 struct StateTask {
     cluster: Arc<Cluster>,
-    node: Arc<Node>,
+    inbox: Arc<dyn Inbox>,
 }
 
 /// A channel's subscriber-count updates in one batch, coalesced: the last count, the
@@ -305,9 +228,8 @@ impl Occupancy {
     }
 }
 
-type Counts = HashMap<(String, ChannelName), (Arc<App>, CountChange)>;
-/// One app's count changes.
-type AppCounts = (Arc<App>, Vec<(ChannelName, CountChange)>);
+/// Count changes by (app, channel), with whether the app tracks occupancy.
+type Counts = HashMap<(String, ChannelName), (bool, CountChange)>;
 
 impl StateTask {
     fn con(&self) -> Option<ConnectionManager> {
@@ -318,28 +240,36 @@ impl StateTask {
         tracing::warn!(error = %e, "Cluster state update failed ({what}); using local state until Redis answers.");
     }
 
-    async fn run_batch(&self, ops: Vec<StateOp>) {
+    async fn run_batch(&self, ops: Vec<Queued>) {
         let mut counts: Counts = HashMap::new();
         for op in ops {
+            let op = match op {
+                Queued::Op(op) => op,
+                Queued::Resync { reannounce } => {
+                    self.resync(reannounce).await;
+                    continue;
+                }
+            };
             match op {
-                StateOp::SubsCount { app, channel, local, emit } => {
-                    match counts.entry((app.config.id.clone(), channel)) {
-                        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().1.update(local, emit),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert((app, CountChange::new(local, emit)));
-                        }
+                StateOp::SubsCount { app, channel, local, emit, occupancy } => match counts.entry((app, channel)) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().1.update(local, emit),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert((occupancy, CountChange::new(local, emit)));
                     }
+                },
+                StateOp::PresenceJoin { app, channel, user_id, info, socket, local_first, cap } => {
+                    self.presence_join(app, channel, &user_id, &info, socket, local_first, cap).await
                 }
-                StateOp::PresenceJoin { app, channel, user_id, info, conn, local_first } => {
-                    self.presence_join(&app, &channel, &user_id, &info, &conn, local_first).await
+                StateOp::PresenceLeave { app, channel, user_id, capped } => {
+                    self.presence_leave(app, channel, &user_id, capped).await
                 }
-                StateOp::PresenceLeave { app, channel, user_id } => self.presence_leave(&app, &channel, &user_id).await,
-                StateOp::CacheSet { app, channel, event, data } => self.cache_set(&app, &channel, &event, &data).await,
-                StateOp::CacheReplay { app, channel, conn } => self.cache_replay(&app, &channel, &conn).await,
-                StateOp::OnlineJoin { app, user_id } => self.online_join(&app, &user_id).await,
-                StateOp::OnlineLeave { app, user_id } => self.online_leave(&app, &user_id).await,
-                StateOp::WatchStatus { app, conn, ids } => self.watch_status(&app, &conn, &ids).await,
-                StateOp::Resync { reannounce } => self.resync(reannounce).await,
+                StateOp::CacheSet { app, channel, event, data, ttl_secs } => {
+                    self.cache_set(&app, &channel, &event, &data, ttl_secs).await
+                }
+                StateOp::CacheReplay { app, channel, socket } => self.cache_replay(app, channel, socket).await,
+                StateOp::OnlineJoin { app, user_id } => self.online_join(app, user_id).await,
+                StateOp::OnlineLeave { app, user_id } => self.online_leave(app, user_id).await,
+                StateOp::WatchStatus { app, socket, ids } => self.watch_status(app, socket, ids).await,
             }
         }
         if !counts.is_empty() {
@@ -392,11 +322,11 @@ impl StateTask {
     }
 
     /// Every member of a presence channel across the live nodes (first info wins).
-    async fn members(&self, app: &App, channel: &ChannelName) -> Result<Vec<(String, String)>, redis::RedisError> {
+    async fn members(&self, app: &str, channel: &ChannelName) -> Result<Vec<(String, String)>, redis::RedisError> {
         let Some(mut con) = self.con() else {
             return Err(unreachable_err());
         };
-        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
+        let keys = self.keys_for(|n| self.cluster.keys.presence(app, channel.as_str(), n));
         let mut pipe = redis::pipe();
         for k in &keys {
             pipe.hgetall(k);
@@ -414,28 +344,30 @@ impl StateTask {
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn presence_join(
         &self,
-        app: &Arc<App>,
-        channel: &ChannelName,
+        app: String,
+        channel: ChannelName,
         user_id: &str,
         info: &str,
-        conn: &Arc<ConnHandle>,
+        socket: SocketId,
         local_first: bool,
+        cap: usize,
     ) {
-        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
-        let cap = app.config.max_presence_members;
+        let keys = self.keys_for(|n| self.cluster.keys.presence(&app, channel.as_str(), n));
         // With a cap every join goes through the script: a second socket of a user whose
         // first join was refused must not slip in unannounced.
         let cluster_first = if local_first || cap > 0 {
             match self.join_script(&keys, user_id, info, cap).await {
                 Ok(Joined::Refused) => {
-                    app.refuse_presence(conn, channel, user_id);
+                    let refused = Outcome::PresenceRefused { app, channel, user_id: user_id.to_string(), socket };
+                    self.inbox.outcome(refused).await;
                     return;
                 }
                 Ok(Joined::In { here, elsewhere }) => {
                     if let Some(mut con) = self.con() {
-                        let idx = format!("{}\n{}", app.config.id, channel);
+                        let idx = format!("{app}\n{channel}");
                         let _: Result<(), _> = redis::cmd("SADD")
                             .arg(self.cluster.keys.presence_index(&self.cluster.node_id))
                             .arg(idx)
@@ -454,38 +386,34 @@ impl StateTask {
         } else {
             false
         };
-        if app.is_subscribed(channel, conn.socket_id) {
-            let members = match self.members(app, channel).await {
-                Ok(m) => m,
-                Err(e) => {
-                    self.failed("presence members", &e);
-                    app.local_members(channel)
-                }
-            };
-            app.send_presence_list(channel, conn, &members);
-        }
+        let members = match self.members(&app, &channel).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.failed("presence members", &e);
+                None
+            }
+        };
+        let list = Outcome::MemberList { app: app.clone(), channel: channel.clone(), socket, members };
+        self.inbox.outcome(list).await;
         if cluster_first {
-            app.webhooks().member_added_shared(channel, user_id).await;
-            app.fan_out_member_added(channel, user_id, info, Some(conn.socket_id));
-            self.cluster.publish(
-                &app.config.id,
-                BusMessage::MemberAdded {
-                    channel: channel.to_string(),
-                    user_id: user_id.to_string(),
-                    user_info: info.to_string(),
-                },
-            );
+            let added = Outcome::MemberAdded {
+                app,
+                channel,
+                user_id: user_id.to_string(),
+                info: info.to_string(),
+                except: Some(socket),
+            };
+            self.inbox.outcome(added).await;
         }
     }
 
-    async fn presence_leave(&self, app: &Arc<App>, channel: &ChannelName, user_id: &str) {
-        let keys = self.keys_for(|n| self.cluster.keys.presence(&app.config.id, channel.as_str(), n));
-        let strict = app.config.max_presence_members > 0;
-        let last = match self.leave_script(&keys, user_id, strict).await {
+    async fn presence_leave(&self, app: String, channel: ChannelName, user_id: &str, capped: bool) {
+        let keys = self.keys_for(|n| self.cluster.keys.presence(&app, channel.as_str(), n));
+        let last = match self.leave_script(&keys, user_id, capped).await {
             Ok((last, left)) => {
                 if left == 0 {
                     if let Some(mut con) = self.con() {
-                        let idx = format!("{}\n{}", app.config.id, channel);
+                        let idx = format!("{app}\n{channel}");
                         let _: Result<(), _> = redis::cmd("SREM")
                             .arg(self.cluster.keys.presence_index(&self.cluster.node_id))
                             .arg(idx)
@@ -501,20 +429,13 @@ impl StateTask {
             }
         };
         if last {
-            app.webhooks().member_removed_shared(channel, user_id).await;
-            app.fan_out_member_removed(channel, user_id);
-            self.cluster.publish(
-                &app.config.id,
-                BusMessage::MemberRemoved { channel: channel.to_string(), user_id: user_id.to_string() },
-            );
+            self.inbox.outcome(Outcome::MemberRemoved { app, channel, user_id: user_id.to_string() }).await;
         }
     }
 
     async fn flush_counts(&self, counts: Counts) {
         // Apps with occupancy webhooks need cluster-wide edges: the atomic script.
-        let (tracked, counts): (Counts, Counts) = counts.into_iter().partition(|((_, channel), (app, _))| {
-            app.webhooks().wants_occupancy() && channel.kind() != ChannelKind::ServerToUser
-        });
+        let (tracked, counts): (Counts, Counts) = counts.into_iter().partition(|(_, (occupancy, _))| *occupancy);
         if !tracked.is_empty() {
             self.flush_tracked_counts(tracked).await;
         }
@@ -533,36 +454,26 @@ impl StateTask {
                 self.failed("subscriber counts", &e);
             }
         }
-        for ((_, channel), (app, change)) in counts {
+        for ((app, channel), (_, change)) in counts {
             if !change.emit {
                 continue;
             }
             let total = change.local as u64 + self.other_subs(&app, &channel).await;
-            self.count_changed(&app, &channel, total);
+            self.inbox.outcome(Outcome::SubscriptionCount { app, channel, total }).await;
         }
     }
 
-    /// Sends `subscription_count` (frames here and on the other nodes, webhook once).
-    fn count_changed(&self, app: &App, channel: &ChannelName, total: u64) {
-        app.send_count_frame(channel, total);
-        if app.config.subscription_count {
-            self.cluster
-                .publish(&app.config.id, BusMessage::SubscriptionCount { channel: channel.to_string(), count: total });
-        }
-        app.webhooks().subscription_count(channel, total);
-    }
-
-    /// Writes the counts of apps with occupancy webhooks through [`COUNTS`] and sends
-    /// `channel_occupied`/`channel_vacated` for the cluster-wide edges this node caused,
-    /// including a 0 → n → 0 that one batch coalesced into 0 → 0 (see [`Occupancy`]).
-    /// Without Redis no edge is known and none is sent (the node is degraded).
+    /// Writes the counts of apps with occupancy webhooks through [`COUNTS`] and reports
+    /// the cluster-wide edges this node caused, including a 0 → n → 0 that one batch
+    /// coalesced into 0 → 0 (see [`Occupancy`]). Without Redis no edge is known and
+    /// none is reported (the node is degraded).
     async fn flush_tracked_counts(&self, counts: Counts) {
-        let mut by_app: HashMap<String, AppCounts> = HashMap::new();
-        for ((app_id, channel), (app, change)) in counts {
-            by_app.entry(app_id).or_insert_with(|| (app, Vec::new())).1.push((channel, change));
+        let mut by_app: HashMap<String, Vec<(ChannelName, CountChange)>> = HashMap::new();
+        for ((app_id, channel), (_, change)) in counts {
+            by_app.entry(app_id).or_default().push((channel, change));
         }
-        for (app, rows) in by_app.into_values() {
-            let keys = self.keys_for(|n| self.cluster.keys.subs(&app.config.id, n));
+        for (app, rows) in by_app {
+            let keys = self.keys_for(|n| self.cluster.keys.subs(&app, n));
             let result = match self.con() {
                 Some(mut con) => {
                     let mut inv = COUNTS_SCRIPT.prepare_invoke();
@@ -590,28 +501,29 @@ impl StateTask {
                     Some(v) => (v[2 * i] + v[2 * i + 1], peak + v[2 * i + 1], local + v[2 * i + 1]),
                     None => (local, local, local),
                 };
-                let hooks = app.webhooks();
+                let edge = |occupied| Outcome::Occupancy { app: app.clone(), channel: channel.clone(), occupied };
                 match Occupancy::of(before, peak, after) {
                     Occupancy::Unchanged => {}
-                    Occupancy::Occupied => hooks.channel_occupied_shared(&channel).await,
-                    Occupancy::Vacated => hooks.channel_vacated_shared(&channel).await,
+                    Occupancy::Occupied => self.inbox.outcome(edge(true)).await,
+                    Occupancy::Vacated => self.inbox.outcome(edge(false)).await,
                     Occupancy::OccupiedThenVacated => {
-                        // Two claims' round trips: the arrival must take (DEL) a pending
+                        // Two claims' round trips: the arrival must take a pending
                         // departure's claim before this departure sets its own, or a
                         // departure firing meanwhile would be sent twice.
-                        hooks.channel_occupied_shared(&channel).await;
-                        hooks.channel_vacated_shared(&channel).await;
+                        self.inbox.outcome(edge(true)).await;
+                        self.inbox.outcome(edge(false)).await;
                     }
                 }
                 if change.emit {
-                    self.count_changed(&app, &channel, after);
+                    let total = Outcome::SubscriptionCount { app: app.clone(), channel, total: after };
+                    self.inbox.outcome(total).await;
                 }
             }
         }
     }
 
     /// Subscribers of a channel on the other live nodes.
-    async fn other_subs(&self, app: &App, channel: &ChannelName) -> u64 {
+    async fn other_subs(&self, app: &str, channel: &ChannelName) -> u64 {
         let others = self.cluster.live().other_ids();
         if others.is_empty() {
             return 0;
@@ -619,20 +531,20 @@ impl StateTask {
         let Some(mut con) = self.con() else { return 0 };
         let mut pipe = redis::pipe();
         for id in &others {
-            pipe.hget(self.cluster.keys.subs(&app.config.id, id), channel.as_str());
+            pipe.hget(self.cluster.keys.subs(app, id), channel.as_str());
         }
         let counts: Vec<Option<u64>> = pipe.query_async(&mut con).await.unwrap_or_default();
         counts.into_iter().flatten().sum()
     }
 
-    async fn cache_set(&self, app: &App, channel: &ChannelName, event: &str, data: &str) {
+    async fn cache_set(&self, app: &str, channel: &ChannelName, event: &str, data: &str, ttl_secs: u64) {
         let Some(mut con) = self.con() else { return };
         let value = serde_json::json!({"event": event, "data": data}).to_string();
         let r: Result<(), _> = redis::cmd("SET")
-            .arg(self.cluster.keys.cache(&app.config.id, channel.as_str()))
+            .arg(self.cluster.keys.cache(app, channel.as_str()))
             .arg(value)
             .arg("EX")
-            .arg(app.config.cache_ttl)
+            .arg(ttl_secs)
             .query_async(&mut con)
             .await;
         if let Err(e) = r {
@@ -640,83 +552,60 @@ impl StateTask {
         }
     }
 
-    async fn cache_replay(&self, app: &App, channel: &ChannelName, conn: &ConnHandle) {
-        let stored = match super::query::cached(&self.cluster, app, channel).await {
-            Ok(v) => v.map(|(event, data, _)| (event, data)),
-            Err(_) => app.cached(channel).map(|c| (c.event, c.data)),
-        };
-        let f = match stored {
-            Some((event, data)) => frame::event_frame(&event, Some(channel.as_str()), Some(&data), None),
-            None => {
-                app.webhooks().cache_miss(channel);
-                frame::cache_miss(channel.as_str())
-            }
-        };
-        self.node.metrics.frames_out.inc();
-        conn.push(Frame::from(f));
+    async fn cache_replay(&self, app: String, channel: ChannelName, socket: SocketId) {
+        let cached = super::query::cached_event(&self.cluster, &app, &channel).await.ok();
+        self.inbox.outcome(Outcome::CacheReplay { app, channel, socket, cached }).await;
     }
 
-    async fn online_join(&self, app: &Arc<App>, user_id: &str) {
-        let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
-        let first = match self.join_script(&keys, user_id, "1", 0).await {
+    async fn online_join(&self, app: String, user_id: String) {
+        let keys = self.keys_for(|n| self.cluster.keys.online(&app, n));
+        let first = match self.join_script(&keys, &user_id, "1", 0).await {
             Ok(j) => matches!(j, Joined::In { elsewhere: false, .. }),
             Err(e) => {
                 self.failed("sign-in", &e);
                 true
             }
         };
-        if first && app.config.watchlist {
-            app.notify_watchers(user_id, true);
-            self.cluster.publish(&app.config.id, BusMessage::Watchlist { user_id: user_id.to_string(), online: true });
+        if first {
+            self.inbox.outcome(Outcome::Online { app, user_id, online: true }).await;
         }
     }
 
-    async fn online_leave(&self, app: &Arc<App>, user_id: &str) {
-        let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
-        let last = match self.leave_script(&keys, user_id, false).await {
+    async fn online_leave(&self, app: String, user_id: String) {
+        let keys = self.keys_for(|n| self.cluster.keys.online(&app, n));
+        let last = match self.leave_script(&keys, &user_id, false).await {
             Ok((last, _)) => last,
             Err(e) => {
                 self.failed("sign-out", &e);
                 true
             }
         };
-        if last && app.config.watchlist {
-            app.notify_watchers(user_id, false);
-            self.cluster.publish(&app.config.id, BusMessage::Watchlist { user_id: user_id.to_string(), online: false });
+        if last {
+            self.inbox.outcome(Outcome::Online { app, user_id, online: false }).await;
         }
     }
 
-    async fn watch_status(&self, app: &App, conn: &ConnHandle, ids: &[String]) {
-        let online: Vec<bool> = match self.con() {
+    async fn watch_status(&self, app: String, socket: SocketId, ids: Vec<String>) {
+        let online: Option<Vec<bool>> = match self.con() {
             Some(mut con) => {
-                let keys = self.keys_for(|n| self.cluster.keys.online(&app.config.id, n));
+                let keys = self.keys_for(|n| self.cluster.keys.online(&app, n));
                 let mut pipe = redis::pipe();
-                for id in ids {
+                for id in &ids {
                     for k in &keys {
                         pipe.hexists(k, id);
                     }
                 }
                 match pipe.query_async::<Vec<bool>>(&mut con).await {
-                    Ok(flags) => flags.chunks(keys.len().max(1)).map(|c| c.iter().any(|b| *b)).collect(),
+                    Ok(flags) => Some(flags.chunks(keys.len().max(1)).map(|c| c.iter().any(|b| *b)).collect()),
                     Err(e) => {
                         self.failed("watchlist", &e);
-                        ids.iter().map(|id| app.is_signed_in_locally(id)).collect()
+                        None
                     }
                 }
             }
-            None => ids.iter().map(|id| app.is_signed_in_locally(id)).collect(),
+            None => None,
         };
-        let (on, off): (Vec<&str>, Vec<&str>) =
-            ids.iter().zip(online.iter()).fold((Vec::new(), Vec::new()), |(mut on, mut off), (id, o)| {
-                if *o {
-                    on.push(id.as_str());
-                } else {
-                    off.push(id.as_str());
-                }
-                (on, off)
-            });
-        self.node.metrics.frames_out.inc();
-        conn.push(Frame::from(frame::watchlist_events(&on, &off)));
+        self.inbox.outcome(Outcome::WatchStatus { app, socket, ids, online }).await;
     }
 
     /// Rewrites this node's entries from its local state.
@@ -724,6 +613,7 @@ impl StateTask {
         let Some(mut con) = self.con() else { return };
         let me = self.cluster.node_id.clone();
         let keys = &self.cluster.keys;
+        let apps = self.inbox.snapshot();
         // Drop what this node had written, then write what it has now.
         let old_index: Vec<String> =
             redis::cmd("SMEMBERS").arg(keys.presence_index(&me)).query_async(&mut con).await.unwrap_or_default();
@@ -734,21 +624,21 @@ impl StateTask {
             }
         }
         pipe.del(keys.presence_index(&me)).ignore();
-        for app in self.node.apps() {
-            let id = &app.config.id;
+        for app in &apps {
+            let id = &app.id;
             pipe.del(keys.subs(id, &me)).ignore();
             pipe.del(keys.online(id, &me)).ignore();
-            for (channel, count) in app.local_channel_counts() {
+            for (channel, count) in &app.channel_counts {
                 pipe.hset(keys.subs(id, &me), channel.as_str(), count).ignore();
             }
             if !reannounce {
-                for (channel, members) in app.local_presence() {
-                    for (user, info) in &members {
+                for (channel, members) in &app.presence {
+                    for (user, info) in members {
                         pipe.hset(keys.presence(id, channel.as_str(), &me), user, info).ignore();
                     }
                     pipe.sadd(keys.presence_index(&me), format!("{id}\n{channel}")).ignore();
                 }
-                for user in app.local_online_users() {
+                for user in &app.online {
                     pipe.hset(keys.online(id, &me), user, "1").ignore();
                 }
             }
@@ -759,33 +649,31 @@ impl StateTask {
         }
         if reannounce {
             // Announce again what the reaper removed, as if these users had just joined.
-            for app in self.node.apps() {
-                for (channel, members) in app.local_presence() {
-                    let keys_for = self.keys_for(|n| keys.presence(&app.config.id, channel.as_str(), n));
+            for app in apps {
+                for (channel, members) in app.presence {
+                    let keys_for = self.keys_for(|n| keys.presence(&app.id, channel.as_str(), n));
                     for (user, info) in members {
                         if let Ok(Joined::In { elsewhere: false, .. }) =
                             self.join_script(&keys_for, &user, &info, 0).await
                         {
-                            app.webhooks().member_added_shared(&channel, &user).await;
-                            app.fan_out_member_added(&channel, &user, &info, None);
-                            self.cluster.publish(
-                                &app.config.id,
-                                BusMessage::MemberAdded {
-                                    channel: channel.to_string(),
-                                    user_id: user,
-                                    user_info: info,
-                                },
-                            );
+                            let added = Outcome::MemberAdded {
+                                app: app.id.clone(),
+                                channel: channel.clone(),
+                                user_id: user,
+                                info,
+                                except: None,
+                            };
+                            self.inbox.outcome(added).await;
                         }
                     }
                     let _: Result<(), _> = redis::cmd("SADD")
                         .arg(keys.presence_index(&me))
-                        .arg(format!("{}\n{}", app.config.id, channel))
+                        .arg(format!("{}\n{}", app.id, channel))
                         .query_async(&mut con)
                         .await;
                 }
-                for user in app.local_online_users() {
-                    self.online_join(app, &user).await;
+                for user in app.online {
+                    self.online_join(app.id.clone(), user).await;
                 }
             }
         }

@@ -60,16 +60,13 @@ pub(super) async fn record_start(cluster: &Cluster, con: &mut ConnectionManager,
     record(cluster, con, &cluster.node_id, kind, &detail).await;
 }
 
-impl Cluster {
-    /// Records an event about this node (`drain_begun`, `cordoned`, `uncordoned`) in the
-    /// background; never blocks the caller. Dropped when Redis is not connected.
-    pub fn record_event(self: &Arc<Self>, kind: &'static str, detail: String) {
-        let cluster = self.clone();
-        tokio::spawn(async move {
-            let Some(mut con) = cluster.cmd.read().clone() else { return };
-            record(&cluster, &mut con, &cluster.node_id, kind, &detail).await;
-        });
-    }
+/// Records an event about this node (`drain_begun`, `cordoned`, `uncordoned`) in the
+/// background; never blocks the caller. Dropped when Redis is not connected.
+pub(super) fn record_event(cluster: Arc<Cluster>, kind: &'static str, detail: String) {
+    tokio::spawn(async move {
+        let Some(mut con) = cluster.cmd.read().clone() else { return };
+        record(&cluster, &mut con, &cluster.node_id, kind, &detail).await;
+    });
 }
 
 /// This process is stopping cleanly: the exit marker, and `drain_finished` (with what

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use super::events::body_or_error;
 use super::{respond, verify_request, ApiError};
-use crate::cluster::query;
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::ChannelName;
 use crate::server::app::{App, ChannelCounts};
@@ -20,10 +19,7 @@ use crate::server::Node;
 
 /// Counts of one channel: cluster-wide in a cluster (local if Redis is unreachable).
 pub(crate) async fn counts_of(node: &Node, app: &App, name: &ChannelName) -> ChannelCounts {
-    match &node.cluster {
-        Some(c) => query::channel_counts(c, app, name).await.unwrap_or_else(|_| app.channel_counts(name)),
-        None => app.channel_counts(name),
-    }
+    node.channel_counts(app, name).await
 }
 
 /// The comma-separated `info` attributes asked for, trimmed, empty ones dropped.
@@ -67,10 +63,7 @@ pub async fn list(
             }
         }
         let mut channels = serde_json::Map::new();
-        let listed = match &node.cluster {
-            Some(c) => query::channels(c, &app, &prefix).await.unwrap_or_else(|_| app.channels(&prefix)),
-            None => app.channels(&prefix),
-        };
+        let listed = node.channels(&app, &prefix).await;
         for (name, counts) in listed {
             let mut attrs = serde_json::Map::new();
             if !info.is_empty() && name.kind() == ChannelKind::Presence {
@@ -110,13 +103,7 @@ pub async fn info(
                     out.insert("subscription_count".into(), counts.subscriptions.into());
                 }
                 "cache" if name.is_cache() => {
-                    let cached = match &node.cluster {
-                        Some(c) => query::cached(c, &app, &name).await.ok().flatten(),
-                        None => app.cached(&name).map(|c| {
-                            let ttl = app.cache_ttl_left(&c);
-                            (c.event, c.data, ttl)
-                        }),
-                    };
+                    let cached = node.cached(&app, &name).await;
                     if let Some((event, data, ttl)) = cached {
                         out.insert("cache".into(), serde_json::json!({"event": event, "data": data, "ttl": ttl}));
                     }
@@ -149,10 +136,7 @@ pub async fn users(
         if name.kind() != ChannelKind::Presence {
             return Err(ApiError::BadRequest("Users can only be listed for presence channels".into()));
         }
-        let ids = match &node.cluster {
-            Some(c) => query::presence_users(c, &app, &name).await.unwrap_or_else(|_| app.presence_users(&name)),
-            None => app.presence_users(&name),
-        };
+        let ids = node.presence_users(&app, &name).await;
         let users: Vec<Value> = ids.into_iter().map(|id| serde_json::json!({ "id": id })).collect();
         Ok(serde_json::json!({ "users": users }))
     }
@@ -190,10 +174,7 @@ pub async fn connections(
 ) -> Response {
     let result = async {
         let app = verify_request(&node, &app_id, &method, &uri, b"")?;
-        let n = match &node.cluster {
-            Some(c) => query::connections(c, &app),
-            None => app.connection_count(),
-        };
+        let n = node.app_connections(&app);
         Ok(serde_json::json!({ "connections": n }))
     }
     .await;

@@ -23,9 +23,9 @@ use super::fanout::Delivery;
 use super::outbox::Push;
 use super::presence_view::MemberEvent;
 use super::Frame;
-use crate::cluster::{BusMessage, Cluster, StateOp};
 use crate::config::AppConfig;
 use crate::metrics::{AppLabel, FanoutSource, KindLabel, Metrics};
+use crate::port::{BusMessage, Claims, ClusterPort, StateOp};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
@@ -104,7 +104,7 @@ pub struct App {
     closed: AtomicU64,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
-    cluster: Option<Arc<Cluster>>,
+    cluster: Option<Arc<dyn ClusterPort>>,
     drain: Arc<DrainSignal>,
     webhooks: Arc<Webhooks>,
     /// HTTP API requests per second.
@@ -117,11 +117,12 @@ impl App {
         config: AppConfig,
         metrics: Arc<Metrics>,
         tasks: TaskTracker,
-        cluster: Option<Arc<Cluster>>,
+        cluster: Option<Arc<dyn ClusterPort>>,
         drain: Arc<DrainSignal>,
     ) -> Self {
         let label = AppLabel { app: config.id.clone() };
-        let webhooks = Arc::new(Webhooks::new(&config, metrics.clone(), cluster.clone()));
+        let claims = cluster.clone().map(|c| c as Arc<dyn Claims>);
+        let webhooks = Arc::new(Webhooks::new(&config, metrics.clone(), claims));
         let api_rate = super::rate::RateLimiter::new(config.max_api_requests_per_sec);
         App {
             api_rate,
@@ -156,7 +157,7 @@ impl App {
         let Some(cluster) = self.cluster.clone() else { return };
         let grace = self.drain.grace();
         if grace.is_zero() {
-            cluster.op(op);
+            cluster.submit(op);
             return;
         }
         let flush = self.drain.flush.clone();
@@ -165,7 +166,7 @@ impl App {
                 () = tokio::time::sleep(grace) => {}
                 () = flush.cancelled() => {}
             }
-            cluster.op(op);
+            cluster.submit(op);
         });
     }
 
@@ -323,17 +324,22 @@ impl App {
         self.sub_gauge(kind, 1);
         if let Some(cluster) = &self.cluster {
             if let (Some(local_first), Some(p)) = (cluster_op, presence) {
-                cluster.op(StateOp::PresenceJoin {
-                    app: self.clone(),
+                cluster.submit(StateOp::PresenceJoin {
+                    app: self.config.id.clone(),
                     channel: name.clone(),
                     user_id: p.user_id,
                     info: p.info,
-                    conn: conn.clone(),
+                    socket: conn.socket_id,
                     local_first,
+                    cap: self.config.max_presence_members,
                 });
             }
             if name.is_cache() {
-                cluster.op(StateOp::CacheReplay { app: self.clone(), channel: name.clone(), conn: conn.clone() });
+                cluster.submit(StateOp::CacheReplay {
+                    app: self.config.id.clone(),
+                    channel: name.clone(),
+                    socket: conn.socket_id,
+                });
             }
         }
         self.after_count_change(&channel, count);
@@ -379,7 +385,12 @@ impl App {
             return;
         };
         if let Some(user_id) = left_node {
-            self.queue_leave(StateOp::PresenceLeave { app: self.clone(), channel: name.clone(), user_id });
+            self.queue_leave(StateOp::PresenceLeave {
+                app: self.config.id.clone(),
+                channel: name.clone(),
+                user_id,
+                capped: self.config.max_presence_members > 0,
+            });
         }
         self.after_count_change(&channel, count);
     }
@@ -461,10 +472,9 @@ impl App {
             && !matches!(kind, ChannelKind::Presence | ChannelKind::ServerToUser);
         let emit = counted && self.count_due(channel, count);
         if let Some(cluster) = &self.cluster {
-            cluster.op(StateOp::SubsCount { app: self.clone(), channel: channel.name.clone(), local: count, emit });
+            cluster.submit(self.subs_count(&channel.name, count, emit));
         } else if emit {
-            self.send_count_frame(&channel.name, count as u64);
-            self.webhooks.subscription_count(&channel.name, count as u64);
+            self.count_changed(&channel.name, count as u64);
         }
     }
 
@@ -489,16 +499,8 @@ impl App {
                         *ch.count_sent.lock() = (Some(Instant::now()), false);
                         let local = ch.subscriber_count();
                         match &app.cluster {
-                            Some(c) => c.op(StateOp::SubsCount {
-                                app: app.clone(),
-                                channel: ch.name.clone(),
-                                local,
-                                emit: true,
-                            }),
-                            None => {
-                                app.send_count_frame(&ch.name, local as u64);
-                                app.webhooks.subscription_count(&ch.name, local as u64);
-                            }
+                            Some(c) => c.submit(app.subs_count(&ch.name, local, true)),
+                            None => app.count_changed(&ch.name, local as u64),
                         }
                     });
                 }
@@ -508,6 +510,18 @@ impl App {
                 *g = (Some(now), false);
                 true
             }
+        }
+    }
+
+    /// The shared-state update of a channel's local subscriber count (occupancy edges are
+    /// tracked for apps with occupancy webhooks; user channels have none).
+    fn subs_count(&self, channel: &ChannelName, local: usize, emit: bool) -> StateOp {
+        StateOp::SubsCount {
+            app: self.config.id.clone(),
+            channel: channel.clone(),
+            local,
+            emit,
+            occupancy: self.webhooks.wants_occupancy() && channel.kind() != ChannelKind::ServerToUser,
         }
     }
 
@@ -572,11 +586,12 @@ impl App {
             );
             self.webhooks.cache_filled(channel);
             if let Some(cluster) = &self.cluster {
-                cluster.op(StateOp::CacheSet {
-                    app: self.clone(),
+                cluster.submit(StateOp::CacheSet {
+                    app: self.config.id.clone(),
                     channel: channel.clone(),
                     event: event.into(),
                     data: data.into(),
+                    ttl_secs: self.config.cache_ttl,
                 });
             }
         }
@@ -754,9 +769,11 @@ impl App {
                 self.watchers.entry(w.clone()).or_default().push(conn.clone());
             }
             match &self.cluster {
-                Some(c) => {
-                    c.op(StateOp::WatchStatus { app: self.clone(), conn: conn.clone(), ids: watchlist.to_vec() })
-                }
+                Some(c) => c.submit(StateOp::WatchStatus {
+                    app: self.config.id.clone(),
+                    socket: conn.socket_id,
+                    ids: watchlist.to_vec(),
+                }),
                 None => {
                     let (online, offline): (Vec<&str>, Vec<&str>) =
                         watchlist.iter().map(String::as_str).partition(|w| self.users.contains_key(*w));
@@ -768,9 +785,8 @@ impl App {
         }
         if first {
             match &self.cluster {
-                Some(c) => c.op(StateOp::OnlineJoin { app: self.clone(), user_id: user_id.to_string() }),
-                None if self.config.watchlist => self.notify_watchers(user_id, true),
-                None => {}
+                Some(c) => c.submit(StateOp::OnlineJoin { app: self.config.id.clone(), user_id: user_id.to_string() }),
+                None => self.online_changed(user_id, true),
             }
         }
     }
@@ -817,9 +833,10 @@ impl App {
         }
         if last {
             match &self.cluster {
-                Some(_) => self.queue_leave(StateOp::OnlineLeave { app: self.clone(), user_id: user_id.to_string() }),
-                None if self.config.watchlist => self.notify_watchers(user_id, false),
-                None => {}
+                Some(_) => {
+                    self.queue_leave(StateOp::OnlineLeave { app: self.config.id.clone(), user_id: user_id.to_string() })
+                }
+                None => self.online_changed(user_id, false),
             }
         }
     }
@@ -827,9 +844,7 @@ impl App {
     /// Closes every socket signed in as `user_id` (4009), on every node; returns how
     /// many were on this one.
     pub fn terminate_user(&self, user_id: &str) -> usize {
-        if let Some(c) = &self.cluster {
-            c.publish(&self.config.id, BusMessage::Terminate { user_id: user_id.to_string() });
-        }
+        self.publish_to_cluster(BusMessage::Terminate { user_id: user_id.to_string() });
         self.terminate_user_local(user_id)
     }
 
@@ -928,5 +943,17 @@ impl App {
     /// Whether a socket id is live on this node.
     pub fn has_socket(&self, id: &SocketId) -> bool {
         self.sockets.contains_key(id)
+    }
+
+    /// The live connection with this socket id.
+    pub fn socket(&self, id: SocketId) -> Option<Arc<ConnHandle>> {
+        self.sockets.get(&id).map(|c| c.value().clone())
+    }
+
+    /// Sends a message to the other nodes (cluster mode; nothing otherwise).
+    pub fn publish_to_cluster(&self, msg: BusMessage) {
+        if let Some(c) = &self.cluster {
+            c.publish(&self.config.id, msg);
+        }
     }
 }

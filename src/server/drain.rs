@@ -152,7 +152,7 @@ pub fn start(node: &Arc<Node>, request: &DrainRequest) -> Result<Arc<DrainProgre
     *node.drain.lock() = Some(progress.clone());
     if let Some(cluster) = &node.cluster {
         let c = &progress.config;
-        cluster.record_event(
+        cluster.clone().record_event(
             "drain_begun",
             format!(
                 "{} sockets, window {:.0}s, deadline {:.0}s",

@@ -8,6 +8,11 @@
 //! * `listen`: the accept loop and HTTP/1.1 connections (header and body timeouts);
 //!   `slots`: the connection cap and per-address caps.
 //! * `tls`: optional TLS on the listener, handshakes run concurrently and bounded.
+//! * `outcome`: the node's side of the cluster port: what it does with what the
+//!   engine decides or receives; `query`: cluster-wide answers for the HTTP API.
+//!
+//! The server never imports an engine, the HTTP API or the admin routes: `serve` picks
+//! the engine (a [`ClusterPort`], or none) and assembles the routes.
 
 pub mod app;
 pub mod channel;
@@ -18,7 +23,9 @@ pub mod fanout;
 pub mod health;
 pub mod listen;
 pub mod outbox;
+pub mod outcome;
 pub mod presence_view;
+pub mod query;
 pub mod rate;
 pub mod session;
 pub mod slots;
@@ -30,16 +37,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::Cluster;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
+use crate::port::{ClusterError, ClusterPort};
 pub use app::App;
 pub use health::{Health, NodeState};
 
@@ -66,8 +72,10 @@ pub struct Node {
     pub boot_id: String,
     /// CPU, RSS and loop lag, kept current by the samplers.
     pub process: stats::ProcessFigures,
-    /// Cluster membership (cluster mode only).
-    pub cluster: Option<Arc<Cluster>>,
+    /// The cluster engine (cluster mode only).
+    pub cluster: Option<Arc<dyn ClusterPort>>,
+    /// Set when the node had to stop (node-id clash): the reason.
+    pub fatal: parking_lot::Mutex<Option<ClusterError>>,
     /// The running drain, if any.
     pub drain: parking_lot::Mutex<Option<Arc<drain::DrainProgress>>>,
     /// Drain state the apps read (presence grace).
@@ -78,26 +86,23 @@ pub struct Node {
     pub admission_per_address: Option<rate::KeyedRateLimiter<std::net::IpAddr>>,
     /// Open connections (the connection cap and per-address caps).
     pub connections: Arc<slots::ConnTable>,
-    cluster_rx: parking_lot::Mutex<Option<crate::cluster::Receivers>>,
 }
 
 impl Node {
-    /// Builds a node from a validated config.
+    /// Builds a standalone node from a validated config.
     pub fn new(config: ServeConfig) -> Arc<Self> {
-        let metrics = Arc::new(Metrics::new());
+        Node::with_cluster(config, crate::secret::random_token(12), Arc::new(Metrics::new()), None)
+    }
+
+    /// Builds a node: `boot_id` is this process's random id and `cluster` the engine
+    /// (both made by `serve`, which gives the engine the same `metrics`).
+    pub fn with_cluster(
+        config: ServeConfig,
+        boot_id: String,
+        metrics: Arc<Metrics>,
+        cluster: Option<Arc<dyn ClusterPort>>,
+    ) -> Arc<Self> {
         let tasks = TaskTracker::new();
-        let boot_id = crate::secret::random_token(12);
-        let (cluster, cluster_rx) = match &config.cluster {
-            // The URL was validated with the config, so this cannot fail here.
-            Some(c) => match Cluster::new(c.clone(), &config.node_id, &boot_id) {
-                Ok((cluster, rx)) => (Some(cluster), Some(rx)),
-                Err(e) => {
-                    tracing::error!(error = %e, "Cluster mode could not start; serving standalone.");
-                    (None, None)
-                }
-            },
-            None => (None, None),
-        };
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
         let drain_signal = Arc::new(drain::DrainSignal::default());
@@ -127,9 +132,9 @@ impl Node {
             boot_id,
             process: stats::ProcessFigures::default(),
             cluster,
+            fatal: parking_lot::Mutex::new(None),
             drain: parking_lot::Mutex::new(None),
             drain_signal,
-            cluster_rx: parking_lot::Mutex::new(cluster_rx),
         })
     }
 
@@ -181,42 +186,22 @@ impl Node {
     }
 }
 
-/// The routes of a node (WebSocket, HTTP API, health, metrics, admin). The route prefix
-/// (`--path`) applies to the WebSocket and the HTTP API only: health (`/up`, `/ready`,
-/// `/live`), `/metrics` and `/admin/*` stay at the root, where probes and the console
-/// look for them.
-pub fn router(node: Arc<Node>) -> Router {
-    let pusher = Router::new()
-        .route("/app/{key}", any(ws::upgrade))
-        .route("/app/", any(ws::missing_key))
-        .merge(crate::http_api::routes(&node));
-    let prefix = node.config.path.clone();
-    let pusher = if prefix.is_empty() { pusher } else { Router::new().nest(&prefix, pusher) };
-    let routes = pusher
-        .route("/up", get(health::up))
-        .route("/ready", get(health::ready))
-        .route("/live", get(health::live))
-        .merge(crate::admin::routes());
-    routes
-        .fallback(crate::http_api::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(node.config.max_request_size))
-        .with_state(node)
-}
-
-/// Serves `listener` (over TLS when the config has `tls`) until `shutdown` resolves, then
-/// closes every socket and waits (bounded) for their tasks.
+/// Serves `routes` on `listener` (over TLS when the config has `tls`) until `shutdown`
+/// resolves, then closes every socket and waits (bounded) for their tasks; the cluster
+/// engine starts first and stops last.
 pub async fn run(
     listener: TcpListener,
     node: Arc<Node>,
+    routes: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     stats::spawn_samplers(&node);
     for app in node.apps() {
         app.webhooks().start(&node.tasks, &node.shutdown);
     }
-    if let (Some(cluster), Some(rx)) = (&node.cluster, node.cluster_rx.lock().take()) {
-        tracing::info!(cluster = %cluster.config.name, node = %cluster.node_id, redis = %cluster.config.redis_url_redacted(), "Cluster mode.");
-        cluster.start(&node, rx);
+    if let Some(cluster) = &node.cluster {
+        tracing::info!(engine = %cluster.describe(), "Cluster mode.");
+        cluster.clone().start(node.clone());
     }
     let stop = node.shutdown.clone();
     if let Some(cap) = node.connections.cap() {
@@ -226,7 +211,7 @@ pub async fn run(
             "Connection cap: the oldest idle connection is closed to make room."
         );
     }
-    let serve = listen::serve(listener, node.clone(), router(node.clone()), stop.clone());
+    let serve = listen::serve(listener, node.clone(), routes, stop.clone());
     let trigger = {
         let stop = stop.clone();
         async move {

@@ -21,10 +21,11 @@
 //! In a cluster each event is sent by one node only: the node whose change takes the
 //! cluster-wide state across the edge (first/last member anywhere from the presence
 //! scripts, first/last subscriber anywhere from the atomic count script in
-//! `cluster::state`). The vacate delay is then claimed by a Redis key
-//! (`rtc:{cluster}:whpend:…`): the node that sees the return deletes it, and the
-//! departing node sends only if the key is still there when the delay ends, so a
-//! member who moves to another node within 3 s causes neither webhook.
+//! `cluster::state`). The vacate delay is then a once-per-cluster claim through the
+//! port ([`Claims`]; a Redis key `rtc:{cluster}:whpend:…` in the Redis engine): the
+//! node that sees the return takes it, and the departing node sends only if the claim
+//! is still there when the delay ends, so a member who moves to another node within
+//! 3 s causes neither webhook.
 
 mod delay;
 mod delivery;
@@ -47,9 +48,9 @@ pub use delivery::{
 pub use event::{body, signature, KindSet, WebhookEvent, WebhookKind};
 pub use throttle::{COUNT_WEBHOOK_EVERY, MAX_COUNT_WINDOWS};
 
-use crate::cluster::Cluster;
 use crate::config::AppConfig;
 use crate::metrics::Metrics;
+use crate::port::Claims;
 use crate::protocol::webhook as event;
 use crate::protocol::ChannelName;
 use delay::{Claim, Delay, Due, Next, PendingKey};
@@ -82,13 +83,14 @@ pub struct Webhooks {
     counts: CountThrottle,
     misses: Mutex<HashMap<ChannelName, Instant>>,
     metrics: Arc<Metrics>,
-    cluster: Option<Arc<Cluster>>,
+    claims: Option<Arc<dyn Claims>>,
     stop: OnceLock<CancellationToken>,
 }
 
 impl Webhooks {
-    /// The webhooks of `app` (nothing runs until [`Webhooks::start`]).
-    pub fn new(app: &AppConfig, metrics: Arc<Metrics>, cluster: Option<Arc<Cluster>>) -> Self {
+    /// The webhooks of `app` (nothing runs until [`Webhooks::start`]); `claims` makes
+    /// the departure delay cluster-wide (cluster mode).
+    pub fn new(app: &AppConfig, metrics: Arc<Metrics>, claims: Option<Arc<dyn Claims>>) -> Self {
         let http = if app.webhooks.is_empty() {
             None
         } else {
@@ -131,7 +133,7 @@ impl Webhooks {
             counts: CountThrottle::default(),
             misses: Mutex::new(HashMap::new()),
             metrics,
-            cluster,
+            claims,
             stop: OnceLock::new(),
         }
     }
@@ -209,53 +211,45 @@ impl Webhooks {
         }
     }
 
-    fn shared_key(&self, key: &PendingKey) -> Option<(String, redis::aio::ConnectionManager)> {
-        let cluster = self.cluster.as_ref()?;
-        let con = cluster.cmd()?;
-        Some((cluster.keys.webhook_pending(&self.app_id, &key.shared_suffix()), con))
+    /// The name of a departure's cluster-wide claim.
+    fn claim_name(&self, key: &PendingKey) -> String {
+        format!("{}:{}", self.app_id, key.shared_suffix())
     }
 
     /// Arrival decided cluster-wide: swallowed if a departure is pending on this node or
-    /// claimed in Redis by any node.
+    /// claimed by any node.
     async fn arrive_shared(&self, key: PendingKey, event: WebhookEvent) {
         match self.delay.cancel(&key) {
             Some(Claim::Local(_)) => return,
-            Some(Claim::Shared(k)) => {
-                // This node's own departure: out of the queue here, and the claim in Redis
-                // goes too (best effort; it expires anyway).
-                if let Some(mut con) = self.cluster.as_ref().and_then(|c| c.cmd()) {
-                    let _: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
+            Some(Claim::Shared(name)) => {
+                // This node's own departure: out of the queue here, and the claim goes
+                // too (best effort; it expires anyway).
+                if let Some(claims) = &self.claims {
+                    let _ = claims.take(name).await;
                 }
                 return;
             }
             None => {}
         }
-        if let Some((k, mut con)) = self.shared_key(&key) {
-            let deleted: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
-            if matches!(deleted, Ok(n) if n > 0) {
+        if let Some(claims) = &self.claims {
+            if claims.take(self.claim_name(&key)).await == Some(true) {
                 return;
             }
         }
         self.emit(event);
     }
 
-    /// Departure decided cluster-wide: claimed in Redis so a return on any node cancels
-    /// it; held locally when Redis does not answer.
+    /// Departure decided cluster-wide: claimed so a return on any node cancels it; held
+    /// locally when the claim cannot be recorded.
     async fn depart_shared(&self, key: PendingKey, event: WebhookEvent) {
         if self.stopping() {
             return self.emit(event);
         }
         let mut claim = None;
-        if let Some((k, mut con)) = self.shared_key(&key) {
-            let set: Result<(), _> = redis::cmd("SET")
-                .arg(&k)
-                .arg(1)
-                .arg("PX")
-                .arg(SHARED_CLAIM_TTL.as_millis() as u64)
-                .query_async(&mut con)
-                .await;
-            if set.is_ok() {
-                claim = Some(k);
+        if let Some(claims) = &self.claims {
+            let name = self.claim_name(&key);
+            if claims.claim(name.clone(), SHARED_CLAIM_TTL).await {
+                claim = Some(name);
             }
         }
         self.depart(key, event, claim);
@@ -265,12 +259,9 @@ impl Webhooks {
     async fn fire(&self, due: Due) {
         let send = match &due.claim {
             Claim::Local(g) => self.delay.still_pending(&due.key, *g),
-            Claim::Shared(k) => match self.cluster.as_ref().and_then(|c| c.cmd()) {
-                Some(mut con) => {
-                    let deleted: Result<u64, _> = redis::cmd("DEL").arg(k).query_async(&mut con).await;
-                    // No answer: better a departure sent than lost.
-                    deleted.map_or(true, |n| n > 0)
-                }
+            // No answer: better a departure sent than lost.
+            Claim::Shared(name) => match &self.claims {
+                Some(claims) => claims.take(name.clone()).await.unwrap_or(true),
                 None => true,
             },
         };

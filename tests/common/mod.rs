@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use rtc::cli::ServeArgs;
 use rtc::config;
 use rtc::protocol::auth;
-use rtc::server::{self, Node};
+use rtc::server::Node;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -52,7 +52,7 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let node = Node::new(cfg);
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(server::run(listener, node.clone(), async move {
+        let handle = tokio::spawn(rtc::serve::serve_node(listener, node.clone(), async move {
             let _ = rx.await;
         }));
         TestServer { addr, node, stop: Some(tx), handle: Some(handle) }
