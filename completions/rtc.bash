@@ -1110,7 +1110,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__serve)
-            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --header-timeout --body-timeout --connection-limit --max-connections-per-address --max-new-connections-per-address-per-sec --trusted-proxies --redis-url --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
+            opts="-c -h -V --config --host --port --path --max-request-size --admin-token --node-id --log-format --outbound-queue-bytes --max-new-connections-per-sec --fanout-budget-ms --tls-cert --tls-key --header-timeout --body-timeout --connection-limit --max-connections-per-address --max-new-connections-per-address-per-sec --trusted-proxies --redis-url --bus --cluster --advertise-url --cluster-secret --planning-line --pre-drain-delay --drain-window --drain-rate --drain-timeout --drain-presence-grace --app-id --app-key --app-secret --activity-timeout --ping-interval --max-connections --max-message-size --client-events --allowed-origins --subscription-count --require-signin-within --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1197,6 +1197,10 @@ _rtc() {
                     return 0
                     ;;
                 --redis-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -54,6 +54,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --max-new-connections-per-address-per-sec 'New WebSocket connections per client address per second (behind a trusted proxy the address comes from X-Forwarded-For); 0 = no limit [default: 0]'
             cand --trusted-proxies 'Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is believed [default: none]'
             cand --redis-url 'Redis URL of the cluster''s pub/sub Redis; setting it switches cluster mode on [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB]'
+            cand --bus 'The cluster''s engine, by URL; setting it switches cluster mode on: `redis://HOST:PORT` (one Redis, as --redis-url), `redis-cluster://HOST:PORT[,HOST:PORT…]` (a Redis Cluster: sharded pub/sub) or `nats://HOST:PORT` (NATS with JetStream)'
             cand --cluster 'Cluster name: prefixes every Redis key and channel, so clusters can share a Redis [default: local; Reverb: REVERB_SCALING_CHANNEL]'
             cand --advertise-url 'URL at which the console and other nodes reach this node [default: http://HOST:PORT, with 127.0.0.1 for 0.0.0.0]'
             cand --cluster-secret 'Shared secret of the cluster: every bus message carries an HMAC-SHA256 keyed by it, and messages without a valid one are dropped (counted as `unauthenticated`). Give every node the same value (at least 16 characters) [default: none: the bus trusts anyone who can publish to the cluster''s Redis]'

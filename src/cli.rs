@@ -154,6 +154,11 @@ pub struct ServeArgs {
     /// [Reverb: REVERB_SCALING_ENABLED with REDIS_URL or REDIS_HOST/PORT/USERNAME/PASSWORD/DB].
     #[arg(long, env = "RTC_REDIS_URL", value_name = "URL", hide_env_values = true, help_heading = "Cluster")]
     pub redis_url: Option<String>,
+    /// The cluster's engine, by URL; setting it switches cluster mode on:
+    /// `redis://HOST:PORT` (one Redis, as --redis-url), `redis-cluster://HOST:PORT[,HOST:PORT…]`
+    /// (a Redis Cluster: sharded pub/sub) or `nats://HOST:PORT` (NATS with JetStream).
+    #[arg(long, env = "RTC_BUS_URL", value_name = "URL", hide_env_values = true, help_heading = "Cluster")]
+    pub bus: Option<String>,
     /// Cluster name: prefixes every Redis key and channel, so clusters can share a Redis
     /// [default: local; Reverb: REVERB_SCALING_CHANNEL].
     #[arg(long = "cluster", env = "RTC_CLUSTER", value_name = "NAME", help_heading = "Cluster")]

@@ -449,6 +449,7 @@ mod tests {
         let config = ClusterConfig {
             name: "t".into(),
             // Never connected: no task is started, so nothing drains the publish queue.
+            engine: crate::config::Engine::Redis,
             redis_url: crate::secret::Secret::new("redis://127.0.0.1:1".to_string()),
             advertise_url: String::new(),
             planning_line: rtc_model::DEFAULT_PLANNING_LINE,

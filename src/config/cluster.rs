@@ -10,7 +10,10 @@ use crate::secret::Secret;
 pub struct ClusterConfig {
     /// Cluster name (prefix of every Redis key and channel).
     pub name: String,
-    /// Redis URL (may hold a password: never printed).
+    /// The engine.
+    pub engine: Engine,
+    /// The engine's URL (may hold a password: never printed). For
+    /// [`Engine::RedisCluster`] the seed nodes, comma-separated after the scheme.
     pub redis_url: Secret,
     /// Where the console and other nodes reach this node.
     pub advertise_url: String,
@@ -29,6 +32,43 @@ impl ClusterConfig {
         redact_url(self.redis_url.expose())
     }
 }
+
+/// Which engine joins the nodes of a cluster (`--bus URL`, by its scheme).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// One Redis (`redis://`, `rediss://`, `unix://`; also `--redis-url` and Reverb's
+    /// `REVERB_SCALING_ENABLED` + `REDIS_*`).
+    Redis,
+    /// A Redis Cluster (`redis-cluster://HOST:PORT[,HOST:PORT…]`): sharded pub/sub.
+    RedisCluster,
+    /// NATS with JetStream (`nats://HOST:PORT`).
+    Nats,
+}
+
+impl Engine {
+    /// The engine a URL names, by its scheme.
+    pub fn of_url(url: &str) -> Option<Engine> {
+        let scheme = url.split_once("://")?.0;
+        match scheme {
+            "redis" | "rediss" | "unix" => Some(Engine::Redis),
+            "redis-cluster" => Some(Engine::RedisCluster),
+            "nats" => Some(Engine::Nats),
+            _ => None,
+        }
+    }
+
+    /// The engine's name in logs and `rtc status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Redis => "redis",
+            Engine::RedisCluster => "redis-cluster",
+            Engine::Nats => "nats",
+        }
+    }
+}
+
+/// The engines this build can run.
+const AVAILABLE: &[Engine] = &[Engine::Redis];
 
 /// Replaces the password of a URL (`redis://user:pass@host`) with `***`.
 pub fn redact_url(url: &str) -> String {
@@ -67,11 +107,48 @@ pub(super) fn resolve_cluster(
     } else {
         None
     };
-    let url = args.redis_url.clone().or(reverb_url).or_else(|| file.redis_url.clone())?;
-    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
-        r.err("cluster.redis_url", format!("'{}' must start with redis://, rediss:// or unix://", redact_url(&url)));
-    } else if redis::Client::open(url.as_str()).is_err() {
-        r.err("cluster.redis_url", format!("'{}' is not a valid Redis URL", redact_url(&url)));
+    let bus = args.bus.clone().or_else(|| file.bus.clone());
+    let legacy = args.redis_url.clone().or(reverb_url).or_else(|| file.redis_url.clone());
+    if let (Some(b), Some(l)) = (&bus, &legacy) {
+        if b != l {
+            r.err(
+                "cluster.bus",
+                format!(
+                    "'{}' and the Redis URL '{}' are both set; give one (--bus replaces --redis-url)",
+                    redact_url(b),
+                    redact_url(l)
+                ),
+            );
+        }
+    }
+    let field = if bus.is_some() { "cluster.bus" } else { "cluster.redis_url" };
+    let url = bus.or(legacy)?;
+    let engine = Engine::of_url(&url);
+    match engine {
+        None => r.err(
+            field,
+            format!(
+                "'{}' must start with redis://, rediss://, unix://, redis-cluster:// or nats://",
+                redact_url(&url)
+            ),
+        ),
+        Some(Engine::Redis) if redis::Client::open(url.as_str()).is_err() => {
+            r.err(field, format!("'{}' is not a valid Redis URL", redact_url(&url)))
+        }
+        Some(Engine::RedisCluster | Engine::Nats) => {
+            let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+            let bad = rest.is_empty()
+                || rest.split(',').any(|hp| {
+                    let hp = hp.rsplit_once('@').map_or(hp, |(_, hp)| hp);
+                    !matches!(hp.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok())
+                });
+            if bad {
+                r.err(field, format!("'{}' must name HOST:PORT[,HOST:PORT…]", redact_url(&url)));
+            } else if let Some(e) = engine.filter(|e| !AVAILABLE.contains(e)) {
+                r.err(field, format!("the {} engine is not available in this version of rtc", e.as_str()));
+            }
+        }
+        Some(Engine::Redis) => {}
     }
     let name = args
         .cluster_name
@@ -105,6 +182,7 @@ pub(super) fn resolve_cluster(
     Some(ClusterConfig {
         secret: secret.map(Secret::new),
         name,
+        engine: engine.unwrap_or(Engine::Redis),
         redis_url: Secret::new(url),
         advertise_url: advertise_url.trim_end_matches('/').to_string(),
         planning_line,

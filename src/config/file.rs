@@ -55,6 +55,8 @@ pub struct ClusterSection {
     pub name: Option<String>,
     /// Redis URL.
     pub redis_url: Option<String>,
+    /// Engine URL (`redis://`, `redis-cluster://`, `nats://`).
+    pub bus: Option<String>,
     /// Advertised base URL.
     pub advertise_url: Option<String>,
     /// Planning line (connections per node).

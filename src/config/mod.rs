@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use app::{glob_match, AppConfig};
-pub use cluster::{redact_url, ClusterConfig};
+pub use cluster::{redact_url, ClusterConfig, Engine};
 pub use drain::DrainConfig;
 pub use edge::{EdgeConfig, IpRange};
 pub use tls::TlsConfig;
