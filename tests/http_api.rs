@@ -187,3 +187,48 @@ async fn new_connections_over_the_node_rate_get_503_before_the_upgrade() {
     assert!(held.len() >= 3);
     s.stop().await;
 }
+
+/// Every route of the API takes the signed-request extractor: none answers an unsigned
+/// request with anything but a JSON 401, and every answer is counted by status.
+#[tokio::test]
+async fn every_api_route_refuses_an_unsigned_request_and_counts_it() {
+    let s = TestServer::start(&one_app("")).await;
+    let api = s.api();
+    let routes = [
+        ("POST", "/events"),
+        ("POST", "/batch_events"),
+        ("GET", "/channels"),
+        ("GET", "/channels/c"),
+        ("GET", "/channels/presence-c/users"),
+        ("POST", "/users/u1/terminate_connections"),
+        ("GET", "/connections"),
+    ];
+    for (method, path) in routes {
+        // An unsigned query string with garbage in it: still a JSON 401, never a plain-text 400.
+        let (st, v) = api.raw(method, &format!("/apps/{APP_ID}{path}?auth_key={KEY}&x=%zz&x"), "{}".into()).await;
+        assert_eq!(st, 401, "{method} {path}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{method} {path}: {v}");
+        // The same route signed: 200.
+        let body = if method == "POST" { Some(json!({"name":"e","channel":"c","data":"1","batch":[]})) } else { None };
+        let (st, v) = api.call(method, path, body, &[]).await;
+        assert_eq!(st, 200, "{method} {path} signed: {v}");
+    }
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{}/metrics", s.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |status: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("rtc_http_requests_total{") && l.contains(&format!("status=\"{status}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!((count("401"), count("200")), (7, 7), "{metrics}");
+    s.stop().await;
+}

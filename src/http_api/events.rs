@@ -3,15 +3,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, Path, State};
-use axum::http::{Method, Uri};
-use axum::response::Response;
+use axum::extract::{Extension, State};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{respond, verify_request, ApiError, Arrival};
+use super::{ApiError, ApiResult, Arrival, Signed};
 use crate::protocol::channel::ChannelKind;
 use crate::protocol::frame::MAX_EVENT_NAME_LEN;
 use crate::protocol::{ChannelName, SocketId};
@@ -41,16 +38,6 @@ struct Event {
     channels: Vec<ChannelName>,
     except: Option<SocketId>,
     info: Vec<String>,
-}
-
-pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(format!("Request body over the limit of {limit} bytes"))
-        } else {
-            ApiError::BadRequest(e.body_text())
-        }
-    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -147,63 +134,44 @@ fn arrival_of(a: Option<Extension<Arrival>>) -> Instant {
 /// `POST /apps/{app_id}/events`.
 pub async fn trigger(
     State(node): State<Arc<Node>>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
     arrival: Option<Extension<Arrival>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+    Signed { app, body, .. }: Signed,
+) -> ApiResult {
     let arrival = arrival_of(arrival);
-    let result = async {
-        let body = body_or_error(body, node.config.max_request_size)?;
-        let app = verify_request(&node, &app_id, &method, &uri, &body)?;
-        let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
-        publish(&app, &ev, arrival);
-        if ev.info.is_empty() {
-            Ok(serde_json::json!({}))
-        } else {
-            Ok(serde_json::json!({"channels": info_for(&node, &app, &ev).await}))
-        }
+    let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
+    publish(&app, &ev, arrival);
+    if ev.info.is_empty() {
+        Ok(Json(serde_json::json!({})))
+    } else {
+        Ok(Json(serde_json::json!({"channels": info_for(&node, &app, &ev).await})))
     }
-    .await;
-    respond(&node, result)
 }
 
 /// `POST /apps/{app_id}/batch_events`.
 pub async fn trigger_batch(
     State(node): State<Arc<Node>>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
     arrival: Option<Extension<Arrival>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+    Signed { app, body, .. }: Signed,
+) -> ApiResult {
     let arrival = arrival_of(arrival);
-    let result = async {
-        let body = body_or_error(body, node.config.max_request_size)?;
-        let app = verify_request(&node, &app_id, &method, &uri, &body)?;
-        let batch =
-            parse_json::<BatchBody>(&body)?.batch.ok_or_else(|| ApiError::BadRequest("Missing 'batch'".into()))?;
-        let max = app.config.max_batch_size;
-        if batch.len() > max {
-            return Err(ApiError::BadRequest(format!("Batch of {} events; the limit is {max}", batch.len())));
-        }
-        // Validate everything before publishing anything.
-        let events = batch.into_iter().map(|e| validate(&app, e, false)).collect::<Result<Vec<_>, _>>()?;
-        for ev in &events {
-            publish(&app, ev, arrival);
-        }
-        if events.iter().all(|e| e.info.is_empty()) {
-            Ok(serde_json::json!({}))
-        } else {
-            let mut items: Vec<Value> = Vec::new();
-            for ev in &events {
-                let info = info_for(&node, &app, ev).await;
-                items.push(info.into_iter().next().map(|(_, v)| v).unwrap_or_else(|| serde_json::json!({})));
-            }
-            Ok(serde_json::json!({"batch": items}))
-        }
+    let batch = parse_json::<BatchBody>(&body)?.batch.ok_or_else(|| ApiError::BadRequest("Missing 'batch'".into()))?;
+    let max = app.config.max_batch_size;
+    if batch.len() > max {
+        return Err(ApiError::BadRequest(format!("Batch of {} events; the limit is {max}", batch.len())));
     }
-    .await;
-    respond(&node, result)
+    // Validate everything before publishing anything.
+    let events = batch.into_iter().map(|e| validate(&app, e, false)).collect::<Result<Vec<_>, _>>()?;
+    for ev in &events {
+        publish(&app, ev, arrival);
+    }
+    if events.iter().all(|e| e.info.is_empty()) {
+        Ok(Json(serde_json::json!({})))
+    } else {
+        let mut items: Vec<Value> = Vec::new();
+        for ev in &events {
+            let info = info_for(&node, &app, ev).await;
+            items.push(info.into_iter().next().map(|(_, v)| v).unwrap_or_else(|| serde_json::json!({})));
+        }
+        Ok(Json(serde_json::json!({"batch": items})))
+    }
 }

@@ -13,14 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
-pub use signing::{verify_request, MAX_CLOCK_SKEW_SECS};
+pub use signing::{verify_request, Signed, MAX_CLOCK_SKEW_SECS};
 
 use crate::server::Node;
 
@@ -44,25 +43,20 @@ pub fn routes(node: &Arc<Node>) -> Router<Arc<Node>> {
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival(pub Instant);
 
-/// Times one request, from reaching the route (before its body is read) to its response
+/// Times and counts (by status) one request, from reaching the route (before its body is read) to its response
 /// being ready (before it is written), and hands the start to the handler as [`Arrival`].
 async fn timed(State((node, route)): State<(Arc<Node>, &'static str)>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     req.extensions_mut().insert(Arrival(start));
     let res = next.run(req).await;
-    node.metrics.timing.http_api(route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    let status = res.status().as_u16();
+    node.metrics.timing.http_api(route, status, start.elapsed().as_secs_f64());
+    node.metrics.http_request(status);
     res
 }
 
-/// The JSON response of an API call, counted by status.
-pub(crate) fn respond(node: &Arc<Node>, result: Result<serde_json::Value, ApiError>) -> Response {
-    let res = match result {
-        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
-        Err(e) => e.into_response(),
-    };
-    node.metrics.http_request(res.status().as_u16());
-    res
-}
+/// What every API handler answers: a JSON object, or an error with its status.
+pub type ApiResult = Result<axum::Json<serde_json::Value>, ApiError>;
 
 /// Any other path: 404 with a JSON body.
 pub async fn not_found() -> Response {

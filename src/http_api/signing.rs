@@ -1,12 +1,51 @@
 //! Verification of signed HTTP API requests.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::{Method, Uri};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::{Method, StatusCode, Uri};
 
 use super::ApiError;
 use crate::protocol::auth;
 use crate::server::{App, Node};
+
+/// A signed HTTP API request that verified ([`verify_request`]): every handler of the API
+/// takes one, so none can forget the check. It reads the whole body (within
+/// `max_request_size`), so it must be a handler's last argument.
+pub struct Signed {
+    /// The app the request is for (`{app_id}` in the path).
+    pub app: Arc<App>,
+    /// The body (empty for `GET`).
+    pub body: Bytes,
+    /// The query parameters (the last value of a repeated name).
+    pub query: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<Node>> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, node: &Arc<Node>) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let path = RawPathParams::from_request_parts(&mut parts, node)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let app_id = path.iter().find(|(k, _)| *k == "app_id").map(|(_, v)| v.to_string()).unwrap_or_default();
+        let (method, uri) = (parts.method.clone(), parts.uri.clone());
+        let limit = node.config.max_request_size;
+        let body = Bytes::from_request(Request::from_parts(parts, body), node).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(format!("Request body over the limit of {limit} bytes"))
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        let app = verify_request(node, &app_id, &method, &uri, &body)?;
+        let query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        Ok(Signed { app, body, query })
+    }
+}
 
 /// `auth_timestamp` may differ from the server clock by at most this much (Pusher's
 /// rule; Reverb and Soketi skip the check, so their signed requests can be replayed).
