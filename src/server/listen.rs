@@ -81,9 +81,16 @@ impl hyper::body::Body for TimedBody {
 
 /// A connection's IO with its slot: the slot is freed when the IO is dropped, whether
 /// by the HTTP connection or by the WebSocket it was upgraded to.
-struct SlotIo<T> {
+pub struct SlotIo<T> {
     io: T,
     _slot: Arc<Slot>,
+}
+
+impl<T> SlotIo<T> {
+    /// The IO and its slot, apart (a WebSocket upgrade takes the plain stream back).
+    pub fn into_parts(self) -> (T, Arc<Slot>) {
+        (self.io, self._slot)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for SlotIo<T> {
