@@ -40,6 +40,9 @@ pub(crate) struct EventBook {
     pub delivered: AtomicU64,
     /// Copies a subscriber had already received.
     pub duplicates: AtomicU64,
+    /// Copies that arrived after a later event of the same channel (publish order) had
+    /// reached the same subscriber.
+    pub reordered: AtomicU64,
     /// Event frames whose data was not a bench header.
     pub foreign: AtomicU64,
 }
@@ -57,6 +60,10 @@ pub(crate) struct DeliverySummary {
     pub lost: u64,
     /// Copies received twice by the same subscriber.
     pub duplicates: u64,
+    /// Copies a subscriber received after a later event of the same channel: out of
+    /// publish order. Publishes overlapping in flight may legitimately reach the server in
+    /// either order; at rates where they do not overlap, this must be 0.
+    pub reordered: u64,
     /// Latency of each delivery, from the publish request's start to the frame's arrival.
     pub latency: Percentiles,
     /// Per event: latency of its last copy, over events that reached every subscriber.
@@ -74,6 +81,7 @@ impl EventBook {
             latency: Histogram::new(),
             delivered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            reordered: AtomicU64::new(0),
             foreign: AtomicU64::new(0),
         }
     }
@@ -146,6 +154,7 @@ impl EventBook {
         }
         out.lost = out.expected - out.received;
         out.duplicates = self.duplicates.load(Ordering::Relaxed);
+        out.reordered = self.reordered.load(Ordering::Relaxed);
         out.latency = self.latency.percentiles();
         out.time_to_last = percentiles_of(last);
         out
@@ -156,9 +165,18 @@ impl EventBook {
 #[derive(Debug, Default)]
 pub(crate) struct SeqSet {
     bits: Vec<u64>,
+    /// The highest sequence number received so far.
+    highest: Option<u32>,
 }
 
 impl SeqSet {
+    /// Whether `seq` arrives after a higher one did (out of publish order); records it.
+    pub(crate) fn out_of_order(&mut self, seq: u32) -> bool {
+        let late = self.highest.is_some_and(|h| seq < h);
+        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
+        late
+    }
+
     /// Marks `seq`; returns false when it was already there (a duplicate).
     pub(crate) fn insert(&mut self, seq: u32) -> bool {
         if seq >= MAX_TRACKED_SEQ {
@@ -267,6 +285,15 @@ mod tests {
         assert_eq!(parse_header(&d), Some((123_456, 7, 42)));
         assert_eq!(parse_header(&event_data(1, 2, 3, 0)), Some((1, 2, 3)));
         assert_eq!(parse_header("hello"), None);
+    }
+
+    #[test]
+    fn seq_set_finds_arrivals_out_of_publish_order() {
+        let mut s = SeqSet::default();
+        assert!(!s.out_of_order(0));
+        assert!(!s.out_of_order(2));
+        assert!(s.out_of_order(1));
+        assert!(!s.out_of_order(3));
     }
 
     #[test]

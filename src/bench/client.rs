@@ -520,6 +520,9 @@ impl Session {
             book.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if self.seen.out_of_order(seq) {
+            book.reordered.fetch_add(1, Ordering::Relaxed);
+        }
         book.deliver(id, self.shared.micros_at(now).saturating_sub(sent_us));
     }
 

@@ -521,8 +521,8 @@ impl Report {
             let s = &d.summary;
             let _ = writeln!(
                 o,
-                "{:<14}{} of {} received, {} LOST, {} duplicates, {:.0}/s",
-                "deliveries", s.received, s.expected, s.lost, s.duplicates, d.per_second
+                "{:<14}{} of {} received, {} LOST, {} duplicates, {} out of order, {:.0}/s",
+                "deliveries", s.received, s.expected, s.lost, s.duplicates, s.reordered, d.per_second
             );
             let _ = writeln!(o, "  {:<12}{}", "latency", pct(&s.latency));
             let _ = writeln!(
