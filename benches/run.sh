@@ -16,6 +16,7 @@
 #   WebSocket frame written to each of N loopback sockets with one write() per socket, 10
 #   rounds a second, sender on SERVER_CPU and reader on GEN_CPU; figure: deliveries per
 #   sender CPU-second
+#   idle-ping-10k: 10,000 sockets pinging every 5 s; CPU per answered ping
 #   channels-20x250: 20 private channels x 250 subscribers, 200 events/s in all (delivery
 #   p99 run to run; rtc, then Sockudo when available)
 #   side-by-side: floor-N, then rtc (then Sockudo) on fanout-N for N = 1k 5k 10k in one run,
@@ -83,6 +84,8 @@ echo "results: $OUT" >&2
 [[ -n $SOCKUDO ]] || echo "sockudo: no SOCKUDO binary given or on PATH; its measurements are skipped" >&2
 
 SERVER_PID='' PORT=''
+# rtc nodes get this admin token, and the generator reads their own fan-out figures with it.
+BENCH_ADMIN_TOKEN=bench-admin-token STATS_ARGS=()
 stop_server() {
   if [[ -n $SERVER_PID ]]; then
     kill "$SERVER_PID" 2>/dev/null || true
@@ -99,6 +102,7 @@ start_rtc() {
 [server]
 host = "127.0.0.1"
 log_format = "text"
+admin_token = "$BENCH_ADMIN_TOKEN"
 
 [[apps]]
 id = "$APP_ID"
@@ -109,7 +113,7 @@ max_presence_members = 5000
 EOF
   show "${SERVER_PIN[*]} $RTC serve --config $cfg --port 0 > $OUT/$name.server.log"
   "${SERVER_PIN[@]}" "$RTC" serve --config "$cfg" --port 0 >"$OUT/$name.server.log" 2>&1 &
-  SERVER_PID=$!
+  SERVER_PID=$! STATS_ARGS=(--stats-token "$BENCH_ADMIN_TOKEN")
   if wait_rtc "$OUT/$name.server.log" "$SERVER_PID"; then
     PORT=$RTC_PORT
     return 0
@@ -135,7 +139,7 @@ start_sockudo() {
     SOCKUDO_DEFAULT_APP_MAX_READ_REQUESTS_PER_SECOND=1000000 \
     SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL=5000 \
     "${SERVER_PIN[@]}" "$SOCKUDO" >"$OUT/$name.server.log" 2>&1 &
-  SERVER_PID=$!
+  SERVER_PID=$! STATS_ARGS=()
   wait_tcp "$PORT" "$SERVER_PID" 300 && return 0
   echo "error: sockudo did not start; see $OUT/$name.server.log" >&2
   exit 1
@@ -146,7 +150,7 @@ bench() {
   local name=$1
   shift
   local cmd=("${GEN_PIN[@]}" "$RTC" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
-    --save "$OUT/$name.json" "$@")
+    --save "$OUT/$name.json" "${STATS_ARGS[@]}" "$@")
   show "${cmd[*]}"
   "${cmd[@]}" || echo "warning: $name exited with $?" >&2
 }
@@ -183,6 +187,10 @@ floor() {
 
 for m in "${MEASUREMENTS[@]}"; do
   case $m in
+    # Issue 14: 10,000 idle sockets each sending pusher:ping every 5 s (2,000 pings/s):
+    # the summary prints the server's CPU per answered ping.
+    idle-ping-10k) measure idle-ping-10k 120 connections -n 10000 --rate 2000 --activity-timeout 5s \
+      --hold "$MEDIUM" --duration 120s ;;
     floor-1k) floor floor-1k 1000 ;;
     floor-5k) floor floor-5k 5000 ;;
     floor-10k) floor floor-10k "$BIG_FANOUT" ;;
@@ -215,7 +223,7 @@ for m in "${MEASUREMENTS[@]}"; do
         ${DRAIN_SOCKETS:+SOCKETS="$DRAIN_SOCKETS"} "$ROOT/benches/drain.sh" ||
         echo "warning: drain exited with $?" >&2 ;;
     *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed drain" \
-      "floor-1k floor-5k floor-10k channels-20x250 side-by-side)" >&2
+      "idle-ping-10k floor-1k floor-5k floor-10k channels-20x250 side-by-side)" >&2
       exit 2 ;;
   esac
 done
@@ -228,6 +236,15 @@ import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 SOCKUDO_GIVEN = len(sys.argv) > 2 and sys.argv[2] == "1"
 reports = {p.name[:-5]: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+def parse_secs(v):
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        for unit, scale in (("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+            if v.endswith(unit) and v[: -len(unit)].replace(".", "", 1).isdigit():
+                return float(v[: -len(unit)]) * scale
+    return None
 
 def figures(r):
     s, d, c = r.get("server") or {}, r.get("deliveries") or {}, r["connections"]
@@ -243,7 +260,14 @@ def figures(r):
         "dup": d.get("duplicates"),
         "reordered": d.get("reordered"),
         "presence_p99_ms": (r.get("presence") or {}).get("latency", {}).get("p99_ms"),
+        # The node's own fan-out time (arrival to the last subscriber's write), rtc only.
+        "node_fanout_p99_le_ms": (r.get("server_fanout") or {}).get("p99_le_ms"),
         "bottleneck": r["verdict"]["bottleneck"],
+        # Server CPU per answered ping: its cores over the ping rate (every socket pings
+        # once per --activity-timeout).
+        "us_per_ping": s["cpu_cores"] * 1e6 / (c["ready"] / activity)
+        if r["scenario"] == "connections" and s.get("cpu_cores") and c.get("pings_sent")
+        and (activity := parse_secs(r["parameters"].get("activity_timeout_s"))) else None,
     }
 
 def fmt(v):
