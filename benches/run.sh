@@ -26,6 +26,8 @@
 #   SERVER_CPU=0      core for the server; GEN_CPU=1 core for the generator
 #   OUT=target/bench-results/<date>   where the JSON reports and server logs go
 #   NO_BUILD=1        use the existing binary (RTC=path picks another one)
+#   GEN=path          the rtc binary that runs `rtc bench` (default: $RTC), e.g. a newer
+#                     generator against an older server
 #   SOCKUDO=/path/to/sockudo   also run the comparable measurements against Sockudo
 #                     (default: `sockudo` on PATH, if any). Install it with:
 #                     cargo install sockudo --locked --no-default-features --features local
@@ -37,6 +39,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RTC=${RTC:-$ROOT/target/release/rtc}
+GEN=${GEN:-$RTC}
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
 SOCKETS=${SOCKETS:-19000}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -149,7 +152,7 @@ start_sockudo() {
 bench() {
   local name=$1
   shift
-  local cmd=("${GEN_PIN[@]}" "$RTC" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
+  local cmd=("${GEN_PIN[@]}" "$GEN" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
     --save "$OUT/$name.json" "${STATS_ARGS[@]}" "$@")
   show "${cmd[*]}"
   "${cmd[@]}" || echo "warning: $name exited with $?" >&2
@@ -259,6 +262,7 @@ def figures(r):
         "lost": d.get("lost"),
         "dup": d.get("duplicates"),
         "reordered": d.get("reordered"),
+        "overlap_reordered": d.get("reordered_overlapping"),
         "presence_p99_ms": (r.get("presence") or {}).get("latency", {}).get("p99_ms"),
         # The node's own fan-out time (arrival to the last subscriber's write), rtc only.
         "node_fanout_p99_le_ms": (r.get("server_fanout") or {}).get("p99_le_ms"),

@@ -521,9 +521,17 @@ impl Report {
             let s = &d.summary;
             let _ = writeln!(
                 o,
-                "{:<14}{} of {} received, {} LOST, {} duplicates, {} out of order, {:.0}/s",
+                "{:<14}{} of {} received, {} LOST, {} duplicates, {} REORDERED, {:.0}/s",
                 "deliveries", s.received, s.expected, s.lost, s.duplicates, s.reordered, d.per_second
             );
+            if s.reordered_overlapping > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {:<12}{} copies came after a later event whose publish was in flight at the same time \
+                     (not a fault: the server may take overlapping publishes in either order)",
+                    "overlap", s.reordered_overlapping
+                );
+            }
             let _ = writeln!(o, "  {:<12}{}", "latency", pct(&s.latency));
             let _ = writeln!(
                 o,

@@ -189,8 +189,11 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, socket: Upgraded, config: WebSo
             let (read, write) = stream.into_split();
             let writer = Writer::Direct(handle.outbox.attach(write));
             let duplex = Duplex { read, handle: handle.clone() };
-            let socket =
-                WebSocketStream::from_partially_read(duplex, read_buf.to_vec(), Role::Server, Some(config)).await;
+            // `read_buf` shares hyper's whole read buffer (8 KiB): copy what it holds and
+            // let the buffer go, or every idle socket keeps it.
+            let part = read_buf.to_vec();
+            drop(read_buf);
+            let socket = WebSocketStream::from_partially_read(duplex, part, Role::Server, Some(config)).await;
             serve(node, app, handle, socket, writer).await;
             drop(slot);
         }
