@@ -556,7 +556,7 @@ impl Report {
             let le = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("≤ {v:.2} ms"));
             let _ = writeln!(
                 o,
-                "{:<14}{} broadcasts timed by the node: mean {}, median {}, p99 {} (arrival to the last local socket's queue)",
+                "{:<14}{} broadcasts timed by the node: mean {}, median {}, p99 {} (arrival to the last local socket's write or queue)",
                 "node fan-out",
                 f.broadcasts,
                 ms(f.mean_ms),
