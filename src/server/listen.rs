@@ -165,6 +165,9 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, router: Router, stop:
         match accepted {
             Ok((tcp, peer)) => match table.admit(peer.ip()) {
                 Ok(slot) => {
+                    // Frames are small and written whole: Nagle would hold one back until
+                    // the client's delayed ACK (40 ms) when the previous one is unacknowledged.
+                    let _ = tcp.set_nodelay(true);
                     conns.spawn(connection(shared.clone(), tcp, peer, Arc::new(slot)));
                 }
                 Err(refusal) => {
