@@ -9,23 +9,37 @@
 #
 # Usage: benches/run.sh [MEASUREMENT...]
 #   MEASUREMENT: idle fanout-1k fanout-5k fanout-10k presence mixed drain (default: all of them)
+#     or floor-1k floor-5k floor-10k channels-20x250 side-by-side
 #   drain runs benches/drain.sh (issue 4: peak reconnect rate per survivor, paced drain vs all
 #   at once, on a 3-node cluster) with its reports in $OUT/drain
+#   floor-N runs benches/floor.c (issue 14): the kernel's floor, one pre-framed 64-byte
+#   WebSocket frame written to each of N loopback sockets with one write() per socket, 10
+#   rounds a second, sender on SERVER_CPU and reader on GEN_CPU; figure: deliveries per
+#   sender CPU-second
+#   idle-ping-10k: 10,000 sockets pinging every 5 s; CPU per answered ping
+#   channels-20x250: 20 private channels x 250 subscribers, 200 events/s in all (delivery
+#   p99 run to run; rtc, then Sockudo when available)
+#   side-by-side: floor-N, then rtc (then Sockudo) on fanout-N for N = 1k 5k 10k in one run,
+#   and a table of each figure and its fraction of the floor
 # Environment:
 #   SOCKETS=19000     sockets for idle and mixed (this machine's hard file limit is 20,000)
 #   SERVER_CPU=0      core for the server; GEN_CPU=1 core for the generator
 #   OUT=target/bench-results/<date>   where the JSON reports and server logs go
 #   NO_BUILD=1        use the existing binary (RTC=path picks another one)
+#   GEN=path          the rtc binary that runs `rtc bench` (default: $RTC), e.g. a newer
+#                     generator against an older server
 #   SOCKUDO=/path/to/sockudo   also run the comparable measurements against Sockudo
 #                     (default: `sockudo` on PATH, if any). Install it with:
 #                     cargo install sockudo --locked --no-default-features --features local
 #                     (needs Debian's protobuf-compiler; ~10 min)
 #   DRAIN_SOCKETS=10000  sockets on the drained node (benches/drain.sh's SOCKETS)
 #   QUICK=1           small sizes (2,000 sockets, short holds) to check the script itself
+#   FLOOR_FRAME=64    bytes of the floor's frame (2..127)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RTC=${RTC:-$ROOT/target/release/rtc}
+GEN=${GEN:-$RTC}
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
 SOCKETS=${SOCKETS:-19000}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -39,6 +53,16 @@ else
 fi
 MEASUREMENTS=("$@")
 [[ ${#MEASUREMENTS[@]} -gt 0 ]] || MEASUREMENTS=(idle fanout-1k fanout-5k fanout-10k presence mixed drain)
+# side-by-side is floor + rtc (+ Sockudo) for each fan-out size.
+EXPANDED=()
+for m in "${MEASUREMENTS[@]}"; do
+  if [[ $m == side-by-side ]]; then
+    EXPANDED+=(floor-1k fanout-1k floor-5k fanout-5k floor-10k fanout-10k)
+  else
+    EXPANDED+=("$m")
+  fi
+done
+MEASUREMENTS=("${EXPANDED[@]}")
 
 mkdir -p "$OUT"
 # shellcheck source=benches/lib.sh
@@ -60,8 +84,11 @@ fi
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $(ulimit -Hn)" >&2
 echo "results: $OUT" >&2
+[[ -n $SOCKUDO ]] || echo "sockudo: no SOCKUDO binary given or on PATH; its measurements are skipped" >&2
 
 SERVER_PID='' PORT=''
+# rtc nodes get this admin token, and the generator reads their own fan-out figures with it.
+BENCH_ADMIN_TOKEN=bench-admin-token STATS_ARGS=()
 stop_server() {
   if [[ -n $SERVER_PID ]]; then
     kill "$SERVER_PID" 2>/dev/null || true
@@ -78,6 +105,7 @@ start_rtc() {
 [server]
 host = "127.0.0.1"
 log_format = "text"
+admin_token = "$BENCH_ADMIN_TOKEN"
 
 [[apps]]
 id = "$APP_ID"
@@ -88,7 +116,7 @@ max_presence_members = 5000
 EOF
   show "${SERVER_PIN[*]} $RTC serve --config $cfg --port 0 > $OUT/$name.server.log"
   "${SERVER_PIN[@]}" "$RTC" serve --config "$cfg" --port 0 >"$OUT/$name.server.log" 2>&1 &
-  SERVER_PID=$!
+  SERVER_PID=$! STATS_ARGS=(--stats-token "$BENCH_ADMIN_TOKEN")
   if wait_rtc "$OUT/$name.server.log" "$SERVER_PID"; then
     PORT=$RTC_PORT
     return 0
@@ -114,7 +142,7 @@ start_sockudo() {
     SOCKUDO_DEFAULT_APP_MAX_READ_REQUESTS_PER_SECOND=1000000 \
     SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL=5000 \
     "${SERVER_PIN[@]}" "$SOCKUDO" >"$OUT/$name.server.log" 2>&1 &
-  SERVER_PID=$!
+  SERVER_PID=$! STATS_ARGS=()
   wait_tcp "$PORT" "$SERVER_PID" 300 && return 0
   echo "error: sockudo did not start; see $OUT/$name.server.log" >&2
   exit 1
@@ -124,8 +152,8 @@ start_sockudo() {
 bench() {
   local name=$1
   shift
-  local cmd=("${GEN_PIN[@]}" "$RTC" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
-    --save "$OUT/$name.json" "$@")
+  local cmd=("${GEN_PIN[@]}" "$GEN" bench --url "ws://127.0.0.1:$PORT" --server-pid "$SERVER_PID"
+    --save "$OUT/$name.json" "${STATS_ARGS[@]}" "$@")
   show "${cmd[*]}"
   "${cmd[@]}" || echo "warning: $name exited with $?" >&2
 }
@@ -146,8 +174,34 @@ measure() {
   fi
 }
 
+# floor NAME SOCKETS: the kernel floor (benches/floor.c, built here with cc -O2).
+FLOOR=$OUT/floor
+floor() {
+  local name=$1 n=$2 secs=${MEDIUM%s}
+  if [[ ! -x $FLOOR ]]; then
+    show "cc -O2 -o $FLOOR benches/floor.c"
+    cc -O2 -o "$FLOOR" "$ROOT/benches/floor.c"
+  fi
+  log "$name (kernel floor)"
+  show "$FLOOR $n $secs 10 ${FLOOR_FRAME:-64} $SERVER_CPU $GEN_CPU > $OUT/$name.floor.txt"
+  "$FLOOR" "$n" "$secs" 10 "${FLOOR_FRAME:-64}" "$SERVER_CPU" "$GEN_CPU" | tee "$OUT/$name.floor.txt" ||
+    echo "warning: $name exited with $? (bytes lost?)" >&2
+}
+
 for m in "${MEASUREMENTS[@]}"; do
   case $m in
+    # Issue 14: 10,000 idle sockets each sending pusher:ping every 5 s (2,000 pings/s):
+    # the summary prints the server's CPU per answered ping.
+    idle-ping-10k) measure idle-ping-10k 120 connections -n 10000 --rate 2000 --activity-timeout 5s \
+      --hold "$MEDIUM" --duration 120s ;;
+    floor-1k) floor floor-1k 1000 ;;
+    floor-5k) floor floor-5k 5000 ;;
+    floor-10k) floor floor-10k "$BIG_FANOUT" ;;
+    # Issue 14: 5,000 sockets on 20 private channels of 250, 200 events/s in all (10 per
+    # channel per second, 50,000 deliveries/s); no presence. Its delivery p99 from run to
+    # run is the figure.
+    channels-20x250) measure channels-20x250 120 mixed -n 5000 -g 250 -e 200 -m 0 -j 0 --rate 2000 \
+      --hold "$MEDIUM" --duration 120s ;;
     # Targets 1 and 4: RSS per idle socket at $SOCKETS sockets, and idle CPU with every
     # socket pinging every 30 s (the server advertises activity_timeout 30).
     idle) measure idle 30 connections -n "$SOCKETS" --rate 2000 --activity-timeout 30s \
@@ -171,18 +225,29 @@ for m in "${MEASUREMENTS[@]}"; do
       env -u SOCKETS NO_BUILD=1 RTC="$RTC" OUT="$OUT/drain" SERVER_CPU="$SERVER_CPU" GEN_CPU="$GEN_CPU" \
         ${DRAIN_SOCKETS:+SOCKETS="$DRAIN_SOCKETS"} "$ROOT/benches/drain.sh" ||
         echo "warning: drain exited with $?" >&2 ;;
-    *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed drain)" >&2
+    *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed drain" \
+      "idle-ping-10k floor-1k floor-5k floor-10k channels-20x250 side-by-side)" >&2
       exit 2 ;;
   esac
 done
 
 # One line per report, and rtc/Sockudo ratios where both ran.
 log "summary ($OUT)"
-python3 - "$OUT" <<'EOF'
+python3 - "$OUT" "${SOCKUDO:+1}" <<'EOF'
 import json, pathlib, sys
 
 out = pathlib.Path(sys.argv[1])
+SOCKUDO_GIVEN = len(sys.argv) > 2 and sys.argv[2] == "1"
 reports = {p.name[:-5]: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+def parse_secs(v):
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        for unit, scale in (("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+            if v.endswith(unit) and v[: -len(unit)].replace(".", "", 1).isdigit():
+                return float(v[: -len(unit)]) * scale
+    return None
 
 def figures(r):
     s, d, c = r.get("server") or {}, r.get("deliveries") or {}, r["connections"]
@@ -195,8 +260,18 @@ def figures(r):
         "delivery_p99_ms": d.get("latency", {}).get("p99_ms"),
         "to_last_median_ms": d.get("time_to_last", {}).get("p50_ms"),
         "lost": d.get("lost"),
+        "dup": d.get("duplicates"),
+        "reordered": d.get("reordered"),
+        "overlap_reordered": d.get("reordered_overlapping"),
         "presence_p99_ms": (r.get("presence") or {}).get("latency", {}).get("p99_ms"),
+        # The node's own fan-out time (arrival to the last subscriber's write), rtc only.
+        "node_fanout_p99_le_ms": (r.get("server_fanout") or {}).get("p99_le_ms"),
         "bottleneck": r["verdict"]["bottleneck"],
+        # Server CPU per answered ping: its cores over the ping rate (every socket pings
+        # once per --activity-timeout).
+        "us_per_ping": s["cpu_cores"] * 1e6 / (c["ready"] / activity)
+        if r["scenario"] == "connections" and s.get("cpu_cores") and c.get("pings_sent")
+        and (activity := parse_secs(r["parameters"].get("activity_timeout_s"))) else None,
     }
 
 def fmt(v):
@@ -216,4 +291,25 @@ for name in sorted({n.rsplit(".", 1)[0] for n in rows}):
         parts.append(f"frames per CPU-second rtc/sockudo = {a['frames_per_cpu_s'] / b['frames_per_cpu_s']:.2f}")
     if parts:
         print(f"{name:<22}" + "; ".join(parts))
+
+# The floor beside each fan-out size: deliveries per sender CPU-second, and each server's
+# frames per CPU-second as a fraction of it.
+floors = {}
+for p in sorted(out.glob("floor-*.floor.txt")):
+    line = p.read_text().strip().splitlines()[-1:] or [""]
+    kv = dict(x.split("=", 1) for x in line[0].split() if "=" in x)
+    if "deliveries_per_cpu_second" in kv:
+        floors[p.name.split(".")[0].replace("floor-", "fanout-")] = (float(kv["deliveries_per_cpu_second"]), kv.get("lost"))
+if floors:
+    print()
+    print(f"{'scenario':<12}{'floor':>12}{'rtc':>12}{'rtc/floor':>11}{'sockudo':>12}{'sockudo/floor':>15}")
+    for name, (fl, lost) in floors.items():
+        a, b = rows.get(name + ".rtc"), rows.get(name + ".sockudo")
+        ra = a and a["frames_per_cpu_s"]
+        rb = b and b["frames_per_cpu_s"]
+        print(f"{name:<12}{fl:>12,.0f}{(f'{ra:,.0f}' if ra else '-'):>12}{(f'{ra / fl:.2f}' if ra else '-'):>11}"
+              f"{(f'{rb:,.0f}' if rb else '-'):>12}{(f'{rb / fl:.2f}' if rb else '-'):>15}"
+              + (f"   (floor lost {lost})" if lost not in (None, "0") else ""))
+    if not SOCKUDO_GIVEN:
+        print("sockudo: not run (no SOCKUDO binary given or on PATH)")
 EOF

@@ -270,3 +270,126 @@ async fn rtc_bench_reports_the_nodes_own_fanout_beside_the_client_side_figures()
     assert_eq!(f["budget_ms"], 50.0, "{r:#}");
     server.stop().await;
 }
+
+/// The sequence number at the start of a test event's data.
+fn seq_of(e: &Value) -> u64 {
+    e["data"]
+        .as_str()
+        .and_then(|d| d.get(..6))
+        .and_then(|d| d.parse().ok())
+        .expect("data starts with a sequence number")
+}
+
+fn numbered(seq: u64, padding: &str) -> String {
+    format!("{seq:06}{padding}")
+}
+
+/// Frames written straight from the fan-out must never overtake frames queued behind a
+/// socket that stopped reading: a reader that pauses long enough to build a backlog,
+/// then resumes, gets every event exactly once and in order, and after it has caught up
+/// (its queue empty, so writes are direct again) still in order. The socket that kept
+/// reading got each event as it was published.
+#[tokio::test]
+async fn a_reader_that_pauses_then_resumes_gets_every_frame_once_in_order() {
+    let toml =
+        one_app("max_event_data_size = 10240").replace("[server]\n", "[server]\noutbound_queue_bytes = 4194304\n");
+    let s = TestServer::start(&toml).await;
+    let mut good = s.connect().await;
+    good.subscribe("busy").await;
+    let mut paused = s.connect().await;
+    paused.subscribe("busy").await;
+    let padding = "x".repeat(9_000);
+    let mut seq = 0;
+    let mut backlogged = false;
+    // `paused` does not read: publish until its queue holds a backlog (a quarter of the
+    // bound, past what the kernel buffers took).
+    while seq < 3000 {
+        assert_eq!(s.api().trigger(&["busy"], "e", &numbered(seq, &padding)).await.0, 200);
+        assert_eq!(seq_of(&good.expect_event("e").await), seq);
+        seq += 1;
+        if seq % 10 == 0 && sample(&metrics(s.addr).await, "rtc_fanout_backlogged_total") > 0.0 {
+            backlogged = true;
+            break;
+        }
+    }
+    assert!(backlogged, "no backlog after {seq} publishes");
+    // A few more behind the backlog.
+    for _ in 0..20 {
+        assert_eq!(s.api().trigger(&["busy"], "e", &numbered(seq, &padding)).await.0, 200);
+        assert_eq!(seq_of(&good.expect_event("e").await), seq);
+        seq += 1;
+    }
+    // Resume: everything, once, in order.
+    for want in 0..seq {
+        // Read raw: a broken frame must fail here, not pass as a close.
+        let e = match tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut paused.ws)).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                serde_json::from_str::<Value>(t.as_str()).expect("whole JSON frames")
+            }
+            other => panic!("frame {want}: {other:?}"),
+        };
+        assert_eq!(seq_of(&e), want);
+    }
+    // Caught up: new events (direct writes again) still arrive in order, nothing extra.
+    for _ in 0..20 {
+        assert_eq!(s.api().trigger(&["busy"], "e", &numbered(seq, "")).await.0, 200);
+        assert_eq!(seq_of(&paused.expect_event("e").await), seq);
+        assert_eq!(seq_of(&good.expect_event("e").await), seq);
+        seq += 1;
+    }
+    assert!(paused.roundtrip().await.is_empty());
+    assert!(good.roundtrip().await.is_empty());
+    assert_eq!(s.node.metrics.slow_consumers.get(), 0);
+    s.stop().await;
+}
+
+/// A socket closed as a slow consumer may be in the middle of a frame when its queue
+/// overflows: what it reads after resuming is whole frames, in order with no gap, then
+/// the 4100 close (or the end of the stream when the close could not be written in
+/// time), never a broken frame.
+#[tokio::test]
+async fn a_slow_reader_past_the_bound_reads_whole_frames_in_order_then_4100() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let toml = one_app("max_event_data_size = 10240").replace("[server]\n", "[server]\noutbound_queue_bytes = 65536\n");
+    let s = TestServer::start(&toml).await;
+    let mut good = s.connect().await;
+    good.subscribe("busy").await;
+    let mut slow = s.connect().await;
+    slow.subscribe("busy").await;
+    let padding = "x".repeat(9_999);
+    let mut seq = 0;
+    while seq < 3000 && s.node.metrics.slow_consumers.get() == 0 {
+        assert_eq!(s.api().trigger(&["busy"], "e", &numbered(seq, &padding)).await.0, 200);
+        // The reading socket gets each event, whatever the slow one does.
+        assert_eq!(seq_of(&good.expect_event("e").await), seq);
+        seq += 1;
+    }
+    assert!(s.node.metrics.slow_consumers.get() > 0, "never closed as a slow consumer");
+    let mut want = 0;
+    let end = loop {
+        match tokio::time::timeout(WAIT, slow.ws.next()).await.expect("the slow socket ends in time") {
+            Some(Ok(Message::Text(t))) => {
+                let e: Value = serde_json::from_str(t.as_str()).expect("whole JSON frames");
+                assert_eq!(seq_of(&e), want, "in order, no gap");
+                want += 1;
+            }
+            Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(
+                tokio_tungstenite::tungstenite::Error::Io(_)
+                | tokio_tungstenite::tungstenite::Error::Protocol(
+                    tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                ),
+            ))
+            | None => break None,
+            Some(Err(e)) => panic!("broken stream after {want} frames: {e}"),
+        }
+    };
+    assert!(matches!(end, Some(4100) | None), "{end:?}");
+    assert!(want < seq, "some events were dropped with the queue");
+    // The reading socket is still served.
+    assert_eq!(s.api().trigger(&["busy"], "after", "1").await.0, 200);
+    good.expect_event("after").await;
+    s.stop().await;
+}

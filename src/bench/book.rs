@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::histogram::{percentiles_of, Histogram, Percentiles};
 
-/// Largest number of events one run may publish (24 bytes of bookkeeping each).
+/// Largest number of events one run may publish (32 bytes of bookkeeping each).
 pub(crate) const MAX_EVENTS: usize = 1_000_000;
 /// Per-subscriber duplicate detection covers sequence numbers below this.
 const MAX_TRACKED_SEQ: u32 = 1 << 20;
@@ -26,6 +26,8 @@ struct EventSlot {
     received: AtomicU32,
     /// Latency of the slowest copy so far (µs).
     last_us: AtomicU64,
+    /// When the HTTP API answered its publish, on the bench's clock (µs; 0 = not yet).
+    answered_us: AtomicU64,
 }
 
 /// The events of a run, indexed by global id, and the subscriber count of each channel.
@@ -40,6 +42,12 @@ pub(crate) struct EventBook {
     pub delivered: AtomicU64,
     /// Copies a subscriber had already received.
     pub duplicates: AtomicU64,
+    /// Copies that arrived after a later event of the same channel had reached the same
+    /// subscriber, the later event published only after this one was accepted.
+    pub reordered: AtomicU64,
+    /// The same, where the two publishes were in flight together (the server may take
+    /// them in either order).
+    pub reordered_overlapping: AtomicU64,
     /// Event frames whose data was not a bench header.
     pub foreign: AtomicU64,
 }
@@ -57,6 +65,12 @@ pub(crate) struct DeliverySummary {
     pub lost: u64,
     /// Copies received twice by the same subscriber.
     pub duplicates: u64,
+    /// Copies a subscriber received after a later event of the same channel that was
+    /// published only once this one had been accepted: out of order, a server fault.
+    pub reordered: u64,
+    /// Copies received after a later event whose publish overlapped this one's in flight
+    /// (both requests open at once: the server may take them in either order).
+    pub reordered_overlapping: u64,
     /// Latency of each delivery, from the publish request's start to the frame's arrival.
     pub latency: Percentiles,
     /// Per event: latency of its last copy, over events that reached every subscriber.
@@ -74,6 +88,8 @@ impl EventBook {
             latency: Histogram::new(),
             delivered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            reordered: AtomicU64::new(0),
+            reordered_overlapping: AtomicU64::new(0),
             foreign: AtomicU64::new(0),
         }
     }
@@ -92,10 +108,23 @@ impl EventBook {
         }
     }
 
-    /// Records the HTTP API's answer for event `id`.
-    pub(crate) fn finish(&self, id: usize, accepted: bool) {
+    /// Records the HTTP API's answer for event `id`, received at `at_us`.
+    pub(crate) fn finish(&self, id: usize, accepted: bool, at_us: u64) {
         if let Some(slot) = self.slots.get(id) {
+            slot.answered_us.store(at_us.max(1), Ordering::Release);
             slot.state.store(if accepted { PUBLISHED } else { FAILED }, Ordering::Release);
+        }
+    }
+
+    /// Counts a copy of event `id` that arrived after a later event of its channel, sent
+    /// at `later_sent_us`: a true reordering when `id` had been answered before that send,
+    /// an overlapping pair otherwise.
+    pub(crate) fn out_of_order(&self, id: usize, later_sent_us: u64) {
+        let answered = self.slots.get(id).map_or(0, |s| s.answered_us.load(Ordering::Acquire));
+        if answered != 0 && answered <= later_sent_us {
+            self.reordered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.reordered_overlapping.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -146,6 +175,8 @@ impl EventBook {
         }
         out.lost = out.expected - out.received;
         out.duplicates = self.duplicates.load(Ordering::Relaxed);
+        out.reordered = self.reordered.load(Ordering::Relaxed);
+        out.reordered_overlapping = self.reordered_overlapping.load(Ordering::Relaxed);
         out.latency = self.latency.percentiles();
         out.time_to_last = percentiles_of(last);
         out
@@ -156,9 +187,23 @@ impl EventBook {
 #[derive(Debug, Default)]
 pub(crate) struct SeqSet {
     bits: Vec<u64>,
+    /// The highest sequence number received so far, and its event's send time (µs).
+    highest: Option<(u32, u64)>,
 }
 
 impl SeqSet {
+    /// When `seq` (sent at `sent_us`) arrives after a higher one did: the send time of
+    /// that higher one. Records `seq`.
+    pub(crate) fn out_of_order(&mut self, seq: u32, sent_us: u64) -> Option<u64> {
+        match self.highest {
+            Some((h, h_sent)) if seq < h => Some(h_sent),
+            _ => {
+                self.highest = Some((seq, sent_us));
+                None
+            }
+        }
+    }
+
     /// Marks `seq`; returns false when it was already there (a duplicate).
     pub(crate) fn insert(&mut self, seq: u32) -> bool {
         if seq >= MAX_TRACKED_SEQ {
@@ -270,6 +315,30 @@ mod tests {
     }
 
     #[test]
+    fn seq_set_finds_arrivals_out_of_publish_order() {
+        let mut s = SeqSet::default();
+        assert_eq!(s.out_of_order(0, 10), None);
+        assert_eq!(s.out_of_order(2, 30), None);
+        assert_eq!(s.out_of_order(1, 20), Some(30));
+        assert_eq!(s.out_of_order(3, 40), None);
+    }
+
+    #[test]
+    fn a_late_copy_is_a_reordering_only_when_the_later_event_was_sent_after_its_answer() {
+        let b = EventBook::new(4, 1);
+        b.start(0, 0);
+        b.finish(0, true, 100);
+        // Event 1 sent at 150, after event 0 was answered: a late copy of 0 is a fault.
+        b.out_of_order(0, 150);
+        // Event 1 sent at 50, while event 0 was in flight: overlapping.
+        b.out_of_order(0, 50);
+        // Event 2 not answered yet: overlapping.
+        b.out_of_order(2, 500);
+        let s = b.summary();
+        assert_eq!((s.reordered, s.reordered_overlapping), (1, 2));
+    }
+
+    #[test]
     fn seq_set_finds_duplicates() {
         let mut s = SeqSet::default();
         assert!(s.insert(0));
@@ -284,14 +353,14 @@ mod tests {
         let b = EventBook::new(4, 1);
         b.subscribers[0].store(2, Ordering::Relaxed);
         b.start(0, 0);
-        b.finish(0, true);
+        b.finish(0, true, 100);
         b.deliver(0, 1_000);
         b.deliver(0, 3_000);
         b.start(1, 0);
-        b.finish(1, true);
+        b.finish(1, true, 200);
         b.deliver(1, 500);
         b.start(2, 0);
-        b.finish(2, false);
+        b.finish(2, false, 300);
         let s = b.summary();
         assert_eq!((s.events_published, s.expected, s.received, s.lost), (2, 4, 3, 1));
         assert_eq!((s.time_to_last.count, s.time_to_last.max_ms, s.incomplete_events), (1, 3.0, 1));

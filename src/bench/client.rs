@@ -520,6 +520,9 @@ impl Session {
             book.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if let Some(later_sent_us) = self.seen.out_of_order(seq, sent_us) {
+            book.out_of_order(id, later_sent_us);
+        }
         book.deliver(id, self.shared.micros_at(now).saturating_sub(sent_us));
     }
 

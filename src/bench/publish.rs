@@ -152,7 +152,7 @@ pub(crate) async fn publish(
             let counter = if ok { &counters.accepted } else { &counters.failed };
             counter.fetch_add(1, Ordering::Relaxed);
             if let Some(book) = shared.events.as_ref() {
-                book.finish(id, ok);
+                book.finish(id, ok, shared.now_us());
             }
             drop(permit);
         });

@@ -521,9 +521,17 @@ impl Report {
             let s = &d.summary;
             let _ = writeln!(
                 o,
-                "{:<14}{} of {} received, {} LOST, {} duplicates, {:.0}/s",
-                "deliveries", s.received, s.expected, s.lost, s.duplicates, d.per_second
+                "{:<14}{} of {} received, {} LOST, {} duplicates, {} REORDERED, {:.0}/s",
+                "deliveries", s.received, s.expected, s.lost, s.duplicates, s.reordered, d.per_second
             );
+            if s.reordered_overlapping > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {:<12}{} copies came after a later event whose publish was in flight at the same time \
+                     (not a fault: the server may take overlapping publishes in either order)",
+                    "overlap", s.reordered_overlapping
+                );
+            }
             let _ = writeln!(o, "  {:<12}{}", "latency", pct(&s.latency));
             let _ = writeln!(
                 o,
@@ -548,7 +556,7 @@ impl Report {
             let le = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("≤ {v:.2} ms"));
             let _ = writeln!(
                 o,
-                "{:<14}{} broadcasts timed by the node: mean {}, median {}, p99 {} (arrival to the last local socket's queue)",
+                "{:<14}{} broadcasts timed by the node: mean {}, median {}, p99 {} (arrival to the last local socket's write or queue)",
                 "node fan-out",
                 f.broadcasts,
                 ms(f.mean_ms),

@@ -280,6 +280,26 @@ pub fn watchlist_events(online: &[&str], offline: &[&str]) -> String {
     event_frame("pusher_internal:watchlist_events", None, Some(&data), None)
 }
 
+/// A complete, unmasked WebSocket text frame (FIN set, no extensions) carrying `payload`:
+/// the bytes a server writes to the socket. Server frames are never masked, so one
+/// encoding is shared by every subscriber of a broadcast (RFC 6455 §5.2).
+pub fn ws_text_frame(payload: &[u8]) -> bytes::Bytes {
+    let len = payload.len();
+    let mut out = bytes::BytesMut::with_capacity(len + 10);
+    out.extend_from_slice(&[0x81]);
+    if len < 126 {
+        out.extend_from_slice(&[len as u8]);
+    } else if let Ok(n) = u16::try_from(len) {
+        out.extend_from_slice(&[126]);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        out.extend_from_slice(&[127]);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +375,25 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&f).unwrap();
         let inner: serde_json::Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
         assert_eq!(inner["events"][1]["user_ids"], serde_json::json!(["2", "3"]));
+    }
+
+    #[test]
+    fn ws_text_frames_match_tungstenite_for_every_length_form() {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = "x".repeat(len);
+            let ours = ws_text_frame(payload.as_bytes());
+            let mut theirs = Vec::new();
+            WsFrame::message(
+                payload.clone(),
+                tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+                    tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+                ),
+                true,
+            )
+            .format(&mut theirs)
+            .unwrap();
+            assert_eq!(&ours[..], &theirs[..], "length {len}");
+        }
     }
 }

@@ -70,7 +70,8 @@ impl Channel {
         self.members.lock().len()
     }
 
-    /// Queues `frame` to every subscriber except `except`; returns how many got it.
+    /// Sends `frame` to every subscriber except `except` (written at once to idle
+    /// sockets, queued behind busy ones); returns how many got it.
     pub fn fan_out(&self, frame: &Frame, except: Option<SocketId>) -> usize {
         self.fan_out_counted(frame, except).delivered
     }
@@ -116,11 +117,14 @@ impl Channel {
         except: Option<SocketId>,
     ) -> Delivery {
         let mut d = Delivery::default();
+        // Framed for WebSocket once; every subscriber shares the bytes.
+        let mut wire = None;
         for sub in subs {
             if Some(sub.conn.socket_id) == except {
                 continue;
             }
-            if sub.conn.push(frame.clone()) == Push::Backlogged {
+            let wire = wire.get_or_insert_with(|| crate::protocol::frame::ws_text_frame(frame.as_str().as_bytes()));
+            if sub.conn.push_wire(wire.clone()) == Push::Backlogged {
                 d.backlogged += 1;
             }
             d.delivered += 1;

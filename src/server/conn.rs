@@ -1,21 +1,40 @@
-//! One task per socket: reads client frames, writes queued frames in batches, pings
-//! silent clients and closes the socket when asked (drain, slow consumer, terminate).
+//! One task per socket: reads client frames, writes what the outbox could not write at
+//! once, pings silent clients and closes the socket when asked (drain, slow consumer,
+//! terminate).
+//!
+//! On plain TCP the socket is split: the read half feeds tungstenite (which parses,
+//! unmasks and checks client frames), the write half goes to the outbox, which writes
+//! frames straight from the fan-out while the socket keeps up (see [`super::outbox`]).
+//! The task only writes when a frame did not fit at once. Whatever tungstenite itself
+//! writes (its pong and close replies, our close frame) also goes through the outbox, so
+//! it stays in order with everything else. On TLS the task writes the whole queue.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, WriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use super::app::App;
 use super::conn_handle::ConnHandle;
-use super::outbox::CloseRequest;
+use super::outbox::{CloseRequest, Outbox};
 use super::session::Session;
+use super::slots::Slot;
 use super::{Frame, Node};
 use crate::protocol::{frame, CloseCode, SocketId};
 
-/// Frames taken from the outbox per write batch.
+/// Frames taken from the outbox per write batch (TLS).
 const BATCH: usize = 64;
 /// A write that makes no progress this long means the client is gone or hopelessly slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,12 +45,90 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// can read the close frame before the connection is torn down.
 const LINGER: Duration = Duration::from_millis(500);
 
+/// An upgraded WebSocket connection, before the task takes it.
+pub enum Upgraded {
+    /// Plain TCP: the stream, the bytes hyper read past the request head, and the
+    /// connection's slot (held until the socket closes).
+    Tcp {
+        /// The stream.
+        stream: TcpStream,
+        /// Bytes already read after the upgrade request (the start of client frames).
+        read_buf: Bytes,
+        /// The connection's slot under the connection cap.
+        slot: Arc<Slot>,
+    },
+    /// Anything else (TLS): hyper's upgraded IO, written by the task.
+    Other(hyper::upgrade::Upgraded),
+}
+
+/// What tungstenite reads from and writes to: reads come from the socket; writes (pong
+/// and close replies, the server's close frame) go into the outbox behind everything
+/// queued before them.
+struct Duplex<R> {
+    read: R,
+    handle: Arc<ConnHandle>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Duplex<R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for Duplex<R> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.handle.outbox.push_control(Bytes::copy_from_slice(buf));
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// How the task writes what the outbox queued.
+enum Writer {
+    /// Plain TCP: the outbox writes; the task only waits for the socket to turn writable.
+    Direct(Arc<OwnedWriteHalf>),
+    /// TLS: the task takes frames from the queue and writes them.
+    Queued(WriteHalf<TokioIo<hyper::upgrade::Upgraded>>, Vec<Bytes>),
+}
+
+impl Writer {
+    /// Writes everything queued, waiting for the socket as needed.
+    async fn flush(&mut self, outbox: &Outbox) -> io::Result<()> {
+        match self {
+            Writer::Direct(w) => loop {
+                if outbox.write_queued()? {
+                    return Ok(());
+                }
+                w.writable().await?;
+            },
+            Writer::Queued(w, batch) => loop {
+                outbox.take(batch, BATCH);
+                if batch.is_empty() {
+                    return w.flush().await;
+                }
+                for b in batch.drain(..) {
+                    w.write_all(&b).await?;
+                }
+            },
+        }
+    }
+}
+
 enum Exit {
     /// Close with a code (and maybe a `pusher:error` first).
     Close(CloseRequest),
     /// Close after a read error: the read side is unusable, so linger briefly instead
     /// of completing the handshake.
     CloseAfterReadError(CloseRequest),
+    /// The client sent a close frame: write tungstenite's reply, then end.
+    ClosedByPeer,
     /// The peer is gone or the stream failed: nothing more to send.
     Gone,
 }
@@ -47,43 +144,34 @@ fn is_slow_consumer(c: &CloseRequest) -> bool {
 }
 
 /// Classifies a read error: invalid UTF-8 → 1007, over the size cap → 1009.
-fn read_error_exit(e: axum::Error) -> Exit {
-    let inner = e.into_inner();
+fn read_error_exit(e: WsError) -> Exit {
     let req = |code: CloseCode, with_error| {
         Exit::CloseAfterReadError(CloseRequest { code, reason: code.reason().into(), with_error })
     };
-    match inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-        Some(tokio_tungstenite::tungstenite::Error::Utf8(_)) => req(CloseCode::InvalidPayload, false),
-        Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) => req(CloseCode::MessageTooBig, true),
+    match e {
+        WsError::Utf8(_) => req(CloseCode::InvalidPayload, false),
+        WsError::Capacity(_) => req(CloseCode::MessageTooBig, true),
         _ => Exit::Gone,
     }
 }
 
-/// Writes a batch and flushes. Gives up (false) on a write error, after
-/// [`WRITE_TIMEOUT`] without completing, or as soon as a close is requested while the
-/// socket is clogged (the slow-consumer case).
-async fn write_batch(socket: &mut WebSocket, batch: &mut Vec<Frame>, handle: &ConnHandle) -> bool {
-    let write = async {
-        for f in batch.drain(..) {
-            socket.feed(Message::Text(f)).await?;
-        }
-        socket.flush().await
-    };
+/// Writes what is queued. Gives up (false) on a write error, after [`WRITE_TIMEOUT`]
+/// without completing, or as soon as a close is requested while the socket is clogged
+/// (the slow-consumer case).
+async fn write_queued(writer: &mut Writer, handle: &ConnHandle) -> bool {
     tokio::select! {
-        r = tokio::time::timeout(WRITE_TIMEOUT, write) => matches!(r, Ok(Ok(()))),
-        () = handle.outbox.close_requested() => {
-            batch.clear();
-            false
-        }
+        biased;
+        () = handle.outbox.close_requested() => false,
+        r = tokio::time::timeout(WRITE_TIMEOUT, writer.flush(&handle.outbox)) => matches!(r, Ok(Ok(()))),
     }
 }
 
 /// Completes the closing handshake: reads (and drops) until the client's close frame
 /// or end of stream, so the kernel sends FIN rather than a reset that could destroy
 /// the close frame before the client reads it.
-async fn drain_until_closed(socket: &mut WebSocket) {
+async fn drain_until_closed<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut WebSocketStream<S>) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        while let Some(Ok(m)) = socket.recv().await {
+        while let Some(Ok(m)) = socket.next().await {
             if matches!(m, Message::Close(_)) {
                 break;
             }
@@ -93,18 +181,45 @@ async fn drain_until_closed(socket: &mut WebSocket) {
 }
 
 /// Runs a socket that has been admitted to `app` until it closes.
-pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
+pub async fn run(node: Arc<Node>, app: Arc<App>, socket: Upgraded, config: WebSocketConfig) {
     let socket_id = SocketId::random();
     let handle = Arc::new(ConnHandle::new(socket_id, node.config.outbound_queue_bytes));
-    app.register(handle.clone());
-    let mut session = Session::new(node.clone(), app.clone(), handle.clone());
+    match socket {
+        Upgraded::Tcp { stream, read_buf, slot } => {
+            let (read, write) = stream.into_split();
+            let writer = Writer::Direct(handle.outbox.attach(write));
+            let duplex = Duplex { read, handle: handle.clone() };
+            // `read_buf` shares hyper's whole read buffer (8 KiB): copy what it holds and
+            // let the buffer go, or every idle socket keeps it.
+            let part = read_buf.to_vec();
+            drop(read_buf);
+            let socket = WebSocketStream::from_partially_read(duplex, part, Role::Server, Some(config)).await;
+            serve(node, app, handle, socket, writer).await;
+            drop(slot);
+        }
+        Upgraded::Other(io) => {
+            let (read, write) = tokio::io::split(TokioIo::new(io));
+            let writer = Writer::Queued(write, Vec::new());
+            let duplex = Duplex { read, handle: handle.clone() };
+            let socket = WebSocketStream::from_raw_socket(duplex, Role::Server, Some(config)).await;
+            serve(node, app, handle, socket, writer).await;
+        }
+    }
+}
 
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    node: Arc<Node>,
+    app: Arc<App>,
+    handle: Arc<ConnHandle>,
+    mut socket: WebSocketStream<S>,
+    mut writer: Writer,
+) {
+    let socket_id = handle.socket_id;
     let hello = frame::connection_established(&socket_id.to_string(), app.config.activity_timeout);
     node.metrics.frames_out.inc();
-    if socket.send(Message::Text(Frame::from(hello))).await.is_err() {
-        session.finish();
-        return;
-    }
+    handle.push(Frame::from(hello));
+    app.register(handle.clone());
+    let mut session = Session::new(node.clone(), app.clone(), handle.clone());
 
     let ping_interval = Duration::from_secs(app.config.ping_interval);
     let pong_timeout = Duration::from_secs(app.config.pong_timeout);
@@ -114,9 +229,8 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
     let mut ping_sent: Option<Instant> = None;
     let timer = tokio::time::sleep(ping_interval.min(signin_deadline.map_or(ping_interval, |d| d - last_seen)));
     tokio::pin!(timer);
-    let mut batch: Vec<Frame> = Vec::new();
     // Both waits are created once, not on every turn of the loop: each creation and drop
-    // registers and unregisters a waiter under a lock, and the loop turns once per frame.
+    // registers and unregisters a waiter under a lock.
     let shutdown = node.shutdown.cancelled();
     tokio::pin!(shutdown);
     let ready = handle.outbox.ready();
@@ -130,9 +244,8 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
             }
             () = &mut ready => {
                 ready.set(handle.outbox.ready());
-                let close = handle.outbox.take(&mut batch, BATCH);
-                if !batch.is_empty() && !write_batch(&mut socket, &mut batch, &handle).await {
-                    if let Some(c) = handle.outbox.take(&mut batch, 0) {
+                if !write_queued(&mut writer, &handle).await {
+                    if let Some(c) = handle.outbox.close_request() {
                         if is_slow_consumer(&c) {
                             node.metrics.slow_consumers.inc();
                         }
@@ -140,14 +253,14 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                     }
                     break Exit::Gone;
                 }
-                if let Some(c) = close {
+                if let Some(c) = handle.outbox.close_request() {
                     if is_slow_consumer(&c) {
                         node.metrics.slow_consumers.inc();
                     }
                     break Exit::Close(c);
                 }
             }
-            msg = socket.recv() => {
+            msg = socket.next() => {
                 let Some(msg) = msg else { break Exit::Gone };
                 let msg = match msg {
                     Ok(m) => m,
@@ -167,7 +280,8 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
                         session.handle_binary();
                     }
                     Message::Ping(_) | Message::Pong(_) => session.handle_control(),
-                    Message::Close(_) => break Exit::Gone,
+                    Message::Close(_) => break Exit::ClosedByPeer,
+                    Message::Frame(_) => {}
                 }
                 // Push the wake-up past the new silence window. Moving a timer later is
                 // one atomic store (the wheel re-files it without waking this task), so
@@ -215,16 +329,27 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
     let (req, after_read_error) = match exit {
         Exit::Close(r) => (Some(r), false),
         Exit::CloseAfterReadError(r) => (Some(r), true),
+        Exit::ClosedByPeer => {
+            // tungstenite queued its close reply; have it written, briefly.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+                socket.flush().await.map_err(io::Error::other)?;
+                writer.flush(&handle.outbox).await
+            })
+            .await;
+            (None, false)
+        }
         Exit::Gone => (None, false),
     };
     if let Some(req) = req {
         let close = async {
             if req.with_error {
                 let err = frame::error_frame(Some(req.code.code()), &req.reason);
-                socket.send(Message::Text(Frame::from(err))).await?;
+                handle.outbox.push_control(frame::ws_text_frame(err.as_bytes()));
             }
             let reason: String = req.reason.chars().take(100).collect();
-            socket.send(Message::Close(Some(CloseFrame { code: req.code.code(), reason: reason.into() }))).await
+            let close = CloseFrame { code: req.code.code().into(), reason: reason.into() };
+            socket.send(Message::Close(Some(close))).await.map_err(io::Error::other)?;
+            writer.flush(&handle.outbox).await
         };
         let sent = matches!(tokio::time::timeout(CLOSE_TIMEOUT, close).await, Ok(Ok(())));
         if sent && after_read_error {
@@ -233,5 +358,6 @@ pub async fn run(node: Arc<Node>, app: Arc<App>, mut socket: WebSocket) {
             drain_until_closed(&mut socket).await;
         }
     }
+    handle.outbox.detach();
     session.finish();
 }

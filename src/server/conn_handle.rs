@@ -26,9 +26,16 @@ impl ConnHandle {
         ConnHandle { socket_id, outbox: Outbox::new(queue_bytes), user_id: OnceLock::new(), watching: OnceLock::new() }
     }
 
-    /// Queues a frame; a full queue closes the socket with 4100.
+    /// Sends a frame (written at once when the socket is idle and takes it, else
+    /// queued); a full queue closes the socket with 4100.
     pub fn push(&self, frame: Frame) -> Push {
         self.outbox.push(frame)
+    }
+
+    /// As [`ConnHandle::push`], for a frame already encoded for WebSocket
+    /// ([`crate::protocol::frame::ws_text_frame`]) and shared between recipients.
+    pub fn push_wire(&self, wire: bytes::Bytes) -> Push {
+        self.outbox.push_wire(wire)
     }
 
     /// Asks the socket to close.

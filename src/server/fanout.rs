@@ -2,12 +2,13 @@
 //! `NodeStats` (p50/p99 and the measured line) is `metrics::window`, re-exported here.
 //!
 //! **Fan-out time** of a broadcast is the time from its arrival on this node to the moment
-//! the frame has been handed to the last local subscriber: pushed into that socket's
-//! outbound queue ([`super::outbox::Outbox`]). The socket's own task then writes it to the
-//! kernel; that write is not part of the figure, because the queue decouples it from the
-//! fan-out. A socket whose queue already held a backlog (a quarter of its limit or more)
-//! when the frame was pushed is counted apart (`rtc_fanout_backlogged_total`): that frame
-//! waits behind a slow reader, whatever the fan-out time says.
+//! the frame has been handed to the last local subscriber: on a plain TCP socket that is
+//! idle, written to the kernel directly from the fan-out; otherwise pushed into that
+//! socket's outbound queue ([`super::outbox::Outbox`]), which the socket's own task then
+//! writes (that later write is not part of the figure). A socket whose queue already held
+//! a backlog (a quarter of its limit or more) when the frame was pushed is counted apart
+//! (`rtc_fanout_backlogged_total`): that frame waits behind a slow reader, whatever the
+//! fan-out time says.
 //!
 //! Arrival is: for the HTTP API, when the request reaches the route (before the body is
 //! read and the signature checked); for a client event, when the node starts handling the

@@ -81,9 +81,16 @@ impl hyper::body::Body for TimedBody {
 
 /// A connection's IO with its slot: the slot is freed when the IO is dropped, whether
 /// by the HTTP connection or by the WebSocket it was upgraded to.
-struct SlotIo<T> {
+pub struct SlotIo<T> {
     io: T,
     _slot: Arc<Slot>,
+}
+
+impl<T> SlotIo<T> {
+    /// The IO and its slot, apart (a WebSocket upgrade takes the plain stream back).
+    pub fn into_parts(self) -> (T, Arc<Slot>) {
+        (self.io, self._slot)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for SlotIo<T> {
@@ -158,6 +165,9 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, router: Router, stop:
         match accepted {
             Ok((tcp, peer)) => match table.admit(peer.ip()) {
                 Ok(slot) => {
+                    // Frames are small and written whole: Nagle would hold one back until
+                    // the client's delayed ACK (40 ms) when the previous one is unacknowledged.
+                    let _ = tcp.set_nodelay(true);
                     conns.spawn(connection(shared.clone(), tcp, peer, Arc::new(slot)));
                 }
                 Err(refusal) => {

@@ -8,11 +8,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures_util::SinkExt;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 
+use super::conn::Upgraded;
+use super::listen::SlotIo;
 use super::{conn, Frame, Node, NodeState};
 use crate::protocol::{frame, CloseCode};
 
@@ -31,18 +42,28 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 const PROTOCOLS: std::ops::RangeInclusive<u32> = 5..=7;
 
 /// `GET /app/{key}`.
+///
+/// axum's [`WebSocketUpgrade`] checks the request (and answers a bad one), but the
+/// upgrade itself is done here from hyper's [`OnUpgrade`] (taken before the extractor
+/// consumes it), so the socket can be had back as the plain `TcpStream` it is: the
+/// outbox then writes pre-framed broadcasts to it directly (see `conn` and `outbox`).
+#[allow(clippy::too_many_arguments)]
 pub async fn upgrade(
     State(node): State<Arc<Node>>,
     Path(key): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     peer: Option<axum::Extension<super::listen::PeerAddr>>,
+    on_upgrade: Option<Extension<OnUpgrade>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    if let Err(rejection) = ws {
+        return rejection.into_response();
+    }
+    let (Some(Extension(on_upgrade)), Some(ws_key)) = (on_upgrade, headers.get(header::SEC_WEBSOCKET_KEY)) else {
+        return (StatusCode::UPGRADE_REQUIRED, "This request cannot be upgraded to a WebSocket.\n").into_response();
     };
+    let accept = derive_accept_key(ws_key.as_bytes());
     if node.health.state() != NodeState::Serving {
         node.metrics.upgrade_refused(node.health.state().as_str());
         return (
@@ -88,29 +109,62 @@ pub async fn upgrade(
     // Messages up to twice the app's limit are read and answered with pusher:error;
     // beyond that tungstenite refuses them and the socket closes with 1009.
     let hard_cap = (max_message * 2).max(4096);
-    let ws = ws
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_SIZE)
         .write_buffer_size(WRITE_BUFFER_SIZE)
         .max_write_buffer_size(MAX_WRITE_BUFFER_SIZE)
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap);
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap));
     let tasks = node.tasks.clone();
-    ws.on_upgrade(move |socket| {
-        tasks.track_future(async move {
-            match (refusal, app) {
-                (None, Some(app)) => {
-                    if app.try_admit() {
-                        conn::run(node, app, socket).await;
-                    } else {
-                        node.metrics.limit_hit("max_connections");
-                        refuse(socket, CloseCode::OverQuota).await;
-                    }
-                }
-                (code, _) => refuse(socket, code.unwrap_or(CloseCode::AppNotFound)).await,
+    tokio::spawn(tasks.track_future(async move {
+        let Ok(io) = on_upgrade.await else { return };
+        let socket = match io.downcast::<TokioIo<SlotIo<TcpStream>>>() {
+            Ok(parts) => {
+                let (stream, slot) = parts.io.into_inner().into_parts();
+                Upgraded::Tcp { stream, read_buf: parts.read_buf, slot }
             }
-        })
-    })
+            Err(io) => Upgraded::Other(io),
+        };
+        match (refusal, app) {
+            (None, Some(app)) => {
+                if app.try_admit() {
+                    conn::run(node, app, socket, config).await;
+                } else {
+                    node.metrics.limit_hit("max_connections");
+                    refuse_upgraded(socket, CloseCode::OverQuota, config).await;
+                }
+            }
+            (code, _) => refuse_upgraded(socket, code.unwrap_or(CloseCode::AppNotFound), config).await,
+        }
+    }));
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
+
+/// [`refuse`] on a socket upgraded by [`upgrade`].
+async fn refuse_upgraded(socket: Upgraded, code: CloseCode, config: WebSocketConfig) {
+    use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame as WsCloseFrame;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    // The slot is held until the refusal is sent.
+    let (io, _slot): (Box<dyn IoStream>, _) = match socket {
+        Upgraded::Tcp { stream, slot, .. } => (Box::new(stream), Some(slot)),
+        Upgraded::Other(io) => (Box::new(TokioIo::new(io)), None),
+    };
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let err = frame::error_frame(Some(code.code()), code.reason());
+    let _ = ws.send(WsMessage::text(err)).await;
+    let close = WsCloseFrame { code: code.code().into(), reason: code.reason().into() };
+    let _ = ws.send(WsMessage::Close(Some(close))).await;
+}
+
+/// Any socket stream, boxed.
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
 
 /// The budget a new socket would exceed, if any: the node's WebSocket share of the
 /// connection cap, the node-wide rate, then the client address's rate (tokens are only
