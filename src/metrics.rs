@@ -367,7 +367,7 @@ impl Timing {
     fn register(&self, registry: &mut Registry) {
         registry.register_with_unit(
             "fanout",
-            "Broadcast fan-out time: arrival to the last local subscriber's frame queued, by source",
+            "Broadcast fan-out time: arrival to the last local subscriber's frame written to the kernel or queued, by source",
             Unit::Seconds,
             self.fanout.clone(),
         );

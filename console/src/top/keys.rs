@@ -105,7 +105,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("CPU%", "process CPU, percent of one core"),
     ("PUBSUB", "Redis's buffer for the node, % of its soft limit"),
     ("LAG", "event-loop lag; BUS: publish-to-receipt lag on the bus"),
-    ("FAN99", "fan-out p99 (10 s), arrival to last queue; ! over budget"),
+    ("FAN99", "fan-out p99 (10 s), arrival to last write; ! over budget"),
     ("OUT/S +/S -/S", "frames out, connects, disconnects per second"),
     ("PRES AUTH/S FAIL", "presence share, auth requests/s, failures/s"),
     ("TOTAL", "sums; CPU% is the mean, LAG and PUBSUB the max; – unknown"),
@@ -127,7 +127,7 @@ Columns: CONNS open sockets (! near the planning line, ▲ over it); vs line: ba
 line; CPU% process CPU, percent of one core; PUBSUB Redis's output buffer for the node's subscriber \
 (from CLIENT LIST, also for a node that does not answer) and its share of Redis's pub/sub soft limit, \
 with ↑ rising; LAG event-loop lag; FAN99 fan-out time p99 over the last 10 s, arrival to the \
-last local subscriber's queue (! over the node's budget); OUT/S frames out per second; +/S -/S connects and disconnects per \
+last local subscriber's write or queue (! over the node's budget); OUT/S frames out per second; +/S -/S connects and disconnects per \
 second; PRES presence share of frames; AUTH/S auth requests; FAIL signature failures; PONG/S pongs; \
 BUS publish-to-receipt lag; RSS memory; BC/S broadcasts; UP uptime; VERSION. TOTAL row: sums, except \
 CPU% (mean), LAG and PUBSUB (max). Unknown values show as –.
