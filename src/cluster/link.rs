@@ -12,7 +12,8 @@ use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, Notify};
 
 use super::bus;
-use super::{Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
+use super::conn::Con;
+use super::{Backend, Cluster, Outgoing, RECEIVE_QUEUE, REDIS_TIMEOUT};
 use crate::port::Inbox;
 
 /// Longest wait between reconnection attempts.
@@ -22,22 +23,30 @@ const SUB_PING: Duration = Duration::from_secs(2);
 /// Messages published per pipeline.
 const PUBLISH_BATCH: usize = 256;
 
-pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<String>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<Outgoing>) {
     let (recv_tx, recv_rx) = mpsc::channel::<Vec<u8>>(RECEIVE_QUEUE);
     let tasks = cluster.tasks.clone();
-    tasks.spawn(command_link(cluster.clone()));
-    tasks.spawn(subscriber(cluster.clone(), recv_tx));
+    match &cluster.backend {
+        Backend::Single(client) => {
+            tasks.spawn(command_link(cluster.clone(), client.clone()));
+            tasks.spawn(subscriber(cluster.clone(), client.clone(), recv_tx));
+        }
+        Backend::Cluster(seeds) => {
+            tasks.spawn(cluster_command_link(cluster.clone(), seeds.clone()));
+            tasks.spawn(super::shard::subscriber(cluster.clone(), seeds.clone(), recv_tx));
+        }
+    }
     tasks.spawn(dispatcher(cluster.clone(), inbox, recv_rx));
     tasks.spawn(publisher(cluster, publish_rx));
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(MAX_BACKOFF)
 }
 
 /// Creates the command connection (retrying until Redis answers); the connection
 /// manager then reconnects by itself.
-async fn command_link(cluster: Arc<Cluster>) {
+async fn command_link(cluster: Arc<Cluster>, client: redis::Client) {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(REDIS_TIMEOUT)
         .set_response_timeout(REDIS_TIMEOUT)
@@ -47,7 +56,7 @@ async fn command_link(cluster: Arc<Cluster>) {
     loop {
         let made = tokio::select! {
             () = cluster.stop.cancelled() => return,
-            r = ConnectionManager::new_with_config(cluster.client.clone(), config.clone()) => r,
+            r = ConnectionManager::new_with_config(client.clone(), config.clone()) => r,
         };
         match made {
             Ok(mut con) => {
@@ -56,7 +65,7 @@ async fn command_link(cluster: Arc<Cluster>) {
                     .arg(cluster.keys.cmd_client_name(&cluster.node_id))
                     .query_async(&mut con)
                     .await;
-                *cluster.cmd.write() = Some(con);
+                *cluster.cmd.write() = Some(Con::Single(con));
                 cluster.cmd_ok.store(true, Ordering::Release);
                 tracing::info!(redis = %cluster.config.redis_url_redacted(), "Connected to the cluster's Redis.");
                 return;
@@ -75,18 +84,64 @@ async fn command_link(cluster: Arc<Cluster>) {
     }
 }
 
+/// Creates the Redis Cluster command connection (retrying until a seed answers); the
+/// cluster client then follows redirections and reconnects by itself.
+async fn cluster_command_link(cluster: Arc<Cluster>, seeds: Vec<redis::ConnectionInfo>) {
+    let mut attempt = 0;
+    loop {
+        let made = async {
+            redis::cluster::ClusterClientBuilder::new(seeds.clone())
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .connection_timeout(REDIS_TIMEOUT)
+                .response_timeout(REDIS_TIMEOUT)
+                .build()?
+                .get_async_connection()
+                .await
+        };
+        let made = tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            r = made => r,
+        };
+        match made {
+            Ok(con) => {
+                *cluster.cmd.write() = Some(Con::Cluster(con));
+                cluster.cmd_ok.store(true, Ordering::Release);
+                tracing::info!(redis = %cluster.config.redis_url_redacted(), "Connected to the Redis Cluster.");
+                return;
+            }
+            Err(e) => {
+                if attempt == 0 {
+                    tracing::warn!(redis = %cluster.config.redis_url_redacted(), error = %e, "Redis Cluster unreachable; serving local sockets only (degraded) and retrying.");
+                }
+                attempt += 1;
+                tokio::select! {
+                    () = cluster.stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Hands pushed pub/sub messages to the dispatcher without blocking the connection;
 /// a full queue drops (and counts) the message rather than grow memory.
-struct Forwarder {
+pub(super) struct Forwarder {
     tx: mpsc::Sender<Vec<u8>>,
     cluster: Arc<Cluster>,
     disconnected: Arc<Notify>,
 }
 
+impl Forwarder {
+    /// Forwards to `tx`; a lost connection is signalled on `disconnected`.
+    pub(super) fn new(tx: mpsc::Sender<Vec<u8>>, cluster: Arc<Cluster>, disconnected: Arc<Notify>) -> Self {
+        Forwarder { tx, cluster, disconnected }
+    }
+}
+
 impl AsyncPushSender for Forwarder {
     fn send(&self, info: PushInfo) -> Result<(), SendError> {
         match info.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 if let Some(Value::BulkString(payload)) = info.data.into_iter().nth(1) {
                     let len = payload.len();
                     if !self.cluster.receive_bytes.try_take(len) {
@@ -104,7 +159,7 @@ impl AsyncPushSender for Forwarder {
     }
 }
 
-async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
+async fn subscriber(cluster: Arc<Cluster>, client: redis::Client, tx: mpsc::Sender<Vec<u8>>) {
     let mut attempt: u32 = 0;
     let mut ever_connected = false;
     loop {
@@ -115,7 +170,7 @@ async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
             .set_response_timeout(REDIS_TIMEOUT)
             .set_push_sender(forwarder);
         let setup = async {
-            let mut con = cluster.client.get_multiplexed_async_connection_with_config(&config).await?;
+            let mut con = client.get_multiplexed_async_connection_with_config(&config).await?;
             redis::cmd("CLIENT")
                 .arg("SETNAME")
                 .arg(cluster.keys.sub_client_name(&cluster.node_id))
@@ -203,7 +258,7 @@ async fn dispatcher(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::
     }
 }
 
-async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
+async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     loop {
         batch.clear();
@@ -219,17 +274,14 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
         if n == 0 {
             return;
         }
-        cluster.publish_bytes.give_back(batch.iter().map(String::len).sum());
+        cluster.publish_bytes.give_back(batch.iter().map(|o| o.msg.len()).sum());
         let Some(mut con) = cluster.cmd() else {
             cluster.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
             continue;
         };
-        let channel = cluster.keys.bus();
-        let mut pipe = redis::pipe();
-        for msg in &batch {
-            pipe.cmd("PUBLISH").arg(&channel).arg(msg.as_bytes()).ignore();
-        }
-        match pipe.query_async::<()>(&mut con).await {
+        let bus = cluster.keys.bus();
+        let published = publish_batch(&mut con, &bus, &batch).await;
+        match published {
             Ok(()) => {
                 cluster.counters.published.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -240,4 +292,34 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
             }
         }
     }
+}
+
+/// Publishes a batch: one pipeline of `PUBLISH` on the one-Redis bus, or on a Redis
+/// Cluster one pipeline of `SPUBLISH` per shard channel (a pipeline must stay in one
+/// slot), the channels in the order of their first message.
+async fn publish_batch(con: &mut Con, bus: &str, batch: &[Outgoing]) -> redis::RedisResult<()> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_channel: std::collections::HashMap<&str, redis::Pipeline> = std::collections::HashMap::new();
+    for o in batch {
+        let (verb, channel) = match &o.channel {
+            Some(c) => ("SPUBLISH", c.as_str()),
+            None => ("PUBLISH", bus),
+        };
+        by_channel
+            .entry(channel)
+            .or_insert_with(|| {
+                order.push(channel);
+                redis::pipe()
+            })
+            .cmd(verb)
+            .arg(channel)
+            .arg(o.msg.as_bytes())
+            .ignore();
+    }
+    for channel in order {
+        if let Some(pipe) = by_channel.get(channel) {
+            pipe.query_async::<()>(con).await?;
+        }
+    }
+    Ok(())
 }
