@@ -29,18 +29,20 @@ pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mp
     match &cluster.backend {
         Backend::Single(client) => {
             tasks.spawn(command_link(cluster.clone(), client.clone()));
-            tasks.spawn(subscriber(cluster.clone(), client.clone(), recv_tx));
+            let sub = BusSubscription { cluster: cluster.clone(), client: client.clone(), con: None };
+            tasks.spawn(resubscribing(cluster.clone(), recv_tx, sub, "the cluster bus"));
         }
         Backend::Cluster(seeds) => {
             tasks.spawn(cluster_command_link(cluster.clone(), seeds.clone()));
-            tasks.spawn(super::shard::subscriber(cluster.clone(), seeds.clone(), recv_tx));
+            let sub = super::shard::ShardSubscription::new(cluster.clone(), seeds.clone());
+            tasks.spawn(resubscribing(cluster.clone(), recv_tx, sub, "the Redis Cluster's shard channels"));
         }
     }
     tasks.spawn(dispatcher(cluster.clone(), inbox, recv_rx));
     tasks.spawn(publisher(cluster, publish_rx));
 }
 
-pub(super) fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(MAX_BACKOFF)
 }
 
@@ -159,36 +161,43 @@ impl AsyncPushSender for Forwarder {
     }
 }
 
-async fn subscriber(cluster: Arc<Cluster>, client: redis::Client, tx: mpsc::Sender<Vec<u8>>) {
+/// A pub/sub subscription the [`resubscribing`] loop keeps up: one Redis's bus channel,
+/// or a Redis Cluster's shard channels (`shard`).
+pub(super) trait Subscription: Send {
+    /// Connects (pushes go to `forwarder`) and subscribes to everything wanted.
+    fn connect(&mut self, forwarder: Forwarder) -> impl std::future::Future<Output = redis::RedisResult<()>> + Send;
+    /// Waits for and applies a change of what is wanted; `false`: the connection failed.
+    fn tend(&mut self) -> impl std::future::Future<Output = bool> + Send;
+    /// Pings the connection; `false`: it failed.
+    fn ping(&mut self) -> impl std::future::Future<Output = bool> + Send;
+    /// Drops the connection.
+    fn close(&mut self);
+}
+
+/// Keeps `sub` connected and subscribed until the cluster stops: reconnects with a
+/// capped backoff when the connection reports a disconnection or a ping fails, and
+/// marks the node's bus link down meanwhile. `what` names the subscription in logs.
+pub(super) async fn resubscribing(
+    cluster: Arc<Cluster>,
+    tx: mpsc::Sender<Vec<u8>>,
+    mut sub: impl Subscription,
+    what: &str,
+) {
     let mut attempt: u32 = 0;
     let mut ever_connected = false;
     loop {
         let disconnected = Arc::new(Notify::new());
-        let forwarder = Forwarder { tx: tx.clone(), cluster: cluster.clone(), disconnected: disconnected.clone() };
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT)
-            .set_push_sender(forwarder);
-        let setup = async {
-            let mut con = client.get_multiplexed_async_connection_with_config(&config).await?;
-            redis::cmd("CLIENT")
-                .arg("SETNAME")
-                .arg(cluster.keys.sub_client_name(&cluster.node_id))
-                .query_async::<()>(&mut con)
-                .await?;
-            con.subscribe(cluster.keys.bus()).await?;
-            Ok::<_, redis::RedisError>(con)
-        };
-        let con = tokio::select! {
+        let forwarder = Forwarder::new(tx.clone(), cluster.clone(), disconnected.clone());
+        let connected = tokio::select! {
             () = cluster.stop.cancelled() => return,
-            r = setup => r,
+            r = sub.connect(forwarder) => r,
         };
-        match con {
-            Ok(mut con) => {
+        match connected {
+            Ok(()) => {
                 attempt = 0;
                 if ever_connected {
                     cluster.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!("Resubscribed to the cluster bus.");
+                    tracing::info!("Resubscribed to {what}.");
                 }
                 ever_connected = true;
                 cluster.sub_connected.store(true, Ordering::Release);
@@ -197,20 +206,17 @@ async fn subscriber(cluster: Arc<Cluster>, client: redis::Client, tx: mpsc::Send
                     tokio::select! {
                         () = cluster.stop.cancelled() => return,
                         () = disconnected.notified() => break,
-                        _ = ping.tick() => {
-                            let ok = redis::cmd("PING").query_async::<Value>(&mut con).await.is_ok();
-                            if !ok {
-                                break;
-                            }
-                        }
+                        ok = sub.tend() => if !ok { break },
+                        _ = ping.tick() => if !sub.ping().await { break },
                     }
                 }
+                sub.close();
                 cluster.sub_connected.store(false, Ordering::Release);
-                tracing::warn!("Lost the cluster bus subscription; cross-node delivery paused, reconnecting.");
+                tracing::warn!("Lost the subscription to {what}; cross-node delivery paused, reconnecting.");
             }
             Err(e) => {
                 if attempt == 0 && ever_connected {
-                    tracing::warn!(error = %e, "Cannot resubscribe to the cluster bus yet.");
+                    tracing::warn!(error = %e, "Cannot resubscribe to {what} yet.");
                 }
                 attempt += 1;
                 tokio::select! {
@@ -219,6 +225,46 @@ async fn subscriber(cluster: Arc<Cluster>, client: redis::Client, tx: mpsc::Send
                 }
             }
         }
+    }
+}
+
+/// The one-Redis engine's subscription: the bus channel on a named connection.
+struct BusSubscription {
+    cluster: Arc<Cluster>,
+    client: redis::Client,
+    con: Option<redis::aio::MultiplexedConnection>,
+}
+
+impl Subscription for BusSubscription {
+    async fn connect(&mut self, forwarder: Forwarder) -> redis::RedisResult<()> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_push_sender(forwarder);
+        let mut con = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(self.cluster.keys.sub_client_name(&self.cluster.node_id))
+            .query_async::<()>(&mut con)
+            .await?;
+        con.subscribe(self.cluster.keys.bus()).await?;
+        self.con = Some(con);
+        Ok(())
+    }
+
+    async fn tend(&mut self) -> bool {
+        std::future::pending().await
+    }
+
+    async fn ping(&mut self) -> bool {
+        match &mut self.con {
+            Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
+            None => false,
+        }
+    }
+
+    fn close(&mut self) {
+        self.con = None;
     }
 }
 

@@ -27,20 +27,16 @@
 //! node receives every message).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionInfo, IntoConnectionInfo, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use super::link::{backoff, Forwarder};
+use super::link::{Forwarder, Subscription};
 use super::{BusMessage, Cluster, Keys, REDIS_TIMEOUT};
-
-/// How often the subscriber connection is pinged (every node of the cluster answers).
-const SUB_PING: Duration = Duration::from_secs(2);
 
 /// The seed nodes of a `redis-cluster://[user:pass@]HOST:PORT[,HOST:PORT…]` URL, each
 /// as a RESP3 connection (credentials apply to every node). `None` when it does not
@@ -107,11 +103,7 @@ impl Interest {
 
 /// Applies pending interest changes to `wanted`, subscribing and unsubscribing on
 /// `con` when it is up.
-async fn apply(
-    cluster: &Cluster,
-    wanted: &mut HashSet<String>,
-    con: &mut redis::cluster_async::ClusterConnection,
-) -> redis::RedisResult<()> {
+async fn apply(cluster: &Cluster, wanted: &mut HashSet<String>, con: &mut ClusterConnection) -> redis::RedisResult<()> {
     let control = cluster.keys.control_bus();
     for (channel, want) in cluster.interest.take() {
         if channel == control {
@@ -126,76 +118,58 @@ async fn apply(
     Ok(())
 }
 
-/// The subscriber task of the Redis Cluster engine.
-pub(super) async fn subscriber(cluster: Arc<Cluster>, seeds: Vec<ConnectionInfo>, tx: mpsc::Sender<Vec<u8>>) {
-    let mut attempt: u32 = 0;
-    let mut ever_connected = false;
-    let mut wanted: HashSet<String> = HashSet::new();
-    loop {
-        let disconnected = Arc::new(Notify::new());
-        let forwarder = Forwarder::new(tx.clone(), cluster.clone(), disconnected.clone());
-        let setup = async {
-            let client = ClusterClientBuilder::new(seeds.clone())
-                .use_protocol(redis::ProtocolVersion::RESP3)
-                .connection_timeout(REDIS_TIMEOUT)
-                .response_timeout(REDIS_TIMEOUT)
-                .push_sender(forwarder)
-                .build()?;
-            let mut con = client.get_async_connection().await?;
-            con.ssubscribe(cluster.keys.control_bus()).await?;
-            // Pending changes first, then every wanted channel on this new connection.
-            apply(&cluster, &mut wanted, &mut con).await?;
-            for channel in &wanted {
-                con.ssubscribe(channel).await?;
-            }
-            Ok::<_, redis::RedisError>(con)
-        };
-        let con = tokio::select! {
-            () = cluster.stop.cancelled() => return,
-            r = setup => r,
-        };
-        match con {
-            Ok(mut con) => {
-                attempt = 0;
-                if ever_connected {
-                    cluster.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(channels = wanted.len(), "Resubscribed to the cluster's shard channels.");
-                }
-                ever_connected = true;
-                cluster.sub_connected.store(true, Ordering::Release);
-                let mut ping = tokio::time::interval(SUB_PING);
-                loop {
-                    tokio::select! {
-                        () = cluster.stop.cancelled() => return,
-                        () = disconnected.notified() => break,
-                        () = cluster.interest.changed.notified() => {
-                            if apply(&cluster, &mut wanted, &mut con).await.is_err() {
-                                break;
-                            }
-                        }
-                        _ = ping.tick() => {
-                            if redis::cmd("PING").query_async::<Value>(&mut con).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                cluster.sub_connected.store(false, Ordering::Release);
-                tracing::warn!(
-                    "Lost a shard subscription of the Redis Cluster; cross-node delivery paused, reconnecting."
-                );
-            }
-            Err(e) => {
-                if attempt == 0 {
-                    tracing::warn!(error = %e, "Cannot subscribe to the Redis Cluster's shard channels yet.");
-                }
-                attempt += 1;
-                tokio::select! {
-                    () = cluster.stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff(attempt)) => {}
-                }
-            }
+/// The Redis Cluster engine's subscription: the control shard channel and the shard
+/// channels of the channels with local subscribers, on a cluster connection.
+pub(super) struct ShardSubscription {
+    cluster: Arc<Cluster>,
+    seeds: Vec<ConnectionInfo>,
+    /// The shard channels wanted (kept across connections).
+    wanted: HashSet<String>,
+    con: Option<ClusterConnection>,
+}
+
+impl ShardSubscription {
+    pub(super) fn new(cluster: Arc<Cluster>, seeds: Vec<ConnectionInfo>) -> Self {
+        ShardSubscription { cluster, seeds, wanted: HashSet::new(), con: None }
+    }
+}
+
+impl Subscription for ShardSubscription {
+    async fn connect(&mut self, forwarder: Forwarder) -> redis::RedisResult<()> {
+        let client = ClusterClientBuilder::new(self.seeds.clone())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .connection_timeout(REDIS_TIMEOUT)
+            .response_timeout(REDIS_TIMEOUT)
+            .push_sender(forwarder)
+            .build()?;
+        let mut con = client.get_async_connection().await?;
+        con.ssubscribe(self.cluster.keys.control_bus()).await?;
+        // Pending changes first, then every wanted channel on this new connection.
+        apply(&self.cluster, &mut self.wanted, &mut con).await?;
+        for channel in &self.wanted {
+            con.ssubscribe(channel).await?;
         }
+        self.con = Some(con);
+        Ok(())
+    }
+
+    async fn tend(&mut self) -> bool {
+        self.cluster.interest.changed.notified().await;
+        match &mut self.con {
+            Some(con) => apply(&self.cluster, &mut self.wanted, con).await.is_ok(),
+            None => false,
+        }
+    }
+
+    async fn ping(&mut self) -> bool {
+        match &mut self.con {
+            Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
+            None => false,
+        }
+    }
+
+    fn close(&mut self) {
+        self.con = None;
     }
 }
 
