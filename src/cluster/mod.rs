@@ -1,11 +1,17 @@
-//! Cluster mode: N nodes joined over Redis behave as one server. This is the Redis
-//! engine behind [`crate::port`]: [`Cluster`] implements [`ClusterPort`] and reports what
-//! it receives and decides to the server's [`Inbox`]; it never sees a server object.
+//! Cluster mode: N nodes joined over Redis behave as one server. These are the Redis
+//! engines behind [`crate::port`], one Redis or a Redis Cluster: [`Cluster`] implements
+//! [`ClusterPort`] and reports what it receives and decides to the server's [`Inbox`];
+//! it never sees a server object. Both engines share every module below; they differ
+//! in the command connection (`conn`), the key prefix ([`Keys::hash_tagged`]) and the
+//! bus (one channel, or sharded pub/sub in `shard`).
 //!
 //! * [`bus`]: the versioned message every node publishes once per event on the
 //!   cluster channel and every other node fans out to its own sockets.
 //! * `link`: the Redis connections (a named subscriber, a command connection), the
 //!   publisher and the dispatcher of received messages, with reconnects.
+//! * `conn`: the command connection of either engine, as one `ConnectionLike`.
+//! * `shard`: the Redis Cluster engine's sharded bus (`SPUBLISH`/`SSUBSCRIBE` per
+//!   channel, subscribed while the node has local subscribers there).
 //! * `registry`: heartbeats of [`rtc_model::NodeStats`] with a TTL, the live-node
 //!   view, the reaper of dead nodes and the node-id clash check.
 //! * `state`: shared state kept per node in Redis (subscriber counts, presence
