@@ -163,6 +163,13 @@ impl RedisCluster {
         n
     }
 
+    /// Sends `sig` (`-STOP`, `-CONT`) to every running node.
+    pub fn signal(&self, sig: &str) {
+        for c in self.children.iter().flatten() {
+            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+        }
+    }
+
     /// Kills (SIGKILL) the node on `port`.
     pub fn kill_port(&mut self, port: u16) {
         if let Some(i) = self.ports.iter().position(|p| *p == port) {
