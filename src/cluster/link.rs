@@ -12,7 +12,8 @@ use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, Notify};
 
 use super::bus;
-use super::{Cluster, RECEIVE_QUEUE, REDIS_TIMEOUT};
+use super::conn::Con;
+use super::{Backend, Cluster, Outgoing, RECEIVE_QUEUE, REDIS_TIMEOUT};
 use crate::port::Inbox;
 
 /// Longest wait between reconnection attempts.
@@ -22,11 +23,21 @@ const SUB_PING: Duration = Duration::from_secs(2);
 /// Messages published per pipeline.
 const PUBLISH_BATCH: usize = 256;
 
-pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<String>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<Outgoing>) {
     let (recv_tx, recv_rx) = mpsc::channel::<Vec<u8>>(RECEIVE_QUEUE);
     let tasks = cluster.tasks.clone();
-    tasks.spawn(command_link(cluster.clone()));
-    tasks.spawn(subscriber(cluster.clone(), recv_tx));
+    match &cluster.backend {
+        Backend::Single(client) => {
+            tasks.spawn(command_link(cluster.clone(), client.clone()));
+            let sub = BusSubscription { cluster: cluster.clone(), client: client.clone(), con: None };
+            tasks.spawn(resubscribing(cluster.clone(), recv_tx, sub, "the cluster bus"));
+        }
+        Backend::Cluster(seeds) => {
+            tasks.spawn(cluster_command_link(cluster.clone(), seeds.clone()));
+            let sub = super::shard::ShardSubscription::new(cluster.clone(), seeds.clone());
+            tasks.spawn(resubscribing(cluster.clone(), recv_tx, sub, "the Redis Cluster's shard channels"));
+        }
+    }
     tasks.spawn(dispatcher(cluster.clone(), inbox, recv_rx));
     tasks.spawn(publisher(cluster, publish_rx));
 }
@@ -37,7 +48,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Creates the command connection (retrying until Redis answers); the connection
 /// manager then reconnects by itself.
-async fn command_link(cluster: Arc<Cluster>) {
+async fn command_link(cluster: Arc<Cluster>, client: redis::Client) {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(REDIS_TIMEOUT)
         .set_response_timeout(REDIS_TIMEOUT)
@@ -47,7 +58,7 @@ async fn command_link(cluster: Arc<Cluster>) {
     loop {
         let made = tokio::select! {
             () = cluster.stop.cancelled() => return,
-            r = ConnectionManager::new_with_config(cluster.client.clone(), config.clone()) => r,
+            r = ConnectionManager::new_with_config(client.clone(), config.clone()) => r,
         };
         match made {
             Ok(mut con) => {
@@ -56,7 +67,7 @@ async fn command_link(cluster: Arc<Cluster>) {
                     .arg(cluster.keys.cmd_client_name(&cluster.node_id))
                     .query_async(&mut con)
                     .await;
-                *cluster.cmd.write() = Some(con);
+                *cluster.cmd.write() = Some(Con::Single(con));
                 cluster.cmd_ok.store(true, Ordering::Release);
                 tracing::info!(redis = %cluster.config.redis_url_redacted(), "Connected to the cluster's Redis.");
                 return;
@@ -75,18 +86,64 @@ async fn command_link(cluster: Arc<Cluster>) {
     }
 }
 
+/// Creates the Redis Cluster command connection (retrying until a seed answers); the
+/// cluster client then follows redirections and reconnects by itself.
+async fn cluster_command_link(cluster: Arc<Cluster>, seeds: Vec<redis::ConnectionInfo>) {
+    let mut attempt = 0;
+    loop {
+        let made = async {
+            redis::cluster::ClusterClientBuilder::new(seeds.clone())
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .connection_timeout(REDIS_TIMEOUT)
+                .response_timeout(REDIS_TIMEOUT)
+                .build()?
+                .get_async_connection()
+                .await
+        };
+        let made = tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            r = made => r,
+        };
+        match made {
+            Ok(con) => {
+                *cluster.cmd.write() = Some(Con::Cluster(con));
+                cluster.cmd_ok.store(true, Ordering::Release);
+                tracing::info!(redis = %cluster.config.redis_url_redacted(), "Connected to the Redis Cluster.");
+                return;
+            }
+            Err(e) => {
+                if attempt == 0 {
+                    tracing::warn!(redis = %cluster.config.redis_url_redacted(), error = %e, "Redis Cluster unreachable; serving local sockets only (degraded) and retrying.");
+                }
+                attempt += 1;
+                tokio::select! {
+                    () = cluster.stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Hands pushed pub/sub messages to the dispatcher without blocking the connection;
 /// a full queue drops (and counts) the message rather than grow memory.
-struct Forwarder {
+pub(super) struct Forwarder {
     tx: mpsc::Sender<Vec<u8>>,
     cluster: Arc<Cluster>,
     disconnected: Arc<Notify>,
 }
 
+impl Forwarder {
+    /// Forwards to `tx`; a lost connection is signalled on `disconnected`.
+    pub(super) fn new(tx: mpsc::Sender<Vec<u8>>, cluster: Arc<Cluster>, disconnected: Arc<Notify>) -> Self {
+        Forwarder { tx, cluster, disconnected }
+    }
+}
+
 impl AsyncPushSender for Forwarder {
     fn send(&self, info: PushInfo) -> Result<(), SendError> {
         match info.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 if let Some(Value::BulkString(payload)) = info.data.into_iter().nth(1) {
                     let len = payload.len();
                     if !self.cluster.receive_bytes.try_take(len) {
@@ -104,36 +161,43 @@ impl AsyncPushSender for Forwarder {
     }
 }
 
-async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
+/// A pub/sub subscription the [`resubscribing`] loop keeps up: one Redis's bus channel,
+/// or a Redis Cluster's shard channels (`shard`).
+pub(super) trait Subscription: Send {
+    /// Connects (pushes go to `forwarder`) and subscribes to everything wanted.
+    fn connect(&mut self, forwarder: Forwarder) -> impl std::future::Future<Output = redis::RedisResult<()>> + Send;
+    /// Waits for and applies a change of what is wanted; `false`: the connection failed.
+    fn tend(&mut self) -> impl std::future::Future<Output = bool> + Send;
+    /// Pings the connection; `false`: it failed.
+    fn ping(&mut self) -> impl std::future::Future<Output = bool> + Send;
+    /// Drops the connection.
+    fn close(&mut self);
+}
+
+/// Keeps `sub` connected and subscribed until the cluster stops: reconnects with a
+/// capped backoff when the connection reports a disconnection or a ping fails, and
+/// marks the node's bus link down meanwhile. `what` names the subscription in logs.
+pub(super) async fn resubscribing(
+    cluster: Arc<Cluster>,
+    tx: mpsc::Sender<Vec<u8>>,
+    mut sub: impl Subscription,
+    what: &str,
+) {
     let mut attempt: u32 = 0;
     let mut ever_connected = false;
     loop {
         let disconnected = Arc::new(Notify::new());
-        let forwarder = Forwarder { tx: tx.clone(), cluster: cluster.clone(), disconnected: disconnected.clone() };
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT)
-            .set_push_sender(forwarder);
-        let setup = async {
-            let mut con = cluster.client.get_multiplexed_async_connection_with_config(&config).await?;
-            redis::cmd("CLIENT")
-                .arg("SETNAME")
-                .arg(cluster.keys.sub_client_name(&cluster.node_id))
-                .query_async::<()>(&mut con)
-                .await?;
-            con.subscribe(cluster.keys.bus()).await?;
-            Ok::<_, redis::RedisError>(con)
-        };
-        let con = tokio::select! {
+        let forwarder = Forwarder::new(tx.clone(), cluster.clone(), disconnected.clone());
+        let connected = tokio::select! {
             () = cluster.stop.cancelled() => return,
-            r = setup => r,
+            r = sub.connect(forwarder) => r,
         };
-        match con {
-            Ok(mut con) => {
+        match connected {
+            Ok(()) => {
                 attempt = 0;
                 if ever_connected {
                     cluster.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!("Resubscribed to the cluster bus.");
+                    tracing::info!("Resubscribed to {what}.");
                 }
                 ever_connected = true;
                 cluster.sub_connected.store(true, Ordering::Release);
@@ -142,20 +206,17 @@ async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
                     tokio::select! {
                         () = cluster.stop.cancelled() => return,
                         () = disconnected.notified() => break,
-                        _ = ping.tick() => {
-                            let ok = redis::cmd("PING").query_async::<Value>(&mut con).await.is_ok();
-                            if !ok {
-                                break;
-                            }
-                        }
+                        ok = sub.tend() => if !ok { break },
+                        _ = ping.tick() => if !sub.ping().await { break },
                     }
                 }
+                sub.close();
                 cluster.sub_connected.store(false, Ordering::Release);
-                tracing::warn!("Lost the cluster bus subscription; cross-node delivery paused, reconnecting.");
+                tracing::warn!("Lost the subscription to {what}; cross-node delivery paused, reconnecting.");
             }
             Err(e) => {
                 if attempt == 0 && ever_connected {
-                    tracing::warn!(error = %e, "Cannot resubscribe to the cluster bus yet.");
+                    tracing::warn!(error = %e, "Cannot resubscribe to {what} yet.");
                 }
                 attempt += 1;
                 tokio::select! {
@@ -164,6 +225,46 @@ async fn subscriber(cluster: Arc<Cluster>, tx: mpsc::Sender<Vec<u8>>) {
                 }
             }
         }
+    }
+}
+
+/// The one-Redis engine's subscription: the bus channel on a named connection.
+struct BusSubscription {
+    cluster: Arc<Cluster>,
+    client: redis::Client,
+    con: Option<redis::aio::MultiplexedConnection>,
+}
+
+impl Subscription for BusSubscription {
+    async fn connect(&mut self, forwarder: Forwarder) -> redis::RedisResult<()> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_push_sender(forwarder);
+        let mut con = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(self.cluster.keys.sub_client_name(&self.cluster.node_id))
+            .query_async::<()>(&mut con)
+            .await?;
+        con.subscribe(self.cluster.keys.bus()).await?;
+        self.con = Some(con);
+        Ok(())
+    }
+
+    async fn tend(&mut self) -> bool {
+        std::future::pending().await
+    }
+
+    async fn ping(&mut self) -> bool {
+        match &mut self.con {
+            Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
+            None => false,
+        }
+    }
+
+    fn close(&mut self) {
+        self.con = None;
     }
 }
 
@@ -203,7 +304,7 @@ async fn dispatcher(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::
     }
 }
 
-async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
+async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     loop {
         batch.clear();
@@ -219,17 +320,14 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
         if n == 0 {
             return;
         }
-        cluster.publish_bytes.give_back(batch.iter().map(String::len).sum());
+        cluster.publish_bytes.give_back(batch.iter().map(|o| o.msg.len()).sum());
         let Some(mut con) = cluster.cmd() else {
             cluster.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
             continue;
         };
-        let channel = cluster.keys.bus();
-        let mut pipe = redis::pipe();
-        for msg in &batch {
-            pipe.cmd("PUBLISH").arg(&channel).arg(msg.as_bytes()).ignore();
-        }
-        match pipe.query_async::<()>(&mut con).await {
+        let bus = cluster.keys.bus();
+        let published = publish_batch(&mut con, &bus, &batch).await;
+        match published {
             Ok(()) => {
                 cluster.counters.published.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -240,4 +338,34 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<String>) {
             }
         }
     }
+}
+
+/// Publishes a batch: one pipeline of `PUBLISH` on the one-Redis bus, or on a Redis
+/// Cluster one pipeline of `SPUBLISH` per shard channel (a pipeline must stay in one
+/// slot), the channels in the order of their first message.
+async fn publish_batch(con: &mut Con, bus: &str, batch: &[Outgoing]) -> redis::RedisResult<()> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_channel: std::collections::HashMap<&str, redis::Pipeline> = std::collections::HashMap::new();
+    for o in batch {
+        let (verb, channel) = match &o.channel {
+            Some(c) => ("SPUBLISH", c.as_str()),
+            None => ("PUBLISH", bus),
+        };
+        by_channel
+            .entry(channel)
+            .or_insert_with(|| {
+                order.push(channel);
+                redis::pipe()
+            })
+            .cmd(verb)
+            .arg(channel)
+            .arg(o.msg.as_bytes())
+            .ignore();
+    }
+    for channel in order {
+        if let Some(pipe) = by_channel.get(channel) {
+            pipe.query_async::<()>(con).await?;
+        }
+    }
+    Ok(())
 }

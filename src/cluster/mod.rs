@@ -1,11 +1,17 @@
-//! Cluster mode: N nodes joined over Redis behave as one server. This is the Redis
-//! engine behind [`crate::port`]: [`Cluster`] implements [`ClusterPort`] and reports what
-//! it receives and decides to the server's [`Inbox`]; it never sees a server object.
+//! Cluster mode: N nodes joined over Redis behave as one server. These are the Redis
+//! engines behind [`crate::port`], one Redis or a Redis Cluster: [`Cluster`] implements
+//! [`ClusterPort`] and reports what it receives and decides to the server's [`Inbox`];
+//! it never sees a server object. Both engines share every module below; they differ
+//! in the command connection (`conn`), the key prefix ([`Keys::hash_tagged`]) and the
+//! bus (one channel, or sharded pub/sub in `shard`).
 //!
 //! * [`bus`]: the versioned message every node publishes once per event on the
 //!   cluster channel and every other node fans out to its own sockets.
 //! * `link`: the Redis connections (a named subscriber, a command connection), the
 //!   publisher and the dispatcher of received messages, with reconnects.
+//! * `conn`: the command connection of either engine, as one `ConnectionLike`.
+//! * `shard`: the Redis Cluster engine's sharded bus (`SPUBLISH`/`SSUBSCRIBE` per
+//!   channel, subscribed while the node has local subscribers there).
 //! * `registry`: heartbeats of [`rtc_model::NodeStats`] with a TTL, the live-node
 //!   view, the reaper of dead nodes and the node-id clash check.
 //! * `state`: shared state kept per node in Redis (subscriber counts, presence
@@ -19,9 +25,11 @@
 
 mod budget;
 pub mod bus;
+mod conn;
 mod link;
 pub mod query;
 mod registry;
+mod shard;
 mod state;
 mod timeline;
 
@@ -30,7 +38,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use redis::aio::ConnectionManager;
 use rtc_model::PubSubStats;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +51,8 @@ use crate::metrics::Metrics;
 use crate::port::{Answer, BoxFuture, Claims, ClusterPort, Inbox, Query, Unreachable};
 use crate::secret::Secret;
 use budget::ByteBudget;
+use conn::Con;
+use shard::Interest;
 use state::Queued;
 
 /// How often a node heartbeats into the registry.
@@ -68,12 +77,33 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    name: String,
 }
 
 impl Keys {
     /// Keys of cluster `name`.
     pub fn new(name: &str) -> Self {
-        Keys { prefix: rtc_model::cluster_prefix(name) }
+        Keys { prefix: rtc_model::cluster_prefix(name), name: name.to_string() }
+    }
+
+    /// Keys of cluster `name` on a Redis Cluster: the cluster name is the hash tag of
+    /// every key (`rtc:{name}:…`), so all of them live in one slot and every script
+    /// and pipeline of the one-Redis engine runs unchanged (the bus is what is spread
+    /// over the masters, see `shard`).
+    pub fn hash_tagged(name: &str) -> Self {
+        Keys { prefix: format!("rtc:{{{name}}}:"), name: name.to_string() }
+    }
+
+    /// Redis Cluster: the shard channel of an app's channel. Its hash tag is the app
+    /// and channel, so the channels spread over the slots (and masters).
+    pub fn shard_bus(&self, app: &str, channel: &str) -> String {
+        format!("rtc:bus:{}:{{{app}:{channel}}}", self.name)
+    }
+
+    /// Redis Cluster: the shard channel every node subscribes to, for the messages
+    /// that are not about one channel (terminate, watchlist, `sendToUser`).
+    pub fn control_bus(&self) -> String {
+        format!("rtc:ctl:{{{}}}", self.name)
     }
 
     /// The pub/sub channel every node subscribes to.
@@ -207,9 +237,12 @@ pub struct Cluster {
     pub boot_id: String,
     /// Key names.
     pub keys: Keys,
-    client: redis::Client,
-    cmd: RwLock<Option<ConnectionManager>>,
-    publish_tx: mpsc::Sender<String>,
+    backend: Backend,
+    cmd: RwLock<Option<Con>>,
+    publish_tx: mpsc::Sender<Outgoing>,
+    /// The bus channels this node wants to receive (Redis Cluster: the shard channels
+    /// of the channels it has local subscribers in).
+    interest: Interest,
     ops_tx: mpsc::Sender<Queued>,
     /// The queues' receiving ends until [`ClusterPort::start`] hands them to the tasks.
     receivers: Mutex<Option<Receivers>>,
@@ -233,9 +266,24 @@ pub struct Cluster {
     tasks: TaskTracker,
 }
 
+/// How the node reaches Redis.
+enum Backend {
+    /// One Redis.
+    Single(redis::Client),
+    /// A Redis Cluster, by its seed nodes.
+    Cluster(Vec<redis::ConnectionInfo>),
+}
+
+/// A sealed bus message and the pub/sub channel it goes to (`None`: the one-Redis
+/// engine's bus channel).
+struct Outgoing {
+    channel: Option<String>,
+    msg: String,
+}
+
 /// The receiving ends of the cluster's queues, handed to its tasks.
 struct Receivers {
-    publish_rx: mpsc::Receiver<String>,
+    publish_rx: mpsc::Receiver<Outgoing>,
     ops_rx: mpsc::Receiver<Queued>,
 }
 
@@ -252,25 +300,31 @@ impl Cluster {
         admin_token: Secret,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, ClusterError> {
-        use redis::IntoConnectionInfo;
-        let mut info = config
-            .redis_url
-            .expose()
-            .into_connection_info()
-            .map_err(|_| ClusterError::BadUrl(config.redis_url_redacted()))?;
-        info.redis.protocol = redis::ProtocolVersion::RESP3;
-        let client = redis::Client::open(info).map_err(|_| ClusterError::BadUrl(config.redis_url_redacted()))?;
+        let bad = || ClusterError::BadUrl(config.redis_url_redacted());
+        let (backend, keys) = match config.engine {
+            crate::config::Engine::RedisCluster => {
+                let seeds = shard::seeds(config.redis_url.expose()).ok_or_else(bad)?;
+                (Backend::Cluster(seeds), Keys::hash_tagged(&config.name))
+            }
+            _ => {
+                use redis::IntoConnectionInfo;
+                let mut info = config.redis_url.expose().into_connection_info().map_err(|_| bad())?;
+                info.redis.protocol = redis::ProtocolVersion::RESP3;
+                let client = redis::Client::open(info).map_err(|_| bad())?;
+                (Backend::Single(client), Keys::new(&config.name))
+            }
+        };
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (ops_tx, ops_rx) = mpsc::channel(OPS_QUEUE);
-        let keys = Keys::new(&config.name);
         let cluster = Arc::new(Cluster {
             config,
             node_id: node_id.to_string(),
             boot_id: boot_id.to_string(),
             keys,
-            client,
+            backend,
             cmd: RwLock::new(None),
             publish_tx,
+            interest: Interest::default(),
             ops_tx,
             receivers: Mutex::new(Some(Receivers { publish_rx, ops_rx })),
             metrics,
@@ -299,13 +353,14 @@ impl Cluster {
             app: app.to_string(),
             msg,
         };
+        let channel = self.is_sharded().then(|| shard::channel_of(&self.keys, &env.app, &env.msg));
         let msg = bus::seal(bus::encode(&env), self.config.secret.as_ref());
         let len = msg.len();
         if !self.publish_bytes.try_take(len) {
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.publish_tx.try_send(msg).is_err() {
+        if self.publish_tx.try_send(Outgoing { channel, msg }).is_err() {
             self.publish_bytes.give_back(len);
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -318,8 +373,13 @@ impl Cluster {
         }
     }
 
+    /// Whether the bus is sharded (a Redis Cluster).
+    fn is_sharded(&self) -> bool {
+        matches!(self.backend, Backend::Cluster(_))
+    }
+
     /// The command connection, when Redis is reachable.
-    pub fn cmd(&self) -> Option<ConnectionManager> {
+    fn cmd(&self) -> Option<Con> {
         if self.cmd_ok.load(Ordering::Acquire) {
             self.cmd.read().clone()
         } else {
@@ -413,6 +473,9 @@ impl ClusterPort for Cluster {
     }
 
     fn submit(&self, op: StateOp) {
+        if let (true, StateOp::SubsCount { app, channel, local, .. }) = (self.is_sharded(), &op) {
+            self.interest.set(shard::channel_of_channel(&self.keys, app, channel.as_str()), *local > 0);
+        }
         self.op(Queued::Op(op));
     }
 
@@ -437,7 +500,8 @@ impl ClusterPort for Cluster {
     }
 
     fn describe(&self) -> String {
-        format!("cluster '{}', node '{}', Redis {}", self.config.name, self.node_id, self.config.redis_url_redacted())
+        let what = if self.is_sharded() { "Redis Cluster" } else { "Redis" };
+        format!("cluster '{}', node '{}', {what} {}", self.config.name, self.node_id, self.config.redis_url_redacted())
     }
 }
 

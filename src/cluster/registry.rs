@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::conn::Con;
 use rtc_model::NodeStats;
 use tokio::time::Instant;
 
@@ -66,7 +66,7 @@ static RELEASE_ID_SCRIPT: std::sync::LazyLock<redis::Script> =
 
 /// Claims (or refreshes) this process's lock on its node id, taking it over from
 /// `dead` if that boot id holds it; returns the holder afterwards.
-async fn claim_id(cluster: &Cluster, con: &mut ConnectionManager, dead: &str) -> Result<String, redis::RedisError> {
+async fn claim_id(cluster: &Cluster, con: &mut Con, dead: &str) -> Result<String, redis::RedisError> {
     CLAIM_ID_SCRIPT
         .key(cluster.keys.id_lock(&cluster.node_id))
         .arg(&cluster.boot_id)
@@ -92,7 +92,7 @@ const ID_CHECK_ATTEMPTS: u32 = 3;
 async fn still_alive(
     cluster: &Cluster,
     inbox: &dyn Inbox,
-    con: &mut ConnectionManager,
+    con: &mut Con,
     prev: &NodeStats,
 ) -> Result<bool, redis::RedisError> {
     if prev.hostname == inbox.node_stats().hostname {
@@ -102,7 +102,7 @@ async fn still_alive(
     Ok(matches!(read_entry(cluster, con).await?, Some(now) if now.boot_id == prev.boot_id && now.ts_ms > prev.ts_ms))
 }
 
-async fn read_entry(cluster: &Cluster, con: &mut ConnectionManager) -> Result<Option<NodeStats>, redis::RedisError> {
+async fn read_entry(cluster: &Cluster, con: &mut Con) -> Result<Option<NodeStats>, redis::RedisError> {
     let s: Option<String> = redis::cmd("GET").arg(cluster.keys.node(&cluster.node_id)).query_async(con).await?;
     Ok(s.and_then(|s| serde_json::from_str::<NodeStats>(&s).ok()))
 }
@@ -115,11 +115,7 @@ fn who(prev: &NodeStats) -> String {
 /// (`SET`-if-free of `idlock:{id}` with this boot id, refreshed by every heartbeat), so
 /// two processes starting together cannot both pass; a holder found dead (a crashed or
 /// killed previous run) is taken over, and its registry entry reaped.
-async fn check_id(
-    cluster: &Cluster,
-    inbox: &dyn Inbox,
-    con: &mut ConnectionManager,
-) -> Result<IdCheck, redis::RedisError> {
+async fn check_id(cluster: &Cluster, inbox: &dyn Inbox, con: &mut Con) -> Result<IdCheck, redis::RedisError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -285,7 +281,7 @@ async fn run(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>) {
 async fn heartbeat(
     cluster: &Cluster,
     inbox: &dyn Inbox,
-    con: &mut ConnectionManager,
+    con: &mut Con,
 ) -> Result<(bool, Vec<NodeStats>, Vec<String>), redis::RedisError> {
     let mut snapshot = inbox.node_stats();
     snapshot.registry_sig = registry_sig(&cluster.admin_token, &snapshot);
@@ -349,14 +345,7 @@ fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
 /// Removes a dead node's state: presence members no live node still has get
 /// `member_removed`, its signed-in users go offline, its counts stop counting.
 /// `own` is set when reaping this node's own previous run.
-async fn reap(
-    cluster: &Cluster,
-    inbox: &dyn Inbox,
-    con: &mut ConnectionManager,
-    dead: &str,
-    dead_boot: &str,
-    own: bool,
-) {
+async fn reap(cluster: &Cluster, inbox: &dyn Inbox, con: &mut Con, dead: &str, dead_boot: &str, own: bool) {
     let keys = &cluster.keys;
     let locked: Option<String> = redis::cmd("SET")
         .arg(keys.reap_lock(dead))

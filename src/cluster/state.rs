@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use super::conn::Con;
 use tokio::sync::mpsc;
 
 use super::Cluster;
@@ -232,7 +232,7 @@ impl Occupancy {
 type Counts = HashMap<(String, ChannelName), (bool, CountChange)>;
 
 impl StateTask {
-    fn con(&self) -> Option<ConnectionManager> {
+    fn con(&self) -> Option<Con> {
         self.cluster.cmd()
     }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use super::conn::Con;
 use rtc_model::{ExitMarker, NodeStats};
 
 use super::Cluster;
@@ -18,7 +18,7 @@ const TIMELINE_MAXLEN: usize = 2_000;
 const EXIT_MARKER_SECS: u64 = 7_200;
 
 /// Appends one entry about `node`.
-pub(super) async fn record(cluster: &Cluster, con: &mut ConnectionManager, node: &str, kind: &str, detail: &str) {
+pub(super) async fn record(cluster: &Cluster, con: &mut Con, node: &str, kind: &str, detail: &str) {
     let _: Result<String, _> = redis::cmd("XADD")
         .arg(rtc_model::timeline_key(&cluster.config.name))
         .arg("MAXLEN")
@@ -37,7 +37,7 @@ pub(super) async fn record(cluster: &Cluster, con: &mut ConnectionManager, node:
 
 /// This process joined: `started`, or `restarted` when the id's previous process left
 /// an entry (`previous`), saying whether that one exited cleanly.
-pub(super) async fn record_start(cluster: &Cluster, con: &mut ConnectionManager, previous: Option<&NodeStats>) {
+pub(super) async fn record_start(cluster: &Cluster, con: &mut Con, previous: Option<&NodeStats>) {
     let version = env!("CARGO_PKG_VERSION");
     let marker: Option<String> = redis::cmd("GET")
         .arg(rtc_model::exit_marker_key(&cluster.config.name, &cluster.node_id))

@@ -283,6 +283,8 @@ fn bus_picks_the_engine_by_scheme_and_refuses_conflicts_and_bad_urls() {
         let errs = with(bad, None).unwrap_err();
         assert!(errs.0.iter().any(|e| e.field == "cluster.bus" && e.message.contains("HOST:PORT")), "{bad}: {errs}");
     }
+    let c = with("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", None).unwrap().cluster.unwrap();
+    assert_eq!(c.engine, Engine::RedisCluster);
     let file = parse_file("[cluster]\nbus = \"redis://127.0.0.1:6380\"\n", "t").unwrap();
     let c = resolve(&ServeArgs::default(), file, &no_env).unwrap().cluster.unwrap();
     assert_eq!(c.redis_url.expose(), "redis://127.0.0.1:6380");

@@ -14,15 +14,29 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A `redis-server` child process.
+/// A `redis-server` child process; with `RTC_TEST_ENGINE=redis-cluster`, a 3-master
+/// Redis Cluster instead (its URL is the nodes' `redis-cluster://` seeds, `kill`,
+/// `restart` and `signal` apply to every Redis of it, `port`, `client` and `con` reach
+/// its first node only: tests that read the one-Redis engine's keys or bus channel
+/// directly are one-Redis tests).
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
+    cluster: Option<super::redis_cluster::RedisCluster>,
+}
+
+/// Whether the tests' engine is the Redis Cluster one (`RTC_TEST_ENGINE=redis-cluster`).
+pub fn redis_cluster_engine() -> bool {
+    std::env::var("RTC_TEST_ENGINE").is_ok_and(|e| e == "redis-cluster")
 }
 
 impl Redis {
     pub async fn start() -> Redis {
-        let mut r = Redis { port: free_port(), child: None };
+        if redis_cluster_engine() {
+            let cluster = super::redis_cluster::RedisCluster::start(3, 0).await;
+            return Redis { port: cluster.ports[0], child: None, cluster: Some(cluster) };
+        }
+        let mut r = Redis { port: free_port(), child: None, cluster: None };
         r.spawn().await;
         r
     }
@@ -48,11 +62,14 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.cluster {
+            Some(c) => c.url(),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).unwrap()
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap()
     }
 
     pub async fn con(&self) -> redis::aio::MultiplexedConnection {
@@ -62,6 +79,9 @@ impl Redis {
     /// Kills the server (SIGKILL): every key is lost, as in a real restart without
     /// persistence.
     pub fn kill(&mut self) {
+        if let Some(c) = &mut self.cluster {
+            c.kill_all();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -71,11 +91,17 @@ impl Redis {
     /// Starts it again on the same port.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        match &mut self.cluster {
+            Some(c) => c.restart_all().await,
+            None => self.spawn().await,
+        }
     }
 
     /// SIGSTOP / SIGCONT.
     pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.cluster {
+            c.signal(sig);
+        }
         if let Some(c) = &self.child {
             let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
         }

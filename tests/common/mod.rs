@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod process;
+pub mod redis_cluster;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -10,7 +10,9 @@
 #
 # Env: RTC_BIN (default <repo>/target/debug/rtc), INTEROP_TIMEOUT_MS (5000),
 #      INTEROP_SKIP_PYTHON=1, INTEROP_SKIP_NODE=1, INTEROP_CLUSTER=0|1 (default: both),
-#      INTEROP_CLUSTER_HTTP_NODE=1|2 (cluster: the node HTTP-lib calls go to, default 2).
+#      INTEROP_CLUSTER_HTTP_NODE=1|2 (cluster: the node HTTP-lib calls go to, default 2),
+#      INTEROP_ENGINE=redis-cluster (cluster mode over a 3-master Redis Cluster started
+#      per server with redis-cli --cluster create, i.e. the redis-cluster:// engine).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -23,6 +23,8 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const CONFIG_TEMPLATE = path.join(__dirname, 'server.toml');
 /** INTEROP_CLUSTER=1: every server is 2 rtc nodes over a private redis-server. */
 const CLUSTER = process.env.INTEROP_CLUSTER === '1';
+/** INTEROP_ENGINE=redis-cluster: the cluster mode runs over a 3-master Redis Cluster. */
+const REDIS_CLUSTER = process.env.INTEROP_ENGINE === 'redis-cluster';
 /** Bound on the wait for both nodes to see each other (live_nodes == 2, pub/sub up). */
 const CLUSTER_READY_TIMEOUT = Number(process.env.INTEROP_CLUSTER_READY_MS || 15000);
 /**
@@ -325,6 +327,51 @@ async function startRedis() {
   throw lastErr;
 }
 
+/**
+ * INTEROP_ENGINE=redis-cluster: three cluster-enabled redis-servers on free loopback
+ * ports in `dir`, joined by `redis-cli --cluster create`, polled (bounded) until every
+ * node says cluster_state:ok. Returns a handle like startRedis's, with `url` the
+ * `redis-cluster://` seeds and `kill()` stopping all three.
+ */
+async function startRedisCluster(dir) {
+  const { execFileSync } = require('node:child_process');
+  const servers = [];
+  try {
+    for (let i = 0; i < 3; i += 1) {
+      const port = await freePort();
+      const s = await launch('redis-server', [
+        '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
+        '--cluster-node-timeout', '2000', '--loglevel', 'notice',
+      ], { label: `redis-server (cluster) :${port}`, ready: /Ready to accept connections/ });
+      s.port = port;
+      servers.push(s);
+    }
+    const hosts = servers.map((s) => `${HOST}:${s.port}`);
+    execFileSync('redis-cli', ['--cluster', 'create', ...hosts, '--cluster-yes'], { stdio: 'ignore', timeout: 20000 });
+    const deadline = Date.now() + 20000;
+    for (const s of servers) {
+      for (;;) {
+        const info = execFileSync('redis-cli', ['-h', HOST, '-p', String(s.port), 'cluster', 'info'], { timeout: 2000 }).toString();
+        if (info.includes('cluster_state:ok')) break;
+        if (Date.now() > deadline) throw new Error(`redis cluster :${s.port} not ok: ${info.slice(0, 200)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return {
+      url: `redis-cluster://${hosts.join(',')}`,
+      servers,
+      label: 'redis cluster',
+      stderrTail: (n) => servers.map((s) => s.stderrTail(n)).join('\n'),
+      stdoutText: () => servers.map((s) => s.stdoutText()).join('\n'),
+      async kill() { for (const s of servers) await s.kill(); },
+    };
+  } catch (e) {
+    for (const s of servers) await s.kill();
+    throw e;
+  }
+}
+
 /** GET /admin/stats of a node (bounded); resolves with the parsed JSON. */
 async function adminStats(port) {
   const ac = new AbortController();
@@ -362,8 +409,8 @@ async function startCluster(opts = {}) {
   let redis = null;
   const nodes = [];
   try {
-    redis = await startRedis();
-    const url = `redis://${HOST}:${redis.port}`;
+    redis = REDIS_CLUSTER ? await startRedisCluster(dir) : await startRedis();
+    const url = REDIS_CLUSTER ? redis.url : `redis://${HOST}:${redis.port}`;
     const started = await Promise.allSettled(['n1', 'n2'].map((id) => launchRtc(bin, cfg,
       ['--redis-url', url, '--cluster', cluster, '--node-id', id], `rtc ${id}`)));
     for (const r of started) if (r.status === 'fulfilled') nodes.push(r.value);

@@ -109,6 +109,45 @@ def admin_stats(port):
         return json.loads(res.read().decode())
 
 
+class _RedisCluster:
+    """INTEROP_ENGINE=redis-cluster: three cluster-enabled redis-servers on free ports
+    joined by `redis-cli --cluster create`, ready once each says cluster_state:ok
+    (bounded); `url` is the `redis-cluster://` seed list."""
+
+    def __init__(self, directory):
+        self.servers = []
+        try:
+            for _ in range(3):
+                port = _free_port()
+                r = _Process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file",
+                              "nodes-%d.conf" % port, "--dir", directory, "--cluster-node-timeout", "2000"],
+                             READY_RE, "redis-server (cluster)", directory)
+                r.port = port
+                self.servers.append(r)
+            hosts = ["127.0.0.1:%d" % r.port for r in self.servers]
+            subprocess.run(["redis-cli", "--cluster", "create"] + hosts + ["--cluster-yes"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+            deadline = time.monotonic() + 20
+            for r in self.servers:
+                while True:
+                    info = subprocess.run(["redis-cli", "-p", str(r.port), "cluster", "info"], capture_output=True,
+                                          text=True, timeout=2).stdout
+                    if "cluster_state:ok" in info:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("redis cluster :%d not ok: %s" % (r.port, info[:200]))
+                    time.sleep(0.05)  # CLUSTER INFO is only visible by polling; bounded
+            self.url = "redis-cluster://" + ",".join(hosts)
+        except BaseException:
+            self.kill()
+            raise
+
+    def kill(self):
+        for r in self.servers:
+            r.kill()
+
+
 class Server:
     """`rtc serve --config <copy of lib/server.toml> --host 127.0.0.1 --port 0`.
 
@@ -135,9 +174,13 @@ class Server:
             if not self.cluster:
                 self.nodes.append(_Process(base, LISTEN_RE, "rtc", self.dir))
             else:
-                self.redis = self._start_redis()
                 name = "interop-py-%s" % os.urandom(5).hex()
-                url = "redis://127.0.0.1:%d" % self.redis.port
+                if os.environ.get("INTEROP_ENGINE") == "redis-cluster":
+                    self.redis = _RedisCluster(self.dir)
+                    url = self.redis.url
+                else:
+                    self.redis = self._start_redis()
+                    url = "redis://127.0.0.1:%d" % self.redis.port
                 for node_id in ("n1", "n2"):
                     self.nodes.append(_Process(base + ["--redis-url", url, "--cluster", name,
                                                        "--node-id", node_id], LISTEN_RE,
