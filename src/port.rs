@@ -402,6 +402,15 @@ pub trait ClusterPort: Claims {
     fn shutdown(&self) -> BoxFuture<'_, ()>;
     /// Sends a message to the other nodes (never blocks; a full queue drops it, counted).
     fn publish(&self, app: &str, msg: BusMessage);
+    /// As [`ClusterPort::publish`], and resolves once the engine has handed the message
+    /// on (its publish acknowledged by the broker) or given up on it (dropped, counted).
+    /// The HTTP API answers only then, so events a client publishes one after another
+    /// through different nodes reach subscribers in that order. The default resolves at
+    /// once (an engine whose publish is already sent when it returns).
+    fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
+        self.publish(app, msg);
+        Box::pin(std::future::ready(()))
+    }
     /// Queues a shared-state operation (never blocks).
     fn submit(&self, op: StateOp);
     /// Answers a question about the other nodes' state.

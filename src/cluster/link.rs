@@ -327,6 +327,8 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Outgoing>) {
         };
         let bus = cluster.keys.bus();
         let published = publish_batch(&mut con, &bus, &batch).await;
+        // Dropping the batch resolves its publishers' confirmations (`sent`).
+        batch.clear();
         match published {
             Ok(()) => {
                 cluster.counters.published.fetch_add(n as u64, Ordering::Relaxed);

@@ -279,6 +279,9 @@ enum Backend {
 struct Outgoing {
     channel: Option<String>,
     msg: String,
+    /// Dropped once the message's batch was published (or dropped): what
+    /// [`ClusterPort::publish_confirmed`] waits for.
+    _sent: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The receiving ends of the cluster's queues, handed to its tasks.
@@ -345,6 +348,12 @@ impl Cluster {
     /// Publishes a message to the other nodes (never blocks; a full queue drops it and
     /// counts the drop).
     pub fn publish(&self, app: &str, msg: BusMessage) {
+        self.enqueue(app, msg, None);
+    }
+
+    /// Queues a message for the publisher; `sent` is dropped once it is published or
+    /// dropped.
+    fn enqueue(&self, app: &str, msg: BusMessage, sent: Option<tokio::sync::oneshot::Sender<()>>) {
         let env = Envelope {
             v: bus::BUS_VERSION,
             origin: self.node_id.clone(),
@@ -360,7 +369,7 @@ impl Cluster {
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.publish_tx.try_send(Outgoing { channel, msg }).is_err() {
+        if self.publish_tx.try_send(Outgoing { channel, msg, _sent: sent }).is_err() {
             self.publish_bytes.give_back(len);
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -470,6 +479,16 @@ impl ClusterPort for Cluster {
 
     fn publish(&self, app: &str, msg: BusMessage) {
         Cluster::publish(self, app, msg);
+    }
+
+    fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue(app, msg, Some(tx));
+        // Resolves when the publisher drops the sender: after the batch's round trip, or
+        // at once when the message was dropped (queue full).
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 
     fn submit(&self, op: StateOp) {

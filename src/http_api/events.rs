@@ -120,11 +120,24 @@ async fn info_for(node: &Node, app: &App, ev: &Event) -> serde_json::Map<String,
     out
 }
 
-fn publish(app: &Arc<App>, ev: &Event, arrival: Instant) {
-    for c in &ev.channels {
-        app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server, arrival);
+/// Publishes an event to each of its channels; returns once the other nodes' copies are
+/// on the bus (bounded by [`BUS_WAIT`]), so a client that publishes its next event after
+/// this answer cannot overtake it through another node.
+async fn publish(app: &Arc<App>, ev: &Event, arrival: Instant) {
+    let sent: Vec<_> = ev
+        .channels
+        .iter()
+        .filter_map(|c| app.publish(c, &ev.name, &ev.data, ev.except, Origin::Server, arrival).sent)
+        .collect();
+    if !sent.is_empty() {
+        // A paused broker must not hold the API: its publish is dropped and counted.
+        let _ = tokio::time::timeout(BUS_WAIT, futures_util::future::join_all(sent)).await;
     }
 }
+
+/// The longest an HTTP API publish waits for the cluster bus (a healthy one answers in
+/// well under a millisecond; a stuck one marks the node degraded, and then nobody waits).
+const BUS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The request's arrival (the timing layer's), or now.
 fn arrival_of(a: Option<Extension<Arrival>>) -> Instant {
@@ -139,7 +152,7 @@ pub async fn trigger(
 ) -> ApiResult {
     let arrival = arrival_of(arrival);
     let ev = validate(&app, parse_json::<EventBody>(&body)?, true)?;
-    publish(&app, &ev, arrival);
+    publish(&app, &ev, arrival).await;
     if ev.info.is_empty() {
         Ok(Json(serde_json::json!({})))
     } else {
@@ -162,7 +175,7 @@ pub async fn trigger_batch(
     // Validate everything before publishing anything.
     let events = batch.into_iter().map(|e| validate(&app, e, false)).collect::<Result<Vec<_>, _>>()?;
     for ev in &events {
-        publish(&app, ev, arrival);
+        publish(&app, ev, arrival).await;
     }
     if events.iter().all(|e| e.info.is_empty()) {
         Ok(Json(serde_json::json!({})))

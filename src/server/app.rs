@@ -89,6 +89,17 @@ pub struct ChannelCounts {
     pub users: usize,
 }
 
+/// What [`App::publish`] did.
+#[must_use = "the HTTP API must wait for `sent` before answering"]
+pub struct Published {
+    /// Local sockets reached.
+    pub delivered: usize,
+    /// In a cluster: resolves once the event is on the bus (or was dropped). An HTTP API
+    /// publish is answered only then, so events a client sends one after another,
+    /// through any nodes, reach every subscriber in that order.
+    pub sent: Option<crate::port::BoxFuture<'static, ()>>,
+}
+
 /// One app's state.
 pub struct App {
     /// Its configuration.
@@ -570,7 +581,7 @@ impl App {
         except: Option<SocketId>,
         origin: Origin<'_>,
         arrival: std::time::Instant,
-    ) -> usize {
+    ) -> Published {
         let (user_id, source) = match origin {
             Origin::Client { user_id } => (user_id, FanoutSource::Client),
             Origin::Server => (None, FanoutSource::Api),
@@ -595,19 +606,26 @@ impl App {
                 });
             }
         }
-        if let Some(cluster) = &self.cluster {
-            cluster.publish(
-                &self.config.id,
-                BusMessage::Event {
-                    channel: channel.to_string(),
-                    event: event.to_string(),
-                    data: data.to_string(),
-                    except: except.map(|s| s.to_string()),
-                    user_id: user_id.map(str::to_string),
-                },
-            );
-        }
-        self.deliver_frame(channel, &f, except, source, arrival)
+        let sent = self.cluster.as_ref().map(|cluster| {
+            let msg = BusMessage::Event {
+                channel: channel.to_string(),
+                event: event.to_string(),
+                data: data.to_string(),
+                except: except.map(|s| s.to_string()),
+                user_id: user_id.map(str::to_string),
+            };
+            // The HTTP API waits for the bus before answering (see `Published::sent`); a
+            // socket's client events are ordered by its own connection and need not.
+            // Not while the bus is down or stuck: waiting would only stall the API.
+            if origin == Origin::Server && !cluster.is_degraded() {
+                cluster.publish_confirmed(&self.config.id, msg)
+            } else {
+                cluster.publish(&self.config.id, msg);
+                Box::pin(std::future::ready(()))
+            }
+        });
+        let delivered = self.deliver_frame(channel, &f, except, source, arrival);
+        Published { delivered, sent }
     }
 
     /// Fans an event from another node (received at `arrival`) out to this node's

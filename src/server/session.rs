@@ -429,7 +429,7 @@ impl Session {
         }
         self.node.metrics.client_events.inc();
         let origin = Origin::Client { user_id: user.as_deref() };
-        self.app.publish(&name, event, data, Some(self.handle.socket_id), origin, arrival);
+        let _ = self.app.publish(&name, event, data, Some(self.handle.socket_id), origin, arrival);
         if self.app.webhooks().wants(crate::webhooks::WebhookKind::ClientEvent) {
             let socket_id = self.handle.socket_id.to_string();
             self.app.webhooks().client_event(&name, event, data, &socket_id, user.as_deref());
