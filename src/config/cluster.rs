@@ -68,7 +68,7 @@ impl Engine {
 }
 
 /// The engines this build can run.
-const AVAILABLE: &[Engine] = &[Engine::Redis];
+const AVAILABLE: &[Engine] = &[Engine::Redis, Engine::Nats];
 
 /// Replaces the password of a URL (`redis://user:pass@host`) with `***`.
 pub fn redact_url(url: &str) -> String {
@@ -127,10 +127,7 @@ pub(super) fn resolve_cluster(
     match engine {
         None => r.err(
             field,
-            format!(
-                "'{}' must start with redis://, rediss://, unix://, redis-cluster:// or nats://",
-                redact_url(&url)
-            ),
+            format!("'{}' must start with redis://, rediss://, unix://, redis-cluster:// or nats://", redact_url(&url)),
         ),
         Some(Engine::Redis) if redis::Client::open(url.as_str()).is_err() => {
             r.err(field, format!("'{}' is not a valid Redis URL", redact_url(&url)))

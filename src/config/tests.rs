@@ -267,11 +267,7 @@ fn origin_patterns_without_a_port_match_any_port_as_in_reverb() {
 #[test]
 fn bus_picks_the_engine_by_scheme_and_refuses_conflicts_and_bad_urls() {
     let with = |bus: &str, redis: Option<&str>| {
-        let args = ServeArgs {
-            bus: Some(bus.into()),
-            redis_url: redis.map(str::to_string),
-            ..ServeArgs::default()
-        };
+        let args = ServeArgs { bus: Some(bus.into()), redis_url: redis.map(str::to_string), ..ServeArgs::default() };
         resolve(&args, FileConfig::default(), &no_env)
     };
     let c = with("redis://127.0.0.1:6379", None).unwrap().cluster.unwrap();
@@ -282,7 +278,8 @@ fn bus_picks_the_engine_by_scheme_and_refuses_conflicts_and_bad_urls() {
     assert!(errs.0.iter().any(|e| e.field == "cluster.bus" && e.message.contains("give one")), "{errs}");
     let errs = with("kafka://127.0.0.1:9092", None).unwrap_err();
     assert!(errs.0.iter().any(|e| e.field == "cluster.bus" && e.message.contains("must start with")), "{errs}");
-    for bad in ["redis-cluster://", "redis-cluster://127.0.0.1", "nats://127.0.0.1:notaport", "redis-cluster://a:1,:2"] {
+    for bad in ["redis-cluster://", "redis-cluster://127.0.0.1", "nats://127.0.0.1:notaport", "redis-cluster://a:1,:2"]
+    {
         let errs = with(bad, None).unwrap_err();
         assert!(errs.0.iter().any(|e| e.field == "cluster.bus" && e.message.contains("HOST:PORT")), "{bad}: {errs}");
     }
