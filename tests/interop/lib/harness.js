@@ -325,6 +325,29 @@ async function startRedis() {
   throw lastErr;
 }
 
+/**
+ * INTEROP_BUS=nats: a private `nats-server -js` on a free loopback port (its store in
+ * `dir`) in place of redis-server; the nodes then join with `--bus nats://…`.
+ */
+async function startNats(dir) {
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    try {
+      // nats-server logs to stderr; `launch` waits for a stdout line: exec with 2>&1.
+      const nats = await launch('sh', ['-c', 'exec "$0" "$@" 2>&1', process.env.INTEROP_NATS_SERVER || 'nats-server',
+        '-js', '-a', HOST, '-p', String(port), '-sd', path.join(dir, `nats-${port}`),
+      ], { label: `nats-server :${port}`, ready: /Server is ready/ });
+      nats.port = port;
+      nats.url = `nats://${HOST}:${port}`;
+      return nats;
+    } catch (e) {
+      lastErr = e; // most likely the port was taken between freePort() and the bind: retry
+    }
+  }
+  throw lastErr;
+}
+
 /** GET /admin/stats of a node (bounded); resolves with the parsed JSON. */
 async function adminStats(port) {
   const ac = new AbortController();
@@ -362,8 +385,8 @@ async function startCluster(opts = {}) {
   let redis = null;
   const nodes = [];
   try {
-    redis = await startRedis();
-    const url = `redis://${HOST}:${redis.port}`;
+    redis = process.env.INTEROP_BUS === 'nats' ? await startNats(dir) : await startRedis();
+    const url = redis.url || `redis://${HOST}:${redis.port}`;
     const started = await Promise.allSettled(['n1', 'n2'].map((id) => launchRtc(bin, cfg,
       ['--redis-url', url, '--cluster', cluster, '--node-id', id], `rtc ${id}`)));
     for (const r of started) if (r.status === 'fulfilled') nodes.push(r.value);

@@ -135,9 +135,10 @@ class Server:
             if not self.cluster:
                 self.nodes.append(_Process(base, LISTEN_RE, "rtc", self.dir))
             else:
-                self.redis = self._start_redis()
+                nats = os.environ.get("INTEROP_BUS") == "nats"
+                self.redis = self._start_nats() if nats else self._start_redis()
                 name = "interop-py-%s" % os.urandom(5).hex()
-                url = "redis://127.0.0.1:%d" % self.redis.port
+                url = ("nats://127.0.0.1:%d" if nats else "redis://127.0.0.1:%d") % self.redis.port
                 for node_id in ("n1", "n2"):
                     self.nodes.append(_Process(base + ["--redis-url", url, "--cluster", name,
                                                        "--node-id", node_id], LISTEN_RE,
@@ -149,6 +150,22 @@ class Server:
         self.ports = [int(n.match.group(1)) for n in self.nodes]
         self.port = self.ports[0]
         self.http_port = self.ports[0 if (not self.cluster or CLUSTER_HTTP_NODE == 1) else 1]
+
+    def _start_nats(self):
+        """INTEROP_BUS=nats: a private `nats-server -js` in place of redis-server."""
+        last = None
+        for _ in range(3):
+            port = _free_port()
+            try:
+                store = os.path.join(self.dir, "nats-%d" % port)
+                r = _Process([os.environ.get("INTEROP_NATS_SERVER", "nats-server"), "-js", "-a", "127.0.0.1",
+                              "-p", str(port), "-sd", store, "-l", "/dev/stdout"],
+                             re.compile(r"Server is ready"), "nats-server", self.dir)
+                r.port = port
+                return r
+            except RuntimeError as e:  # most likely the port was taken meanwhile: retry
+                last = e
+        raise last
 
     def _start_redis(self):
         last = None
