@@ -199,3 +199,59 @@ async fn delivery_and_shared_state_recover_after_nats_server_restarts() {
     p1.assert_quiet().await;
     p2.assert_quiet().await;
 }
+
+#[tokio::test]
+async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() {
+    let nats = NatsServer::start().await;
+    let cluster = format!("ids{}", nats.port);
+    let toml = one_app("");
+    let mut a = Node::start(&nats.url(), &cluster, "same", &toml);
+    wait_joined(&[&a]).await;
+    // A second live process with the same id on this host: refused, exit 1.
+    let mut dup = Node::start(&nats.url(), &cluster, "same", &toml);
+    let status = eventually(Duration::from_secs(10), "the clashing node to exit", || {
+        let s = dup.child_try_wait();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status, Some(1));
+    // The first one is killed and restarted at once: it takes its id back.
+    a.kill();
+    let a2 = Node::start(&nats.url(), &cluster, "same", &toml);
+    wait_joined(&[&a2]).await;
+}
+
+#[tokio::test]
+async fn the_member_cap_holds_across_nodes() {
+    let nats = NatsServer::start().await;
+    let cluster = format!("cap{}", nats.port);
+    let toml = one_app("max_presence_members = 2");
+    let a = Node::start(&nats.url(), &cluster, "node-a", &toml);
+    let b = Node::start(&nats.url(), &cluster, "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let ch = "presence-small";
+    let mut u1 = a.connect().await;
+    u1.subscribe_presence(ch, "u1").await;
+    let mut u2 = b.connect().await;
+    u2.subscribe_presence(ch, "u2").await;
+    u1.expect_event("pusher_internal:member_added").await;
+    // A third distinct user is refused on either node, and never announced.
+    for node in [&a, &b] {
+        let mut c = node.connect().await;
+        let data = json!({"user_id": "u3", "user_info": {"name": "user u3"}}).to_string();
+        let auth = rtc::protocol::auth::auth_for(
+            KEY,
+            SECRET,
+            &rtc::protocol::auth::channel_string_to_sign(&c.socket_id, ch, Some(&data)),
+        );
+        c.subscribe_with(ch, Some(auth), Some(data)).await;
+        let ev = c.next_event().await;
+        assert_eq!(ev["event"], "pusher:error", "{ev}");
+    }
+    // An existing member's second socket on the other node is let in.
+    let mut again = b.connect().await;
+    let ok = again.subscribe_presence(ch, "u1").await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    u1.assert_quiet().await;
+    u2.assert_quiet().await;
+}
