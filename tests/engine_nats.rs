@@ -255,3 +255,36 @@ async fn the_member_cap_holds_across_nodes() {
     u1.assert_quiet().await;
     u2.assert_quiet().await;
 }
+
+#[tokio::test]
+async fn a_channel_that_comes_and_goes_leaves_no_key_behind() {
+    let nats = NatsServer::start().await;
+    let cluster = format!("gone{}", nats.port);
+    let a = Node::start(&nats.url(), &cluster, "node-a", &one_app(""));
+    wait_joined(&[&a]).await;
+    for i in 0..3 {
+        let mut c = a.connect().await;
+        c.subscribe_presence(&format!("presence-gone-{i}"), "u1").await;
+        c.subscribe(&format!("gone-{i}")).await;
+    }
+    // Every socket closed: the presence and count keys are deleted, and their delete
+    // markers purged (the server keeps nothing per channel that came and went).
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let bucket = format!("KV_rtc_{}_state", hex::encode(&cluster));
+    let filter = format!("$KV.rtc_{}_state.>", hex::encode(&cluster));
+    eventually(Duration::from_secs(10), "no presence or count subjects left", || {
+        let (js, bucket, filter) = (js.clone(), bucket.clone(), filter.clone());
+        async move {
+            use futures_util::StreamExt;
+            let mut stream = js.get_stream(&bucket).await.ok()?;
+            let messages = stream.info().await.ok()?.state.messages;
+            let subjects = stream.info_with_subjects(filter).await.ok()?;
+            let left: Vec<String> = subjects.filter_map(|s| async move { s.ok().map(|(s, _)| s) }).collect().await;
+            let channel_keys = left.iter().filter(|s| s.contains(".p.") || s.contains(".s.")).count();
+            // The node's own entry (`k.`) is still there: the listing works.
+            (channel_keys == 0 && messages > 0).then_some(())
+        }
+    })
+    .await;
+}

@@ -53,6 +53,8 @@ pub async fn timed<T, E: std::fmt::Display>(f: impl std::future::Future<Output =
 /// The buckets of one cluster.
 #[derive(Clone)]
 pub struct Buckets {
+    /// The JetStream context (deletes are published through it, see [`cas`]).
+    pub js: async_nats::jetstream::Context,
     /// Shared state.
     pub state: Store,
     /// Registry and node-id locks.
@@ -69,6 +71,7 @@ impl Buckets {
     pub async fn open(js: &async_nats::jetstream::Context, cluster: &str, node_ttl: Duration) -> Result<Self, KvError> {
         let name = |what: &str| format!("rtc_{}_{what}", token(cluster));
         Ok(Buckets {
+            js: js.clone(),
             state: bucket(js, name("state"), Duration::ZERO).await?,
             reg: bucket(js, name("reg"), node_ttl).await?,
             once: bucket(js, name("once"), ONCE_MAX_AGE).await?,
@@ -173,11 +176,13 @@ pub async fn read<T: DeserializeOwned>(store: &Store, key: &str) -> Result<(Opti
 
 /// Applies `f` to the JSON value of `key` (default when absent) and writes it back if
 /// nobody changed the key in between, retrying on a conflict; an empty value (`is_empty`)
-/// deletes the key. Returns what `f` returned on the attempt that was written.
+/// deletes the key ([`delete`]). Returns what `f` returned on the attempt that was
+/// written.
 ///
 /// # Errors
 /// NATS failed, or the key kept changing for [`CAS_ATTEMPTS`] attempts.
 pub async fn cas<T, R>(
+    js: &async_nats::jetstream::Context,
     store: &Store,
     key: &str,
     is_empty: impl Fn(&T) -> bool,
@@ -197,14 +202,7 @@ where
         }
         let written = if is_empty(&value) {
             match revision {
-                Some(rev) if existed => {
-                    tokio::time::timeout(NATS_TIMEOUT, store.delete_expect_revision(key, Some(rev)))
-                        .await
-                        .map_err(|_| KvError::Nats("timed out".into()))?
-                        .map_err(|e| {
-                            (e.kind() == async_nats::jetstream::kv::DeleteErrorKind::WrongLastRevision, err(e))
-                        })
-                }
+                Some(rev) if existed => delete(js, store, key, rev).await,
                 _ => Ok(()),
             }
         } else {
@@ -222,4 +220,36 @@ where
         }
     }
     Err(KvError::Contended(key.to_string()))
+}
+
+/// Deletes `key` if its revision is still `rev`, leaving nothing behind: the delete
+/// marker is published here (to learn its sequence) and then purged up to and including
+/// that sequence, so a key per channel or user that comes and goes does not leave a
+/// marker per name in the server's memory for ever; a value written after the marker
+/// is kept. `Err((true, _))`: the key changed meanwhile.
+async fn delete(
+    js: &async_nats::jetstream::Context,
+    store: &Store,
+    key: &str,
+    rev: u64,
+) -> Result<(), (bool, KvError)> {
+    let subject = format!("{}{key}", store.prefix);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("KV-Operation", "DEL");
+    headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, rev.to_string().as_str());
+    let published = async {
+        let ack = js.publish_with_headers(subject.clone(), headers, Bytes::new()).await?;
+        ack.await
+    };
+    let seq = match tokio::time::timeout(NATS_TIMEOUT, published).await {
+        Ok(Ok(ack)) => ack.sequence,
+        Ok(Err(e)) => {
+            let conflict = e.kind() == async_nats::jetstream::context::PublishErrorKind::WrongLastSequence;
+            return Err((conflict, err(e)));
+        }
+        Err(_) => return Err((false, KvError::Nats("timed out".into()))),
+    };
+    // Best effort: a marker left behind only costs memory, never correctness.
+    let _ = tokio::time::timeout(NATS_TIMEOUT, store.stream.purge().filter(subject).sequence(seq + 1)).await;
+    Ok(())
 }

@@ -54,7 +54,7 @@ fn pid_alive(pid: u32) -> bool {
 /// holds it; refreshes it when held. Returns the holder.
 async fn claim_id(nats: &Nats, kv: &Buckets, dead: &str) -> Result<String, KvError> {
     let me = nats.boot_id.clone();
-    let holder = kv::cas(&kv.reg, &lock_key(&nats.node_id), String::is_empty, |cur: &mut String| {
+    let holder = kv::cas(&kv.js, &kv.reg, &lock_key(&nats.node_id), String::is_empty, |cur: &mut String| {
         if cur.is_empty() || *cur == me || (!dead.is_empty() && *cur == dead) {
             cur.clone_from(&me);
         }
@@ -298,7 +298,7 @@ pub(super) async fn reap(nats: &Nats, inbox: &dyn Inbox, kv: &Buckets, dead: &st
     };
     let Ok((p_keys, s_keys, o_keys)) = listed.await else { return };
     for key in p_keys {
-        let gone = kv::cas(&kv.state, &key, std::collections::BTreeMap::is_empty, |m: &mut Members| {
+        let gone = kv::cas(&kv.js, &kv.state, &key, std::collections::BTreeMap::is_empty, |m: &mut Members| {
             let mut gone = Vec::new();
             m.retain(|user, mem| {
                 if mem.n.remove(dead) && !mem.n.iter().any(|n| live.contains(n)) {
@@ -318,13 +318,13 @@ pub(super) async fn reap(nats: &Nats, inbox: &dyn Inbox, kv: &Buckets, dead: &st
         }
     }
     for key in s_keys {
-        let _ = kv::cas(&kv.state, &key, std::collections::BTreeMap::is_empty, |m: &mut Subs| {
+        let _ = kv::cas(&kv.js, &kv.state, &key, std::collections::BTreeMap::is_empty, |m: &mut Subs| {
             m.remove(dead);
         })
         .await;
     }
     for key in o_keys {
-        let offline = kv::cas(&kv.state, &key, std::collections::BTreeSet::is_empty, |n: &mut Nodes| {
+        let offline = kv::cas(&kv.js, &kv.state, &key, std::collections::BTreeSet::is_empty, |n: &mut Nodes| {
             n.remove(dead) && !n.iter().any(|x| live.contains(x))
         })
         .await
@@ -344,7 +344,7 @@ pub(super) async fn reap(nats: &Nats, inbox: &dyn Inbox, kv: &Buckets, dead: &st
 /// Drops a reaped node from the list of known nodes (unless it registered again with
 /// another boot meanwhile).
 async fn forget(kv: &Buckets, dead: &str, dead_boot: &str) {
-    let _ = kv::cas(&kv.state, &state::known_key(dead), String::is_empty, |boot: &mut String| {
+    let _ = kv::cas(&kv.js, &kv.state, &state::known_key(dead), String::is_empty, |boot: &mut String| {
         if boot == dead_boot {
             boot.clear();
         }

@@ -233,7 +233,7 @@ impl StateTask {
         let write = local_first || cap > 0;
         let result = match self.kv() {
             Ok(kv) => {
-                kv::cas(&kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
+                kv::cas(&kv.js, &kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
                     let lives = |mem: &Member| mem.n.iter().any(|n| live.contains(n));
                     let (here, elsewhere) = m
                         .get(user_id)
@@ -289,7 +289,7 @@ impl StateTask {
         let key = presence_key(&app, channel.as_str());
         let result = match self.kv() {
             Ok(kv) => {
-                kv::cas(&kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
+                kv::cas(&kv.js, &kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
                     let Some(mem) = m.get_mut(user_id) else { return !capped };
                     let had = mem.n.remove(&me);
                     let left = mem.n.iter().any(|n| live.contains(n));
@@ -318,7 +318,7 @@ impl StateTask {
         let local = change.local as u64;
         let result = match self.kv() {
             Ok(kv) => {
-                kv::cas(&kv.state, &key, BTreeMap::is_empty, |m: &mut Subs| {
+                kv::cas(&kv.js, &kv.state, &key, BTreeMap::is_empty, |m: &mut Subs| {
                     let old = m.get(&me).copied().unwrap_or(0);
                     let others: u64 = m.iter().filter(|(n, _)| **n != me && live.contains(n)).map(|(_, c)| *c).sum();
                     if local == 0 {
@@ -364,7 +364,7 @@ impl StateTask {
         let key = online_key(&app, &user_id);
         let result = match self.kv() {
             Ok(kv) => {
-                kv::cas(&kv.state, &key, BTreeSet::is_empty, |n: &mut Nodes| {
+                kv::cas(&kv.js, &kv.state, &key, BTreeSet::is_empty, |n: &mut Nodes| {
                     let elsewhere = n.iter().any(|x| *x != me && live.contains(x));
                     if join {
                         n.insert(me.clone());
@@ -424,7 +424,7 @@ impl StateTask {
         let p_all: BTreeSet<String> = p_keys.into_iter().chain(presence.keys().cloned()).collect();
         for key in p_all {
             let mine = presence.get(&key).cloned().unwrap_or_default();
-            let r = kv::cas(&kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
+            let r = kv::cas(&kv.js, &kv.state, &key, BTreeMap::is_empty, |m: &mut Members| {
                 let mut fresh = Vec::new();
                 m.retain(|user, mem| {
                     if !mine.contains_key(user) {
@@ -461,7 +461,7 @@ impl StateTask {
         let s_all: BTreeSet<String> = s_keys.into_iter().chain(subs.keys().cloned()).collect();
         for key in s_all {
             let n = subs.get(&key).copied().unwrap_or(0);
-            let r = kv::cas(&kv.state, &key, BTreeMap::is_empty, |m: &mut Subs| {
+            let r = kv::cas(&kv.js, &kv.state, &key, BTreeMap::is_empty, |m: &mut Subs| {
                 if n == 0 {
                     m.remove(&me);
                 } else {
@@ -477,7 +477,7 @@ impl StateTask {
             if online.contains(&key) {
                 continue;
             }
-            let r = kv::cas(&kv.state, &key, BTreeSet::is_empty, |n: &mut Nodes| {
+            let r = kv::cas(&kv.js, &kv.state, &key, BTreeSet::is_empty, |n: &mut Nodes| {
                 n.remove(&me);
             })
             .await;
@@ -493,10 +493,11 @@ impl StateTask {
                 if reannounce {
                     self.online(app.id.clone(), user, true, true).await;
                 } else {
-                    let r = kv::cas(&kv.state, &online_key(&app.id, &user), BTreeSet::is_empty, |n: &mut Nodes| {
-                        n.insert(me.clone());
-                    })
-                    .await;
+                    let r =
+                        kv::cas(&kv.js, &kv.state, &online_key(&app.id, &user), BTreeSet::is_empty, |n: &mut Nodes| {
+                            n.insert(me.clone());
+                        })
+                        .await;
                     if let Err(e) = r {
                         return self.failed("resync", &e);
                     }
