@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one command that runs every test of rtc on a fresh machine:
-#   installs what is missing (redis-server, Node/npm, python3-venv; the npm and PyPI
-#   packages of the interop suite), then runs formatting and lint checks, the Rust
-#   unit and integration tests (which start their own redis-server processes on free
-#   ports), and the interop suite with the real pusher-js and pusher libraries.
+#   installs what is missing (redis-server, nats-server, Node/npm, python3-venv; the npm
+#   and PyPI packages of the interop suite), then runs formatting and lint checks, the
+#   Rust unit and integration tests (which start their own redis-server and nats-server
+#   processes on free ports), and the interop suite with the real pusher-js and pusher
+#   libraries (its cluster mode over one Redis, a Redis Cluster, then NATS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,6 +24,7 @@ apt_install() {
 say "checking tools"
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -45,3 +47,9 @@ say "interop suite (pusher-js, pusher for Node and Python)"
 cargo build --quiet
 export RTC_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rtc"
 tests/interop/run.sh
+
+say "interop suite, cluster mode over a Redis Cluster (the redis-cluster engine)"
+INTEROP_ENGINE=redis-cluster INTEROP_CLUSTER=1 tests/interop/run.sh
+
+say "interop suite, cluster mode over NATS (the NATS engine)"
+PATH="$PATH:/usr/sbin" INTEROP_ENGINE=nats INTEROP_CLUSTER=1 tests/interop/run.sh

@@ -37,6 +37,7 @@ pub mod http_api;
 pub mod logging;
 pub mod manpage;
 pub mod metrics;
+pub mod nats;
 pub mod port;
 pub mod procfs;
 pub mod protocol;

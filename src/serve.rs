@@ -15,8 +15,9 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::cluster::Cluster;
-use crate::config::{self, ConfigErrors, FileConfig, ServeConfig};
+use crate::config::{self, ConfigErrors, Engine, FileConfig, ServeConfig};
 use crate::metrics::Metrics;
+use crate::nats::Nats;
 use crate::port::{ClusterError, ClusterPort};
 use crate::server::{self, drain, health, ws, Node};
 
@@ -64,16 +65,21 @@ pub fn routes(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Builds the node of `config` with its cluster engine: Redis when the config has a
-/// cluster, none (standalone) otherwise.
+/// Builds the node of `config` with its cluster engine: the one its `--bus` URL names
+/// (NATS for `nats://`, one Redis otherwise) when the config has a cluster, none
+/// (standalone) otherwise.
 pub fn build_node(config: ServeConfig) -> Arc<Node> {
     let metrics = Arc::new(Metrics::new());
     let boot_id = crate::secret::random_token(12);
     let engine: Option<Arc<dyn ClusterPort>> = match &config.cluster {
         Some(c) => {
-            let made = Cluster::new(c.clone(), &config.node_id, &boot_id, config.admin_token.clone(), metrics.clone());
+            let (token, m) = (config.admin_token.clone(), metrics.clone());
+            let made: Result<Arc<dyn ClusterPort>, ClusterError> = match c.engine {
+                Engine::Nats => Nats::new(c.clone(), &config.node_id, &boot_id, token, m).map(|n| n as _),
+                _ => Cluster::new(c.clone(), &config.node_id, &boot_id, token, m).map(|n| n as _),
+            };
             match made {
-                Ok(cluster) => Some(cluster),
+                Ok(engine) => Some(engine),
                 // The URL was validated with the config, so this does not happen.
                 Err(e) => {
                     tracing::error!(error = %e, "Cluster mode could not start; serving standalone.");

@@ -40,6 +40,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("webhooks", &["config", "logging", "metrics", "port", "protocol", "secret"]),
     // An engine: below the server, which it reaches only through the port's `Inbox`.
     ("cluster", &["config", "logging", "metrics", "port", "protocol", "secret"]),
+    // The NATS engine: reuses the Redis engine's bus envelope, MAC and queue budget.
+    ("nats", &["cluster", "config", "logging", "metrics", "port", "protocol", "secret"]),
     ("server", &["config", "logging", "metrics", "port", "procfs", "protocol", "secret", "webhooks"]),
     ("http_api", &["config", "logging", "metrics", "protocol", "secret", "server", "webhooks"]),
     ("admin", &["config", "logging", "metrics", "procfs", "protocol", "secret", "server"]),
@@ -47,8 +49,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "serve",
         &[
-            "admin", "cli", "cluster", "config", "http_api", "logging", "metrics", "port", "procfs", "protocol",
-            "secret", "server", "webhooks",
+            "admin", "cli", "cluster", "config", "http_api", "logging", "metrics", "nats", "port", "procfs",
+            "protocol", "secret", "server", "webhooks",
         ],
     ),
     // Fuzz harnesses drive the real parsers and validators of any layer below `serve`.

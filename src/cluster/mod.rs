@@ -23,7 +23,7 @@
 //! the live nodes, so a dead node's entries stop counting the moment its registration
 //! expires and a Redis restart is repaired by each node rewriting its own state.
 
-mod budget;
+pub mod budget;
 pub mod bus;
 mod conn;
 mod link;
@@ -45,6 +45,7 @@ use tokio_util::task::TaskTracker;
 
 pub use crate::port::{ClusterError, LiveView, StateOp};
 pub use bus::{BusMessage, Envelope};
+pub use registry::registry_sig;
 
 use crate::config::ClusterConfig;
 use crate::metrics::Metrics;

@@ -334,7 +334,7 @@ fn registry_signed_text(s: &NodeStats) -> String {
 
 /// Signs a registry entry with the admin token (HMAC-SHA256, hex): the console, which
 /// holds the token, sends it only to nodes whose entry verifies.
-fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
+pub fn registry_sig(admin_token: &crate::secret::Secret, s: &NodeStats) -> String {
     use hmac::{Hmac, Mac};
     let mut mac =
         Hmac::<sha2::Sha256>::new_from_slice(admin_token.expose().as_bytes()).expect("HMAC takes keys of any size");

@@ -68,7 +68,7 @@ impl Engine {
 }
 
 /// The engines this build can run.
-const AVAILABLE: &[Engine] = &[Engine::Redis, Engine::RedisCluster];
+const AVAILABLE: &[Engine] = &[Engine::Redis, Engine::RedisCluster, Engine::Nats];
 
 /// Replaces the password of a URL (`redis://user:pass@host`) with `***`.
 pub fn redact_url(url: &str) -> String {

@@ -12,7 +12,9 @@
 #      INTEROP_SKIP_PYTHON=1, INTEROP_SKIP_NODE=1, INTEROP_CLUSTER=0|1 (default: both),
 #      INTEROP_CLUSTER_HTTP_NODE=1|2 (cluster: the node HTTP-lib calls go to, default 2),
 #      INTEROP_ENGINE=redis-cluster (cluster mode over a 3-master Redis Cluster started
-#      per server with redis-cli --cluster create, i.e. the redis-cluster:// engine).
+#      per server with redis-cli --cluster create, i.e. the redis-cluster:// engine);
+#      INTEROP_ENGINE=nats (cluster: the nodes join over a private `nats-server -js` instead of
+#      redis-server; INTEROP_NATS_SERVER names the binary, default nats-server on the PATH).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -24,7 +24,6 @@ const CONFIG_TEMPLATE = path.join(__dirname, 'server.toml');
 /** INTEROP_CLUSTER=1: every server is 2 rtc nodes over a private redis-server. */
 const CLUSTER = process.env.INTEROP_CLUSTER === '1';
 /** INTEROP_ENGINE=redis-cluster: the cluster mode runs over a 3-master Redis Cluster. */
-const REDIS_CLUSTER = process.env.INTEROP_ENGINE === 'redis-cluster';
 /** Bound on the wait for both nodes to see each other (live_nodes == 2, pub/sub up). */
 const CLUSTER_READY_TIMEOUT = Number(process.env.INTEROP_CLUSTER_READY_MS || 15000);
 /**
@@ -372,6 +371,29 @@ async function startRedisCluster(dir) {
   }
 }
 
+/**
+ * INTEROP_ENGINE=nats: a private `nats-server -js` on a free loopback port (its store in
+ * `dir`) in place of redis-server; the nodes then join with `--bus nats://…`.
+ */
+async function startNats(dir) {
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    try {
+      // nats-server logs to stderr; `launch` waits for a stdout line: exec with 2>&1.
+      const nats = await launch('sh', ['-c', 'exec "$0" "$@" 2>&1', process.env.INTEROP_NATS_SERVER || 'nats-server',
+        '-js', '-a', HOST, '-p', String(port), '-sd', path.join(dir, `nats-${port}`),
+      ], { label: `nats-server :${port}`, ready: /Server is ready/ });
+      nats.port = port;
+      nats.url = `nats://${HOST}:${port}`;
+      return nats;
+    } catch (e) {
+      lastErr = e; // most likely the port was taken between freePort() and the bind: retry
+    }
+  }
+  throw lastErr;
+}
+
 /** GET /admin/stats of a node (bounded); resolves with the parsed JSON. */
 async function adminStats(port) {
   const ac = new AbortController();
@@ -409,8 +431,10 @@ async function startCluster(opts = {}) {
   let redis = null;
   const nodes = [];
   try {
-    redis = REDIS_CLUSTER ? await startRedisCluster(dir) : await startRedis();
-    const url = REDIS_CLUSTER ? redis.url : `redis://${HOST}:${redis.port}`;
+    const engine = process.env.INTEROP_ENGINE || 'redis';
+    redis = engine === 'redis-cluster' ? await startRedisCluster(dir)
+      : engine === 'nats' ? await startNats(dir) : await startRedis();
+    const url = redis.url || `redis://${HOST}:${redis.port}`;
     const started = await Promise.allSettled(['n1', 'n2'].map((id) => launchRtc(bin, cfg,
       ['--redis-url', url, '--cluster', cluster, '--node-id', id], `rtc ${id}`)));
     for (const r of started) if (r.status === 'fulfilled') nodes.push(r.value);

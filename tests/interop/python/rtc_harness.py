@@ -175,9 +175,13 @@ class Server:
                 self.nodes.append(_Process(base, LISTEN_RE, "rtc", self.dir))
             else:
                 name = "interop-py-%s" % os.urandom(5).hex()
-                if os.environ.get("INTEROP_ENGINE") == "redis-cluster":
+                engine = os.environ.get("INTEROP_ENGINE", "redis")
+                if engine == "redis-cluster":
                     self.redis = _RedisCluster(self.dir)
                     url = self.redis.url
+                elif engine == "nats":
+                    self.redis = self._start_nats()
+                    url = "nats://127.0.0.1:%d" % self.redis.port
                 else:
                     self.redis = self._start_redis()
                     url = "redis://127.0.0.1:%d" % self.redis.port
@@ -192,6 +196,22 @@ class Server:
         self.ports = [int(n.match.group(1)) for n in self.nodes]
         self.port = self.ports[0]
         self.http_port = self.ports[0 if (not self.cluster or CLUSTER_HTTP_NODE == 1) else 1]
+
+    def _start_nats(self):
+        """INTEROP_ENGINE=nats: a private `nats-server -js` in place of redis-server."""
+        last = None
+        for _ in range(3):
+            port = _free_port()
+            try:
+                store = os.path.join(self.dir, "nats-%d" % port)
+                r = _Process([os.environ.get("INTEROP_NATS_SERVER", "nats-server"), "-js", "-a", "127.0.0.1",
+                              "-p", str(port), "-sd", store, "-l", "/dev/stdout"],
+                             re.compile(r"Server is ready"), "nats-server", self.dir)
+                r.port = port
+                return r
+            except RuntimeError as e:  # most likely the port was taken meanwhile: retry
+                last = e
+        raise last
 
     def _start_redis(self):
         last = None
