@@ -637,3 +637,76 @@ async fn a_paused_redis_keeps_a_publishing_nodes_memory_bounded() {
         assert!(tokio::time::Instant::now() < deadline, "no cross-node event after the pause");
     }
 }
+
+/// A TCP proxy to Redis that delays, by `delay`, what the connection whose client names
+/// itself with `marker` sends to Redis (in order); every other connection flows.
+async fn delaying_proxy(redis_port: u16, marker: &'static [u8], delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else { return };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+                let writer = tokio::spawn(async move {
+                    while let Some((due, bytes)) = rx.recv().await {
+                        tokio::time::sleep_until(due).await;
+                        if sw.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let up = tokio::spawn(async move {
+                    let mut named = false;
+                    let mut buf = vec![0u8; 16 << 10];
+                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
+                        // The naming command itself passes at once; what follows it waits.
+                        let due = tokio::time::Instant::now() + if named { delay } else { Duration::ZERO };
+                        named |= buf[..n].windows(marker.len()).any(|w| w == marker);
+                        if tx.send((due, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                up.abort();
+                writer.abort();
+            });
+        }
+    });
+    format!("redis://127.0.0.1:{port}")
+}
+
+/// A client publishes one event through node A, waits for the 200, then the next through
+/// node B (a load balancer in front of the HTTP API). Node A's Redis commands take 300 ms
+/// to arrive (a slow link): the subscriber on node B must still get them in publish
+/// order. Before, A answered before its PUBLISH reached Redis, and B's local delivery of
+/// the second event overtook the first (the roll test's occasional "lost an event").
+#[tokio::test]
+async fn sequential_publishes_through_different_nodes_arrive_in_order() {
+    let redis = Redis::start().await;
+    let toml = one_app("");
+    let slow = delaying_proxy(redis.port, b"node-a:cmd", Duration::from_millis(300)).await;
+    let a = Node::start(&slow, "t", "node-a", &toml);
+    let b = Node::start(&redis.url(), "t", "node-b", &toml);
+    wait_joined(&[&a, &b]).await;
+    let mut sub = b.connect().await;
+    sub.subscribe("orders").await;
+    for round in 0..3 {
+        let first = format!("{round}-first");
+        let (st, v) = a.api().trigger(&["orders"], "e", &first).await;
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = b.api().trigger(&["orders"], "e", &format!("{round}-second")).await;
+        assert_eq!(st, 200, "{v}");
+        let one = sub.expect_event("e").await;
+        let two = sub.expect_event("e").await;
+        assert_eq!(
+            (one["data"].as_str().unwrap(), two["data"].as_str().unwrap()),
+            (first.as_str(), format!("{round}-second").as_str()),
+            "round {round}"
+        );
+    }
+}
