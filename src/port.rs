@@ -442,3 +442,39 @@ pub trait Inbox: Send + Sync + 'static {
     /// The node cannot stay in the cluster: stop it.
     fn fatal(&self, error: ClusterError);
 }
+
+/// The loop of an engine's ordered state task: takes up to `max` queued operations at a
+/// time and runs `batch` on them, in order, until `stop` is cancelled; then finishes what
+/// is already queued (the closing sockets' last leaves) and returns.
+pub async fn run_batches<T, F, Fut>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+    stop: tokio_util::sync::CancellationToken,
+    max: usize,
+    mut batch: F,
+) where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ops = Vec::with_capacity(max);
+    let mut stopping = false;
+    loop {
+        ops.clear();
+        let got = if stopping {
+            rx.recv_many(&mut ops, max).await
+        } else {
+            tokio::select! {
+                biased;
+                got = rx.recv_many(&mut ops, max) => got,
+                () = stop.cancelled() => {
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
+            }
+        };
+        if got == 0 {
+            return;
+        }
+        batch(std::mem::take(&mut ops)).await;
+    }
+}

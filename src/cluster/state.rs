@@ -137,35 +137,14 @@ pub(super) enum Queued {
     },
 }
 
-pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::Receiver<Queued>) {
+pub(super) fn spawn(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, rx: mpsc::Receiver<Queued>) {
     let tasks = cluster.tasks.clone();
-    tasks.spawn(async move {
-        let mut batch = Vec::with_capacity(OPS_BATCH);
-        let stop = cluster.stop.clone();
-        let task = StateTask { cluster, inbox };
-        let mut stopping = false;
-        loop {
-            batch.clear();
-            let got = if stopping {
-                rx.recv_many(&mut batch, OPS_BATCH).await
-            } else {
-                tokio::select! {
-                    biased;
-                    got = rx.recv_many(&mut batch, OPS_BATCH) => got,
-                    () = stop.cancelled() => {
-                        // Finish what the closing sockets queued, then stop.
-                        stopping = true;
-                        rx.close();
-                        continue;
-                    }
-                }
-            };
-            if got == 0 {
-                return;
-            }
-            task.run_batch(std::mem::take(&mut batch)).await;
-        }
-    });
+    let stop = cluster.stop.clone();
+    let task = Arc::new(StateTask { cluster, inbox });
+    tasks.spawn(crate::port::run_batches(rx, stop, OPS_BATCH, move |ops| {
+        let task = task.clone();
+        async move { task.run_batch(ops).await }
+    }));
 }
 
 struct StateTask {

@@ -87,34 +87,14 @@ pub(super) enum Queued {
     },
 }
 
-pub(super) fn spawn(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, mut rx: mpsc::Receiver<Queued>) {
+pub(super) fn spawn(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, rx: mpsc::Receiver<Queued>) {
     let tasks = nats.tasks.clone();
-    tasks.spawn(async move {
-        let mut batch = Vec::with_capacity(OPS_BATCH);
-        let stop = nats.stop.clone();
-        let task = StateTask { nats, inbox };
-        let mut stopping = false;
-        loop {
-            batch.clear();
-            let got = if stopping {
-                rx.recv_many(&mut batch, OPS_BATCH).await
-            } else {
-                tokio::select! {
-                    biased;
-                    got = rx.recv_many(&mut batch, OPS_BATCH) => got,
-                    () = stop.cancelled() => {
-                        stopping = true;
-                        rx.close();
-                        continue;
-                    }
-                }
-            };
-            if got == 0 {
-                return;
-            }
-            task.run_batch(std::mem::take(&mut batch)).await;
-        }
-    });
+    let stop = nats.stop.clone();
+    let task = Arc::new(StateTask { nats, inbox });
+    tasks.spawn(crate::port::run_batches(rx, stop, OPS_BATCH, move |ops| {
+        let task = task.clone();
+        async move { task.run_batch(ops).await }
+    }));
 }
 
 struct StateTask {
