@@ -21,13 +21,26 @@ pub struct RedisCluster {
     dir: tempfile::TempDir,
 }
 
+/// A free port for a cluster-enabled redis-server: at most 55,535 (its cluster bus
+/// listens 10,000 higher, and redis-server refuses a port above that) with the bus port
+/// free too. Ephemeral ports here go up to 60,999, so a plain free port fails often.
+fn cluster_port() -> u16 {
+    for _ in 0..1000 {
+        let port = free_port();
+        if port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair (P, P + 10000) for a Redis Cluster node");
+}
+
 impl RedisCluster {
     /// Starts `masters` masters with `replicas` replicas each and waits until the
     /// cluster is `ok` on every node and every replica is in sync.
     pub async fn start(masters: usize, replicas: usize) -> RedisCluster {
         let n = masters * (1 + replicas);
         let mut c = RedisCluster {
-            ports: (0..n).map(|_| free_port()).collect(),
+            ports: (0..n).map(|_| cluster_port()).collect(),
             children: (0..n).map(|_| None).collect(),
             dir: tempfile::tempdir().unwrap(),
         };

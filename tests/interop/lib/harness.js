@@ -307,6 +307,24 @@ function freePort() {
   });
 }
 
+/**
+ * A free port for a cluster-enabled redis-server: at most 55535 (its cluster bus listens
+ * 10000 higher; redis-server refuses a port above that) with the bus port free too.
+ */
+async function clusterPort() {
+  const busFree = (port) => new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+  for (let i = 0; i < 1000; i += 1) {
+    const port = await freePort();
+    if (port <= 55535 && await busFree(port + 10000)) return port;
+  }
+  throw new Error('no free port pair (P, P + 10000) for a Redis Cluster node');
+}
+
 /** A private redis-server on a free loopback port, no persistence. */
 async function startRedis() {
   let lastErr;
@@ -337,7 +355,7 @@ async function startRedisCluster(dir) {
   const servers = [];
   try {
     for (let i = 0; i < 3; i += 1) {
-      const port = await freePort();
+      const port = await clusterPort();
       const s = await launch('redis-server', [
         '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
         '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,

@@ -102,6 +102,22 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _cluster_port():
+    """A free port for a cluster-enabled redis-server: at most 55535 (its cluster bus
+    listens 10000 higher; redis-server refuses a port above that) with the bus port free."""
+    for _ in range(1000):
+        port = _free_port()
+        if port > 55535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair (P, P + 10000) for a Redis Cluster node")
+
+
 def admin_stats(port):
     req = urllib.request.Request("http://127.0.0.1:%d/admin/stats" % port,
                                  headers={"Authorization": "Bearer " + ADMIN_TOKEN})
@@ -118,7 +134,7 @@ class _RedisCluster:
         self.servers = []
         try:
             for _ in range(3):
-                port = _free_port()
+                port = _cluster_port()
                 r = _Process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file",
                               "nodes-%d.conf" % port, "--dir", directory, "--cluster-node-timeout", "2000"],
