@@ -11,11 +11,13 @@
 #
 # Usage: benches/callgrind.sh [RTC_BINARY]   (default target/release/rtc)
 # Environment: SUBS=1000 EVENTS_PER_SEC=5 WINDOW=10 OUT=target/bench-results/callgrind-<date>
+#   MODE=ping: SUBS idle sockets each sending pusher:ping every 5 s instead of a fan-out;
+#   the figure is instructions per answered ping (every frame the node sends is a pong)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RTC=${1:-$ROOT/target/release/rtc}
-SUBS=${SUBS:-1000} EVENTS_PER_SEC=${EVENTS_PER_SEC:-5} WINDOW=${WINDOW:-10}
+SUBS=${SUBS:-1000} EVENTS_PER_SEC=${EVENTS_PER_SEC:-5} WINDOW=${WINDOW:-10} MODE=${MODE:-fanout}
 OUT=${OUT:-$ROOT/target/bench-results/callgrind-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 # shellcheck source=benches/lib.sh
@@ -64,8 +66,16 @@ connections() {
 }
 
 HOLD=$((WINDOW + 30))
-show "$RTC bench --url ws://127.0.0.1:$PORT fanout -s $SUBS -b $EVENTS_PER_SEC --rate 200 --hold ${HOLD}s"
-"$RTC" bench --url "ws://127.0.0.1:$PORT" fanout -s "$SUBS" -b "$EVENTS_PER_SEC" --rate 200 \
+if [[ $MODE == ping ]]; then
+  # Idle sockets that each send pusher:ping every 5 s: every frame out is a pong.
+  SCENARIO=(connections -n "$SUBS" --rate 200 --activity-timeout 5s)
+  UNIT="answered ping"
+else
+  SCENARIO=(fanout -s "$SUBS" -b "$EVENTS_PER_SEC" --rate 200)
+  UNIT="delivery"
+fi
+show "$RTC bench --url ws://127.0.0.1:$PORT ${SCENARIO[*]} --hold ${HOLD}s"
+"$RTC" bench --url "ws://127.0.0.1:$PORT" "${SCENARIO[@]}" \
   --hold "${HOLD}s" --duration "$((HOLD + 120))s" >"$OUT/bench.txt" 2>&1 &
 BENCH=$!
 for _ in $(seq 1200); do
@@ -83,10 +93,10 @@ sleep 1
 DUMP=$(ls -t "$OUT"/callgrind.out* | head -n1)
 IR=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$DUMP" | head -n1)
 [[ -n $IR ]] || IR=$(sed -n 's/^totals: \([0-9]*\).*/\1/p' "$DUMP" | head -n1)
-python3 - "$IR" "$f0" "$f1" "$RTC" <<'EOF'
+python3 - "$IR" "$f0" "$f1" "$RTC" "$UNIT" <<'EOF'
 import sys
-ir, f0, f1, rtc = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+ir, f0, f1, rtc, unit = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
 frames = f1 - f0
-print(f"callgrind {rtc}: {ir:,} instructions over {frames:,.0f} frames sent = {ir / frames:,.0f} instructions per delivery"
-      " (user space, all threads, publishing and bookkeeping included)")
+print(f"callgrind {rtc}: {ir:,} instructions over {frames:,.0f} frames sent = {ir / frames:,.0f} instructions per {unit}"
+      " (user space, all threads, bookkeeping included)")
 EOF

@@ -29,7 +29,7 @@ fn channel_with(n: usize) -> (Channel, Vec<Arc<ConnHandle>>) {
         let mut subs = channel.subs.write();
         for _ in 0..n {
             let conn = Arc::new(ConnHandle::new(SocketId::random(), 1 << 20));
-            subs.insert(conn.socket_id, Subscriber { conn: conn.clone(), user_id: None });
+            subs.insert(conn.socket_id, Subscriber::new(conn.clone(), None, false));
             conns.push(conn);
         }
     }

@@ -770,7 +770,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__drain)
-            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
+            opts="-h -V --cluster --config --bus --redis-url --node --token --interval --planning-line --no-wait --timeout --window --rate --force --dry-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -781,6 +781,10 @@ _rtc() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1048,7 +1052,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__roll)
-            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
+            opts="-h -V --cluster --config --bus --redis-url --node --token --interval --planning-line --order --dry-run --force --exec --timeout --settle --from --resume --no-cordon --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1059,6 +1063,10 @@ _rtc() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1292,7 +1300,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__status)
-            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --json --help --version"
+            opts="-h -V --cluster --config --bus --redis-url --node --token --interval --planning-line --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1303,6 +1311,10 @@ _rtc() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1334,7 +1346,7 @@ _rtc() {
             return 0
             ;;
         rtc__subcmd__top)
-            opts="-h -V --cluster --config --redis-url --node --token --interval --planning-line --write --no-color --help --version"
+            opts="-h -V --cluster --config --bus --redis-url --node --token --interval --planning-line --write --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1345,6 +1357,10 @@ _rtc() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -81,10 +81,11 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;top'= {
-            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME`. Its engine is --bus (or --redis-url), else the [clusters.NAME] table of the config file (keys: bus or redis_url, admin_token, planning_line, nodes). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --bus or --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
-            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed'
+            cand --bus 'Read the node registry straight from the cluster''s engine, the URL the nodes were given as `rtc serve --bus`: redis://HOST:PORT (one Redis), redis-cluster://HOST:PORT[,…] (a Redis Cluster) or nats://HOST:PORT (NATS JetStream)'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379: the same as --bus with a redis:// URL'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster, --bus or --redis-url: nodes to poll directly while the registry does not answer, besides those it listed'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
             cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
@@ -96,10 +97,11 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;status'= {
-            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME`. Its engine is --bus (or --redis-url), else the [clusters.NAME] table of the config file (keys: bus or redis_url, admin_token, planning_line, nodes). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --bus or --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
-            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed'
+            cand --bus 'Read the node registry straight from the cluster''s engine, the URL the nodes were given as `rtc serve --bus`: redis://HOST:PORT (one Redis), redis-cluster://HOST:PORT[,…] (a Redis Cluster) or nats://HOST:PORT (NATS JetStream)'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379: the same as --bus with a redis:// URL'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster, --bus or --redis-url: nodes to poll directly while the registry does not answer, besides those it listed'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
             cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
@@ -110,10 +112,11 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;drain'= {
-            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME`. Its engine is --bus (or --redis-url), else the [clusters.NAME] table of the config file (keys: bus or redis_url, admin_token, planning_line, nodes). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --bus or --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
-            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed'
+            cand --bus 'Read the node registry straight from the cluster''s engine, the URL the nodes were given as `rtc serve --bus`: redis://HOST:PORT (one Redis), redis-cluster://HOST:PORT[,…] (a Redis Cluster) or nats://HOST:PORT (NATS JetStream)'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379: the same as --bus with a redis:// URL'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster, --bus or --redis-url: nodes to poll directly while the registry does not answer, besides those it listed'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
             cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
@@ -129,10 +132,11 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --version 'Print version'
         }
         &'rtc;roll'= {
-            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME` (its registry keys start with rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config file (keys: redis_url, admin_token, planning_line). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --redis-url: local]'
+            cand --cluster 'The cluster''s name, as `rtc serve --cluster NAME`. Its engine is --bus (or --redis-url), else the [clusters.NAME] table of the config file (keys: bus or redis_url, admin_token, planning_line, nodes). With neither flag, a config file with exactly one [clusters.*] table picks that one. [default with --bus or --redis-url: local]'
             cand --config 'Config file holding the [clusters.NAME] tables'
-            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379'
-            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster or --redis-url: nodes to poll directly while Redis does not answer, besides those the registry listed'
+            cand --bus 'Read the node registry straight from the cluster''s engine, the URL the nodes were given as `rtc serve --bus`: redis://HOST:PORT (one Redis), redis-cluster://HOST:PORT[,…] (a Redis Cluster) or nats://HOST:PORT (NATS JetStream)'
+            cand --redis-url 'Read the node registry straight from this Redis (the cluster''s pub/sub Redis), e.g. redis://127.0.0.1:6379: the same as --bus with a redis:// URL'
+            cand --node 'A standalone node''s base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for several nodes. With --cluster, --bus or --redis-url: nodes to poll directly while the registry does not answer, besides those it listed'
             cand --token 'Admin token sent as ''Authorization: Bearer'' to nodes'' /admin endpoints (overrides the cluster''s admin_token)'
             cand --interval 'How often to poll, e.g. 1s, 500ms, 2.5s (250ms to 60s)'
             cand --planning-line 'Connections per node to plan for (default: the cluster''s planning_line, else the node''s own, else 12000)'
@@ -143,7 +147,7 @@ set edit:completion:arg-completer[rtc] = {|@words|
             cand --from 'Start at this node (skip the ones before it in the order)'
             cand --dry-run 'Print the plan with the headroom arithmetic of every step and change nothing'
             cand --force 'Roll even when a step would put survivors past the planning line'
-            cand --resume 'Continue the interrupted roll recorded in Redis'
+            cand --resume 'Continue the interrupted roll recorded on the cluster''s engine'
             cand --no-cordon 'Never cordon the nodes not yet rolled'
             cand --json 'NDJSON events on stdout instead of lines'
             cand -h 'Print help'

@@ -3,12 +3,13 @@
 #   installs what is missing (redis-server, nats-server, Node/npm, python3-venv; the npm
 #   and PyPI packages of the interop suite), then runs formatting and lint checks, the
 #   Rust unit and integration tests (which start their own redis-server and nats-server
-#   processes on free ports), and the interop suite with the real pusher-js and pusher
+#   processes on free ports), the cluster suite again on a Redis Cluster and on NATS,
+#   and the interop suite with the real pusher-js and pusher
 #   libraries (its cluster mode over one Redis, a Redis Cluster, then NATS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 apt_install() {
   if command -v apt-get >/dev/null; then
@@ -43,6 +44,15 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test"
 cargo test --workspace
 
+say "cluster suite on a Redis Cluster (the redis-cluster engine)"
+# One test at a time: each test starts its own 3-master Redis Cluster and three nodes,
+# and two of those at once load the 2 cores enough to slow a channel's first SSUBSCRIBE
+# by seconds (a new subscriber waits up to 5 s for it, then is refused with 503).
+RTC_TEST_ENGINE=redis-cluster cargo test --test cluster -- --test-threads=1
+
+say "cluster suite on NATS (the NATS engine)"
+PATH="$PATH:/usr/sbin" RTC_TEST_ENGINE=nats cargo test --test cluster
+
 say "interop suite (pusher-js, pusher for Node and Python)"
 cargo build --quiet
 export RTC_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rtc"
@@ -53,3 +63,5 @@ INTEROP_ENGINE=redis-cluster INTEROP_CLUSTER=1 tests/interop/run.sh
 
 say "interop suite, cluster mode over NATS (the NATS engine)"
 PATH="$PATH:/usr/sbin" INTEROP_ENGINE=nats INTEROP_CLUSTER=1 tests/interop/run.sh
+
+say "all tests passed"

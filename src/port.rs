@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ChannelName, SocketId};
 
+pub mod loopback;
+
+pub use loopback::LocalDelivery;
+
 /// A boxed future, so the traits stay usable as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -410,6 +414,27 @@ pub trait ClusterPort: Claims {
     fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
         self.publish(app, msg);
         Box::pin(std::future::ready(()))
+    }
+    /// As [`ClusterPort::publish_confirmed`] for an HTTP API publish, with the event's
+    /// fan-out to this node's own sockets: `deliver` runs in the bus's order with the
+    /// other nodes' events (see [`loopback`]), so no event a client was told is
+    /// published can be overtaken on this node by a later one. The default (an engine
+    /// that does not get its own messages back) runs `deliver` at once.
+    fn publish_looped(&self, app: &str, msg: BusMessage, deliver: LocalDelivery) -> BoxFuture<'static, ()> {
+        deliver();
+        self.publish_confirmed(app, msg)
+    }
+    /// `None` when this node already receives the other nodes' events of `channel`;
+    /// else a future that completes with `true` once it does, or `false` once the
+    /// engine gives up (bounded). Called on a channel's first local subscriber after
+    /// its `SubsCount` is submitted: the server holds that socket's frames of the
+    /// channel, `subscription_succeeded` first, until the future completes, so an event
+    /// published on any node after the client saw its subscription succeed reaches it;
+    /// on `false` the subscription is refused (`pusher:subscription_error` 503) rather
+    /// than confirmed to a socket that would miss events. The default: every node
+    /// receives every message.
+    fn receiving(&self, _app: &str, _channel: &ChannelName) -> Option<BoxFuture<'static, bool>> {
+        None
     }
     /// Queues a shared-state operation (never blocks).
     fn submit(&self, op: StateOp);

@@ -1,5 +1,7 @@
-//! Cluster mode with real processes: a redis-server on a free port and rtc nodes as
-//! child processes. Three nodes and one Redis must behave as one server.
+//! Cluster mode with real processes: the engine `RTC_TEST_ENGINE` names (unset: one
+//! redis-server; `redis-cluster`: a 3-master Redis Cluster; `nats`: a nats-server with
+//! JetStream), started on free ports by each test, and rtc nodes as child processes.
+//! Three nodes and one engine must behave as one server, whichever the engine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,11 +10,13 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::*;
+use common::engine::Engine;
+use common::proxy::{Mode, Target};
 use common::*;
 use serde_json::{json, Value};
 
-async fn three(toml: &str) -> (Redis, Node, Node, Node) {
-    let redis = Redis::start().await;
+async fn three(toml: &str) -> (Engine, Node, Node, Node) {
+    let redis = Engine::start().await;
     let a = Node::start(&redis.url(), "t", "node-a", toml);
     let b = Node::start(&redis.url(), "t", "node-b", toml);
     let c = Node::start(&redis.url(), "t", "node-c", toml);
@@ -121,24 +125,11 @@ async fn presence_is_one_list_across_nodes_with_one_added_and_one_removed() {
 }
 
 /// Publishes a member event on the bus as node `origin` would (the cluster has no
-/// secret, so an unsealed envelope is valid).
-async fn publish_member(redis: &Redis, cluster: &str, origin: &str, msg: rtc::cluster::BusMessage) {
-    let env = rtc::cluster::Envelope {
-        v: rtc::cluster::bus::BUS_VERSION,
-        origin: origin.into(),
-        boot: "forged".into(),
-        ts_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
-        app: APP_ID.into(),
-        msg,
-    };
-    let mut con = redis.con().await;
-    let receivers: u64 = redis::cmd("PUBLISH")
-        .arg(rtc::cluster::Keys::new(cluster).bus())
-        .arg(rtc::cluster::bus::encode(&env))
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    assert!(receivers >= 2, "both nodes listen on the bus ({receivers})");
+/// secret, so an unsealed envelope is valid), where the engine carries it.
+async fn publish_member(engine: &Engine, cluster: &str, origin: &str, msg: rtc::cluster::BusMessage) {
+    if let Some(receivers) = engine.publish_bus(cluster, origin, msg).await {
+        assert!(receivers >= 2, "both nodes listen on the bus ({receivers})");
+    }
 }
 
 /// The bus and Redis are not ordered: a node's `member_added` can reach another node
@@ -149,7 +140,7 @@ async fn publish_member(redis: &Redis, cluster: &str, origin: &str, msg: rtc::cl
 /// hand, so the race happens every time.
 #[tokio::test]
 async fn a_late_member_event_from_the_bus_does_not_contradict_a_fresh_member_list() {
-    let redis = Redis::start().await;
+    let redis = Engine::start().await;
     let toml = one_app("");
     let a = Node::start(&redis.url(), "t", "node-a", &toml);
     let b = Node::start(&redis.url(), "t", "node-b", &toml);
@@ -201,65 +192,22 @@ async fn a_late_member_event_from_the_bus_does_not_contradict_a_fresh_member_lis
     }
 }
 
-/// A TCP proxy to Redis that can hold back the replies on the connection whose client
-/// names itself with `marker` (a node's command connection), while every other
-/// connection through it (the node's bus subscription) flows. Returns its URL and the
-/// switch.
-async fn holding_proxy(redis_port: u16, marker: &'static [u8]) -> (String, tokio::sync::watch::Sender<bool>) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (hold_tx, hold_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let mut hold = hold_rx.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else { return };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let named = std::sync::Arc::new(AtomicBool::new(false));
-                let seen = named.clone();
-                let up = tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 << 10];
-                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
-                        if buf[..n].windows(marker.len()).any(|w| w == marker) {
-                            seen.store(true, Ordering::Relaxed);
-                        }
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                let mut buf = vec![0u8; 16 << 10];
-                while let Ok(n @ 1..) = sr.read(&mut buf).await {
-                    if named.load(Ordering::Relaxed) && hold.wait_for(|h| !*h).await.is_err() {
-                        break;
-                    }
-                    if cw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                up.abort();
-            });
-        }
-    });
-    (format!("redis://127.0.0.1:{port}"), hold_tx)
-}
-
 /// The other half of the race: member events from the bus that reach a node while a
 /// new socket's member list is still being read are not sent ahead of its
-/// `subscription_succeeded`; they follow it, minus what the list already has. Node B's
-/// Redis replies are held back by a proxy while the bus messages arrive, so the window
-/// is open every time. Whatever the list holds, what the socket is told must add up:
+/// `subscription_succeeded`; they follow it, minus what the list already has. The engine's
+/// replies to node B's commands are held back by a proxy while the bus messages arrive
+/// (on NATS, whose one connection carries both, only the replies), so the window is
+/// open every time. Whatever the list holds, what the socket is told must add up:
 /// no `member_added` for a user it lists, every user exactly once.
 #[tokio::test]
 async fn member_events_from_the_bus_wait_for_a_member_list_being_read() {
-    let redis = Redis::start().await;
+    let (hold, holding) = tokio::sync::watch::channel(false);
+    let target = Target::default();
+    let (redis, proxy_url) = Engine::start_proxied(Mode::Hold(holding), target.clone()).await;
     let toml = one_app("");
-    let (proxy_url, hold) = holding_proxy(redis.port, b"node-b:cmd").await;
     let a = Node::start(&redis.url(), "t", "node-a", &toml);
     let b = Node::start(&proxy_url, "t", "node-b", &toml);
+    target.set(b.pid());
     wait_joined(&[&a, &b]).await;
     let ch = "presence-wait";
     let mut early = b.connect().await;
@@ -452,7 +400,7 @@ async fn delivery_resumes_after_redis_is_killed_and_restarted() {
 
 #[tokio::test]
 async fn two_clusters_on_one_redis_do_not_see_each_other() {
-    let redis = Redis::start().await;
+    let redis = Engine::start().await;
     let toml = one_app("");
     let a1 = Node::start(&redis.url(), "blue", "n1", &toml);
     let a2 = Node::start(&redis.url(), "blue", "n2", &toml);
@@ -466,25 +414,23 @@ async fn two_clusters_on_one_redis_do_not_see_each_other() {
     a1.api().trigger(&["shared-name"], "e", "blue").await;
     assert_eq!(blue.expect_event("e").await["data"], "blue");
     green.assert_quiet().await;
-    let mut con = redis.con().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut con).await.unwrap();
-    assert!(keys.iter().all(|k| k.starts_with("rtc:blue:") || k.starts_with("rtc:green:")), "{keys:?}");
+    // Everything the engine holds (keys; NATS: buckets) belongs to one of the two, and
+    // each has some.
+    let names = redis.names().await;
+    assert!(names.iter().all(|k| redis.is_of("blue", k) || redis.is_of("green", k)), "{names:?}");
+    assert!(names.iter().any(|k| redis.is_of("blue", k)), "{names:?}");
+    assert!(names.iter().any(|k| redis.is_of("green", k)), "{names:?}");
 }
 
 #[tokio::test]
 async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() {
-    let redis = Redis::start().await;
+    let redis = Engine::start().await;
     let toml = one_app("");
     let mut a = Node::start(&redis.url(), "ids", "same", &toml);
-    wait_joined(&[&a]).await;
-    // The first node is registered before the second one starts.
-    let mut con = redis.con().await;
-    eventually(Duration::from_secs(5), "the first node's registry entry", || {
-        let mut con = con.clone();
-        async move { redis::cmd("EXISTS").arg("rtc:ids:node:same").query_async::<bool>(&mut con).await.ok()?.then_some(()) }
-    })
-    .await;
-    let _ = redis::cmd("PING").query_async::<String>(&mut con).await;
+    // The first node is registered before the second one starts: another node of the
+    // cluster sees it (the registry read through the engine, whichever it is).
+    let observer = Node::start(&redis.url(), "ids", "observer", &toml);
+    wait_joined(&[&a, &observer]).await;
     // A second live process with the same id on this host: refused, exit 1.
     let mut dup = Node::start(&redis.url(), "ids", "same", &toml);
     let status = eventually(Duration::from_secs(10), "the clashing node to exit", || {
@@ -496,12 +442,12 @@ async fn a_node_id_used_by_a_live_node_is_refused_but_a_restart_takes_it_back() 
     // The first one is killed and restarted at once: it takes its id back.
     a.kill();
     let a2 = Node::start(&redis.url(), "ids", "same", &toml);
-    wait_joined(&[&a2]).await;
+    wait_joined(&[&a2, &observer]).await;
 }
 
 #[tokio::test]
 async fn two_processes_starting_together_with_one_id_are_never_both_admitted() {
-    let redis = Redis::start().await;
+    let redis = Engine::start().await;
     let toml = one_app("");
     // Started back to back: whichever checks second must be refused, also when neither
     // was registered yet at its check (the atomic id lock; this test does not force that
@@ -638,59 +584,45 @@ async fn a_paused_redis_keeps_a_publishing_nodes_memory_bounded() {
     }
 }
 
-/// A TCP proxy to Redis that delays, by `delay`, what the connection whose client names
-/// itself with `marker` sends to Redis (in order); every other connection flows.
-async fn delaying_proxy(redis_port: u16, marker: &'static [u8], delay: Duration) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await else { return };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
-                let writer = tokio::spawn(async move {
-                    while let Some((due, bytes)) = rx.recv().await {
-                        tokio::time::sleep_until(due).await;
-                        if sw.write_all(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                let up = tokio::spawn(async move {
-                    let mut named = false;
-                    let mut buf = vec![0u8; 16 << 10];
-                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
-                        // The naming command itself passes at once; what follows it waits.
-                        let due = tokio::time::Instant::now() + if named { delay } else { Duration::ZERO };
-                        named |= buf[..n].windows(marker.len()).any(|w| w == marker);
-                        if tx.send((due, buf[..n].to_vec())).is_err() {
-                            break;
-                        }
-                    }
-                });
-                let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                up.abort();
-                writer.abort();
-            });
-        }
-    });
-    format!("redis://127.0.0.1:{port}")
+/// A node still connecting to its engine takes nothing it cannot pass on: a socket it
+/// accepts hears the other nodes' events, and an HTTP API publish it answers reaches
+/// their subscribers. (A rolled node restarting under traffic once answered 200 for an
+/// event it published before its bus connection was up: the event reached nobody.)
+#[tokio::test]
+async fn a_node_still_joining_its_cluster_neither_loses_nor_misses_events() {
+    // Every connection through the proxy crawls (50 ms per write), so node B's first
+    // connections to the engine take several round trips of that to open.
+    let (engine, slow) = Engine::start_proxied(Mode::Delay(Duration::from_millis(50)), Target::every()).await;
+    let toml = one_app("");
+    let a = Node::start(&engine.url(), "t", "node-a", &toml);
+    wait_joined(&[&a]).await;
+    let mut on_a = a.connect().await;
+    on_a.subscribe("joining").await;
+    // As a load balancer would: a socket and a publish the moment B listens.
+    let b = Node::start(&slow, "t", "node-b", &toml);
+    let mut on_b = b.connect().await;
+    on_b.subscribe("joining").await;
+    let (st, v) = b.api().trigger(&["joining"], "from-b", "1").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(on_a.expect_event("from-b").await["data"], "1", "B's publish reached A");
+    let (st, v) = a.api().trigger(&["joining"], "from-a", "2").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(on_b.expect_event("from-a").await["data"], "2", "B's socket hears A's events");
 }
 
 /// A client publishes one event through node A, waits for the 200, then the next through
-/// node B (a load balancer in front of the HTTP API). Node A's Redis commands take 300 ms
-/// to arrive (a slow link): the subscriber on node B must still get them in publish
-/// order. Before, A answered before its PUBLISH reached Redis, and B's local delivery of
-/// the second event overtook the first (the roll test's occasional "lost an event").
+/// node B (a load balancer in front of the HTTP API). What node A sends the engine takes
+/// 300 ms to arrive (a slow link): the subscriber on node B must still get them in
+/// publish order. Before, A answered before its publish reached the engine, and B's local
+/// delivery of the second event overtook the first (the roll test's occasional "lost an
+/// event"; on NATS, every time).
 #[tokio::test]
 async fn sequential_publishes_through_different_nodes_arrive_in_order() {
-    let redis = Redis::start().await;
+    let target = Target::default();
+    let (redis, slow) = Engine::start_proxied(Mode::Delay(Duration::from_millis(300)), target.clone()).await;
     let toml = one_app("");
-    let slow = delaying_proxy(redis.port, b"node-a:cmd", Duration::from_millis(300)).await;
     let a = Node::start(&slow, "t", "node-a", &toml);
+    target.set(a.pid());
     let b = Node::start(&redis.url(), "t", "node-b", &toml);
     wait_joined(&[&a, &b]).await;
     let mut sub = b.connect().await;
@@ -708,5 +640,46 @@ async fn sequential_publishes_through_different_nodes_arrive_in_order() {
             (first.as_str(), format!("{round}-second").as_str()),
             "round {round}"
         );
+    }
+}
+
+/// The other side of the same promise: the node that gets the second publish is the one
+/// whose subscription reads the engine late (300 ms, as a node under load does). An
+/// event the client was told is published, through node A, is still in node B's
+/// subscription when the next one is published through B; B's subscriber must get them
+/// in publish order. Before, B fanned its own publish out at once and it overtook the
+/// first (the roll test's "lost an event while connected" in CI): B now fans its own
+/// HTTP publishes out when the engine hands them back, behind what came before.
+#[tokio::test]
+async fn a_node_reading_its_bus_late_still_delivers_its_own_publish_in_order() {
+    let target = Target::default();
+    let (redis, slow) = Engine::start_proxied(Mode::DelayReceive(Duration::from_millis(300)), target.clone()).await;
+    let toml = one_app("");
+    let a = Node::start(&redis.url(), "t", "node-a", &toml);
+    let b = Node::start(&slow, "t", "node-b", &toml);
+    target.set(b.pid());
+    wait_joined(&[&a, &b]).await;
+    let mut sub = b.connect().await;
+    sub.subscribe("orders").await;
+    for round in 0..3 {
+        let first = format!("{round}-first");
+        let second = format!("{round}-second");
+        let (st, v) = a.api().trigger(&["orders"], "e", &first).await;
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = b.api().trigger(&["orders"], "e", &second).await;
+        assert_eq!(st, 200, "{v}");
+        let one = sub.expect_event("e").await;
+        let two = sub.expect_event("e").await;
+        assert_eq!(
+            (one["data"].as_str().unwrap(), two["data"].as_str().unwrap()),
+            (first.as_str(), second.as_str()),
+            "round {round}"
+        );
+    }
+    // Each exactly once: the next frame is the end marker, no late copy before it.
+    b.api().trigger(&["orders"], "end", "x").await;
+    match sub.next_within(Duration::from_secs(10)).await {
+        Some(Seen::Event(v)) if v["event"] == "end" => {}
+        other => panic!("a second copy or a stray frame before the end marker: {other:?}"),
     }
 }

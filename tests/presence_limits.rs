@@ -111,6 +111,25 @@ async fn a_configured_member_cap_holds_across_nodes() {
     assert_eq!(users(&a, ch).await, five);
     assert_eq!(users(&b, ch).await, five);
 
+    // A socket refused after the fact cannot speak on the channel: its client event is
+    // rejected, and a member's event sent after it reaches node A with nothing before it.
+    six_b.send_json(json!({"event": "client-from-refused", "channel": ch, "data": "{}"})).await;
+    let seen = six_b.roundtrip().await;
+    assert!(
+        seen.iter().any(|e| e["event"] == "pusher:error" && e["data"].to_string().contains("not subscribed")),
+        "the refused socket's client event is rejected: {seen:?}"
+    );
+    in_b[0].send_json(json!({"event": "client-from-member", "channel": ch, "data": "{}"})).await;
+    let mut heard = Vec::new();
+    loop {
+        let e = in_a[0].next_event().await;
+        if e["event"] == "client-from-member" {
+            break;
+        }
+        heard.push(e);
+    }
+    assert!(!heard.iter().any(|e| e["event"] == "client-from-refused"), "{heard:?}");
+
     // An existing user's second socket, on the other node, is still let in.
     let mut u1_again = b.connect().await;
     let ok = u1_again.subscribe_presence(ch, "u1").await;

@@ -38,7 +38,9 @@ fn rtc(args: &[String]) -> std::process::Output {
     cmd.args(args).arg("--token").arg(ADMIN_TOKEN).output().unwrap()
 }
 
-async fn connect_any(urls: &[String], start: usize) -> Client {
+/// Connects to the first node that accepts, trying `urls` from `start` on; the client
+/// and the index of its node.
+async fn connect_any(urls: &[String], start: usize) -> (Client, usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut i = start;
     loop {
@@ -47,7 +49,7 @@ async fn connect_any(urls: &[String], start: usize) -> Client {
             let mut c = Client { ws, socket_id: String::new() };
             if let Some(Seen::Event(e)) = c.next_within(WAIT).await {
                 if e["event"] == "pusher:connection_established" {
-                    return c;
+                    return (c, i % urls.len());
                 }
             }
         }
@@ -77,6 +79,7 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
     let stop = Arc::new(AtomicBool::new(false));
     let pub_stop = Arc::new(AtomicBool::new(false));
     let published = Arc::new(AtomicU64::new(0));
+    let start = std::time::Instant::now();
     let publisher = {
         let stop = pub_stop.clone();
         let published = published.clone();
@@ -84,6 +87,7 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
+                let mut log = Vec::new();
                 let mut i = 0usize;
                 for n in 0..10_000u64 {
                     if stop.load(Ordering::Relaxed) {
@@ -103,6 +107,7 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
                         if n % 50 == 0 || r != Some(200) || t0.elapsed() > Duration::from_millis(500) {
                             eprintln!("publish {n} via {}: {r:?} in {:?}", i % 3, t0.elapsed());
                         }
+                        log.push(format!("{:?} publish {n} via r{}: {r:?}", start.elapsed(), (i - 1) % 3 + 1));
                         if let Some(200) = r {
                             published.store(n + 1, Ordering::Relaxed);
                             break;
@@ -110,46 +115,55 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
                     }
                     tokio::time::sleep(Duration::from_millis(30)).await;
                 }
+                log
             })
         })
     };
 
-    // Nine clients that behave like pusher-js behind a load balancer.
+    // Nine clients that behave like pusher-js behind a load balancer. Each returns its
+    // reconnects and whether it was connected at the end, or what went wrong.
     let mut drivers = Vec::new();
     for k in 0..9usize {
         let urls = urls.clone();
         let stop = stop.clone();
         drivers.push(tokio::spawn(async move {
             let mut reconnects = 0;
-            let mut c = connect_any(&urls, k).await;
+            let (mut c, mut on) = connect_any(&urls, k).await;
+            let mut since = start.elapsed();
             c.subscribe("feed").await;
             let mut last: Option<u64> = None;
-            let connected_at_end;
             loop {
                 match c.next_within(Duration::from_secs(20)).await {
                     Some(Seen::Event(e)) if e["event"] == "n" => {
                         let n: u64 = e["data"].as_str().unwrap().parse().unwrap();
                         if let Some(prev) = last {
-                            assert_eq!(n, prev + 1, "client {k} lost an event while connected");
+                            if n != prev + 1 {
+                                return Err(format!(
+                                    "client {k} lost an event while connected: {n} after {prev} at {:?}, on r{} since {since:?}",
+                                    start.elapsed(),
+                                    on + 1
+                                ));
+                            }
                         }
                         last = Some(n);
                         if stop.load(Ordering::Relaxed) {
-                            connected_at_end = true;
-                            break;
+                            return Ok(reconnects);
                         }
                     }
                     Some(Seen::Event(_)) => {}
                     Some(Seen::Closed(code)) => {
-                        assert!(matches!(code, Some(4200)), "client {k} closed with {code:?}");
+                        if !matches!(code, Some(4200)) {
+                            return Err(format!("client {k} closed with {code:?}"));
+                        }
                         reconnects += 1;
-                        c = connect_any(&urls, k + reconnects).await;
+                        (c, on) = connect_any(&urls, k + reconnects).await;
+                        since = start.elapsed();
                         c.subscribe("feed").await;
                         last = None;
                     }
-                    None => panic!("client {k} heard nothing for 20 s"),
+                    None => return Err(format!("client {k} heard nothing for 20 s")),
                 }
             }
-            (reconnects, connected_at_end)
         }));
     }
 
@@ -184,13 +198,21 @@ async fn a_roll_restarts_every_node_and_no_connected_client_loses_an_event() {
     }
     stop.store(true, Ordering::Relaxed);
     let mut total_reconnects = 0;
+    let mut faults = Vec::new();
     for d in drivers {
-        let (reconnects, connected_at_end) = d.await.unwrap();
-        assert!(connected_at_end);
-        total_reconnects += reconnects;
+        match d.await.unwrap() {
+            Ok(reconnects) => total_reconnects += reconnects,
+            Err(fault) => faults.push(fault),
+        }
     }
     pub_stop.store(true, Ordering::Relaxed);
-    let _ = publisher.join();
+    let log = publisher.join().unwrap();
+    if !faults.is_empty() {
+        for (id, node) in ["r1", "r2", "r3"].iter().zip(&nodes) {
+            eprintln!("---- {id}'s log\n{}", node.log());
+        }
+        panic!("{}\npublishes:\n{}", faults.join("\n"), log.join("\n"));
+    }
     assert!(total_reconnects >= 9, "every client was moved at least once ({total_reconnects})");
     assert!(published.load(Ordering::Relaxed) > 0);
     drop(nodes);

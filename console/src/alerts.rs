@@ -137,6 +137,15 @@ fn alert(kind: AlertKind, severity: Severity, node: Option<&str>, message: Strin
     Alert { kind, severity, node: node.map(str::to_string), message }
 }
 
+/// The engine holding the registry, in a sentence: `Redis`, `Redis Cluster`, `NATS`.
+fn engine_noun(r: &crate::snapshot::RedisSample) -> &'static str {
+    match r.engine {
+        crate::model::Engine::Redis => "Redis",
+        crate::model::Engine::RedisCluster => "Redis Cluster",
+        crate::model::Engine::Nats => "NATS",
+    }
+}
+
 /// Judges one snapshot's figures. Worst first, then by node id.
 pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -149,7 +158,8 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
                 Severity::Critical,
                 None,
                 format!(
-                    "redis unreachable for {}: {e}; {direct} of {} known nodes answer directly",
+                    "{} unreachable for {}: {e}; {direct} of {} known nodes answer directly",
+                    redis.engine.as_str(),
                     units::duration(secs),
                     nodes.len()
                 ),
@@ -161,10 +171,11 @@ pub fn evaluate(nodes: &[NodeFigures], snap: &ClusterSnapshot, t: &Thresholds) -
                     Severity::Warning,
                     None,
                     if redis.other_clusters.is_empty() {
-                        "no node registered in this cluster, nor in any other in this Redis".to_string()
+                        format!("no node registered in this cluster, nor in any other in this {}", engine_noun(redis))
                     } else {
                         format!(
-                            "no node registered in this cluster; clusters in this Redis: {} (pass --cluster NAME)",
+                            "no node registered in this cluster; clusters in this {}: {} (pass --cluster NAME)",
+                            engine_noun(redis),
                             redis.other_clusters.join(", ")
                         )
                     },

@@ -22,10 +22,10 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// Where the console reads figures from, shared by `top` and `status`.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// The cluster's name, as `rtc serve --cluster NAME` (its registry keys start with
-    /// rtc:NAME:). Its Redis is --redis-url, else the [clusters.NAME] table of the config
-    /// file (keys: redis_url, admin_token, planning_line). With neither flag, a config
-    /// file with exactly one [clusters.*] table picks that one. [default with
+    /// The cluster's name, as `rtc serve --cluster NAME`. Its engine is --bus (or
+    /// --redis-url), else the [clusters.NAME] table of the config file (keys: bus or
+    /// redis_url, admin_token, planning_line, nodes). With neither flag, a config file
+    /// with exactly one [clusters.*] table picks that one. [default with --bus or
     /// --redis-url: local]
     #[arg(long, value_name = "NAME", alias = "cluster-name")]
     pub cluster: Option<String>,
@@ -34,14 +34,20 @@ pub struct SourceArgs {
     #[arg(long, value_name = "PATH", env = "RTC_CONFIG", default_value = "rtc.toml")]
     pub config: PathBuf,
 
+    /// Read the node registry straight from the cluster's engine, the URL the nodes were
+    /// given as `rtc serve --bus`: redis://HOST:PORT (one Redis), redis-cluster://HOST:PORT[,…]
+    /// (a Redis Cluster) or nats://HOST:PORT (NATS JetStream).
+    #[arg(long, value_name = "URL", env = "RTC_BUS_URL", hide_env_values = true)]
+    pub bus: Option<String>,
+
     /// Read the node registry straight from this Redis (the cluster's pub/sub Redis), e.g.
-    /// redis://127.0.0.1:6379.
+    /// redis://127.0.0.1:6379: the same as --bus with a redis:// URL.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
 
     /// A standalone node's base URL (its admin API), e.g. http://127.0.0.1:6001. Repeat for
-    /// several nodes. With --cluster or --redis-url: nodes to poll directly while Redis
-    /// does not answer, besides those the registry listed.
+    /// several nodes. With --cluster, --bus or --redis-url: nodes to poll directly while
+    /// the registry does not answer, besides those it listed.
     #[arg(long = "node", value_name = "URL")]
     pub nodes: Vec<String>,
 
@@ -116,7 +122,10 @@ struct ConsoleFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClusterEntry {
-    redis_url: String,
+    /// The engine URL, as `rtc serve --bus`.
+    bus: Option<String>,
+    /// One Redis (the same as a `redis://` bus).
+    redis_url: Option<String>,
     admin_token: Option<String>,
     planning_line: Option<u64>,
     /// Nodes' admin URLs, polled directly while Redis does not answer.
@@ -136,7 +145,8 @@ impl SourceArgs {
             }
         }
         let seeds: Vec<String> = self.nodes.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
-        if !self.nodes.is_empty() && self.redis_url.is_none() && self.cluster.is_none() {
+        let flag_url = engine_url(self.bus.as_deref(), self.redis_url.as_deref(), "--bus", "--redis-url")?;
+        if !self.nodes.is_empty() && flag_url.is_none() && self.cluster.is_none() {
             for url in &self.nodes {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("--node '{url}': expected a base URL such as http://127.0.0.1:6001"));
@@ -152,11 +162,11 @@ impl SourceArgs {
                 seeds: Vec::new(),
             });
         }
-        if let Some(url) = &self.redis_url {
-            check_redis_url(url, "--redis-url")?;
+        if let Some((url, what)) = flag_url {
+            check_engine_url(url, what)?;
             return Ok(Resolved {
                 source: Source::Cluster {
-                    redis_url: url.clone(),
+                    url: url.to_string(),
                     cluster: self.cluster.clone().unwrap_or_else(|| "local".to_string()),
                 },
                 token: self.token.clone(),
@@ -172,7 +182,7 @@ impl SourceArgs {
                 let entry = file.clusters.get(name).ok_or_else(|| {
                     let known: Vec<&str> = file.clusters.keys().map(String::as_str).collect();
                     format!(
-                        "no Redis URL for cluster '{name}': pass --redis-url URL, or add a [clusters.{name}] \
+                        "no engine URL for cluster '{name}': pass --bus URL, or add a [clusters.{name}] \
                          table to {} (tables there: {})",
                         self.config.display(),
                         if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -185,17 +195,21 @@ impl SourceArgs {
                 (name.clone(), entry)
             }
             None => {
-                return Err("no source: pass --redis-url URL (and --cluster NAME), --cluster NAME with a \
+                return Err("no source: pass --bus URL (and --cluster NAME), --cluster NAME with a \
                      [clusters.NAME] table in rtc.toml, or --node URL"
                     .to_string())
             }
         };
-        check_redis_url(&entry.redis_url, &format!("{}: 'clusters.{name}.redis_url'", self.config.display()))?;
+        let at = |key: &str| format!("{}: 'clusters.{name}.{key}'", self.config.display());
+        let (bus_key, redis_key) = (at("bus"), at("redis_url"));
+        let (url, what) = engine_url(entry.bus.as_deref(), entry.redis_url.as_deref(), &bus_key, &redis_key)?
+            .ok_or_else(|| format!("{}: [clusters.{name}] needs bus (or redis_url)", self.config.display()))?;
+        check_engine_url(url, what)?;
         if entry.planning_line == Some(0) {
             return Err(format!("{}: 'clusters.{name}.planning_line' = 0: must be at least 1", self.config.display()));
         }
         Ok(Resolved {
-            source: Source::Cluster { redis_url: entry.redis_url.clone(), cluster: name },
+            source: Source::Cluster { url: url.to_string(), cluster: name },
             token: self.token.clone().or_else(|| entry.admin_token.clone()),
             interval: self.interval,
             planning_line: self.planning_line.or(entry.planning_line),
@@ -204,10 +218,37 @@ impl SourceArgs {
     }
 }
 
-/// A Redis address must say its scheme: `127.0.0.1:6379` gets a `redis://` hint.
-fn check_redis_url(url: &str, what: &str) -> Result<(), String> {
+/// The engine URL of `--bus` and `--redis-url` (or a table's `bus` and `redis_url`),
+/// with the name it was given under: one of them, or both when they are the same URL
+/// (a `redis://` bus is `--redis-url`), as `rtc serve` takes them.
+///
+/// # Errors
+/// Both are given and differ.
+fn engine_url<'a>(
+    bus: Option<&'a str>,
+    redis_url: Option<&'a str>,
+    bus_name: &'a str,
+    redis_name: &'a str,
+) -> Result<Option<(&'a str, &'a str)>, String> {
+    match (bus, redis_url) {
+        (Some(b), Some(r)) if b != r => Err(format!(
+            "{bus_name} = '{}' and {redis_name} = '{}' are both set and differ; give one ({bus_name} replaces \
+             {redis_name})",
+            crate::client::redact_url(b),
+            crate::client::redact_url(r)
+        )),
+        (Some(b), _) => Ok(Some((b, bus_name))),
+        (None, Some(r)) => Ok(Some((r, redis_name))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An engine URL must say its scheme (`127.0.0.1:6379` gets a `redis://` hint) and be
+/// one `rtc serve --bus` takes (the scheme names the engine; a Redis Cluster's or NATS's
+/// URL names HOST:PORT).
+fn check_engine_url(url: &str, what: &str) -> Result<(), String> {
     if url.contains("://") {
-        return Ok(());
+        return rtc_model::bus::check_url(url).map(|_| ()).map_err(|e| format!("{what} = {e}"));
     }
     Err(format!(
         "{what} = '{}': no scheme; write redis://{} (or rediss:// for TLS)",
@@ -290,7 +331,7 @@ mod tests {
         assert_eq!(seeded.seeds, vec!["http://a".to_string()]);
         // --cluster names the cluster, also with --redis-url.
         let r = parse(&["--cluster", "x", "--redis-url", "redis://b"]).unwrap().resolve().unwrap();
-        assert_eq!(r.source, Source::Cluster { redis_url: "redis://b".into(), cluster: "x".into() });
+        assert_eq!(r.source, Source::Cluster { url: "redis://b".into(), cluster: "x".into() });
         let err = parse(&["--redis-url", "127.0.0.1:6392"]).unwrap().resolve().unwrap_err();
         assert_eq!(
             err,
@@ -310,7 +351,44 @@ mod tests {
     #[test]
     fn redis_mode_uses_cluster_name() {
         let r = parse(&["--redis-url", "redis://127.0.0.1:6379", "--cluster-name", "prod"]).unwrap().resolve().unwrap();
-        assert_eq!(r.source, Source::Cluster { redis_url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() });
+        assert_eq!(r.source, Source::Cluster { url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() });
+    }
+
+    #[test]
+    fn bus_names_the_engine_and_agrees_with_redis_url() {
+        for url in ["redis://127.0.0.1:6379", "redis-cluster://127.0.0.1:7000,127.0.0.1:7001", "nats://127.0.0.1:4222"]
+        {
+            let r = parse(&["--bus", url, "--cluster", "prod"]).unwrap().resolve().unwrap();
+            assert_eq!(r.source, Source::Cluster { url: url.into(), cluster: "prod".into() });
+        }
+        // A redis:// bus is --redis-url: the same URL twice is no conflict, two differ.
+        let same = parse(&["--bus", "redis://a:1", "--redis-url", "redis://a:1"]).unwrap().resolve().unwrap();
+        assert_eq!(same.source, Source::Cluster { url: "redis://a:1".into(), cluster: "local".into() });
+        let err = parse(&["--bus", "nats://a:4222", "--redis-url", "redis://a:1"]).unwrap().resolve().unwrap_err();
+        assert!(err.contains("--bus = 'nats://a:4222' and --redis-url = 'redis://a:1'"), "{err}");
+        assert!(err.contains("give one"), "{err}");
+        let err = parse(&["--bus", "kafka://a:1"]).unwrap().resolve().unwrap_err();
+        assert!(err.starts_with("--bus = 'kafka://a:1' must start with redis://"), "{err}");
+        let err = parse(&["--bus", "redis-cluster://a"]).unwrap().resolve().unwrap_err();
+        assert!(err.contains("must name HOST:PORT"), "{err}");
+        let err = parse(&["--bus", "nats://u:secret@a"]).unwrap().resolve().unwrap_err();
+        assert!(!err.contains("secret"), "the password is redacted: {err}");
+        // The config file's table takes bus = "…" too, and refuses two different URLs.
+        let file = parse_config("[clusters.n]\nbus = \"nats://127.0.0.1:4222\"\n").unwrap();
+        assert_eq!(file.clusters["n"].bus.as_deref(), Some("nats://127.0.0.1:4222"));
+        let dir = std::env::temp_dir().join(format!("rtc-console-cli-bus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rtc.toml");
+        std::fs::write(&path, "[clusters.n]\nbus = \"nats://127.0.0.1:4222\"\nadmin_token = \"t\"\n").unwrap();
+        let r = T::try_parse_from(["t", "--config", path.to_str().unwrap()]).unwrap().s.resolve().unwrap();
+        assert_eq!(r.source, Source::Cluster { url: "nats://127.0.0.1:4222".into(), cluster: "n".into() });
+        std::fs::write(&path, "[clusters.n]\nbus = \"nats://127.0.0.1:4222\"\nredis_url = \"redis://a:1\"\n").unwrap();
+        let err = T::try_parse_from(["t", "--config", path.to_str().unwrap()]).unwrap().s.resolve().unwrap_err();
+        assert!(err.contains("'clusters.n.bus'") && err.contains("give one"), "{err}");
+        std::fs::write(&path, "[clusters.n]\nadmin_token = \"t\"\n").unwrap();
+        let err = T::try_parse_from(["t", "--config", path.to_str().unwrap()]).unwrap().s.resolve().unwrap_err();
+        assert!(err.contains("needs bus (or redis_url)"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -321,7 +399,7 @@ mod tests {
         )
         .unwrap();
         let prod = &file.clusters["prod"];
-        assert_eq!(prod.redis_url, "redis://10.0.0.9:6379");
+        assert_eq!(prod.redis_url.as_deref(), Some("redis://10.0.0.9:6379"));
         assert_eq!(prod.admin_token.as_deref(), Some("s3cret"));
         assert_eq!(prod.planning_line, Some(15_000));
         let seeded = parse_config("[clusters.p]\nredis_url = \"redis://a\"\nnodes = [\"http://n1:8080\"]\n").unwrap();
@@ -346,7 +424,7 @@ mod tests {
         assert!(matches!(only.resolve().unwrap().source, Source::Cluster { .. }));
         let missing = T::try_parse_from(["t", "--config", path.to_str().unwrap(), "--cluster", "qa"]).unwrap().s;
         let err = missing.resolve().unwrap_err();
-        assert!(err.contains("no Redis URL for cluster 'qa'") && err.contains("(tables there: prod)"), "{err}");
+        assert!(err.contains("no engine URL for cluster 'qa'") && err.contains("(tables there: prod)"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,7 @@
-//! The wire: a node's admin API over HTTP and the cluster registry in Redis. Every call
-//! is bounded by a timeout; the parsers for Redis's text replies are pure and tested.
+//! The wire: a node's admin API over HTTP, the cluster registry (read through
+//! [`crate::registry`] on whichever engine `--bus` names) and, on one Redis, Redis's own
+//! figures. Every call is bounded by a timeout; the parsers for Redis's text replies are
+//! pure and tested.
 //!
 //! Registry entries are written by whoever can write to the cluster's Redis, so they
 //! are checked ([`verify_entry`]) before the console acts on one: the node id must be
@@ -10,6 +12,9 @@
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use rtc_model::Engine;
+
+use crate::registry::{Registry, RegistryError};
 
 use crate::model::{self, NodeStats};
 use crate::snapshot::{BufferLimit, KeySample, NodeProblem, NodeSample, RedisSample, Subscriber};
@@ -207,23 +212,35 @@ pub fn verify_entry(cluster: &str, registered_id: &str, s: &NodeStats, token: Op
         .map_err(|_| "signature does not verify with the admin token (forged entry, or another token)".to_string())
 }
 
-/// Reads the registry and Redis's own figures for one cluster.
+/// Reads the registry (on the engine `--bus` names) and, on one Redis, Redis's own
+/// figures for one cluster.
 pub struct RegistryReader {
-    client: redis::Client,
+    url: String,
+    engine: Engine,
     cluster: String,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Registry>,
     token: Option<String>,
 }
 
 impl RegistryReader {
-    /// A reader for `cluster` at `redis_url` (not yet connected).
+    /// A reader for `cluster` at the engine URL `url` (not yet connected).
     ///
     /// # Errors
-    /// When the URL is not a Redis URL.
-    pub fn new(redis_url: &str, cluster: &str) -> Result<Self, String> {
-        let client = redis::Client::open(redis_url)
-            .map_err(|e| format!("'{}' is not a Redis URL: {e}", redact_url(redis_url)))?;
-        Ok(RegistryReader { client, cluster: cluster.to_string(), conn: None, token: None })
+    /// When the URL is not an engine URL.
+    pub fn new(url: &str, cluster: &str) -> Result<Self, String> {
+        let engine = match rtc_model::bus::check_url(url) {
+            Ok(Engine::Redis) => {
+                redis::Client::open(url).map_err(|e| format!("'{}' is not a Redis URL: {e}", redact_url(url)))?;
+                Engine::Redis
+            }
+            Ok(Engine::RedisCluster) => {
+                crate::registry::cluster_seeds(url)?;
+                Engine::RedisCluster
+            }
+            Ok(e) => e,
+            Err(e) => return Err(e),
+        };
+        Ok(RegistryReader { url: url.to_string(), engine, cluster: cluster.to_string(), conn: None, token: None })
     }
 
     /// Checks every entry's signature against `token` (see [`verify_entry`]).
@@ -232,51 +249,40 @@ impl RegistryReader {
         self
     }
 
-    /// One poll: the nodes (from the registry) and Redis's figures. On failure the
+    /// One poll: the nodes (from the registry) and the engine's figures. On failure the
     /// connection is dropped and re-opened next time; the sample carries the error.
     pub async fn read(&mut self) -> (Vec<NodeSample>, RedisSample) {
-        match tokio::time::timeout(REDIS_TIMEOUT, self.read_inner()).await {
+        let failed = |engine, e: String| (Vec::new(), RedisSample { engine, error: Some(e), ..RedisSample::default() });
+        // A cluster client or a NATS connection takes more round trips to open.
+        let limit = if self.engine == Engine::Redis { REDIS_TIMEOUT } else { REDIS_TIMEOUT * 2 };
+        match tokio::time::timeout(limit, self.read_inner()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 self.conn = None;
-                (Vec::new(), RedisSample { error: Some(describe_redis(&e)), ..RedisSample::default() })
+                failed(self.engine, e.text)
             }
             Err(_) => {
                 self.conn = None;
-                let e = format!("no answer within {}s", REDIS_TIMEOUT.as_secs());
-                (Vec::new(), RedisSample { error: Some(e), ..RedisSample::default() })
+                failed(self.engine, format!("no answer within {}s", limit.as_secs()))
             }
         }
     }
 
-    async fn read_inner(&mut self) -> redis::RedisResult<(Vec<NodeSample>, RedisSample)> {
-        let mut conn = match &self.conn {
-            Some(c) => c.clone(),
-            None => {
-                let c = self.client.get_multiplexed_async_connection().await?;
-                self.conn = Some(c.clone());
-                c
-            }
+    async fn read_inner(&mut self) -> Result<(Vec<NodeSample>, RedisSample), RegistryError> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(Registry::connect(&self.url).await?),
         };
-        let entries = read_registry(&mut conn, &self.cluster, self.token.as_deref()).await?;
-        let client_list: String =
-            redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub").query_async(&mut conn).await?;
-        let subscribers = parse_client_list(&client_list);
-        // CONFIG is often disabled on managed Redis: an unknown limit, not an error.
-        let limit: Option<BufferLimit> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("client-output-buffer-limit")
-            .query_async::<Vec<String>>(&mut conn)
-            .await
-            .ok()
-            .and_then(|v| v.get(1).and_then(|s| parse_pubsub_limit(s)));
-        let info_server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
-        let info_memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
-        let keyspace = self.sample_keys(&mut conn).await?;
+        let entries = conn.entries(&self.cluster, self.token.as_deref()).await?;
+        let figures = match conn {
+            Registry::Redis(c) => Some(read_redis_figures(c).await?),
+            _ => None,
+        };
         let expired: Vec<&String> =
             entries.iter().filter(|(_, e)| matches!(e, Err(NodeProblem::Expired))).map(|(id, _)| id).collect();
-        let mut exits = read_exit_markers(&mut conn, &self.cluster, &expired).await?;
-        let timeline = read_timeline(&mut conn, &self.cluster, TIMELINE_ENTRIES).await?;
+        let mut exits = conn.exit_markers(&self.cluster, &expired).await?;
+        let timeline = conn.timeline(&self.cluster, TIMELINE_ENTRIES).await?;
+        let subscribers = figures.as_ref().map_or(&[][..], |f| f.subscribers.as_slice());
 
         let mut matched: Vec<String> = Vec::new();
         let nodes: Vec<NodeSample> = entries
@@ -301,83 +307,84 @@ impl RegistryReader {
                 NodeSample { id, url, stats, problem, pubsub_omem, exit, ..NodeSample::default() }
             })
             .collect();
-        let presence_users = read_presence_users(&mut conn, &self.cluster, &nodes).await?;
-        let other_clusters = if nodes.is_empty() { find_clusters(&mut conn).await? } else { Vec::new() };
-        let redis = RedisSample {
-            error: None,
-            version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
-            used_memory: info_field(&info_memory, "used_memory").and_then(|v| v.parse().ok()).unwrap_or(0),
-            pubsub_clients: subscribers.len() as u64,
-            pubsub_limit: limit,
-            keyspace,
-            other_subscribers: unmatched_subscribers(&subscribers, &matched),
-            down_since_ms: None,
-            timeline,
+        let presence_users = conn.presence_users(&self.cluster, &nodes).await?;
+        let other_clusters = if nodes.is_empty() { conn.find_clusters().await? } else { Vec::new() };
+        let mut sample = RedisSample {
+            engine: conn.engine(),
+            timeline: timeline.clone().unwrap_or_default(),
             presence_users,
             other_clusters,
+            ..RedisSample::default()
         };
-        Ok((nodes, redis))
-    }
-
-    /// A bounded `SCAN`: enough to notice a cache or queue sharing this Redis.
-    async fn sample_keys(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<KeySample> {
-        let mut sample = KeySample::default();
-        let mut cursor: u64 = 0;
-        for _ in 0..SCAN_CALLS {
-            let (next, keys): (u64, Vec<String>) =
-                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(SCAN_COUNT).query_async(conn).await?;
-            sample.scanned += keys.len() as u64;
-            for k in keys.into_iter().filter(|k| !k.starts_with("rtc:")) {
-                sample.foreign += 1;
-                if sample.examples.len() < 3 {
-                    sample.examples.push(k.chars().take(40).collect());
-                }
-            }
-            cursor = next;
-            if cursor == 0 {
-                sample.complete = true;
-                break;
-            }
+        if timeline.is_none() {
+            sample.not_available.push(crate::snapshot::NOT_AVAILABLE_TIMELINE);
         }
-        Ok(sample)
+        match figures {
+            Some(f) => {
+                sample.version = f.version;
+                sample.used_memory = f.used_memory;
+                sample.pubsub_clients = f.subscribers.len() as u64;
+                sample.pubsub_limit = f.limit;
+                sample.keyspace = f.keyspace;
+                sample.other_subscribers = unmatched_subscribers(&f.subscribers, &matched);
+            }
+            None => sample.not_available.extend(crate::snapshot::NOT_AVAILABLE_REDIS_FIGURES),
+        }
+        Ok((nodes, sample))
     }
 }
 
-/// Reads cluster `cluster`'s registry: every registered node id (sorted) with its
-/// latest stats when the entry is there, decodes and passes the trust check
-/// ([`verify_entry`], against `token` when there is one), or why not
-/// ([`NodeProblem::Expired`], [`NodeProblem::Undecodable`], [`NodeProblem::Untrusted`]).
-/// `rtc top`/`status`, `rtc drain` and `rtc roll` all read the registry through this.
-///
-/// # Errors
-/// When Redis does not answer the two reads.
-pub async fn read_registry(
-    conn: &mut MultiplexedConnection,
-    cluster: &str,
-    token: Option<&str>,
-) -> redis::RedisResult<Vec<(String, Result<NodeStats, NodeProblem>)>> {
-    let mut ids: Vec<String> = redis::cmd("SMEMBERS").arg(model::registry_set_key(cluster)).query_async(conn).await?;
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(Vec::new());
+/// Redis's own figures (one Redis only).
+struct RedisFigures {
+    subscribers: Vec<ClientEntry>,
+    limit: Option<BufferLimit>,
+    version: String,
+    used_memory: u64,
+    keyspace: KeySample,
+}
+
+async fn read_redis_figures(conn: &mut MultiplexedConnection) -> redis::RedisResult<RedisFigures> {
+    let client_list: String = redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("pubsub").query_async(conn).await?;
+    // CONFIG is often disabled on managed Redis: an unknown limit, not an error.
+    let limit: Option<BufferLimit> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("client-output-buffer-limit")
+        .query_async::<Vec<String>>(conn)
+        .await
+        .ok()
+        .and_then(|v| v.get(1).and_then(|s| parse_pubsub_limit(s)));
+    let info_server: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    let info_memory: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    Ok(RedisFigures {
+        subscribers: parse_client_list(&client_list),
+        limit,
+        version: info_field(&info_server, "redis_version").unwrap_or_default().to_string(),
+        used_memory: info_field(&info_memory, "used_memory").and_then(|v| v.parse().ok()).unwrap_or(0),
+        keyspace: sample_keys(conn).await?,
+    })
+}
+
+/// A bounded `SCAN`: enough to notice a cache or queue sharing this Redis.
+async fn sample_keys(conn: &mut MultiplexedConnection) -> redis::RedisResult<KeySample> {
+    let mut sample = KeySample::default();
+    let mut cursor: u64 = 0;
+    for _ in 0..SCAN_CALLS {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(SCAN_COUNT).query_async(conn).await?;
+        sample.scanned += keys.len() as u64;
+        for k in keys.into_iter().filter(|k| !k.starts_with("rtc:")) {
+            sample.foreign += 1;
+            if sample.examples.len() < 3 {
+                sample.examples.push(k.chars().take(40).collect());
+            }
+        }
+        cursor = next;
+        if cursor == 0 {
+            sample.complete = true;
+            break;
+        }
     }
-    let keys: Vec<String> = ids.iter().map(|id| model::registry_key(cluster, id)).collect();
-    let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
-    Ok(ids
-        .into_iter()
-        .zip(values)
-        .map(|(id, value)| {
-            let entry = match value {
-                None => Err(NodeProblem::Expired),
-                Some(json) => match serde_json::from_str::<NodeStats>(&json) {
-                    Ok(s) => verify_entry(cluster, &id, &s, token).map(|()| s).map_err(NodeProblem::Untrusted),
-                    Err(e) => Err(NodeProblem::Undecodable(format!("bad registry JSON: {e}"))),
-                },
-            };
-            (id, entry)
-        })
-        .collect())
+    Ok(sample)
 }
 
 /// A Redis error for the operator: a reply that does not parse means the port speaks
@@ -390,94 +397,8 @@ pub fn describe_redis(e: &redis::RedisError) -> String {
     }
 }
 
-/// Cluster names registered in a Redis (`rtc:NAME:nodes` keys), found with a bounded
-/// `SCAN`: what to suggest when a cluster name matches no node.
-pub async fn find_clusters(conn: &mut MultiplexedConnection) -> redis::RedisResult<Vec<String>> {
-    let mut found = std::collections::BTreeSet::new();
-    let mut cursor: u64 = 0;
-    for _ in 0..SCAN_CALLS {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("rtc:*:nodes")
-            .arg("COUNT")
-            .arg(SCAN_COUNT * 4)
-            .query_async(conn)
-            .await?;
-        found.extend(keys.iter().filter_map(|k| k.strip_prefix("rtc:")?.strip_suffix(":nodes")).map(str::to_string));
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    Ok(found.into_iter().collect())
-}
-
 /// Timeline entries read per poll.
 pub const TIMELINE_ENTRIES: usize = 50;
-
-/// The exit markers ([`model::ExitMarker`]) of nodes whose registry entry expired.
-async fn read_exit_markers(
-    conn: &mut MultiplexedConnection,
-    cluster: &str,
-    ids: &[&String],
-) -> redis::RedisResult<std::collections::BTreeMap<String, model::ExitMarker>> {
-    if ids.is_empty() {
-        return Ok(std::collections::BTreeMap::new());
-    }
-    let keys: Vec<String> = ids.iter().map(|id| model::exit_marker_key(cluster, id)).collect();
-    let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(conn).await?;
-    Ok(ids.iter().zip(values).filter_map(|(id, v)| Some(((*id).clone(), serde_json::from_str(&v?).ok()?))).collect())
-}
-
-/// Distinct users of the presence channels among the nodes' top channels: the union of
-/// every node's member hash (`HKEYS`), as the HTTP API's `user_count`. At most 20
-/// channels per poll.
-async fn read_presence_users(
-    conn: &mut MultiplexedConnection,
-    cluster: &str,
-    nodes: &[NodeSample],
-) -> redis::RedisResult<Vec<((String, String), u64)>> {
-    let mut channels: Vec<(String, String)> = nodes
-        .iter()
-        .filter_map(|n| n.stats.as_ref())
-        .flat_map(|s| s.top_channels.iter().filter(|c| c.kind == "presence").map(|c| (c.app.clone(), c.name.clone())))
-        .collect();
-    channels.sort();
-    channels.dedup();
-    channels.truncate(20);
-    let mut out = Vec::with_capacity(channels.len());
-    for (app, channel) in channels {
-        let mut pipe = redis::pipe();
-        for n in nodes {
-            pipe.cmd("HKEYS").arg(model::presence_key(cluster, &app, &channel, &n.id));
-        }
-        let lists: Vec<Vec<String>> = pipe.query_async(conn).await?;
-        let users: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
-        out.push(((app, channel), users.len() as u64));
-    }
-    Ok(out)
-}
-
-/// The latest `count` entries of the cluster's timeline stream, newest first.
-///
-/// # Errors
-/// A Redis error (a missing stream is an empty timeline).
-pub async fn read_timeline(
-    conn: &mut MultiplexedConnection,
-    cluster: &str,
-    count: usize,
-) -> redis::RedisResult<Vec<model::TimelineEntry>> {
-    let raw: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
-        .arg(model::timeline_key(cluster))
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(count)
-        .query_async(conn)
-        .await?;
-    Ok(raw.into_iter().map(|(id, fields)| timeline_entry(&id, &fields)).collect())
-}
 
 /// One stream entry: `1700000000000-0` and `[node, n1, kind, started, detail, …]`.
 pub fn timeline_entry(id: &str, fields: &[String]) -> model::TimelineEntry {
@@ -580,18 +501,9 @@ pub fn info_field<'a>(info: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// A Redis URL with any password replaced, for messages and headers.
+/// An engine URL with any password replaced, for messages and headers.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_string(),
-    }
+    rtc_model::bus::redact_url(url)
 }
 
 #[cfg(test)]

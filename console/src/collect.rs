@@ -19,11 +19,13 @@ pub const RESTART_MARK_MS: u64 = 10 * 60 * 1000;
 /// Where the figures come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A cluster's registry in Redis.
+    /// A cluster's registry, on the engine its URL names (`redis://`,
+    /// `redis-cluster://`, `nats://`: see [`crate::registry`]).
     Cluster {
-        /// Redis URL (may hold a password: never print it unredacted).
-        redis_url: String,
-        /// Cluster name (the `rtc:{cluster}:` prefix).
+        /// The engine URL, `--bus` or `--redis-url` (may hold a password: never print
+        /// it unredacted).
+        url: String,
+        /// Cluster name (as `rtc serve --cluster`).
         cluster: String,
     },
     /// Standalone nodes' admin endpoints.
@@ -60,7 +62,7 @@ pub struct Collector {
 }
 
 enum Kind {
-    Cluster(RegistryReader),
+    Cluster(Box<RegistryReader>),
     /// Each URL with the node id it last reported.
     Nodes(Vec<(String, Option<String>)>),
 }
@@ -69,11 +71,11 @@ impl Collector {
     /// A collector for `source`, sending `token` to admin endpoints.
     ///
     /// # Errors
-    /// A malformed Redis URL or an HTTP stack that cannot start.
+    /// A malformed engine URL or an HTTP stack that cannot start.
     pub fn new(source: &Source, token: Option<String>) -> Result<Self, String> {
         let kind = match source {
-            Source::Cluster { redis_url, cluster } => {
-                Kind::Cluster(RegistryReader::new(redis_url, cluster)?.verifying(token.clone()))
+            Source::Cluster { url, cluster } => {
+                Kind::Cluster(Box::new(RegistryReader::new(url, cluster)?.verifying(token.clone())))
             }
             Source::Nodes { urls } => Kind::Nodes(urls.iter().map(|u| (u.clone(), None)).collect()),
         };
@@ -100,8 +102,8 @@ impl Collector {
     /// A `--node` source has no cache (its nodes are on the command line).
     #[must_use]
     pub fn with_cache(mut self, source: &Source) -> Self {
-        if let Source::Cluster { redis_url, cluster } = source {
-            self.cache = known::cache_path(redis_url, cluster);
+        if let Source::Cluster { url, cluster } = source {
+            self.cache = known::cache_path(url, cluster);
             if let Some(p) = &self.cache {
                 self.known = KnownNodes::load(p);
             }

@@ -2,7 +2,8 @@
 //! its progress until it has shed every socket and exited.
 //!
 //! NODE is a node id from the cluster registry (`--cluster NAME` from rtc.toml, or
-//! `--redis-url`), or a node's base URL for a standalone node. The request carries the
+//! `--bus URL` on any engine, or `--redis-url`), or a node's base URL for a standalone
+//! node. The request carries the
 //! admin token; nodes refuse control without it.
 //!
 //! Before asking, it checks capacity as `rtc roll` does (see [`crate::capacity`]): it
@@ -14,7 +15,7 @@
 //! ahead); 1 the drain did not finish within `--timeout`; 2 usage (bad flags, unknown
 //! node); 3 refused by the capacity gate, by the node (already draining, bad token, bad
 //! override) or by the console (the node's registry entry is untrusted: see
-//! [`crate::client::verify_entry`]); 69 the node or Redis is unreachable.
+//! [`crate::client::verify_entry`]); 69 the node or the registry is unreachable.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -24,9 +25,10 @@ use clap::Args;
 use rtc_model::{NodeState, NodeStats};
 
 use crate::cli::SourceArgs;
-use crate::client::{printable, read_registry, AdminClient};
+use crate::client::{printable, redact_url, AdminClient};
 use crate::collect::Source;
 use crate::exit::Exit;
+use crate::registry::Registry;
 use crate::snapshot::NodeProblem;
 
 /// `rtc drain`.
@@ -84,15 +86,19 @@ pub fn run_drain(args: DrainArgs) -> ExitCode {
     code.into()
 }
 
-/// Finds a node's base URL in the registry; the entry must pass the trust check
-/// ([`crate::client::verify_entry`], its signature against `token` when there is one).
-async fn lookup(redis_url: &str, cluster: &str, node: &str, token: Option<&str>) -> Result<String, (Exit, String)> {
-    let client = redis::Client::open(redis_url).map_err(|e| (Exit::Usage, format!("bad Redis URL: {e}")))?;
-    let mut con = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
-        .await
-        .map_err(|_| (Exit::Unavailable, "Redis did not answer".to_string()))?
-        .map_err(|e| (Exit::Unavailable, format!("cannot reach Redis: {e}")))?;
-    let entries = read_registry(&mut con, cluster, token)
+/// Finds a node's base URL in the registry (on the engine `url` names); the entry must
+/// pass the trust check ([`crate::client::verify_entry`], its signature against `token`
+/// when there is one).
+async fn lookup(url: &str, cluster: &str, node: &str, token: Option<&str>) -> Result<String, (Exit, String)> {
+    let mut registry = Registry::connect(url).await.map_err(|e| {
+        if e.bad_url {
+            (Exit::Usage, e.text)
+        } else {
+            (Exit::Unavailable, format!("cannot reach the registry ({}): {e}", redact_url(url)))
+        }
+    })?;
+    let entries = registry
+        .entries(cluster, token)
         .await
         .map_err(|e| (Exit::Unavailable, format!("cannot read the registry: {e}")))?;
     match entries.iter().find(|(id, _)| id == node).map(|(_, e)| e) {
@@ -108,9 +114,10 @@ async fn lookup(redis_url: &str, cluster: &str, node: &str, token: Option<&str>)
         _ => {
             let ids: Vec<String> = entries.iter().map(|(id, _)| printable(id)).collect();
             let known = if ids.is_empty() {
-                let clusters = crate::client::find_clusters(&mut con).await.unwrap_or_default();
+                let clusters = registry.find_clusters().await.unwrap_or_default();
                 format!(
-                    "no node is registered in cluster '{cluster}'; clusters in this Redis: {}",
+                    "no node is registered in cluster '{cluster}'; clusters on this {} engine: {}",
+                    registry.engine().as_str(),
                     if clusters.is_empty() { "none".to_string() } else { clusters.join(", ") }
                 )
             } else {
@@ -215,17 +222,15 @@ async fn drain(args: DrainArgs) -> (Exit, Option<String>) {
         args.node.trim_end_matches('/').to_string()
     } else {
         match resolved.as_ref().map(|r| &r.source) {
-            Some(Source::Cluster { redis_url, cluster }) => {
-                match lookup(redis_url, cluster, &args.node, token.as_deref()).await {
-                    Ok(u) => u,
-                    Err((code, m)) => return (code, Some(m)),
-                }
-            }
+            Some(Source::Cluster { url, cluster }) => match lookup(url, cluster, &args.node, token.as_deref()).await {
+                Ok(u) => u,
+                Err((code, m)) => return (code, Some(m)),
+            },
             _ => {
                 return (
                     Exit::Usage,
                     Some(format!(
-                        "'{}' is not a URL: name the cluster (--cluster or --redis-url) to look up a node id",
+                        "'{}' is not a URL: name the cluster (--cluster, --bus or --redis-url) to look up a node id",
                         args.node
                     )),
                 )

@@ -156,6 +156,10 @@ pub struct PubSubFigures {
     /// Output buffer Redis holds for the node's subscriber (`omem`), bytes. Read from
     /// `CLIENT LIST` whether or not the node itself answers.
     pub buffer_bytes: Option<u64>,
+    /// Whether the engine has such a buffer figure at all (one Redis); false on a Redis
+    /// Cluster or NATS, where the cell reads `n/a` rather than unknown.
+    #[serde(skip)]
+    pub buffer_known: bool,
     /// The limit the buffer is judged against: Redis's pub/sub soft limit, else the
     /// hard one, bytes; `None` when unknown (`CONFIG GET` not allowed).
     pub limit_bytes: Option<u64>,
@@ -513,6 +517,8 @@ impl Tracker {
     /// Feeds the next snapshot and returns its figures.
     pub fn ingest(&mut self, snap: &ClusterSnapshot) -> ClusterFigures {
         let limit = snap.redis.as_ref().and_then(|r| r.pubsub_limit);
+        // CLIENT LIST is read on one Redis only (and in --node mode there is none to read).
+        let buffers_read = snap.redis.as_ref().is_none_or(|r| r.has("pubsub_buffers"));
         let mut nodes = Vec::with_capacity(snap.nodes.len());
         for sample in &snap.nodes {
             let drained = drained_marker(sample);
@@ -574,7 +580,10 @@ impl Tracker {
                 track_buffer(mem, metric, snap.taken_ms);
                 track_soft_limit(mem, sample.pubsub_omem, limit, snap.taken_ms);
             }
-            let fig = node_figures(sample, mem, health, problem, snap.taken_ms, limit, &self.thresholds);
+            let mut fig = node_figures(sample, mem, health, problem, snap.taken_ms, limit, &self.thresholds);
+            if let (Some(p), false) = (fig.pubsub.as_mut(), buffers_read) {
+                p.buffer_known = false;
+            }
             nodes.push(fig);
         }
         // Forget nodes that left the registry.
@@ -791,6 +800,7 @@ fn node_figures(
         PubSubFigures {
             connected: p.connected,
             buffer_bytes: buffer,
+            buffer_known: true,
             limit_bytes: judged,
             buffer_fraction: match (buffer, judged) {
                 (Some(b), Some(l)) if l > 0 => Some(b as f64 / l as f64),

@@ -1,12 +1,13 @@
 //! The rtc ops console: `rtc top`, `rtc status`, `rtc drain` and `rtc roll`.
 //!
 //! It talks to nodes only over the wire (their `/admin/*` HTTP endpoints and the
-//! cluster registry in Redis) and never links the server. [`model`] is the contract.
+//! cluster registry, on the engine `--bus` names) and never links the server. [`model`] is the contract.
 //!
 //! # Layout (data flows top to bottom)
 //! * [`cli`]: the flags of `top`, `status`, `drain` and `roll` and their resolution
 //!   against `rtc.toml`.
-//! * [`client`]: the wire: admin HTTP requests, Redis registry reads, reply parsers.
+//! * [`registry`]: the cluster registry on each engine (one Redis, Redis Cluster, NATS).
+//! * [`client`]: the wire: admin HTTP requests, registry polls, Redis's figures, reply parsers.
 //! * [`collect`]: the collector task, producing immutable [`snapshot::ClusterSnapshot`]s.
 //! * [`known`]: the nodes seen so far (and their cache file), polled directly while Redis is down.
 //! * [`figures`]: rates, trends and totals derived from consecutive snapshots.
@@ -29,6 +30,7 @@ pub mod exit;
 pub mod figures;
 pub mod known;
 pub mod model;
+pub mod registry;
 pub mod roll;
 pub mod snapshot;
 pub mod status;

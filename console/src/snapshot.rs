@@ -67,11 +67,24 @@ pub enum NodeProblem {
     Untrusted(String),
 }
 
-/// Redis's own figures.
+/// `not_available` entry: Redis's own figures (`INFO`), its pub/sub clients and
+/// buffers (`CLIENT LIST`) and the keyspace sample, read on one Redis only.
+pub const NOT_AVAILABLE_REDIS_FIGURES: [&str; 3] = ["redis_figures", "pubsub_buffers", "keyspace"];
+/// `not_available` entry: the incident timeline (the NATS engine keeps none).
+pub const NOT_AVAILABLE_TIMELINE: &str = "timeline";
+
+/// What the registry's engine showed in one poll (in JSON `redis`, its historical name):
+/// on one Redis also Redis's own figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RedisSample {
-    /// Set when Redis could not be read; the other fields are then empty.
+    /// The engine read (`redis`, `redis-cluster`, `nats`), from the source's URL.
+    pub engine: crate::model::Engine,
+    /// Set when the engine could not be read; the other fields are then empty.
     pub error: Option<String>,
+    /// Figures this engine does not have, so the console shows them as not available
+    /// rather than as zero: [`NOT_AVAILABLE_REDIS_FIGURES`] on a Redis Cluster and on
+    /// NATS, [`NOT_AVAILABLE_TIMELINE`] on NATS.
+    pub not_available: Vec<&'static str>,
     /// `redis_version` from `INFO server`.
     pub version: String,
     /// `used_memory` from `INFO memory`, bytes.
@@ -122,6 +135,18 @@ pub struct BufferLimit {
     pub soft_bytes: u64,
     /// Seconds above the soft limit before disconnecting.
     pub soft_secs: u64,
+}
+
+impl RedisSample {
+    /// Whether this engine has `what` (one of the `not_available` names).
+    pub fn has(&self, what: &str) -> bool {
+        !self.not_available.contains(&what)
+    }
+
+    /// The state shown for a figure the engine does not have.
+    pub fn not_available_text(&self) -> String {
+        format!("not available with the {} engine", self.engine.as_str())
+    }
 }
 
 impl BufferLimit {

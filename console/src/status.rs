@@ -94,8 +94,8 @@ pub fn problem_text(p: &crate::snapshot::NodeProblem) -> String {
 
 fn source_label(source: &Source) -> String {
     match source {
-        Source::Cluster { redis_url, cluster } => {
-            format!("cluster {cluster} at {}", crate::client::redact_url(redis_url))
+        Source::Cluster { url, cluster } => {
+            format!("cluster {cluster} at {}", crate::client::redact_url(url))
         }
         Source::Nodes { urls } => urls.join(", "),
     }
@@ -169,18 +169,20 @@ fn null_unknown_gauges(doc: &mut serde_json::Value) {
     }
 }
 
-/// The one-line link summary shared with `rtc top`'s header: `3/4 nodes · redis ok`.
+/// The one-line link summary shared with `rtc top`'s header: `3/4 nodes · redis ok`
+/// (the engine's name: `redis`, `redis-cluster`, `nats`).
 pub fn link_summary(f: &ClusterFigures) -> String {
     let mut s = format!("{}/{} nodes", f.totals.nodes_up, f.totals.nodes_total);
     if let Some(r) = &f.redis {
+        let engine = r.engine.as_str();
         match &r.error {
             Some(_) => {
                 let secs = f.redis_down_secs.unwrap_or(0.0) as u64;
-                s.push_str(&format!(" · redis DOWN {}", units::duration(secs)));
+                s.push_str(&format!(" · {engine} DOWN {}", units::duration(secs)));
                 let direct = f.nodes.iter().filter(|n| n.direct && n.health.is_live()).count();
                 s.push_str(&format!(" · {direct} polled directly"));
             }
-            None => s.push_str(" · redis ok"),
+            None => s.push_str(&format!(" · {engine} ok")),
         }
     }
     s
@@ -199,10 +201,12 @@ pub fn state_cell(n: &NodeFigures) -> String {
     }
 }
 
-/// The pub/sub buffer cell: `1.2M/32M↑`; `?` when Redis does not list the subscriber.
+/// The pub/sub buffer cell: `1.2M/32M↑`; `?` when Redis does not list the subscriber,
+/// `n/a` on an engine that has no such figure (Redis Cluster, NATS).
 pub fn buffer_cell(n: &NodeFigures) -> String {
     match &n.pubsub {
         None => "–".to_string(),
+        Some(p) if !p.buffer_known => "n/a".to_string(),
         // Redis's figure is shown for a node that does not answer too: that is when it grows.
         Some(p) if (!n.health.is_live() || n.direct) && p.buffer_bytes.is_none() => "–".to_string(),
         Some(p) => match (p.buffer_bytes, p.limit_bytes) {
@@ -218,7 +222,7 @@ pub fn buffer_cell(n: &NodeFigures) -> String {
 pub fn render_table(f: &ClusterFigures, source: &Source) -> String {
     let mut out = String::new();
     let mut head = format!("rtc status · {} · {}", source.label(), link_summary(f));
-    if let Some(r) = f.redis.as_ref().filter(|r| r.error.is_none()) {
+    if let Some(r) = f.redis.as_ref().filter(|r| r.error.is_none() && r.has("redis_figures")) {
         let limit = r.pubsub_limit.and_then(|l| l.effective()).map_or("unknown".to_string(), units::bytes);
         head.push_str(&format!(
             " (v{}, {} used, {} pub/sub clients, buffer limit {})",

@@ -9,6 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod bus;
+pub use bus::Engine;
+
 /// Version of this schema, bumped on incompatible changes.
 pub const STATS_SCHEMA: u32 = 1;
 

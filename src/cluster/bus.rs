@@ -37,9 +37,29 @@ pub struct Envelope {
     pub ts_ms: u64,
     /// App id.
     pub app: String,
+    /// Set by a publisher that delivers this message to its own sockets when it comes
+    /// back from the bus: the number its `Loopback` holds that delivery under. Other
+    /// nodes ignore it (and a version without it ignores the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looped: Option<u64>,
     /// What happened.
     #[serde(flatten)]
     pub msg: BusMessage,
+}
+
+impl Envelope {
+    /// A message of `app` published now by node `origin` in its boot `boot`.
+    pub fn now(origin: &str, boot: &str, app: &str, msg: BusMessage) -> Envelope {
+        Envelope {
+            v: BUS_VERSION,
+            origin: origin.to_string(),
+            boot: boot.to_string(),
+            ts_ms: rtc_model::unix_ms(),
+            app: app.to_string(),
+            looped: None,
+            msg,
+        }
+    }
 }
 
 /// Why a bus message was skipped.
@@ -142,7 +162,7 @@ mod tests {
     use super::*;
 
     fn env(msg: BusMessage) -> Envelope {
-        Envelope { v: BUS_VERSION, origin: "n1".into(), boot: "b".into(), ts_ms: 5, app: "1".into(), msg }
+        Envelope { v: BUS_VERSION, origin: "n1".into(), boot: "b".into(), ts_ms: 5, app: "1".into(), looped: None, msg }
     }
 
     #[test]

@@ -166,8 +166,14 @@ impl AsyncPushSender for Forwarder {
 pub(super) trait Subscription: Send {
     /// Connects (pushes go to `forwarder`) and subscribes to everything wanted.
     fn connect(&mut self, forwarder: Forwarder) -> impl std::future::Future<Output = redis::RedisResult<()>> + Send;
-    /// Waits for and applies a change of what is wanted; `false`: the connection failed.
-    fn tend(&mut self) -> impl std::future::Future<Output = bool> + Send;
+    /// Completes when what is wanted has changed. Cancel-safe: it only waits, so the
+    /// keep-up loop may drop it for a ping or a stop.
+    fn changed(&self) -> impl std::future::Future<Output = ()> + Send;
+    /// Applies the changes of what is wanted; `false`: the connection failed. Never
+    /// raced against anything: a change dropped half-applied (taken from the pending
+    /// wishes, its `SSUBSCRIBE` sent but its acknowledgement never recorded) would leave
+    /// the channel's new subscribers waiting for a confirmation that never comes.
+    fn apply(&mut self) -> impl std::future::Future<Output = bool> + Send;
     /// Pings the connection; `false`: it failed.
     fn ping(&mut self) -> impl std::future::Future<Output = bool> + Send;
     /// Drops the connection.
@@ -206,12 +212,14 @@ pub(super) async fn resubscribing(
                     tokio::select! {
                         () = cluster.stop.cancelled() => return,
                         () = disconnected.notified() => break,
-                        ok = sub.tend() => if !ok { break },
+                        () = sub.changed() => if !sub.apply().await { break },
                         _ = ping.tick() => if !sub.ping().await { break },
                     }
                 }
                 sub.close();
                 cluster.sub_connected.store(false, Ordering::Release);
+                // Held local deliveries would now wait for copies that may never come.
+                cluster.loopback.release_all();
                 tracing::warn!("Lost the subscription to {what}; cross-node delivery paused, reconnecting.");
             }
             Err(e) => {
@@ -252,19 +260,28 @@ impl Subscription for BusSubscription {
         Ok(())
     }
 
-    async fn tend(&mut self) -> bool {
+    async fn changed(&self) {
         std::future::pending().await
     }
 
+    async fn apply(&mut self) -> bool {
+        true
+    }
+
     async fn ping(&mut self) -> bool {
-        match &mut self.con {
-            Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
-            None => false,
-        }
+        ping(self.con.as_mut()).await
     }
 
     fn close(&mut self) {
         self.con = None;
+    }
+}
+
+/// Whether a subscription's connection answers a `PING` (false when there is none).
+pub(super) async fn ping<C: redis::aio::ConnectionLike + Send>(con: Option<&mut C>) -> bool {
+    match con {
+        Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
+        None => false,
     }
 }
 
@@ -292,7 +309,12 @@ async fn dispatcher(cluster: Arc<Cluster>, inbox: Arc<dyn Inbox>, mut rx: mpsc::
             }
         };
         if env.origin == cluster.node_id && env.boot == cluster.boot_id {
-            continue; // our own publish: already delivered locally
+            // Our own publish: delivered locally already, or now if it was held for
+            // this copy (after everything the bus ordered before it).
+            if let Some(seq) = env.looped {
+                cluster.loopback.release(seq);
+            }
+            continue;
         }
         cluster.counters.received.fetch_add(1, Ordering::Relaxed);
         let now = rtc_model::unix_ms();
@@ -327,7 +349,14 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Outgoing>) {
         };
         let bus = cluster.keys.bus();
         let published = publish_batch(&mut con, &bus, &batch).await;
-        // Dropping the batch resolves its publishers' confirmations (`sent`).
+        if published.is_ok() {
+            for o in &mut batch {
+                if let Some(sent) = o.sent.take() {
+                    let _ = sent.send(());
+                }
+            }
+        }
+        // Dropping the batch resolves the rest of its publishers' confirmations.
         batch.clear();
         match published {
             Ok(()) => {

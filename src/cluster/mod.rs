@@ -49,7 +49,9 @@ pub use registry::registry_sig;
 
 use crate::config::ClusterConfig;
 use crate::metrics::Metrics;
-use crate::port::{Answer, BoxFuture, Claims, ClusterPort, Inbox, Query, Unreachable};
+use crate::port::loopback::Loopback;
+use crate::port::{Answer, BoxFuture, Claims, ClusterPort, Inbox, LocalDelivery, Query, Unreachable};
+use crate::protocol::ChannelName;
 use crate::secret::Secret;
 use budget::ByteBudget;
 use conn::Con;
@@ -163,6 +165,15 @@ impl Keys {
     pub fn reaped(&self, node: &str, boot: &str) -> String {
         format!("{}reaped:{node}:{boot}", self.prefix)
     }
+    /// The incident timeline (one Redis: [`rtc_model::timeline_key`], which the console
+    /// reads; a Redis Cluster: hash-tagged like every other key).
+    pub fn timeline(&self) -> String {
+        format!("{}timeline", self.prefix)
+    }
+    /// A node's exit marker (one Redis: [`rtc_model::exit_marker_key`]).
+    pub fn exit_marker(&self, node: &str) -> String {
+        format!("{}exit:{node}", self.prefix)
+    }
     /// The client name of a node's subscriber connection (`CLIENT LIST`).
     pub fn sub_client_name(&self, node: &str) -> String {
         format!("{}{node}:sub", self.prefix)
@@ -244,6 +255,8 @@ pub struct Cluster {
     /// The bus channels this node wants to receive (Redis Cluster: the shard channels
     /// of the channels it has local subscribers in).
     interest: Interest,
+    /// This node's own HTTP API publishes, delivered locally when they come back.
+    loopback: Arc<Loopback>,
     ops_tx: mpsc::Sender<Queued>,
     /// The queues' receiving ends until [`ClusterPort::start`] hands them to the tasks.
     receivers: Mutex<Option<Receivers>>,
@@ -280,9 +293,9 @@ enum Backend {
 struct Outgoing {
     channel: Option<String>,
     msg: String,
-    /// Dropped once the message's batch was published (or dropped): what
-    /// [`ClusterPort::publish_confirmed`] waits for.
-    _sent: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Sent to once the message's batch was published, dropped unused if the message
+    /// was dropped: what [`ClusterPort::publish_confirmed`] waits for.
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The receiving ends of the cluster's queues, handed to its tasks.
@@ -329,6 +342,7 @@ impl Cluster {
             cmd: RwLock::new(None),
             publish_tx,
             interest: Interest::default(),
+            loopback: Arc::default(),
             ops_tx,
             receivers: Mutex::new(Some(Receivers { publish_rx, ops_rx })),
             metrics,
@@ -349,20 +363,14 @@ impl Cluster {
     /// Publishes a message to the other nodes (never blocks; a full queue drops it and
     /// counts the drop).
     pub fn publish(&self, app: &str, msg: BusMessage) {
-        self.enqueue(app, msg, None);
+        self.enqueue(app, msg, None, None);
     }
 
     /// Queues a message for the publisher; `sent` is dropped once it is published or
     /// dropped.
-    fn enqueue(&self, app: &str, msg: BusMessage, sent: Option<tokio::sync::oneshot::Sender<()>>) {
-        let env = Envelope {
-            v: bus::BUS_VERSION,
-            origin: self.node_id.clone(),
-            boot: self.boot_id.clone(),
-            ts_ms: rtc_model::unix_ms(),
-            app: app.to_string(),
-            msg,
-        };
+    fn enqueue(&self, app: &str, msg: BusMessage, looped: Option<u64>, sent: Option<tokio::sync::oneshot::Sender<()>>) {
+        let mut env = Envelope::now(&self.node_id, &self.boot_id, app, msg);
+        env.looped = looped;
         let channel = self.is_sharded().then(|| shard::channel_of(&self.keys, &env.app, &env.msg));
         let msg = bus::seal(bus::encode(&env), self.config.secret.as_ref());
         let len = msg.len();
@@ -370,7 +378,7 @@ impl Cluster {
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.publish_tx.try_send(Outgoing { channel, msg, _sent: sent }).is_err() {
+        if self.publish_tx.try_send(Outgoing { channel, msg, sent }).is_err() {
             self.publish_bytes.give_back(len);
             self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -484,12 +492,37 @@ impl ClusterPort for Cluster {
 
     fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(app, msg, Some(tx));
+        self.enqueue(app, msg, None, Some(tx));
         // Resolves when the publisher drops the sender: after the batch's round trip, or
         // at once when the message was dropped (queue full).
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+
+    fn publish_looped(&self, app: &str, msg: BusMessage, deliver: LocalDelivery) -> BoxFuture<'static, ()> {
+        // The copy comes back only on a live subscription, and on a Redis Cluster only
+        // if this node has the event's shard channel subscribed.
+        let comes_back = self.sub_connected.load(Ordering::Acquire)
+            && (!self.is_sharded() || self.interest.is_subscribed(&shard::channel_of(&self.keys, app, &msg)));
+        if !comes_back {
+            deliver();
+            return self.publish_confirmed(app, msg);
+        }
+        self.loopback.looped(deliver, |seq, sent| self.enqueue(app, msg, Some(seq), Some(sent)))
+    }
+
+    fn receiving(&self, app: &str, channel: &ChannelName) -> Option<BoxFuture<'static, bool>> {
+        // A lost subscription is being rebuilt: waiting would only delay the socket.
+        if !self.is_sharded() || !self.sub_connected.load(Ordering::Acquire) {
+            return None;
+        }
+        let shard = shard::channel_of_channel(&self.keys, app, channel.as_str());
+        if shard == self.keys.control_bus() {
+            return None;
+        }
+        let rx = self.interest.when_subscribed(&shard)?;
+        Some(Box::pin(async move { matches!(tokio::time::timeout(shard::SUBSCRIBE_WAIT, rx).await, Ok(Ok(()))) }))
     }
 
     fn submit(&self, op: StateOp) {
@@ -545,6 +578,16 @@ mod tests {
     }
 
     #[test]
+    fn the_timeline_and_exit_marker_are_the_console_s_keys_on_one_redis_and_tagged_on_a_cluster() {
+        let k = Keys::new("c");
+        assert_eq!(k.timeline(), rtc_model::timeline_key("c"));
+        assert_eq!(k.exit_marker("n1"), rtc_model::exit_marker_key("c", "n1"));
+        let k = Keys::hash_tagged("c");
+        assert_eq!(k.timeline(), "rtc:{c}:timeline");
+        assert_eq!(k.exit_marker("n1"), "rtc:{c}:exit:n1");
+    }
+
+    #[test]
     fn a_publish_queue_that_nobody_drains_stops_at_its_byte_budget() {
         // The receivers are kept (an open queue) but never read.
         let c = cluster();
@@ -571,6 +614,7 @@ mod tests {
                 boot: "boot".into(),
                 ts_ms: rtc_model::unix_ms(),
                 app: "app".into(),
+                looped: None,
                 msg: event(),
             })
             .len()) as u64;

@@ -22,9 +22,13 @@
 //! failover or a restarted Redis Cluster is recovered either way.
 //!
 //! A node that gets its first local subscriber in a channel subscribes to the channel's
-//! shard one round trip later: an event published by another node in that window does
-//! not reach the new subscriber (the one-Redis engine has no such window, as every
-//! node receives every message).
+//! shard one round trip later. So that an event another node publishes after the
+//! socket's `subscription_succeeded` always reaches it, the server asks
+//! [`crate::port::ClusterPort::receiving`] and holds the new subscriber's frames
+//! (`subscription_succeeded` first) until this subscriber task has the `SSUBSCRIBE`
+//! acknowledged ([`Interest::confirm`]), for at most [`SUBSCRIBE_WAIT`]; past that the
+//! subscription is refused with `pusher:subscription_error` (status 503), never
+//! confirmed to a socket that would miss the other nodes' events.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,8 +36,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{ConnectionInfo, IntoConnectionInfo, Value};
-use tokio::sync::Notify;
+use redis::{ConnectionInfo, IntoConnectionInfo};
+use tokio::sync::{oneshot, Notify};
 
 use super::link::{Forwarder, Subscription};
 use super::{BusMessage, Cluster, Keys, REDIS_TIMEOUT};
@@ -42,22 +46,17 @@ use super::{BusMessage, Cluster, Keys, REDIS_TIMEOUT};
 /// as a RESP3 connection (credentials apply to every node). `None` when it does not
 /// parse.
 pub(super) fn seeds(url: &str) -> Option<Vec<ConnectionInfo>> {
-    let rest = url.strip_prefix("redis-cluster://")?;
-    let (creds, hosts) = match rest.rsplit_once('@') {
-        Some((c, h)) => (format!("{c}@"), h),
-        None => (String::new(), rest),
-    };
-    let hosts = hosts.trim_end_matches('/');
+    if !url.starts_with("redis-cluster://") {
+        return None;
+    }
+    let creds = rtc_model::bus::credentials(url).map(|c| format!("{c}@")).unwrap_or_default();
     let mut out = Vec::new();
-    for host in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-        if host.contains('/') {
-            return None;
-        }
+    for host in rtc_model::bus::host_ports(url)? {
         let mut info = format!("redis://{creds}{host}").into_connection_info().ok()?;
         info.redis.protocol = redis::ProtocolVersion::RESP3;
         out.push(info);
     }
-    (!out.is_empty()).then_some(out)
+    Some(out)
 }
 
 /// The shard channel a bus message of `app` goes to.
@@ -81,23 +80,77 @@ pub(super) fn channel_of_channel(keys: &Keys, app: &str, channel: &str) -> Strin
     }
 }
 
+/// Longest a new subscriber's frames wait for its channel's `SSUBSCRIBE` (one round
+/// trip when healthy; seconds on a loaded machine); past it the subscription is refused
+/// (a slow or failing Redis Cluster must not keep a socket waiting without an answer).
+pub(super) const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The shard channels this node wants, as changes not yet applied by the subscriber
-/// task: the latest wish per shard channel (bounded by the node's channels).
+/// task: the latest wish per shard channel (bounded by the node's channels); and which
+/// of them the subscriber connection has acknowledged, with who waits for that.
 #[derive(Default)]
 pub(super) struct Interest {
     pending: Mutex<HashMap<String, bool>>,
     changed: Notify,
+    subscribed: Mutex<Subscribed>,
+}
+
+/// The shard channels subscribed on the current connection, and the waiters of the
+/// others (sent to when the channel is subscribed; dropped when it is no longer wanted).
+#[derive(Default)]
+struct Subscribed {
+    channels: HashSet<String>,
+    waiters: HashMap<String, Vec<oneshot::Sender<()>>>,
 }
 
 impl Interest {
     /// Wants (or no longer wants) a shard channel.
     pub(super) fn set(&self, channel: String, want: bool) {
+        if !want {
+            self.subscribed.lock().waiters.remove(&channel);
+        }
         self.pending.lock().insert(channel, want);
         self.changed.notify_one();
     }
 
     fn take(&self) -> HashMap<String, bool> {
         std::mem::take(&mut *self.pending.lock())
+    }
+
+    /// `None` when `channel` is subscribed on the current connection; else a receiver
+    /// that completes with `Ok` once it is, or with an error (its sender dropped) once
+    /// it is no longer wanted.
+    pub(super) fn when_subscribed(&self, channel: &str) -> Option<oneshot::Receiver<()>> {
+        let mut s = self.subscribed.lock();
+        if s.channels.contains(channel) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        s.waiters.entry(channel.to_string()).or_default().push(tx);
+        Some(rx)
+    }
+
+    /// Whether `channel` is subscribed on the current connection.
+    pub(super) fn is_subscribed(&self, channel: &str) -> bool {
+        self.subscribed.lock().channels.contains(channel)
+    }
+
+    /// The subscriber connection has `channel` acknowledged: wakes its waiters.
+    fn confirm(&self, channel: &str) {
+        let mut s = self.subscribed.lock();
+        s.channels.insert(channel.to_string());
+        for waiter in s.waiters.remove(channel).unwrap_or_default() {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn unconfirm(&self, channel: &str) {
+        self.subscribed.lock().channels.remove(channel);
+    }
+
+    /// The subscriber connection is gone: nothing is subscribed until it is rebuilt.
+    fn forget_all(&self) {
+        self.subscribed.lock().channels.clear();
     }
 }
 
@@ -111,7 +164,9 @@ async fn apply(cluster: &Cluster, wanted: &mut HashSet<String>, con: &mut Cluste
         }
         if want && wanted.insert(channel.clone()) {
             con.ssubscribe(&channel).await?;
+            cluster.interest.confirm(&channel);
         } else if !want && wanted.remove(&channel) {
+            cluster.interest.unconfirm(&channel);
             con.sunsubscribe(&channel).await?;
         }
     }
@@ -136,6 +191,7 @@ impl ShardSubscription {
 
 impl Subscription for ShardSubscription {
     async fn connect(&mut self, forwarder: Forwarder) -> redis::RedisResult<()> {
+        self.cluster.interest.forget_all();
         let client = ClusterClientBuilder::new(self.seeds.clone())
             .use_protocol(redis::ProtocolVersion::RESP3)
             .connection_timeout(REDIS_TIMEOUT)
@@ -148,13 +204,17 @@ impl Subscription for ShardSubscription {
         apply(&self.cluster, &mut self.wanted, &mut con).await?;
         for channel in &self.wanted {
             con.ssubscribe(channel).await?;
+            self.cluster.interest.confirm(channel);
         }
         self.con = Some(con);
         Ok(())
     }
 
-    async fn tend(&mut self) -> bool {
+    async fn changed(&self) {
         self.cluster.interest.changed.notified().await;
+    }
+
+    async fn apply(&mut self) -> bool {
         match &mut self.con {
             Some(con) => apply(&self.cluster, &mut self.wanted, con).await.is_ok(),
             None => false,
@@ -162,14 +222,12 @@ impl Subscription for ShardSubscription {
     }
 
     async fn ping(&mut self) -> bool {
-        match &mut self.con {
-            Some(con) => redis::cmd("PING").query_async::<Value>(con).await.is_ok(),
-            None => false,
-        }
+        super::link::ping(self.con.as_mut()).await
     }
 
     fn close(&mut self) {
         self.con = None;
+        self.cluster.interest.forget_all();
     }
 }
 

@@ -1,5 +1,6 @@
 //! The incident timeline: what happens to the cluster, written by the nodes to a capped
-//! Redis stream (`rtc:{cluster}:timeline`, `XADD ... MAXLEN ~ N`) for `rtc top` and
+//! Redis stream (`rtc:NAME:timeline`, on a Redis Cluster `rtc:{NAME}:timeline` like
+//! every other key; `XADD ... MAXLEN ~ N`) for `rtc top` and
 //! `rtc status --json` to show. Also the exit marker a node leaves when it stops
 //! cleanly, so the console tells a drained node from a dead one.
 //!
@@ -20,7 +21,7 @@ const EXIT_MARKER_SECS: u64 = 7_200;
 /// Appends one entry about `node`.
 pub(super) async fn record(cluster: &Cluster, con: &mut Con, node: &str, kind: &str, detail: &str) {
     let _: Result<String, _> = redis::cmd("XADD")
-        .arg(rtc_model::timeline_key(&cluster.config.name))
+        .arg(cluster.keys.timeline())
         .arg("MAXLEN")
         .arg("~")
         .arg(TIMELINE_MAXLEN)
@@ -39,11 +40,8 @@ pub(super) async fn record(cluster: &Cluster, con: &mut Con, node: &str, kind: &
 /// an entry (`previous`), saying whether that one exited cleanly.
 pub(super) async fn record_start(cluster: &Cluster, con: &mut Con, previous: Option<&NodeStats>) {
     let version = env!("CARGO_PKG_VERSION");
-    let marker: Option<String> = redis::cmd("GET")
-        .arg(rtc_model::exit_marker_key(&cluster.config.name, &cluster.node_id))
-        .query_async(con)
-        .await
-        .unwrap_or(None);
+    let marker: Option<String> =
+        redis::cmd("GET").arg(cluster.keys.exit_marker(&cluster.node_id)).query_async(con).await.unwrap_or(None);
     let marker: Option<ExitMarker> = marker.and_then(|m| serde_json::from_str(&m).ok());
     let (kind, detail) = match (previous, marker) {
         (Some(prev), m) => {
@@ -78,7 +76,7 @@ pub(super) async fn record_exit(cluster: &Cluster, drained: bool, detail: Option
     let marker = ExitMarker { boot_id: cluster.boot_id.clone(), drained, at_ms: rtc_model::unix_ms() };
     if let Ok(json) = serde_json::to_string(&marker) {
         let _: Result<(), _> = redis::cmd("SET")
-            .arg(rtc_model::exit_marker_key(&cluster.config.name, &cluster.node_id))
+            .arg(cluster.keys.exit_marker(&cluster.node_id))
             .arg(json)
             .arg("EX")
             .arg(EXIT_MARKER_SECS)

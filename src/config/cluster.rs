@@ -33,54 +33,15 @@ impl ClusterConfig {
     }
 }
 
-/// Which engine joins the nodes of a cluster (`--bus URL`, by its scheme).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// One Redis (`redis://`, `rediss://`, `unix://`; also `--redis-url` and Reverb's
-    /// `REVERB_SCALING_ENABLED` + `REDIS_*`).
-    Redis,
-    /// A Redis Cluster (`redis-cluster://HOST:PORT[,HOST:PORT…]`): sharded pub/sub.
-    RedisCluster,
-    /// NATS with JetStream (`nats://HOST:PORT`).
-    Nats,
-}
-
-impl Engine {
-    /// The engine a URL names, by its scheme.
-    pub fn of_url(url: &str) -> Option<Engine> {
-        let scheme = url.split_once("://")?.0;
-        match scheme {
-            "redis" | "rediss" | "unix" => Some(Engine::Redis),
-            "redis-cluster" => Some(Engine::RedisCluster),
-            "nats" => Some(Engine::Nats),
-            _ => None,
-        }
-    }
-
-    /// The engine's name in logs and `rtc status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Redis => "redis",
-            Engine::RedisCluster => "redis-cluster",
-            Engine::Nats => "nats",
-        }
-    }
-}
+/// Which engine joins the nodes of a cluster (`--bus URL`, by its scheme): the pure URL
+/// parsing lives in `rtc-model`, shared with the console's `--bus`.
+pub use rtc_model::Engine;
 
 /// The engines this build can run.
 const AVAILABLE: &[Engine] = &[Engine::Redis, Engine::RedisCluster, Engine::Nats];
 
 /// Replaces the password of a URL (`redis://user:pass@host`) with `***`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}:***@{}", &url[..s + 3], user, &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
+pub use rtc_model::bus::redact_url;
 
 pub(super) fn resolve_cluster(
     r: &mut Resolver<'_>,
@@ -124,28 +85,15 @@ pub(super) fn resolve_cluster(
     let field = if bus.is_some() { "cluster.bus" } else { "cluster.redis_url" };
     let url = bus.or(legacy)?;
     let engine = Engine::of_url(&url);
-    match engine {
-        None => r.err(
-            field,
-            format!("'{}' must start with redis://, rediss://, unix://, redis-cluster:// or nats://", redact_url(&url)),
-        ),
-        Some(Engine::Redis) if redis::Client::open(url.as_str()).is_err() => {
+    match rtc_model::bus::check_url(&url) {
+        Err(e) => r.err(field, e),
+        Ok(Engine::Redis) if redis::Client::open(url.as_str()).is_err() => {
             r.err(field, format!("'{}' is not a valid Redis URL", redact_url(&url)))
         }
-        Some(Engine::RedisCluster | Engine::Nats) => {
-            let rest = url.split_once("://").map_or("", |(_, rest)| rest);
-            let bad = rest.is_empty()
-                || rest.split(',').any(|hp| {
-                    let hp = hp.rsplit_once('@').map_or(hp, |(_, hp)| hp);
-                    !matches!(hp.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok())
-                });
-            if bad {
-                r.err(field, format!("'{}' must name HOST:PORT[,HOST:PORT…]", redact_url(&url)));
-            } else if let Some(e) = engine.filter(|e| !AVAILABLE.contains(e)) {
-                r.err(field, format!("the {} engine is not available in this version of rtc", e.as_str()));
-            }
+        Ok(e) if !AVAILABLE.contains(&e) => {
+            r.err(field, format!("the {} engine is not available in this version of rtc", e.as_str()))
         }
-        Some(Engine::Redis) => {}
+        Ok(_) => {}
     }
     let name = args
         .cluster_name

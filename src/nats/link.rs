@@ -3,7 +3,7 @@
 //! on reconnect; while it is disconnected the node is degraded and publishes are
 //! dropped (counted), as with Redis.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +12,30 @@ use tokio::sync::mpsc;
 
 use super::Nats;
 use crate::cluster::bus;
-use crate::port::Inbox;
+use crate::port::{ClusterPort, Inbox};
 
 /// Messages taken per publish batch.
 const PUBLISH_BATCH: usize = 256;
 /// Messages a subscription holds before the client drops (a slow consumer).
 const SUBSCRIPTION_CAPACITY: usize = 65_536;
+/// Commands (publishes, requests) the client queues for its connection. This bounds
+/// what a stalled server makes the node hold beyond its own publish queue: the client's
+/// default (2,048) held 16 MB of 8 KB events while the server was paused.
+const CLIENT_CAPACITY: usize = 256;
 
-pub(super) fn spawn(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<(String, String)>) {
+/// A message waiting for the publisher.
+pub(super) struct Outgoing {
+    /// Its subject.
+    pub(super) subject: String,
+    /// The sealed envelope.
+    pub(super) payload: String,
+    /// Sent to once the message's batch has been handed to the server, dropped unused
+    /// if the message was dropped: what [`crate::port::ClusterPort::publish_confirmed`]
+    /// waits for.
+    pub(super) sent: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub(super) fn spawn(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, publish_rx: mpsc::Receiver<Outgoing>) {
     let tasks = nats.tasks.clone();
     tasks.spawn(async move {
         let Some(client) = connect(&nats).await else { return };
@@ -34,11 +50,11 @@ async fn connect(nats: &Arc<Nats>) -> Option<async_nats::Client> {
     let counters = Arc::downgrade(nats);
     let options = async_nats::ConnectOptions::new()
         .name(nats.client_name())
-        .no_echo()
         .retry_on_initial_connect()
         .connection_timeout(super::NATS_TIMEOUT)
         .request_timeout(Some(super::NATS_TIMEOUT))
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        .client_capacity(CLIENT_CAPACITY)
         .reconnect_delay_callback(|attempt| Duration::from_millis((100 * attempt as u64).min(2_000)))
         .event_callback(move |event| {
             let counters = counters.clone();
@@ -50,6 +66,8 @@ async fn connect(nats: &Arc<Nats>) -> Option<async_nats::Client> {
                     }
                     async_nats::Event::Disconnected => {
                         nats.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                        // Held local deliveries would wait for copies that may never come.
+                        nats.loopback.release_all();
                         tracing::warn!("Lost the cluster's NATS; cross-node delivery paused, reconnecting.");
                     }
                     async_nats::Event::SlowConsumer(_) => {
@@ -106,6 +124,11 @@ async fn subscriber(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, client: async_nats::
             }
         };
         if env.origin == nats.node_id && env.boot == nats.boot_id {
+            // Our own publish (the connection echoes them): delivered locally already,
+            // or now if it was held for this copy.
+            if let Some(seq) = env.looped {
+                nats.loopback.release(seq);
+            }
             continue;
         }
         nats.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -118,8 +141,9 @@ async fn subscriber(nats: Arc<Nats>, inbox: Arc<dyn Inbox>, client: async_nats::
     }
 }
 
-async fn publisher(nats: Arc<Nats>, client: async_nats::Client, mut rx: mpsc::Receiver<(String, String)>) {
+async fn publisher(nats: Arc<Nats>, client: async_nats::Client, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    let stall = Stall::default();
     loop {
         batch.clear();
         let n = tokio::select! {
@@ -134,20 +158,85 @@ async fn publisher(nats: Arc<Nats>, client: async_nats::Client, mut rx: mpsc::Re
             let _ = tokio::time::timeout(super::NATS_TIMEOUT, client.flush()).await;
             return;
         }
-        nats.publish_bytes.give_back(batch.iter().map(|(_, p)| p.len()).sum());
-        if !nats.connected() {
+        nats.publish_bytes.give_back(batch.iter().map(|o| o.payload.len()).sum());
+        // Cut off (no heartbeat answered: `is_degraded`), the API no longer waits for
+        // the bus, so what it offers must be dropped at once, as the Redis engine does
+        // while its command connection is down, not queued behind a publish waiting out
+        // its timeout until the stall is noticed (a paused server filled the 32 MiB
+        // queue that way).
+        if ClusterPort::is_degraded(nats.as_ref()) || stall.is_stalled(&client) {
             nats.counters.publish_dropped.fetch_add(n as u64, Ordering::Relaxed);
             continue;
         }
         let mut sent = 0u64;
-        for (subject, payload) in batch.drain(..) {
-            let r = tokio::time::timeout(super::NATS_TIMEOUT, client.publish(subject, payload.into())).await;
-            if matches!(r, Ok(Ok(()))) {
-                sent += 1;
-            } else {
-                nats.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+        let mut handed = Vec::new();
+        for o in batch.iter_mut() {
+            let payload = std::mem::take(&mut o.payload);
+            let r = tokio::time::timeout(super::NATS_TIMEOUT, client.publish(o.subject.clone(), payload.into())).await;
+            if !matches!(r, Ok(Ok(()))) {
+                // The client's queue stays full: the server is not reading. Drop the rest
+                // of the batch at once instead of waiting for each message in turn.
+                break;
             }
+            sent += 1;
+            handed.extend(o.sent.take());
+        }
+        nats.counters.publish_dropped.fetch_add(n as u64 - sent, Ordering::Relaxed);
+        if sent < n as u64 || (sent > 0 && !round_trip(&client).await) {
+            stall.set();
         }
         nats.counters.published.fetch_add(sent, Ordering::Relaxed);
+        for s in handed {
+            let _ = s.send(());
+        }
+        // Dropping the batch resolves the rest of its publishers' confirmations.
+        batch.clear();
+    }
+}
+
+/// Waits (bounded) until the server has processed everything this connection sent so
+/// far: a request to a subject nobody subscribes to is answered "no responders" by the
+/// server itself, after it has routed the publishes before it (a server reads each
+/// connection in order). A flush only writes them to the socket. False when the server
+/// did not answer in time.
+async fn round_trip(client: &async_nats::Client) -> bool {
+    let subject = client.new_inbox();
+    tokio::time::timeout(super::NATS_TIMEOUT, client.request(subject, bytes::Bytes::new())).await.is_ok()
+}
+
+/// A server that stopped answering while the connection stays open (paused, or its
+/// link stalled; the client notices a dead connection only at its next ping): the
+/// publisher drops what comes meanwhile at once, as the Redis engine does while its
+/// command connection is down, instead of waiting out a timeout per batch while the
+/// publish queue fills. One probe at a time finds out when the server answers again.
+#[derive(Default, Clone)]
+struct Stall {
+    stalled: Arc<AtomicBool>,
+    probing: Arc<AtomicBool>,
+}
+
+impl Stall {
+    fn set(&self) {
+        if !self.stalled.swap(true, Ordering::AcqRel) {
+            tracing::warn!("The cluster's NATS does not answer; dropping bus messages until it does.");
+        }
+    }
+
+    /// Whether to drop; starts a probe when none is running.
+    fn is_stalled(&self, client: &async_nats::Client) -> bool {
+        if !self.stalled.load(Ordering::Acquire) {
+            return false;
+        }
+        if !self.probing.swap(true, Ordering::AcqRel) {
+            let (me, client) = (self.clone(), client.clone());
+            tokio::spawn(async move {
+                if round_trip(&client).await {
+                    me.stalled.store(false, Ordering::Release);
+                    tracing::info!("The cluster's NATS answers again.");
+                }
+                me.probing.store(false, Ordering::Release);
+            });
+        }
+        true
     }
 }

@@ -40,7 +40,10 @@ use crate::cluster::bus::{self, BusMessage, Envelope};
 use crate::cluster::BusCounters;
 use crate::config::ClusterConfig;
 use crate::metrics::Metrics;
-use crate::port::{Answer, BoxFuture, Claims, ClusterError, ClusterPort, Inbox, LiveView, Query, StateOp, Unreachable};
+use crate::port::loopback::Loopback;
+use crate::port::{
+    Answer, BoxFuture, Claims, ClusterError, ClusterPort, Inbox, LiveView, LocalDelivery, Query, StateOp, Unreachable,
+};
 use crate::secret::Secret;
 use kv::Buckets;
 
@@ -101,12 +104,14 @@ pub struct Nats {
     subjects: Subjects,
     client: RwLock<Option<async_nats::Client>>,
     buckets: RwLock<Option<Buckets>>,
-    publish_tx: mpsc::Sender<(String, String)>,
+    publish_tx: mpsc::Sender<link::Outgoing>,
     ops_tx: mpsc::Sender<state::Queued>,
     receivers: Mutex<Option<Receivers>>,
     metrics: Arc<Metrics>,
     admin_token: Secret,
     publish_bytes: ByteBudget,
+    /// This node's own HTTP API publishes, delivered locally when they come back.
+    loopback: Arc<Loopback>,
     receive_backlog: AtomicU64,
     /// Bus counters.
     pub counters: BusCounters,
@@ -118,7 +123,7 @@ pub struct Nats {
 }
 
 struct Receivers {
-    publish_rx: mpsc::Receiver<(String, String)>,
+    publish_rx: mpsc::Receiver<link::Outgoing>,
     ops_rx: mpsc::Receiver<state::Queued>,
 }
 
@@ -153,6 +158,7 @@ impl Nats {
             metrics,
             admin_token,
             publish_bytes: ByteBudget::new(PUBLISH_QUEUE_BYTES),
+            loopback: Arc::default(),
             receive_backlog: AtomicU64::new(0),
             counters: BusCounters::default(),
             kv_ok: AtomicBool::new(false),
@@ -181,6 +187,24 @@ impl Nats {
         let mut ids = self.live.read().other_ids();
         ids.push(self.node_id.clone());
         ids
+    }
+
+    /// Queues a message for the publisher; `sent` is dropped once it has been handed to
+    /// the server (or dropped, counted).
+    fn enqueue(&self, app: &str, msg: BusMessage, looped: Option<u64>, sent: Option<tokio::sync::oneshot::Sender<()>>) {
+        let subject = self.subjects.of(app, &msg);
+        let mut env = Envelope::now(&self.node_id, &self.boot_id, app, msg);
+        env.looped = looped;
+        let payload = bus::seal(bus::encode(&env), self.config.secret.as_ref());
+        let len = payload.len();
+        if !self.publish_bytes.try_take(len) {
+            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.publish_tx.try_send(link::Outgoing { subject, payload, sent }).is_err() {
+            self.publish_bytes.give_back(len);
+            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn op(&self, op: state::Queued) {
@@ -226,25 +250,25 @@ impl ClusterPort for Nats {
     }
 
     fn publish(&self, app: &str, msg: BusMessage) {
-        let subject = self.subjects.of(app, &msg);
-        let env = Envelope {
-            v: bus::BUS_VERSION,
-            origin: self.node_id.clone(),
-            boot: self.boot_id.clone(),
-            ts_ms: rtc_model::unix_ms(),
-            app: app.to_string(),
-            msg,
-        };
-        let payload = bus::seal(bus::encode(&env), self.config.secret.as_ref());
-        let len = payload.len();
-        if !self.publish_bytes.try_take(len) {
-            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        self.enqueue(app, msg, None, None);
+    }
+
+    fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue(app, msg, None, Some(tx));
+        // Resolves when the publisher sends or drops the sender: after the batch's
+        // round trip to the server, or at once when the message was dropped.
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+
+    fn publish_looped(&self, app: &str, msg: BusMessage, deliver: LocalDelivery) -> BoxFuture<'static, ()> {
+        if !self.connected() {
+            deliver();
+            return self.publish_confirmed(app, msg);
         }
-        if self.publish_tx.try_send((subject, payload)).is_err() {
-            self.publish_bytes.give_back(len);
-            self.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.loopback.looped(deliver, |seq, sent| self.enqueue(app, msg, Some(seq), Some(sent)))
     }
 
     fn submit(&self, op: StateOp) {

@@ -119,7 +119,10 @@ async fn check_id(nats: &Nats, inbox: &dyn Inbox, kv: &Buckets) -> Result<IdChec
                 }
                 return Ok(IdCheck::Clash(format!("boot {holder}, which took the id over first")));
             }
-            _ if attempt < ID_CHECK_ATTEMPTS => tokio::time::sleep(nats.config.node_ttl.max(HEARTBEAT * 2)).await,
+            _ if attempt < ID_CHECK_ATTEMPTS => {
+                tracing::info!(node = %nats.node_id, holder = %holder, "This node id is claimed by another boot with no registry entry yet; waiting before checking again.");
+                tokio::time::sleep(nats.config.node_ttl.max(HEARTBEAT * 2)).await
+            }
             _ => return Ok(IdCheck::Clash(format!("boot {holder}, starting"))),
         }
     }
@@ -147,6 +150,9 @@ async fn run(nats: Arc<Nats>, inbox: Arc<dyn Inbox>) {
     let mut id_checked = false;
     let mut id_lost = false;
     let mut healthy = false;
+    // A node that never gets healthy says why once (later failures of a healthy node
+    // are told as they happen).
+    let mut told_first_failure = false;
     let mut reap_after = Instant::now() + nats.config.node_ttl + HEARTBEAT;
     let mut last_seen: std::collections::HashMap<String, String> = Default::default();
     loop {
@@ -188,7 +194,13 @@ async fn run(nats: Arc<Nats>, inbox: Arc<dyn Inbox>) {
                     inbox.fatal(clash);
                     return;
                 }
-                Err(_) => continue,
+                Err(e) => {
+                    if !told_first_failure {
+                        told_first_failure = true;
+                        tracing::warn!(error = %e, "Cannot check this node's id in the registry yet; retrying.");
+                    }
+                    continue;
+                }
             }
         }
         match heartbeat(&nats, inbox.as_ref(), &kv).await {
@@ -223,7 +235,8 @@ async fn run(nats: Arc<Nats>, inbox: Arc<dyn Inbox>) {
                 }
             }
             Err(e) => {
-                if healthy {
+                if healthy || !told_first_failure {
+                    told_first_failure = true;
                     tracing::warn!(error = %e, "Registry heartbeat failed; this node is degraded until NATS answers.");
                 }
                 healthy = false;

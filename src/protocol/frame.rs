@@ -238,6 +238,13 @@ pub fn subscription_error(channel: &str, error: &str, status: u16) -> String {
     event_frame("pusher:subscription_error", Some(channel), Some(&data), None)
 }
 
+/// `pusher:subscription_error` status 503 for a subscription this node cannot serve
+/// right now: the client may subscribe again later.
+pub fn subscription_unavailable(channel: &str, error: &str) -> String {
+    let data = json_string(&serde_json::json!({"type": "Unavailable", "error": error, "status": 503}));
+    event_frame("pusher:subscription_error", Some(channel), Some(&data), None)
+}
+
 /// `pusher_internal:member_added`.
 pub fn member_added(channel: &str, user_id: &str, user_info: &str) -> String {
     let data = format!(r#"{{"user_id":{},"user_info":{}}}"#, json_string(&user_id), user_info);

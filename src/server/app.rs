@@ -92,7 +92,8 @@ pub struct ChannelCounts {
 /// What [`App::publish`] did.
 #[must_use = "the HTTP API must wait for `sent` before answering"]
 pub struct Published {
-    /// Local sockets reached.
+    /// Local sockets reached; 0 when the local fan-out waits for the cluster bus (an
+    /// HTTP API publish in a cluster; see `ClusterPort::publish_looped`).
     pub delivered: usize,
     /// In a cluster: resolves once the event is on the bus (or was dropped). An HTTP API
     /// publish is answered only then, so events a client sends one after another,
@@ -257,6 +258,11 @@ impl App {
         if subs.contains_key(&conn.socket_id) {
             return Ok(false);
         }
+        // On a sharded engine, a channel's first subscribers here get their frames (from
+        // `subscription_succeeded` on) only once this node receives the channel's events
+        // from the other nodes.
+        let receiving = self.cluster.as_ref().and_then(|c| c.receiving(&self.config.id, name));
+        let sub = Subscriber::new(conn.clone(), presence.as_ref().map(|p| p.user_id.clone()), receiving.is_some());
         let mut cluster_op = None;
         let mut added_user = None;
         if let Some(p) = &presence {
@@ -294,16 +300,13 @@ impl App {
         } else {
             let ok = Frame::from(frame::subscription_succeeded(name.as_str()));
             self.count_out(1, ok.len());
-            conn.push(ok);
+            sub.send(ok);
         }
         if cluster_op.is_some() {
             // Member events wait for the member list the state task sends.
             channel.views.lock().pending(conn.socket_id);
         }
-        subs.insert(
-            conn.socket_id,
-            Subscriber { conn: conn.clone(), user_id: presence.as_ref().map(|p| p.user_id.clone()) },
-        );
+        subs.insert(conn.socket_id, sub);
         let replay_here = name.is_cache() && self.cluster.is_none();
         let mut missed = false;
         if replay_here {
@@ -354,7 +357,40 @@ impl App {
             }
         }
         self.after_count_change(&channel, count);
+        if let Some(receiving) = receiving {
+            let app = self.clone();
+            let (name, socket) = (name.clone(), conn.socket_id);
+            self.tasks.spawn(async move {
+                if receiving.await {
+                    app.release_held(&name, socket);
+                } else {
+                    app.refuse_unreceived(&name, socket);
+                }
+            });
+        }
         Ok(true)
+    }
+
+    /// Ends a new subscriber's hold ([`Subscriber::release`]) if it is still subscribed.
+    fn release_held(&self, name: &ChannelName, socket: SocketId) {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        let mut subs = channel.subs.write();
+        if let Some(sub) = subs.get_mut(&socket) {
+            sub.release();
+        }
+    }
+
+    /// Sends a frame about channel `name` to one of its subscribers (after what a hold
+    /// keeps, [`Subscriber::send`]); to the socket directly if it is not subscribed.
+    pub fn send_to_subscriber(&self, name: &ChannelName, conn: &ConnHandle, frame: Frame) {
+        let channel = self.channels.get(name).map(|c| c.value().clone());
+        let subs = channel.as_ref().map(|c| c.subs.read());
+        match subs.as_ref().and_then(|s| s.get(&conn.socket_id)) {
+            Some(sub) => sub.send(frame),
+            None => conn.push(frame),
+        };
     }
 
     /// Removes `conn` from a channel; tells the other members when the user's last
@@ -404,6 +440,37 @@ impl App {
             });
         }
         self.after_count_change(&channel, count);
+    }
+
+    /// Undoes a held subscription whose channel this node could not start receiving
+    /// from the other nodes in time ([`ClusterPort::receiving`] gave up): the socket
+    /// leaves the channel as by an unsubscribe, what its hold kept (its
+    /// `subscription_succeeded` first) is dropped, and it gets `pusher:subscription_error`
+    /// 503 instead, so no client is told it is subscribed while it would miss events.
+    /// Nothing happens if the socket has left the channel or was released meanwhile.
+    fn refuse_unreceived(self: &Arc<Self>, name: &ChannelName, socket: SocketId) {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return;
+        };
+        let (conn, user) = {
+            let subs = channel.subs.read();
+            match subs.get(&socket) {
+                Some(sub) if sub.is_held() => (sub.conn.clone(), sub.user_id.clone()),
+                _ => return,
+            }
+        };
+        self.unsubscribe(&conn, name, user.as_ref());
+        self.metrics.protocol_error("subscribe_unavailable");
+        tracing::warn!(
+            channel = %name,
+            "The cluster did not start sending this channel's events to this node in time; the subscription was refused (503)."
+        );
+        let f = Frame::from(frame::subscription_unavailable(
+            name.as_str(),
+            "This node could not start receiving the channel's events from the cluster in time; subscribe again",
+        ));
+        self.count_out(1, f.len());
+        conn.push(f);
     }
 
     /// Undoes a presence subscription that the cluster-wide member cap refused (the
@@ -606,6 +673,7 @@ impl App {
                 });
             }
         }
+        let mut deliver_now = true;
         let sent = self.cluster.as_ref().map(|cluster| {
             let msg = BusMessage::Event {
                 channel: channel.to_string(),
@@ -617,15 +685,35 @@ impl App {
             // The HTTP API waits for the bus before answering (see `Published::sent`); a
             // socket's client events are ordered by its own connection and need not.
             // Not while the bus is down or stuck: waiting would only stall the API.
+            // Its local fan-out waits its turn behind the other nodes' events this node
+            // has not read yet (see `port::loopback`); with nobody here to reach, nothing
+            // is held.
             if origin == Origin::Server && !cluster.is_degraded() {
-                cluster.publish_confirmed(&self.config.id, msg)
+                if !self.reaches_anyone_here(channel) {
+                    return cluster.publish_confirmed(&self.config.id, msg);
+                }
+                deliver_now = false;
+                let (app, channel, f) = (self.clone(), channel.clone(), f.clone());
+                let deliver = Box::new(move || {
+                    app.deliver_frame(&channel, &f, except, source, arrival);
+                });
+                cluster.publish_looped(&self.config.id, msg, deliver)
             } else {
                 cluster.publish(&self.config.id, msg);
                 Box::pin(std::future::ready(()))
             }
         });
-        let delivered = self.deliver_frame(channel, &f, except, source, arrival);
+        let delivered = if deliver_now { self.deliver_frame(channel, &f, except, source, arrival) } else { 0 };
         Published { delivered, sent }
+    }
+
+    /// Whether an event on `channel` has a socket to reach on this node: a subscriber,
+    /// or on a `#server-to-user-` channel the user signed in here.
+    fn reaches_anyone_here(&self, channel: &ChannelName) -> bool {
+        match channel.server_to_user_id() {
+            Some(uid) => self.is_signed_in_locally(uid),
+            None => self.channels.get(channel).is_some_and(|c| !c.subs.read().is_empty()),
+        }
     }
 
     /// Fans an event from another node (received at `arrival`) out to this node's
@@ -697,9 +785,9 @@ impl App {
             return;
         };
         let subs = channel.subs.read();
-        if !subs.contains_key(&conn.socket_id) {
+        let Some(sub) = subs.get(&conn.socket_id) else {
             return;
-        }
+        };
         let ok = Frame::from(frame::presence_subscription_succeeded(
             name.as_str(),
             members.iter().map(|(id, i)| (id.as_str(), i.as_str())),
@@ -709,11 +797,11 @@ impl App {
         let mut views = channel.views.lock();
         self.count_out(1, ok.len());
         self.metrics.presence_frames.inc();
-        conn.push(ok);
+        sub.send(ok);
         for f in views.ready(conn.socket_id, members.iter().map(|(id, _)| id.as_str()), Instant::now()) {
             self.count_out(1, f.len());
             self.metrics.presence_frames.inc();
-            conn.push(f);
+            sub.send(f);
         }
     }
 
@@ -761,8 +849,13 @@ impl App {
     fn send_to_user(&self, user_id: &str, f: &Frame, except: Option<SocketId>) -> Delivery {
         let conns: Vec<Arc<ConnHandle>> = self.users.get(user_id).map(|v| v.clone()).unwrap_or_default();
         let mut d = Delivery::default();
+        if conns.is_empty() {
+            return d;
+        }
+        // Framed for WebSocket once, shared by the user's sockets.
+        let wire = frame::ws_text_frame(f.as_str().as_bytes());
         for c in conns.iter().filter(|c| Some(c.socket_id) != except) {
-            if c.push(f.clone()) == Push::Backlogged {
+            if c.push_wire(wire.clone()) == Push::Backlogged {
                 d.backlogged += 1;
             }
             d.delivered += 1;
@@ -821,8 +914,9 @@ impl App {
         } else {
             Frame::from(frame::watchlist_events(&[], &ids))
         };
+        let wire = frame::ws_text_frame(f.as_str().as_bytes());
         for c in &conns {
-            c.push(f.clone());
+            c.push_wire(wire.clone());
         }
         self.count_out(conns.len(), f.len());
     }

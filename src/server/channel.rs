@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::Frame;
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
@@ -12,7 +13,11 @@ use super::conn_handle::ConnHandle;
 use super::fanout::Delivery;
 use super::outbox::Push;
 use super::presence_view::{MemberEvent, PresenceViews, Verdict};
-use crate::protocol::{ChannelName, SocketId};
+use crate::protocol::{ChannelName, CloseCode, SocketId};
+
+/// Most frames one new subscriber's hold keeps (the hold lasts at most one engine round
+/// trip, bounded by the engine): past it the socket is closed with 4100, as a full queue.
+const HELD_MAX: usize = 1024;
 
 /// One subscriber of a channel.
 pub struct Subscriber {
@@ -20,6 +25,54 @@ pub struct Subscriber {
     pub conn: Arc<ConnHandle>,
     /// For presence channels, the user id from the signed channel data.
     pub user_id: Option<Arc<str>>,
+    /// Frames held back, in order, while the cluster engine is not yet receiving the
+    /// channel's events from the other nodes ([`crate::port::ClusterPort::receiving`]);
+    /// `None` once released (and always, on every engine but the sharded one).
+    held: Option<Box<Mutex<Vec<Bytes>>>>,
+}
+
+impl Subscriber {
+    /// A subscriber whose frames are held until [`Subscriber::release`] when `hold`.
+    pub fn new(conn: Arc<ConnHandle>, user_id: Option<Arc<str>>, hold: bool) -> Self {
+        Subscriber { conn, user_id, held: hold.then(Box::default) }
+    }
+
+    /// Sends a frame about this channel to this subscriber (held while its hold lasts).
+    pub fn send(&self, frame: Frame) -> Push {
+        match &self.held {
+            Some(_) => self.send_wire(crate::protocol::frame::ws_text_frame(frame.as_str().as_bytes())),
+            None => self.conn.push(frame),
+        }
+    }
+
+    /// As [`Subscriber::send`] for a frame already encoded for WebSocket.
+    pub fn send_wire(&self, wire: Bytes) -> Push {
+        let Some(held) = &self.held else {
+            return self.conn.push_wire(wire);
+        };
+        let mut held = held.lock();
+        if held.len() >= HELD_MAX {
+            self.conn.close(CloseCode::OverCapacity, CloseCode::OverCapacity.reason());
+            return Push::Overflowed;
+        }
+        held.push(wire);
+        Push::Queued
+    }
+
+    /// Whether its frames are still held.
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Ends the hold: sends what it kept, in order (the caller holds the channel's
+    /// subscriber lock for writing, so no fan-out slips in between).
+    pub fn release(&mut self) {
+        if let Some(held) = self.held.take() {
+            for wire in held.into_inner() {
+                self.conn.push_wire(wire);
+            }
+        }
+    }
 }
 
 /// A presence member on this node: their info and how many of their sockets are in.
@@ -124,7 +177,7 @@ impl Channel {
                 continue;
             }
             let wire = wire.get_or_insert_with(|| crate::protocol::frame::ws_text_frame(frame.as_str().as_bytes()));
-            if sub.conn.push_wire(wire.clone()) == Push::Backlogged {
+            if sub.send_wire(wire.clone()) == Push::Backlogged {
                 d.backlogged += 1;
             }
             d.delivered += 1;

@@ -186,6 +186,37 @@ impl Node {
     }
 }
 
+/// Longest a cluster node waits for its engine before it accepts anything (see
+/// [`until_joined`]).
+pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often [`until_joined`] looks at the engine.
+const JOIN_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Waits until `cluster` is connected (bus subscription and shared state), at most
+/// [`JOIN_WAIT`] or until `stop`. A node that took sockets or API publishes before
+/// then would fan events out to its own sockets only: its subscribers would miss the
+/// other nodes' events and its publishes would never reach them, while the API answered
+/// 200 (a rolled node restarting under traffic did exactly that). Meanwhile the bound
+/// listener holds incoming connections in its backlog. An engine still unreachable at
+/// the deadline leaves the node serving degraded, as after losing it later.
+async fn until_joined(cluster: &dyn ClusterPort, stop: &CancellationToken) {
+    let deadline = Instant::now() + JOIN_WAIT;
+    while cluster.is_degraded() {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                wait_s = JOIN_WAIT.as_secs(),
+                "The cluster engine is not reachable yet; serving degraded (this node's sockets only) until it is."
+            );
+            return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(JOIN_POLL) => {}
+        }
+    }
+}
+
 /// Serves `routes` on `listener` (over TLS when the config has `tls`) until `shutdown`
 /// resolves, then closes every socket and waits (bounded) for their tasks; the cluster
 /// engine starts first and stops last.
@@ -202,6 +233,7 @@ pub async fn run(
     if let Some(cluster) = &node.cluster {
         tracing::info!(engine = %cluster.describe(), "Cluster mode.");
         cluster.clone().start(node.clone());
+        until_joined(cluster.as_ref(), &node.shutdown).await;
     }
     let stop = node.shutdown.clone();
     if let Some(cap) = node.connections.cap() {

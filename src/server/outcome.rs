@@ -108,7 +108,7 @@ impl Node {
                     }
                 };
                 self.metrics.frames_out.inc();
-                conn.push(Frame::from(f));
+                app.send_to_subscriber(&channel, &conn, Frame::from(f));
             }
             Outcome::Online { app, user_id, online } => {
                 if let Some(app) = self.app_by_id(&app) {

@@ -404,10 +404,12 @@ impl Session {
         if !name.kind().allows_client_events() {
             return reject(self, "Client event rejected: only private and presence channels accept client events");
         }
+        // A subscription the cluster refused after the fact (member cap, a shard never
+        // subscribed) is still in `subscriptions` but no longer in the channel.
         let user = match self.subscriptions.get(&name) {
-            Some(u) => u.clone(),
-            None if self.app.config.client_events == ClientEvents::All => None,
-            None => return reject(self, &format!("Client event rejected: not subscribed to {name}")),
+            Some(u) if self.app.is_subscribed(&name, self.handle.socket_id) => u.clone(),
+            _ if self.app.config.client_events == ClientEvents::All => None,
+            _ => return reject(self, &format!("Client event rejected: not subscribed to {name}")),
         };
         if data.len() > self.app.config.max_event_data_size {
             return reject(

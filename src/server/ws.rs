@@ -28,9 +28,11 @@ use super::{conn, Frame, Node, NodeState};
 use crate::protocol::{frame, CloseCode};
 
 /// Read buffer per socket. tungstenite's default (128 KiB) would cost gigabytes at
-/// 100k sockets; messages from clients are small (the default limit is 10 KB), and a
-/// larger message simply takes several reads.
-pub const READ_BUFFER_SIZE: usize = 2 * 1024;
+/// 100k sockets. tungstenite zero-fills the whole buffer before each read, so a socket
+/// that has read anything keeps this much resident: what pusher-js sends (a ping of
+/// 30 bytes every activity timeout, a subscribe of a few hundred) fits in 512 bytes,
+/// and a larger message (the default limit is 10 KB) simply takes several reads.
+pub const READ_BUFFER_SIZE: usize = 512;
 /// Frames are buffered up to this size before a write; every batch is flushed.
 pub const WRITE_BUFFER_SIZE: usize = 8 * 1024;
 /// Hard cap on tungstenite's write buffer (the outbox bounds the queue before it).

@@ -1,5 +1,6 @@
-//! Real processes for cluster tests: a `redis-server` on a free port and `rtc serve`
-//! nodes joined to it. Everything is killed on drop.
+//! Real processes for cluster tests: a `redis-server` on a free port, or the engine the
+//! cluster suite runs on ([`super::engine::Engine`]), and `rtc serve` nodes joined to
+//! it. Everything is killed on drop.
 
 #![allow(dead_code)]
 
@@ -14,29 +15,16 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A `redis-server` child process; with `RTC_TEST_ENGINE=redis-cluster`, a 3-master
-/// Redis Cluster instead (its URL is the nodes' `redis-cluster://` seeds, `kill`,
-/// `restart` and `signal` apply to every Redis of it, `port`, `client` and `con` reach
-/// its first node only: tests that read the one-Redis engine's keys or bus channel
-/// directly are one-Redis tests).
+/// A `redis-server` child process: one Redis (the one-Redis engine, and what the
+/// console, drain and roll tests read directly).
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
-    cluster: Option<super::redis_cluster::RedisCluster>,
-}
-
-/// Whether the tests' engine is the Redis Cluster one (`RTC_TEST_ENGINE=redis-cluster`).
-pub fn redis_cluster_engine() -> bool {
-    std::env::var("RTC_TEST_ENGINE").is_ok_and(|e| e == "redis-cluster")
 }
 
 impl Redis {
     pub async fn start() -> Redis {
-        if redis_cluster_engine() {
-            let cluster = super::redis_cluster::RedisCluster::start(3, 0).await;
-            return Redis { port: cluster.ports[0], child: None, cluster: Some(cluster) };
-        }
-        let mut r = Redis { port: free_port(), child: None, cluster: None };
+        let mut r = Redis { port: free_port(), child: None };
         r.spawn().await;
         r
     }
@@ -62,10 +50,7 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        match &self.cluster {
-            Some(c) => c.url(),
-            None => format!("redis://127.0.0.1:{}", self.port),
-        }
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     pub fn client(&self) -> redis::Client {
@@ -79,9 +64,6 @@ impl Redis {
     /// Kills the server (SIGKILL): every key is lost, as in a real restart without
     /// persistence.
     pub fn kill(&mut self) {
-        if let Some(c) = &mut self.cluster {
-            c.kill_all();
-        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -91,17 +73,11 @@ impl Redis {
     /// Starts it again on the same port.
     pub async fn restart(&mut self) {
         self.kill();
-        match &mut self.cluster {
-            Some(c) => c.restart_all().await,
-            None => self.spawn().await,
-        }
+        self.spawn().await;
     }
 
     /// SIGSTOP / SIGCONT.
     pub fn signal(&self, sig: &str) {
-        if let Some(c) = &self.cluster {
-            c.signal(sig);
-        }
         if let Some(c) = &self.child {
             let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
         }
@@ -137,7 +113,7 @@ impl Node {
         std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtc"));
         process::scrub_env(&mut cmd)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--redis-url", redis_url, "--cluster", cluster])
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--bus", redis_url, "--cluster", cluster])
             .args(["--node-id", id, "--config"])
             .arg(file.path())
             .args(extra)
@@ -220,12 +196,14 @@ pub async fn wait_joined(nodes: &[&Node]) {
 }
 
 /// A node under a supervisor loop (restarts it when it exits, at most 4 times), on a
-/// fixed port. The loop records the running node's pid in [`Supervised::pidfile`] so
+/// fixed port, appending its logs to `{dir}/{id}.log`. The loop records the running node's pid in [`Supervised::pidfile`] so
 /// teardown can kill exactly that process (never a process group: a negative pid handed
 /// to `kill` is too easy to get wrong).
 pub struct Supervised {
     pub port: u16,
     pub pidfile: std::path::PathBuf,
+    /// Where every run of the node appends its log.
+    pub logfile: std::path::PathBuf,
     child: Child,
     _config: tempfile::NamedTempFile,
 }
@@ -238,11 +216,13 @@ impl Supervised {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, one_app("").as_bytes()).unwrap();
         let pidfile = dir.join(format!("{id}.pid"));
+        let logfile = dir.join(format!("{id}.log"));
         let script = format!(
-            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --redis-url {redis_url} --cluster {cluster} \
-             --node-id {id} --config {} {drain} >/dev/null 2>&1 & \
+            "for i in 1 2 3 4; do \"$RTC\" serve --host 127.0.0.1 --port {port} --bus {redis_url} --cluster {cluster} \
+             --node-id {id} --config {} {drain} >>{} 2>&1 & \
              echo $! > {}; wait $!; done",
             file.path().display(),
+            logfile.display(),
             pidfile.display()
         );
         let child = Command::new("bash")
@@ -254,7 +234,12 @@ impl Supervised {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        Supervised { port, pidfile, child, _config: file }
+        Supervised { port, pidfile, logfile, child, _config: file }
+    }
+
+    /// What every run of the node logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.logfile).unwrap_or_default()
     }
 
     /// The node's WebSocket URL for the test app.

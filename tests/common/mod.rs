@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod engine;
 pub mod nats;
 pub mod process;
+pub mod proxy;
 pub mod redis_cluster;
 
 use std::net::SocketAddr;

@@ -74,6 +74,22 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// A client connection to it (bounded).
+    pub async fn client(&self) -> async_nats::Client {
+        tokio::time::timeout(WAIT, async_nats::connect(self.url()))
+            .await
+            .expect("nats-server answers in time")
+            .expect("nats-server accepts a client")
+    }
+
+    /// SIGSTOP / SIGCONT.
+    pub fn signal(&self, sig: &str) {
+        assert!(self.owned, "the machine's nats-server is not signalled by tests");
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+        }
+    }
+
     /// Kills the server (SIGKILL): the engine's buckets are in memory, so all shared
     /// state is lost, as in a Redis restart without persistence.
     pub fn kill(&mut self) {

@@ -8,7 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::cluster::{eventually, free_port};
+use super::cluster::eventually;
 
 /// How long the cluster may take to form or fail over.
 const FORM: Duration = Duration::from_secs(30);
@@ -17,21 +17,52 @@ const FORM: Duration = Duration::from_secs(30);
 pub struct RedisCluster {
     /// Ports of every node (the first `masters` were created as masters).
     pub ports: Vec<u16>,
+    /// The port each node announces to clients instead of its own (a proxy in front of
+    /// it), if any.
+    announce: Vec<Option<u16>>,
     children: Vec<Option<Child>>,
     dir: tempfile::TempDir,
 }
 
-/// A free port for a cluster-enabled redis-server: at most 55,535 (its cluster bus
-/// listens 10,000 higher, and redis-server refuses a port above that) with the bus port
-/// free too. Ephemeral ports here go up to 60,999, so a plain free port fails often.
+/// A free port for a cluster-enabled redis-server, with its cluster bus port (10,000
+/// higher; redis-server refuses a port above 55,535) free too. Both lie below the
+/// kernel's ephemeral range, so no outgoing connection or port-0 listener (the tests'
+/// proxies, nodes, clients) can take either between this pick and redis-server's bind:
+/// a node that loses that race exits at once and the cluster never forms. Ports are
+/// handed out in turn from a per-process random start, so concurrent tests in one
+/// binary never pick the same one.
 fn cluster_port() -> u16 {
-    for _ in 0..1000 {
-        let port = free_port();
-        if port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (low, high) = cluster_port_range();
+    let span = u32::from(high - low);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let port = low + (NEXT.fetch_add(1, Ordering::SeqCst) % span) as u16;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
             return port;
         }
     }
-    panic!("no free port pair (P, P + 10000) for a Redis Cluster node");
+    panic!("no free port pair (P, P + 10000) below the ephemeral range for a Redis Cluster node");
+}
+
+/// Where [`cluster_port`] picks: from 10,000 up to 10,001 below the start of the
+/// kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768 by default), so the
+/// bus port stays below it too.
+fn cluster_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    let high = ephemeral_low.saturating_sub(10_000).min(55_536);
+    assert!(high > 10_100, "the ephemeral range starts at {ephemeral_low}: no room below it for Redis Cluster ports");
+    (10_000, high)
 }
 
 impl RedisCluster {
@@ -39,8 +70,29 @@ impl RedisCluster {
     /// cluster is `ok` on every node and every replica is in sync.
     pub async fn start(masters: usize, replicas: usize) -> RedisCluster {
         let n = masters * (1 + replicas);
+        RedisCluster::start_announcing(masters, replicas, RedisCluster::free_ports(n), Vec::new()).await
+    }
+
+    /// `n` ports for cluster nodes (see `cluster_port`).
+    pub fn free_ports(n: usize) -> Vec<u16> {
+        (0..n).map(|_| cluster_port()).collect()
+    }
+
+    /// As [`RedisCluster::start`], on `ports` (from [`RedisCluster::free_ports`]), node
+    /// `i` announcing port `announce[i]` to clients (in `CLUSTER SLOTS`, `MOVED`…)
+    /// instead of its own: every client then goes through whatever serves there (the
+    /// tests' proxies, forwarding to `ports[i]`; they must serve before this is called).
+    pub async fn start_announcing(
+        masters: usize,
+        replicas: usize,
+        ports: Vec<u16>,
+        announce: Vec<u16>,
+    ) -> RedisCluster {
+        let n = masters * (1 + replicas);
+        assert_eq!(ports.len(), n);
         let mut c = RedisCluster {
-            ports: (0..n).map(|_| cluster_port()).collect(),
+            announce: (0..n).map(|i| announce.get(i).copied()).collect(),
+            ports,
             children: (0..n).map(|_| None).collect(),
             dir: tempfile::tempdir().unwrap(),
         };
@@ -71,6 +123,15 @@ impl RedisCluster {
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(match self.announce[i] {
+                Some(a) => vec![
+                    "--cluster-announce-port".to_string(),
+                    a.to_string(),
+                    "--cluster-announce-bus-port".to_string(),
+                    (self.ports[i] + 10_000).to_string(),
+                ],
+                None => Vec::new(),
+            })
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -100,9 +161,20 @@ impl RedisCluster {
         tokio::time::timeout(Duration::from_secs(2), cmd.query_async::<String>(&mut con)).await.ok()?.ok()
     }
 
-    async fn wait_up(&self, i: usize) {
+    async fn wait_up(&mut self, i: usize) {
         let port = self.ports[i];
-        eventually(FORM, "a cluster node to start", || async { Self::info(port, "server").await.map(|_| ()) }).await;
+        let deadline = tokio::time::Instant::now() + FORM;
+        while Self::info(port, "server").await.is_none() {
+            // A node that could not bind (its port or bus port taken) exits at once.
+            if let Some(status) = self.children[i].as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("redis-server on port {port} (bus {}) exited at start: {status}", port + 10_000);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for the cluster node on {port} to start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until every running node reports `cluster_state:ok` and knows every
@@ -124,9 +196,10 @@ impl RedisCluster {
         }
     }
 
-    /// The URL rtc is given: every node as a seed.
+    /// The URL rtc is given: every node as a seed (its announced port, if any).
     pub fn url(&self) -> String {
-        let hosts: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let hosts: Vec<String> =
+            self.ports.iter().zip(&self.announce).map(|(p, a)| format!("127.0.0.1:{}", a.unwrap_or(*p))).collect();
         format!("redis-cluster://{}", hosts.join(","))
     }
 

@@ -4,18 +4,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
 use rtc_model::{NodeState, NodeStats};
 use serde_json::json;
 
 use super::plan::{self, NodeLoad};
 use super::{Exit, RollArgs};
-use crate::client::{printable, read_registry, valid_node_id, AdminClient};
+use crate::client::{printable, valid_node_id, AdminClient};
 use crate::collect::Source;
+use crate::registry::{Registry, RegistryError};
 use crate::snapshot::NodeProblem;
 
 const POLL: Duration = Duration::from_millis(250);
-const LOCK_MS: u64 = 60_000;
+/// How long the roll lock lives without a refresh (a crashed roll frees it).
+const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// Prints events: NDJSON with `--json`, readable lines otherwise.
 struct Out {
@@ -36,12 +37,8 @@ impl Out {
     }
 }
 
-fn key(cluster: &str, what: &str) -> String {
-    format!("{}roll:{what}", rtc_model::cluster_prefix(cluster))
-}
-
 /// The registry as a roll sees it.
-struct Registry {
+struct Nodes {
     /// Trusted live entries (see [`crate::client::verify_entry`]), by id.
     nodes: Vec<NodeStats>,
     /// Entries that failed the trust check: printable id and reason. Never acted on.
@@ -50,13 +47,9 @@ struct Registry {
 
 /// Every registered node's latest stats (absent when its entry has expired), checked
 /// against the admin token.
-async fn read_nodes(
-    con: &mut MultiplexedConnection,
-    cluster: &str,
-    token: &str,
-) -> Result<Registry, redis::RedisError> {
-    let mut reg = Registry { nodes: Vec::new(), untrusted: Vec::new() };
-    for (id, entry) in read_registry(con, cluster, Some(token)).await? {
+async fn read_nodes(registry: &mut Registry, cluster: &str, token: &str) -> Result<Nodes, RegistryError> {
+    let mut reg = Nodes { nodes: Vec::new(), untrusted: Vec::new() };
+    for (id, entry) in registry.entries(cluster, Some(token)).await? {
         match entry {
             Ok(stats) => reg.nodes.push(stats),
             Err(NodeProblem::Untrusted(why)) => reg.untrusted.push((printable(&id), why)),
@@ -99,7 +92,7 @@ fn loads(nodes: &[NodeStats]) -> Vec<NodeLoad> {
 struct Ctx {
     args: RollArgs,
     cluster: String,
-    con: MultiplexedConnection,
+    registry: Registry,
     admin: AdminClient,
     out: Out,
     owner: String,
@@ -121,16 +114,13 @@ pub(super) async fn run(args: RollArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return fail(Exit::Usage, e),
     };
-    let Source::Cluster { redis_url, cluster } = resolved.source.clone() else {
-        return fail(Exit::Usage, "rtc roll needs a cluster: --cluster NAME (rtc.toml) or --redis-url".into());
+    let Source::Cluster { url, cluster } = resolved.source.clone() else {
+        return fail(Exit::Usage, "rtc roll needs a cluster: --cluster NAME (rtc.toml), --bus or --redis-url".into());
     };
-    let client = match redis::Client::open(redis_url.as_str()) {
-        Ok(c) => c,
-        Err(e) => return fail(Exit::Usage, format!("bad Redis URL: {e}")),
-    };
-    let con = match tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection()).await {
-        Ok(Ok(c)) => c,
-        _ => return fail(Exit::Unavailable, "cannot reach the cluster's Redis".into()),
+    let registry = match Registry::connect(&url).await {
+        Ok(r) => r,
+        Err(e) if e.bad_url => return fail(Exit::Usage, e.text),
+        Err(e) => return fail(Exit::Unavailable, format!("cannot reach the cluster's registry: {e}")),
     };
     let Some(token) = args.source.token.clone().or(resolved.token.clone()) else {
         return fail(
@@ -155,14 +145,14 @@ pub(super) async fn run(args: RollArgs) -> Exit {
         std::process::id()
     );
     let line = args.source.planning_line.or(resolved.planning_line);
-    let mut ctx = Ctx { args, cluster, con, admin, out, owner, line, cordoned: Vec::new(), token, exec };
+    let mut ctx = Ctx { args, cluster, registry, admin, out, owner, line, cordoned: Vec::new(), token, exec };
     let code = roll(&mut ctx).await;
     uncordon_all(&mut ctx).await;
     code
 }
 
 async fn roll(ctx: &mut Ctx) -> Exit {
-    let nodes = match read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await {
+    let nodes = match read_nodes(&mut ctx.registry, &ctx.cluster, &ctx.token).await {
         Ok(reg) => {
             for (id, why) in &reg.untrusted {
                 ctx.out.event(
@@ -208,9 +198,20 @@ async fn roll(ctx: &mut Ctx) -> Exit {
         return Exit::Usage;
     }
     let mut done: Vec<String> = Vec::new();
-    if ctx.args.resume {
-        let raw: Option<String> =
-            redis::cmd("GET").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await.unwrap_or(None);
+    // The lock and the run record; a dry run that does not resume touches neither.
+    let store = if ctx.args.dry_run && !ctx.args.resume {
+        None
+    } else {
+        match ctx.registry.roll_store(&ctx.cluster).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("rtc roll: cannot reach the roll's lock: {e}");
+                return Exit::Unavailable;
+            }
+        }
+    };
+    if let (true, Some(store)) = (ctx.args.resume, &store) {
+        let raw = store.run_record().await;
         let Some(run) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) else {
             eprintln!("rtc roll: no interrupted roll recorded for cluster '{}'", ctx.cluster);
             return Exit::Usage;
@@ -223,7 +224,7 @@ async fn roll(ctx: &mut Ctx) -> Exit {
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default();
-        // The record is in Redis too: only node ids are kept (and printed).
+        // The record is in the engine too: only node ids are kept (and printed).
         order.retain(|id| valid_node_id(id));
     }
     if let Some(from) = &ctx.args.from {
@@ -263,33 +264,25 @@ async fn roll(ctx: &mut Ctx) -> Exit {
         return if all_ok || ctx.args.force { Exit::Ok } else { Exit::Refused };
     }
 
+    let Some(store) = store else { return Exit::Failed };
     // One roll at a time per cluster.
-    let lock = key(&ctx.cluster, "lock");
-    let got: Option<String> = redis::cmd("SET")
-        .arg(&lock)
-        .arg(&ctx.owner)
-        .arg("NX")
-        .arg("PX")
-        .arg(LOCK_MS)
-        .query_async(&mut ctx.con)
-        .await
-        .unwrap_or(None);
-    if got.is_none() {
-        let holder: Option<String> = redis::cmd("GET").arg(&lock).query_async(&mut ctx.con).await.unwrap_or(None);
-        eprintln!(
-            "rtc roll: a roll of '{}' is in progress by {}",
-            ctx.cluster,
-            holder.unwrap_or_else(|| "someone".into())
-        );
-        return Exit::Refused;
+    match store.acquire(&ctx.owner, LOCK_TTL).await {
+        Ok(None) => {}
+        Ok(Some(holder)) => {
+            eprintln!("rtc roll: a roll of '{}' is in progress by {holder}", ctx.cluster);
+            return Exit::Refused;
+        }
+        Err(e) => {
+            eprintln!("rtc roll: cannot take the roll's lock: {e}");
+            return Exit::Unavailable;
+        }
     }
     let refresher = {
-        let mut con = ctx.con.clone();
-        let lock = lock.clone();
+        let (store, owner) = (store.clone(), ctx.owner.clone());
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(LOCK_MS / 4)).await;
-                let _: Result<(), _> = redis::cmd("PEXPIRE").arg(&lock).arg(LOCK_MS).query_async(&mut con).await;
+                tokio::time::sleep(LOCK_TTL / 4).await;
+                store.refresh(&owner, LOCK_TTL).await;
             }
         })
     };
@@ -326,13 +319,7 @@ async fn roll(ctx: &mut Ctx) -> Exit {
                 let record =
                     json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": rtc_model::unix_ms()})
                         .to_string();
-                let _: Result<(), _> = redis::cmd("SET")
-                    .arg(key(&ctx.cluster, "run"))
-                    .arg(record)
-                    .arg("EX")
-                    .arg(86_400)
-                    .query_async(&mut ctx.con)
-                    .await;
+                store.set_run_record(&record).await;
             }
             Err((code, reason, msg)) => {
                 ctx.out.event(
@@ -351,21 +338,15 @@ async fn roll(ctx: &mut Ctx) -> Exit {
                 let record =
                     json!({"order": order, "done": done, "owner": ctx.owner, "updated_ms": rtc_model::unix_ms()})
                         .to_string();
-                let _: Result<(), _> = redis::cmd("SET")
-                    .arg(key(&ctx.cluster, "run"))
-                    .arg(record)
-                    .arg("EX")
-                    .arg(86_400)
-                    .query_async(&mut ctx.con)
-                    .await;
+                store.set_run_record(&record).await;
                 break;
             }
         }
     }
     refresher.abort();
-    let _: Result<(), _> = redis::cmd("DEL").arg(&lock).query_async(&mut ctx.con).await;
+    store.release().await;
     if result == Exit::Ok {
-        let _: Result<(), _> = redis::cmd("DEL").arg(key(&ctx.cluster, "run")).query_async(&mut ctx.con).await;
+        store.clear_run_record().await;
         ctx.out.event(
             "summary",
             json!({"nodes": done, "elapsed_secs": started.elapsed().as_secs_f64()}),
@@ -378,8 +359,8 @@ async fn roll(ctx: &mut Ctx) -> Exit {
 type StepError = (Exit, &'static str, String);
 
 async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepError> {
-    let unreachable = |e: redis::RedisError| (Exit::Unavailable, "unreachable", format!("registry: {e}"));
-    let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
+    let unreachable = |e: RegistryError| (Exit::Unavailable, "unreachable", format!("registry: {e}"));
+    let nodes = read_nodes(&mut ctx.registry, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
     // Only trusted entries are in `nodes`, and their ids passed the id grammar.
     let Some(target) = nodes.iter().find(|n| n.node_id == node && valid_node_id(node)).cloned() else {
         let node = printable(node);
@@ -441,7 +422,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
         if Instant::now() > deadline {
             return Err((Exit::Failed, "drain_timeout", format!("{node} did not finish draining in time")));
         }
-        let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
+        let nodes = read_nodes(&mut ctx.registry, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         match nodes.iter().find(|n| n.node_id == node) {
             None => break,
             Some(n) if n.boot_id != old_boot => break,
@@ -466,7 +447,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
         if Instant::now() > deadline {
             return Err((Exit::Failed, "health_timeout", format!("{node} did not come back serving in time")));
         }
-        let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
+        let nodes = read_nodes(&mut ctx.registry, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
         if let Some(n) = nodes.iter().find(|n| n.node_id == node && n.boot_id != old_boot) {
             if n.state == Some(NodeState::Serving) {
                 break n.boot_id.clone();
@@ -477,7 +458,7 @@ async fn step(ctx: &mut Ctx, node: &str, done: &[String]) -> Result<(), StepErro
     uncordon_all(ctx).await;
     // Minimum healthy time: still the same process, still serving.
     tokio::time::sleep(Duration::from_secs_f64(ctx.args.settle.max(0.0))).await;
-    let nodes = read_nodes(&mut ctx.con, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
+    let nodes = read_nodes(&mut ctx.registry, &ctx.cluster, &ctx.token).await.map_err(unreachable)?.nodes;
     match nodes.iter().find(|n| n.node_id == node) {
         Some(n) if n.boot_id == new_boot && n.state == Some(NodeState::Serving) => {}
         _ => {

@@ -6,12 +6,13 @@
 //! can take everything (so clients do not land on a node about to be drained next);
 //! drain the node (or run `--exec`, e.g. `systemctl restart rtc@{node}`); wait until it
 //! is back in the registry as `serving` with a new boot id; uncordon; wait `--settle`;
-//! next. One roll at a time per cluster (a lock in Redis, showing its holder); progress
-//! is recorded there for `--resume`. Ctrl-C stops after the current step.
+//! next. One roll at a time per cluster (a lock on the cluster's engine, showing its
+//! holder: see [`crate::registry::RollStore`]); progress is recorded there for
+//! `--resume`. Ctrl-C stops after the current step.
 //!
 //! Exit codes: 0 done (or the dry-run plan passes), 1 failed (a node did not drain or
 //! come back in time), 2 usage, 3 refused by a gate (capacity, or the lock is held),
-//! 4 aborted by the operator, 69 Redis or a node unreachable.
+//! 4 aborted by the operator, 69 the registry or a node unreachable.
 
 mod exec;
 pub mod plan;
@@ -26,7 +27,8 @@ pub use crate::exit::Exit;
 /// `rtc roll`.
 #[derive(Debug, Clone, Args)]
 pub struct RollArgs {
-    /// The cluster (--cluster NAME with --redis-url, or its [clusters.NAME] table in rtc.toml).
+    /// The cluster (--cluster NAME with --bus or --redis-url, or its [clusters.NAME] table in
+    /// rtc.toml).
     #[command(flatten)]
     pub source: SourceArgs,
 
@@ -63,7 +65,7 @@ pub struct RollArgs {
     #[arg(long, value_name = "NODE", conflicts_with = "resume")]
     pub from: Option<String>,
 
-    /// Continue the interrupted roll recorded in Redis.
+    /// Continue the interrupted roll recorded on the cluster's engine.
     #[arg(long)]
     pub resume: bool,
 

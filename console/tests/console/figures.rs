@@ -358,7 +358,7 @@ fn webhook_drops_become_a_rate_summed_in_the_totals_shown_in_status_and_alerted_
         ("webhook_dropped", Severity::Warning, "node-1: webhook events dropped: 20/s")
     );
 
-    let source = Source::Cluster { redis_url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() };
+    let source = Source::Cluster { url: "redis://127.0.0.1:6379".into(), cluster: "prod".into() };
     let v: serde_json::Value = serde_json::from_str(&render_json(&f, &source)).unwrap();
     assert_eq!(v["totals"]["webhook_dropped_per_s"], 25.0);
     assert_eq!(v["nodes"][0]["webhook_dropped_per_s"], 20.0);

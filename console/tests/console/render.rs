@@ -236,3 +236,47 @@ fn restart_is_marked_and_in_the_timeline() {
         assert!(t.contains("timeline (4, newest first, UTC)") && t.contains("node-2 restarted"), "{t}");
     }
 }
+
+/// On NATS (and a Redis Cluster) the registry is read but Redis's own figures and the
+/// timeline are not there: the views say so instead of showing zeros or an error.
+#[test]
+fn other_engines_show_redis_only_panels_as_not_available() {
+    use rtc_console::model::Engine;
+    use rtc_console::snapshot::{RedisSample, NOT_AVAILABLE_REDIS_FIGURES, NOT_AVAILABLE_TIMELINE};
+    for engine in [Engine::Nats, Engine::RedisCluster] {
+        let polls = fixtures::cluster(false)
+            .into_iter()
+            .map(|mut snap| {
+                let mut not_available = NOT_AVAILABLE_REDIS_FIGURES.to_vec();
+                if engine == Engine::Nats {
+                    not_available.push(NOT_AVAILABLE_TIMELINE);
+                }
+                snap.redis = Some(RedisSample { engine, not_available, ..RedisSample::default() });
+                for n in &mut snap.nodes {
+                    n.pubsub_omem = None;
+                }
+                snap
+            })
+            .collect();
+        let mut s = scenario(polls);
+        let name = engine.as_str();
+        let t = text(&draw(&s, Theme::MONO, 120, 40));
+        assert!(t.contains(&format!("4/5 nodes · {name} ok")), "{t}");
+        assert!(t.contains(&format!("{name} ✓ registry read")), "{t}");
+        assert!(t.contains("node-1") && t.contains("◐ drain 42%"), "the nodes table works: {t}");
+        assert!(t.contains("n/a") && !t.contains("     ?"), "no CLIENT LIST buffer on this engine: {t}");
+        press(&mut s, KeyCode::Tab);
+        press(&mut s, KeyCode::Tab);
+        let t = text(&draw(&s, Theme::MONO, 120, 40));
+        assert!(t.contains(&format!("Redis's own figures are not available with the {name} engine")), "{t}");
+        assert!(!t.contains("unreachable") && !t.contains("used memory"), "{t}");
+        assert!(t.contains("BUS LAG") && t.contains("node-3"), "the nodes' own bus figures stay: {t}");
+        press(&mut s, KeyCode::Tab);
+        let t = text(&draw(&s, Theme::MONO, 120, 40));
+        if engine == Engine::Nats {
+            assert!(t.contains("the timeline is not available with the nats engine"), "{t}");
+        } else {
+            assert!(t.contains("nothing recorded yet"), "a Redis Cluster keeps the timeline: {t}");
+        }
+    }
+}

@@ -17,7 +17,7 @@ fn figures(shared: bool) -> ClusterFigures {
 }
 
 fn source() -> Source {
-    Source::Cluster { redis_url: "redis://:hunter2@10.0.0.9:6379".into(), cluster: "prod".into() }
+    Source::Cluster { url: "redis://:hunter2@10.0.0.9:6379".into(), cluster: "prod".into() }
 }
 
 #[test]

@@ -160,7 +160,7 @@ async fn registry_stale_nodes_and_a_filling_pubsub_buffer_against_real_redis() {
     let mut ack = [0u8; 5];
     sub.read_exact(&mut ack).unwrap(); // "+OK\r\n" from SETNAME: both commands are in.
     let mut reader =
-        Collector::new(&Source::Cluster { redis_url: redis_url.clone(), cluster: cluster.clone() }, None).unwrap();
+        Collector::new(&Source::Cluster { url: redis_url.clone(), cluster: cluster.clone() }, None).unwrap();
     // Wait (bounded) for the subscription to register.
     let mut before = None;
     for _ in 0..50 {

@@ -308,21 +308,32 @@ function freePort() {
 }
 
 /**
- * A free port for a cluster-enabled redis-server: at most 55535 (its cluster bus listens
- * 10000 higher; redis-server refuses a port above that) with the bus port free too.
+ * A free port for a cluster-enabled redis-server, with its cluster bus port (10000 higher;
+ * redis-server refuses a port above 55535) free too. Both lie below the kernel's ephemeral
+ * range, so no outgoing connection or port-0 listener can take one between this pick and
+ * redis-server's bind (a node that loses that race exits at once). Picks go in turn from a
+ * per-process start, so test files running side by side rarely try the same port.
  */
+let clusterPortsTaken = 0;
 async function clusterPort() {
-  const busFree = (port) => new Promise((resolve) => {
+  const portFree = (port) => new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', () => resolve(false));
     srv.listen(port, HOST, () => srv.close(() => resolve(true)));
   });
-  for (let i = 0; i < 1000; i += 1) {
-    const port = await freePort();
-    if (port <= 55535 && await busFree(port + 10000)) return port;
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]) || 32768;
+  } catch (_) { /* not Linux: the default range */ }
+  const low = 10000;
+  const span = Math.min(ephemeralLow - 10000, 55536) - low;
+  for (let i = 0; i < span; i += 1) {
+    const port = low + ((process.pid * 7919 + clusterPortsTaken) % span);
+    clusterPortsTaken += 1;
+    if (await portFree(port) && await portFree(port + 10000)) return port;
   }
-  throw new Error('no free port pair (P, P + 10000) for a Redis Cluster node');
+  throw new Error('no free port pair (P, P + 10000) below the ephemeral range for a Redis Cluster node');
 }
 
 /** A private redis-server on a free loopback port, no persistence. */

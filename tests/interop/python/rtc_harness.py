@@ -103,19 +103,35 @@ def _free_port():
 
 
 def _cluster_port():
-    """A free port for a cluster-enabled redis-server: at most 55535 (its cluster bus
-    listens 10000 higher; redis-server refuses a port above that) with the bus port free."""
-    for _ in range(1000):
-        port = _free_port()
-        if port > 55535:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair (P, P + 10000) for a Redis Cluster node")
+    """A free port for a cluster-enabled redis-server, with its cluster bus port (10000
+    higher; redis-server refuses a port above 55535) free too. Both lie below the
+    kernel's ephemeral range, so no outgoing connection or port-0 listener can take one
+    between this pick and redis-server's bind (a node that loses that race exits at once)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low, high = 10000, min(ephemeral_low - 10000, 55536)
+    start = low + (os.getpid() * 7919 + _CLUSTER_PORTS_TAKEN[0]) % (high - low)
+    for i in range(high - low):
+        port = low + (start - low + i) % (high - low)
+        _CLUSTER_PORTS_TAKEN[0] += 1
+        if _port_free(port) and _port_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair (P, P + 10000) below the ephemeral range for a Redis Cluster node")
+
+
+_CLUSTER_PORTS_TAKEN = [0]
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def admin_stats(port):
@@ -341,6 +357,20 @@ class Agent:
     def event(self, channel, name, timeout=TIMEOUT):
         return self.expect(lambda m: m.get("type") == "event" and m.get("channel") == channel
                            and m.get("event") == name, "%s on %s" % (name, channel), timeout)
+
+    def events_any_order(self, wanted, timeout=TIMEOUT):
+        """One event per (channel, name) in wanted, in whatever order they arrive (events on
+        different channels have no order: on a Redis Cluster each channel has its own
+        shard); returns {(channel, name): message}."""
+        got = {}
+        deadline = time.monotonic() + timeout
+        while len(got) < len(wanted):
+            missing = [w for w in wanted if w not in got]
+            m = self.expect(lambda m: m.get("type") == "event" and (m.get("channel"), m.get("event")) in missing,
+                            " and ".join("%s on %s" % (n, c) for c, n in missing),
+                            max(deadline - time.monotonic(), 0.001))
+            got[(m["channel"], m["event"])] = m
+        return got
 
     def close(self):
         try:

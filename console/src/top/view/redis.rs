@@ -1,5 +1,7 @@
 //! The Redis view: Redis's own figures (memory, pub/sub clients, output-buffer limit),
-//! whether it is shared with other work, and each node's subscriber buffer.
+//! whether it is shared with other work, and each node's subscriber buffer. On a Redis
+//! Cluster or NATS, Redis's figures are shown as not available with that engine and the
+//! table keeps the nodes' own bus figures (lag, backlog).
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -14,8 +16,19 @@ use crate::units;
 
 /// The one-line Redis summary under the nodes table.
 pub(super) fn summary_line(r: &RedisSample, theme: &Theme, width: usize) -> Line<'static> {
+    let engine = r.engine.as_str();
     if let Some(e) = &r.error {
-        return Line::styled(super::fit(&format!("redis ✖ unreachable: {e}"), width), theme.crit());
+        return Line::styled(super::fit(&format!("{engine} ✖ unreachable: {e}"), width), theme.crit());
+    }
+    if !r.has("redis_figures") {
+        return Line::from(vec![
+            Span::styled(format!("{engine} "), theme.title()),
+            Span::styled("✓ registry read", theme.ok()),
+            Span::styled(
+                super::fit(&format!(" · Redis figures and pub/sub buffers {}", r.not_available_text()), width),
+                theme.dim(),
+            ),
+        ]);
     }
     let limit = r.pubsub_limit.and_then(|l| l.effective()).map_or_else(|| "?".into(), units::bytes);
     let mut spans = vec![Span::styled("redis ", theme.title()), Span::raw(format!("v{} ", r.version))];
@@ -45,7 +58,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
             title,
             Line::default(),
             Line::styled("  no Redis in this source (--node mode).", theme.dim()),
-            Line::styled("  Pub/sub buffers and the registry need --cluster NAME or --redis-url URL.", theme.dim()),
+            Line::styled("  Pub/sub buffers and the registry need --cluster NAME or --bus URL.", theme.dim()),
         ];
         frame.render_widget(Paragraph::new(lines), area);
         return;
@@ -53,10 +66,28 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     let w = area.width as usize;
     let mut lines = vec![title, Line::default()];
     if let Some(e) = &r.error {
-        lines.push(Line::styled(super::fit(&format!("  ✖ unreachable: {e}"), w), theme.crit()));
+        lines.push(Line::styled(super::fit(&format!("  ✖ {} unreachable: {e}", r.engine.as_str()), w), theme.crit()));
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
+    if r.has("redis_figures") {
+        redis_figures(r, theme, w, &mut lines);
+    } else {
+        let text = format!("  Redis's own figures are {}.", r.not_available_text());
+        lines.push(Line::styled(super::fit(&text, w), theme.dim()));
+        lines.push(Line::styled(
+            super::fit("  (memory, pub/sub clients, buffer limit, CLIENT LIST buffers, key sample)", w),
+            theme.dim(),
+        ));
+        lines.push(Line::styled(super::fit("  The nodes' own bus figures:", w), theme.dim()));
+    }
+    lines.push(Line::default());
+    let top_h = lines.len() as u16;
+    draw_table(frame, area, top_h, lines, state, theme, r);
+}
+
+/// Redis's own figures and whether it is shared (one Redis only).
+fn redis_figures(r: &RedisSample, theme: &Theme, w: usize, lines: &mut Vec<Line<'static>>) {
     let kv = |k: &str, v: String| Line::from(vec![Span::styled(format!("  {k:<20}"), theme.title()), Span::raw(v)]);
     lines.push(kv("version", r.version.clone()));
     lines.push(kv("used memory", units::bytes(r.used_memory)));
@@ -89,8 +120,18 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
     } else {
         lines.push(kv("shared", format!("✓ no: {scope} {} keys are rtc's", ks.scanned)));
     }
-    lines.push(Line::default());
-    let top_h = lines.len() as u16;
+}
+
+/// The per-node bus table under the figures.
+fn draw_table(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    top_h: u16,
+    lines: Vec<Line<'static>>,
+    state: &State,
+    theme: &Theme,
+    r: &RedisSample,
+) {
     let [top_a, table_a] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(2)]).areas(area);
     frame.render_widget(Paragraph::new(lines), top_a);
 
@@ -127,7 +168,11 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         };
         Row::new([
             Cell::from(super::fit(&n.id, 12)),
-            right(p.buffer_bytes.map_or_else(|| "?".into(), units::bytes)),
+            right(match p.buffer_bytes {
+                Some(b) => units::bytes(b),
+                None if p.buffer_known => "?".into(),
+                None => "n/a".into(),
+            }),
             right(p.buffer_fraction.map_or_else(|| "–".into(), units::percent)),
             Cell::from(trend),
             right(if p.growing_secs > 0.0 { units::duration(p.growing_secs as u64) } else { "–".into() }),

@@ -32,11 +32,19 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &The
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
+    if let Some(r) = d.figures.redis.as_ref().filter(|r| !r.has(crate::snapshot::NOT_AVAILABLE_TIMELINE)) {
+        let why = format!(
+            "  the timeline is {}: its nodes log the events (kind, node, detail) instead.",
+            r.not_available_text()
+        );
+        lines.push(Line::styled(super::fit(&why, w), theme.dim()));
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     if entries.is_empty() {
-        let why = if d.figures.redis.as_ref().is_some_and(|r| r.error.is_some()) {
-            "  Redis is unreachable: the timeline is kept there."
-        } else {
-            "  nothing recorded yet."
+        let why = match d.figures.redis.as_ref().filter(|r| r.error.is_some()) {
+            Some(r) => format!("  {} is unreachable: the timeline is kept there.", r.engine.as_str()),
+            None => "  nothing recorded yet.".to_string(),
         };
         lines.push(Line::styled(why, theme.dim()));
         frame.render_widget(Paragraph::new(lines), area);
