@@ -9,7 +9,7 @@
 #
 # Usage: benches/run.sh [MEASUREMENT...]
 #   MEASUREMENT: idle fanout-1k fanout-5k fanout-10k presence mixed drain (default: all of them)
-#     or floor-1k floor-5k floor-10k channels-20x250 side-by-side
+#     or floor-1k floor-5k floor-10k idle-ping-10k ping-floor-10k channels-20x250 side-by-side
 #   drain runs benches/drain.sh (issue 4: peak reconnect rate per survivor, paced drain vs all
 #   at once, on a 3-node cluster) with its reports in $OUT/drain
 #   floor-N runs benches/floor.c (issue 14): the kernel's floor, one pre-framed 64-byte
@@ -17,6 +17,9 @@
 #   rounds a second, sender on SERVER_CPU and reader on GEN_CPU; figure: deliveries per
 #   sender CPU-second
 #   idle-ping-10k: 10,000 sockets pinging every 5 s; CPU per answered ping
+#   ping-floor-10k runs benches/ping_floor.c: the kernel's floor for the same 2,000 pings/s,
+#   a minimal epoll answerer (one read, one pre-framed pong write per ping) on SERVER_CPU
+#   and the pingers on GEN_CPU; figure: answerer CPU per answered ping
 #   channels-20x250: 20 private channels x 250 subscribers, 200 events/s in all (delivery
 #   p99 run to run; rtc, then Sockudo when available)
 #   side-by-side: floor-N, then rtc (then Sockudo) on fanout-N for N = 1k 5k 10k in one run,
@@ -188,12 +191,27 @@ floor() {
     echo "warning: $name exited with $? (bytes lost?)" >&2
 }
 
+# ping_floor NAME SOCKETS: the kernel floor for answering pings (benches/ping_floor.c).
+PING_FLOOR=$OUT/ping_floor
+ping_floor() {
+  local name=$1 n=$2 secs=${MEDIUM%s}
+  if [[ ! -x $PING_FLOOR ]]; then
+    show "cc -O2 -o $PING_FLOOR benches/ping_floor.c"
+    cc -O2 -o "$PING_FLOOR" "$ROOT/benches/ping_floor.c"
+  fi
+  log "$name (kernel floor for pings)"
+  show "$PING_FLOOR $n $secs 5 $SERVER_CPU $GEN_CPU > $OUT/$name.floor.txt"
+  "$PING_FLOOR" "$n" "$secs" 5 "$SERVER_CPU" "$GEN_CPU" | tee "$OUT/$name.floor.txt" ||
+    echo "warning: $name exited with $? (pings unanswered?)" >&2
+}
+
 for m in "${MEASUREMENTS[@]}"; do
   case $m in
     # Issue 14: 10,000 idle sockets each sending pusher:ping every 5 s (2,000 pings/s):
     # the summary prints the server's CPU per answered ping.
     idle-ping-10k) measure idle-ping-10k 120 connections -n 10000 --rate 2000 --activity-timeout 5s \
       --hold "$MEDIUM" --duration 120s ;;
+    ping-floor-10k) ping_floor ping-floor-10k "$BIG_FANOUT" ;;
     floor-1k) floor floor-1k 1000 ;;
     floor-5k) floor floor-5k 5000 ;;
     floor-10k) floor floor-10k "$BIG_FANOUT" ;;
@@ -226,7 +244,7 @@ for m in "${MEASUREMENTS[@]}"; do
         ${DRAIN_SOCKETS:+SOCKETS="$DRAIN_SOCKETS"} "$ROOT/benches/drain.sh" ||
         echo "warning: drain exited with $?" >&2 ;;
     *) echo "error: unknown measurement '$m' (idle fanout-1k fanout-5k fanout-10k presence mixed drain" \
-      "idle-ping-10k floor-1k floor-5k floor-10k channels-20x250 side-by-side)" >&2
+      "idle-ping-10k ping-floor-10k floor-1k floor-5k floor-10k channels-20x250 side-by-side)" >&2
       exit 2 ;;
   esac
 done
@@ -312,4 +330,20 @@ if floors:
               + (f"   (floor lost {lost})" if lost not in (None, "0") else ""))
     if not SOCKUDO_GIVEN:
         print("sockudo: not run (no SOCKUDO binary given or on PATH)")
+
+# The ping floor beside the idle-ping measurement: CPU per answered ping.
+for p in sorted(out.glob("ping-floor-*.floor.txt")):
+    line = p.read_text().strip().splitlines()[-1:] or [""]
+    kv = dict(x.split("=", 1) for x in line[0].split() if "=" in x)
+    if "us_per_ping" not in kv:
+        continue
+    fl = float(kv["us_per_ping"])
+    name = p.name.split(".")[0].replace("ping-floor-", "idle-ping-")
+    a, b = rows.get(name + ".rtc"), rows.get(name + ".sockudo")
+    ra, rb = a and a["us_per_ping"], b and b["us_per_ping"]
+    print()
+    print(f"{'scenario':<16}{'floor us/ping':>15}{'rtc':>8}{'floor/rtc':>11}{'sockudo':>10}{'floor/sockudo':>15}")
+    print(f"{name:<16}{fl:>15.1f}{(f'{ra:.1f}' if ra else '-'):>8}{(f'{fl / ra:.2f}' if ra else '-'):>11}"
+          f"{(f'{rb:.1f}' if rb else '-'):>10}{(f'{fl / rb:.2f}' if rb else '-'):>15}"
+          + (f"   (floor unanswered {kv.get('unanswered')})" if kv.get("unanswered") not in (None, "0") else ""))
 EOF
