@@ -16,7 +16,8 @@
  * Prints one line of key=value figures; exit 1 if a byte was lost.
  * Build: cc -O2 -o floor benches/floor.c   (benches/run.sh does it)
  */
-#define _GNU_SOURCE
+#include "floor.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,30 +34,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static void die(const char *what) {
-    perror(what);
-    exit(2);
-}
-
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity (not pinned)");
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static double thread_cpu_s(void) {
-    struct rusage u;
-    getrusage(RUSAGE_THREAD, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
-}
 
 /* The reader: accept n connections, then drain them all until each has sent EOF; write
  * the byte total to `report`. */
@@ -149,7 +126,7 @@ int main(int argc, char **argv) {
 
     /* Steady phase: rounds at `rate` per second for `seconds`. */
     uint64_t sent = 0, rounds = 0;
-    double period = 1.0 / rate, start = now_s(), cpu0 = thread_cpu_s();
+    double period = 1.0 / rate, start = now_s(), cpu0 = cpu_s(RUSAGE_THREAD);
     double next = start;
     while (now_s() - start < seconds) {
         for (int i = 0; i < n; i++) {
@@ -164,7 +141,7 @@ int main(int argc, char **argv) {
             nanosleep(&t, NULL);
         }
     }
-    double cpu = thread_cpu_s() - cpu0, wall = now_s() - start;
+    double cpu = cpu_s(RUSAGE_THREAD) - cpu0, wall = now_s() - start;
     for (int i = 0; i < n; i++) close(fds[i]);
     uint64_t got = 0;
     if (read(report[0], &got, sizeof got) != sizeof got) die("read report");

@@ -18,7 +18,8 @@
  * Prints one line of key=value figures; exit 1 if a ping went unanswered.
  * Build: cc -O2 -o ping_floor benches/ping_floor.c   (benches/run.sh does it)
  */
-#define _GNU_SOURCE
+#include "floor.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,30 +42,6 @@ static const char PONG[] = "{\"event\":\"pusher:pong\",\"data\":{}}";
 #define PING_LEN (sizeof PING - 1)
 #define PING_FRAME (2 + 4 + PING_LEN) /* header, mask key, masked payload */
 #define PONG_FRAME (2 + sizeof PONG - 1)
-
-static void die(const char *what) {
-    perror(what);
-    exit(2);
-}
-
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity (not pinned)");
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static double process_cpu_s(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
-}
 
 /* The pingers: n connections; `seconds` of pings at n / period a second, then up to 2 s
  * for the last pongs; writes {pings sent, pong bytes received} to `report`, then closes
@@ -204,7 +181,7 @@ int main(int argc, char **argv) {
             ssize_t r = read(fd, buf, sizeof buf);
             if (r > 0) {
                 if (answered == 0) {
-                    cpu0 = process_cpu_s();
+                    cpu0 = cpu_s(RUSAGE_SELF);
                     t0 = now_s();
                 }
                 size_t have = carry[fd] + (size_t)r, pings = have / PING_FRAME;
@@ -212,7 +189,7 @@ int main(int argc, char **argv) {
                 for (size_t p = 0; p < pings; p++) memcpy(out + p * PONG_FRAME, pong, PONG_FRAME);
                 if (pings > 0 && write(fd, out, pings * PONG_FRAME) != (ssize_t)(pings * PONG_FRAME)) die("write pong");
                 answered += pings;
-                cpu1 = process_cpu_s();
+                cpu1 = cpu_s(RUSAGE_SELF);
                 t1 = now_s();
             } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                 close(fd);

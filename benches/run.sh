@@ -177,32 +177,29 @@ measure() {
   fi
 }
 
-# floor NAME SOCKETS: the kernel floor (benches/floor.c, built here with cc -O2).
-FLOOR=$OUT/floor
-floor() {
-  local name=$1 n=$2 secs=${MEDIUM%s}
-  if [[ ! -x $FLOOR ]]; then
-    show "cc -O2 -o $FLOOR benches/floor.c"
-    cc -O2 -o "$FLOOR" "$ROOT/benches/floor.c"
+# c_floor PROGRAM NAME ARGS...: a kernel-floor program (benches/PROGRAM.c, built here with
+# cc -O2 on first use) with ARGS; its one line of figures goes to $OUT/NAME.floor.txt.
+c_floor() {
+  local prog=$1 name=$2 bin="$OUT/$1"
+  shift 2
+  if [[ ! -x $bin ]]; then
+    show "cc -O2 -o $bin benches/$prog.c"
+    cc -O2 -o "$bin" "$ROOT/benches/$prog.c"
   fi
-  log "$name (kernel floor)"
-  show "$FLOOR $n $secs 10 ${FLOOR_FRAME:-64} $SERVER_CPU $GEN_CPU > $OUT/$name.floor.txt"
-  "$FLOOR" "$n" "$secs" 10 "${FLOOR_FRAME:-64}" "$SERVER_CPU" "$GEN_CPU" | tee "$OUT/$name.floor.txt" ||
-    echo "warning: $name exited with $? (bytes lost?)" >&2
+  log "$name (kernel floor, benches/$prog.c)"
+  show "$bin $* > $OUT/$name.floor.txt"
+  "$bin" "$@" | tee "$OUT/$name.floor.txt" || echo "warning: $name exited with $? (something lost)" >&2
 }
 
-# ping_floor NAME SOCKETS: the kernel floor for answering pings (benches/ping_floor.c).
-PING_FLOOR=$OUT/ping_floor
+# floor NAME SOCKETS: fan-out's floor, 10 rounds a second (benches/floor.c).
+floor() {
+  c_floor floor "$1" "$2" "${MEDIUM%s}" 10 "${FLOOR_FRAME:-64}" "$SERVER_CPU" "$GEN_CPU"
+}
+
+# ping_floor NAME SOCKETS: the idle path's floor, each socket pinging every 5 s
+# (benches/ping_floor.c).
 ping_floor() {
-  local name=$1 n=$2 secs=${MEDIUM%s}
-  if [[ ! -x $PING_FLOOR ]]; then
-    show "cc -O2 -o $PING_FLOOR benches/ping_floor.c"
-    cc -O2 -o "$PING_FLOOR" "$ROOT/benches/ping_floor.c"
-  fi
-  log "$name (kernel floor for pings)"
-  show "$PING_FLOOR $n $secs 5 $SERVER_CPU $GEN_CPU > $OUT/$name.floor.txt"
-  "$PING_FLOOR" "$n" "$secs" 5 "$SERVER_CPU" "$GEN_CPU" | tee "$OUT/$name.floor.txt" ||
-    echo "warning: $name exited with $? (pings unanswered?)" >&2
+  c_floor ping_floor "$1" "$2" "${MEDIUM%s}" 5 "$SERVER_CPU" "$GEN_CPU"
 }
 
 for m in "${MEASUREMENTS[@]}"; do
