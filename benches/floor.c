@@ -95,23 +95,13 @@ int main(int argc, char **argv) {
     frame[1] = (char)(frame_len - 2);
     memset(frame + 2, 'x', (size_t)frame_len - 2);
 
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    if (listener < 0) die("socket");
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0) die("bind");
-    if (listen(listener, 4096) != 0) die("listen");
-    socklen_t alen = sizeof addr;
-    getsockname(listener, (struct sockaddr *)&addr, &alen);
-
+    struct sockaddr_in addr;
+    int listener = loopback_listener(&addr);
     int report[2];
-    if (pipe(report) != 0) die("pipe");
-    pid_t child = fork();
-    if (child < 0) die("fork");
+    pid_t child = fork_partner(report);
     if (child == 0) {
-        close(report[0]);
         reader(listener, n, reader_cpu, report[1]);
     }
-    close(report[1]);
     close(listener);
     pin(sender_cpu);
 
