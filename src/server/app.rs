@@ -294,8 +294,7 @@ impl App {
                     members.iter().map(|(id, m)| (&**id, &*m.info)),
                 ));
                 self.metrics.presence_frames.inc();
-                self.count_out(1, ok.len());
-                conn.push(ok);
+                self.push_counted(conn, ok);
             }
         } else {
             let ok = Frame::from(frame::subscription_succeeded(name.as_str()));
@@ -317,8 +316,7 @@ impl App {
                     Frame::from(frame::cache_miss(name.as_str()))
                 }
             };
-            self.count_out(1, f.len());
-            conn.push(f);
+            self.push_counted(conn, f);
         }
         let count = subs.len();
         if self.cluster.is_none() && kind != ChannelKind::ServerToUser {
@@ -469,8 +467,7 @@ impl App {
             name.as_str(),
             "This node could not start receiving the channel's events from the cluster in time; subscribe again",
         ));
-        self.count_out(1, f.len());
-        conn.push(f);
+        self.push_counted(&conn, f);
     }
 
     /// Undoes a presence subscription that the cluster-wide member cap refused (the
@@ -499,8 +496,7 @@ impl App {
             [frame::error_frame(None, &e.to_string()), frame::subscription_error(name.as_str(), &e.to_string(), 4100)]
         {
             let f = Frame::from(f);
-            self.count_out(1, f.len());
-            conn.push(f);
+            self.push_counted(conn, f);
         }
         self.after_count_change(&channel, count);
     }
@@ -535,6 +531,12 @@ impl App {
             drop(entry);
         }
         Some((channel, count, out))
+    }
+
+    /// Pushes one frame to `conn`, counted in the node's frames and bytes out.
+    fn push_counted(&self, conn: &ConnHandle, f: Frame) {
+        self.count_out(1, f.len());
+        conn.push(f);
     }
 
     fn count_out(&self, frames: usize, len: usize) {
@@ -889,8 +891,7 @@ impl App {
                     let (online, offline): (Vec<&str>, Vec<&str>) =
                         watchlist.iter().map(String::as_str).partition(|w| self.users.contains_key(*w));
                     let f = Frame::from(frame::watchlist_events(&online, &offline));
-                    self.count_out(1, f.len());
-                    conn.push(f);
+                    self.push_counted(conn, f);
                 }
             }
         }
