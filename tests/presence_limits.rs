@@ -85,7 +85,8 @@ async fn a_150_member_presence_channel_works_on_default_settings_across_two_node
 
 #[tokio::test]
 async fn a_configured_member_cap_holds_across_nodes() {
-    let (_redis, a, b) = two(&cluster_toml("max_presence_members = 5")).await;
+    // One channel per socket: a refused subscription must not keep taking that place.
+    let (_redis, a, b) = two(&cluster_toml("max_presence_members = 5\nmax_channels_per_socket = 1")).await;
     let ch = "presence-small";
     // Five users, split 3 + 2 over the nodes: each node alone is under the cap.
     let mut in_a = Vec::new();
@@ -142,6 +143,13 @@ async fn a_configured_member_cap_holds_across_nodes() {
             seen.iter().any(|e| e["event"] == "pusher_internal:member_added" && data_of(e)["user_id"] == "u6");
         assert!(!u6_added, "no member_added for a refused user: {seen:?}");
     }
+
+    // The refused subscription does not count against the socket's channel limit (1):
+    // the socket may subscribe to another channel.
+    six_a.subscribe_with("after-refusal", None, None).await;
+    let ok = six_a.next_event().await;
+    assert_eq!(ok["event"], "pusher_internal:subscription_succeeded", "{ok}");
+    assert_eq!(ok["channel"], "after-refusal", "{ok}");
 
     // A place frees up: the refused socket may subscribe again and gets in.
     let mut u5 = in_b.pop().unwrap();

@@ -262,6 +262,11 @@ impl Session {
             self.subscriptions.remove(&name);
         }
         if self.subscriptions.len() >= self.app.config.max_channels_per_socket {
+            // Subscriptions the cluster refused after the fact take no place.
+            let (app, id) = (&self.app, self.handle.socket_id);
+            self.subscriptions.retain(|n, _| app.is_subscribed(n, id));
+        }
+        if self.subscriptions.len() >= self.app.config.max_channels_per_socket {
             self.node.metrics.limit_hit("max_channels_per_socket");
             return self.error(
                 "too_many_channels",
