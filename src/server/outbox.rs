@@ -177,7 +177,13 @@ impl Outbox {
         if g.frames.is_empty() {
             let mut sent = 0;
             if let Some(w) = &g.writer {
-                match w.try_write(&wire) {
+                // A plain send() on the non-blocking descriptor rather than tokio's
+                // `try_write`, which first reads the socket's readiness state (one more
+                // cold cache line per subscriber) and clears it on WouldBlock. Leaving it
+                // set is harmless: the task's `write_queued` writes through tokio, meets
+                // the same WouldBlock, and only then waits for writability.
+                let stream: &tokio::net::TcpStream = (**w).as_ref();
+                match socket2::SockRef::from(stream).send(&wire) {
                     Ok(n) if n == wire.len() => return true,
                     Ok(n) => sent = n,
                     // WouldBlock, or an error the task will meet again and end on.
