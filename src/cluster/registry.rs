@@ -60,6 +60,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Removes presence member `ARGV[1]` from a dead node's hash (`KEYS[1]`) and returns 1
+/// when no live node's hash (`KEYS[2..]`) has them: they are gone from the channel. One
+/// atomic step, like the leave script (`state.rs`), so when the member's last live
+/// socket leaves while the reaper works, exactly one of the two sees the last copy go
+/// and sends `member_removed`. (Checked first and deleted later, each could see the
+/// other's copy and neither send it.) 0 when the hash no longer had the member.
+const REAP_MEMBER: &str = r"
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+for i = 2, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then return 0 end
+end
+return 1
+";
+
+static REAP_MEMBER_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(REAP_MEMBER));
+
 static CLAIM_ID_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(CLAIM_ID));
 static RELEASE_ID_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(RELEASE_ID));
@@ -378,13 +395,13 @@ async fn reap(cluster: &Cluster, inbox: &dyn Inbox, con: &mut Con, dead: &str, d
         let dead_key = keys.presence(app_id, channel, dead);
         let users: Vec<String> = redis::cmd("HKEYS").arg(&dead_key).query_async(con).await.unwrap_or_default();
         for user in users {
-            let mut pipe = redis::pipe();
+            let mut inv = REAP_MEMBER_SCRIPT.prepare_invoke();
+            inv.key(&dead_key);
             for n in &live {
-                pipe.hexists(keys.presence(app_id, channel, n), &user);
+                inv.key(keys.presence(app_id, channel, n));
             }
-            let present: Vec<bool> =
-                if live.is_empty() { Vec::new() } else { pipe.query_async(con).await.unwrap_or_default() };
-            if present.iter().any(|p| *p) {
+            let gone: i64 = inv.arg(&user).invoke_async(con).await.unwrap_or(0);
+            if gone != 1 {
                 continue;
             }
             removed += 1;
