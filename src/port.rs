@@ -503,3 +503,14 @@ pub async fn run_batches<T, F, Fut>(
         batch(std::mem::take(&mut ops)).await;
     }
 }
+
+/// An engine's [`ClusterPort::publish_confirmed`] over its publish queue: `enqueue`
+/// queues the message with the sender it must send on (or drop) once the broker has
+/// acknowledged the batch or the message was dropped; the future resolves then.
+pub fn confirmed(enqueue: impl FnOnce(tokio::sync::oneshot::Sender<()>)) -> BoxFuture<'static, ()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    enqueue(tx);
+    Box::pin(async move {
+        let _ = rx.await;
+    })
+}

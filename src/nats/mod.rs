@@ -254,13 +254,7 @@ impl ClusterPort for Nats {
     }
 
     fn publish_confirmed(&self, app: &str, msg: BusMessage) -> BoxFuture<'static, ()> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(app, msg, None, Some(tx));
-        // Resolves when the publisher sends or drops the sender: after the batch's
-        // round trip to the server, or at once when the message was dropped.
-        Box::pin(async move {
-            let _ = rx.await;
-        })
+        crate::port::confirmed(|sent| self.enqueue(app, msg, None, Some(sent)))
     }
 
     fn publish_looped(&self, app: &str, msg: BusMessage, deliver: LocalDelivery) -> BoxFuture<'static, ()> {
