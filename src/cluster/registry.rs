@@ -400,9 +400,15 @@ async fn reap(cluster: &Cluster, inbox: &dyn Inbox, con: &mut Con, dead: &str, d
             for n in &live {
                 inv.key(keys.presence(app_id, channel, n));
             }
-            let gone: i64 = inv.arg(&user).invoke_async(con).await.unwrap_or(0);
-            if gone != 1 {
-                continue;
+            match inv.arg(&user).invoke_async::<i64>(con).await {
+                Ok(1) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    // Leave everything in place: the next reap, once the lock expires,
+                    // decides the members still listed instead of dropping them unseen.
+                    tracing::warn!(node = %dead, error = %e, "Reaping a dead node failed; retrying later.");
+                    return;
+                }
             }
             removed += 1;
             if let Ok(channel) = ChannelName::parse(channel) {
